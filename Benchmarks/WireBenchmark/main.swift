@@ -1,0 +1,1 @@
+print("horgos-bench-wire: not built yet")

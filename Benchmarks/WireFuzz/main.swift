@@ -1,0 +1,1 @@
+print("horgos-fuzz-wire: build with -sanitize=fuzzer")

@@ -1,0 +1,1 @@
+public enum HorgosWireInfo { public static let protocolVersion: UInt8 = 1 }

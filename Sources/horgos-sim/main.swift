@@ -1,0 +1,2 @@
+import HorgosWire
+print("horgos-sim: not built yet")

@@ -1,0 +1,2 @@
+import HorgosServer
+print("horgosctl \(HorgosServerInfo.version): not built yet")

@@ -1,0 +1,2 @@
+import HorgosServer
+print("horgosd \(HorgosServerInfo.version): not built yet")

@@ -1,0 +1,3 @@
+import Testing
+@testable import HorgosServer
+@Test func placeholderModuleLinks() { #expect(Bool(true)) }

@@ -1,0 +1,3 @@
+import Testing
+@testable import HorgosStore
+@Test func placeholderModuleLinks() { #expect(Bool(true)) }

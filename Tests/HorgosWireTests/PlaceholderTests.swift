@@ -1,0 +1,3 @@
+import Testing
+@testable import HorgosWire
+@Test func placeholderModuleLinks() { #expect(HorgosWireInfo.protocolVersion == 1) }
