@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "HorgosServer", dependencies: ["HorgosWire", "HorgosStore"], swiftSettings: strictSettings),
         .executableTarget(name: "horgosd", dependencies: ["HorgosServer"], swiftSettings: strictSettings),
         .executableTarget(name: "horgosctl", dependencies: ["HorgosServer"], swiftSettings: strictSettings),
-        .executableTarget(name: "horgos-sim", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
+        .target(name: "HorgosSimulator", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
+        .executableTarget(name: "horgos-sim", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
 
         // Benchmarks and fuzzing (executables run by scripts in Benchmarks/ and Proto/fuzz).
         .executableTarget(
@@ -50,6 +51,7 @@ let package = Package(
 
         .testTarget(name: "HorgosWireTests", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
         .testTarget(name: "HorgosStoreTests", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
+        .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
         .testTarget(name: "HorgosServerTests", dependencies: ["HorgosServer"], swiftSettings: strictSettings),
     ]
 )
