@@ -213,6 +213,13 @@ public struct SessionStateMachine: Sendable {
         return .sendAck(takeAck())
     }
 
+    /// A frame could not be decoded or its payload is invalid: ERROR with the error's code, then close.
+    public mutating func protocolViolation(_ error: FrameError, sequence: UInt32) -> Action {
+        guard state != .closed else { return .none }
+        state = .closed
+        return .sendErrorAndClose(ErrorMessage(code: error.code, sequence: sequence, reason: error.reason))
+    }
+
     /// The connection is gone (closed by either side or by an error).
     public mutating func closed() {
         state = .closed

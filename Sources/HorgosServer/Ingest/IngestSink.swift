@@ -1,0 +1,44 @@
+import HorgosWire
+import NIOCore
+
+/// What storage reports about one data frame once the transaction holding it has committed.
+public struct IngestOutcome: Sendable, Hashable {
+    /// Records newly stored.
+    public var stored: Int
+    /// Records already stored before (same VIN and timestamp): resends, counted and acknowledged.
+    public var duplicates: Int
+    /// Records outside the time horizon: not stored, reported in the ACK.
+    public var rejected: Int
+
+    public init(stored: Int, duplicates: Int, rejected: Int) {
+        self.stored = stored
+        self.duplicates = duplicates
+        self.rejected = rejected
+    }
+}
+
+/// One validated data frame on its way to a region's writer.
+public struct IngestSubmission: Sendable {
+    /// The region (ISO code) the certificate's market selects.
+    public var region: String
+    public var type: FrameType
+    /// The frame's payload, a slice of the receive buffer (no copy).
+    public var payload: ByteBuffer
+    /// Called once, on any thread, after the transaction holding every record has committed.
+    /// Never called for a frame whose transaction failed: storage keeps it and retries.
+    public var completion: @Sendable (IngestOutcome) -> Void
+
+    public init(region: String, type: FrameType, payload: ByteBuffer,
+                completion: @escaping @Sendable (IngestOutcome) -> Void) {
+        self.region = region
+        self.type = type
+        self.payload = payload
+        self.completion = completion
+    }
+}
+
+/// Where sessions hand data frames: the regions' writers (or, in tests, a fake).
+public protocol IngestSink: Sendable {
+    /// Queues a frame for its region's writer; returns at once (never blocks an event loop).
+    func submit(_ submission: IngestSubmission)
+}
