@@ -14,7 +14,7 @@ import Testing
 final class HeldSink: IngestSink {
     let held = Mutex<[IngestSubmission]>([])
 
-    func submit(_ submission: IngestSubmission) { held.withLock { $0.append(submission) } }
+    func submit(_ submission: IngestSubmission) throws(IngestRefusal) { held.withLock { $0.append(submission) } }
 
     var count: Int { held.withLock { $0.count } }
 
@@ -29,6 +29,13 @@ final class HeldSink: IngestSink {
                                                         as: UInt16.self) ?? 0
             submission.completion(IngestOutcome(stored: Int(records), duplicates: 0, rejected: 0))
         }
+    }
+}
+
+/// Storage that refuses every frame (its queue is full).
+struct RefusingSink: IngestSink {
+    func submit(_ submission: IngestSubmission) throws(IngestRefusal) {
+        throw IngestRefusal(reason: "queue full")
     }
 }
 
@@ -61,13 +68,14 @@ final class ReadCounter: ChannelOutboundHandler {
         let flow: RegionFlowControl
         let reads: ReadCounter
 
-        init(market: String = "AE", high: Int = 1 << 20, low: Int = 1 << 19) throws {
+        init(market: String = "AE", high: Int = 1 << 20, low: Int = 1 << 19,
+             storage: (any IngestSink)? = nil) throws {
             sink = HeldSink()
             flow = RegionFlowControl(region: "AE", highWatermark: high, lowWatermark: low)
             reads = ReadCounter()
             let environment = SessionEnvironment(
                 authorize: { _ in .success(SessionPeer(role: .vehicle, vin: SessionHandlerTests.vin, market: market)) },
-                regions: ["AE": flow], sink: sink, limits: SessionLimits(ackWindow: 64), now: { 1_700_000_000_000 },
+                regions: ["AE": flow], sink: storage ?? sink, limits: SessionLimits(ackWindow: 64), now: { 1_700_000_000_000 },
                 observer: NoObserver(), logger: Logger(label: "test"))
             channel = EmbeddedChannel()
             try channel.pipeline.syncOperations.addHandler(reads)
@@ -180,6 +188,16 @@ final class ReadCounter: ChannelOutboundHandler {
         harness.channel.embeddedEventLoop.run()
         #expect(try harness.replies().map(\.1) == [.error(.vinNotAllowed)])
         #expect(harness.sink.count == 0)
+    }
+
+    @Test func aFrameStorageRefusesGetsServerBusyAndTheConnectionCloses() throws {
+        let harness = try Harness(storage: RefusingSink())
+        try harness.hello()
+        _ = try harness.replies()
+        try harness.send(harness.telemetry(1))
+        harness.channel.embeddedEventLoop.run()
+        #expect(try harness.replies().map(\.1) == [.error(.serverBusy)])
+        #expect(!harness.channel.isActive)
     }
 
     @Test func aMarketThatIsNotARegionIsRefusedAfterTheHandshake() throws {

@@ -37,8 +37,16 @@ public struct IngestSubmission: Sendable {
     }
 }
 
+/// Why storage would not take a frame (its queue is over its hard bound, or it is stopping).
+///
+/// The session answers with ERROR (`SERVER_BUSY`, retry) and closes: the client keeps the frame.
+public struct IngestRefusal: Error, Sendable, Hashable {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
 /// Where sessions hand data frames: the regions' writers (or, in tests, a fake).
 public protocol IngestSink: Sendable {
     /// Queues a frame for its region's writer; returns at once (never blocks an event loop).
-    func submit(_ submission: IngestSubmission)
+    func submit(_ submission: IngestSubmission) throws(IngestRefusal)
 }

@@ -223,12 +223,24 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let eventLoop = context.eventLoop
         let region = flow.region
         let observer = environment.observer
-        environment.sink.submit(
-            IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
-                flow.remove(bytes)
-                observer.frameCommitted(region: region, outcome: outcome)
-                eventLoop.execute { loopBound.value.committed(sequence, bytes: bytes, outcome: outcome) }
-            })
+        do {
+            try environment.sink.submit(
+                IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
+                    flow.remove(bytes)
+                    observer.frameCommitted(region: region, outcome: outcome)
+                    eventLoop.execute { loopBound.value.committed(sequence, bytes: bytes, outcome: outcome) }
+                })
+        } catch {
+            queuedBytes -= bytes
+            environment.logger.warning("storage refused a frame", metadata: ["region": "\(region)",
+                                                                            "reason": "\(error.reason)"])
+            if var machine {
+                let action = machine.serverFailure(.serverBusy, sequence: sequence, reason: error.reason)
+                self.machine = machine
+                send(action, context: context)
+            }
+            return
+        }
         if flow.add(bytes) && !readBlocked {
             let resume = NIOLoopBound(self, eventLoop: eventLoop)
             if flow.waitForRoom(ObjectIdentifier(self), resume: { eventLoop.execute { resume.value.resumeReading() } }) {

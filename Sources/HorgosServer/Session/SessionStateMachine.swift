@@ -220,6 +220,12 @@ public struct SessionStateMachine: Sendable {
         return .sendErrorAndClose(ErrorMessage(code: error.code, sequence: sequence, reason: error.reason))
     }
 
+    /// The server cannot take a frame (storage refused it): ERROR with `code`, then close.
+    public mutating func serverFailure(_ code: ErrorCode, sequence: UInt32, reason: String) -> Action {
+        guard state != .closed else { return .none }
+        return fail(code, FrameHeader(type: .telemetry, sequence: sequence, payloadLength: 0), reason)
+    }
+
     /// The connection is gone (closed by either side or by an error).
     public mutating func closed() {
         state = .closed
