@@ -1,3 +1,0 @@
-import Testing
-@testable import HorgosServer
-@Test func placeholderModuleLinks() { #expect(Bool(true)) }
