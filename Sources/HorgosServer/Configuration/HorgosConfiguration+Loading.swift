@@ -1,0 +1,201 @@
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+
+
+extension HorgosConfiguration {
+    /// Where the daemon looks for its file when `--config` is not given.
+    public static let defaultFilePath = "/etc/horgos/horgosd.yaml"
+
+    /// Reads the configuration: `HORGOS_...` environment variables override the YAML file, which overrides
+    /// the defaults.
+    ///
+    /// - Parameters:
+    ///   - filePath: an explicitly chosen file (`--config`), which must exist; nil means
+    ///     ``defaultFilePath``, which may be missing (defaults are used then).
+    ///   - environment: the process environment; only `HORGOS_` variables are read.
+    /// - Throws: ``HorgosConfigurationError`` naming the key, the value and what is allowed.
+    public static func load(
+        filePath: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws(HorgosConfigurationError) -> HorgosConfiguration {
+        let path = filePath ?? defaultFilePath
+        let explicit = filePath != nil
+        let exists = FileManager.default.fileExists(atPath: path)
+        if explicit && !exists {
+            throw HorgosConfigurationError(
+                code: .fileNotFound, key: path, value: nil,
+                allowed: "give an existing YAML file to --config, or leave it out to use the defaults")
+        }
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "horgos")
+        ]
+        if exists {
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw HorgosConfigurationError(
+                    code: .unreadableFile, key: path, value: String(describing: error),
+                    allowed: "fix the YAML (a mapping of the documented keys)")
+            }
+        }
+        return try HorgosConfiguration(reader: ConfigReader(providers: providers))
+    }
+
+    /// Builds and validates a configuration from any swift-configuration reader (keys as documented on
+    /// ``HorgosConfiguration``); missing keys take their defaults.
+    public init(reader: ConfigReader) throws(HorgosConfigurationError) {
+        let keys = KeyReader(reader: reader)
+        let defaults = HorgosConfiguration()
+        self = defaults
+
+        stateDirectory = try keys.string("state_directory", default: defaults.stateDirectory)
+        if stateDirectory.isEmpty {
+            throw .invalid("state_directory", stateDirectory, "use a non-empty directory path")
+        }
+        regions = try keys.regions("regions", default: defaults.regions)
+
+        listen.telemetry = try keys.address("listen.telemetry", default: defaults.listen.telemetry)
+        listen.admin = try keys.address("listen.admin", default: defaults.listen.admin)
+
+        tls.caCertificate = try keys.string("tls.ca_certificate", default: "")
+        tls.serverCertificate = try keys.string("tls.server_certificate", default: "")
+        tls.serverKey = try keys.string("tls.server_key", default: "")
+        tls.revocationList = try keys.string("tls.revocation_list", default: "")
+        if !tls.usesDevelopmentPKI {
+            for (key, value) in [
+                ("tls.ca_certificate", tls.caCertificate), ("tls.server_certificate", tls.serverCertificate),
+                ("tls.server_key", tls.serverKey),
+            ] where value.isEmpty {
+                throw .invalid(
+                    key, value,
+                    "set tls.ca_certificate, tls.server_certificate and tls.server_key together, "
+                        + "or leave all three empty for a development PKI")
+            }
+        }
+
+        let l = defaults.limits
+        limits.handshakeTimeoutSeconds = try keys.int(
+            "limits.handshake_timeout_seconds", default: l.handshakeTimeoutSeconds, in: 1...3600)
+        limits.heartbeatIntervalSeconds = try keys.int(
+            "limits.heartbeat_interval_seconds", default: l.heartbeatIntervalSeconds, in: 1...3600)
+        limits.idleTimeoutSeconds = try keys.int(
+            "limits.idle_timeout_seconds", default: l.idleTimeoutSeconds, in: 1...86400)
+        if limits.idleTimeoutSeconds <= limits.heartbeatIntervalSeconds {
+            throw .invalid(
+                "limits.idle_timeout_seconds", String(limits.idleTimeoutSeconds),
+                "use more than limits.heartbeat_interval_seconds (\(limits.heartbeatIntervalSeconds))")
+        }
+        limits.maxPayloadBytes = try keys.int(
+            "limits.max_payload_bytes", default: l.maxPayloadBytes, in: 1024...1_048_576)
+        limits.maxConnections = try keys.int(
+            "limits.max_connections", default: l.maxConnections, in: 1...10_000_000)
+        limits.maxConnectionsPerAddress = try keys.int(
+            "limits.max_connections_per_address", default: l.maxConnectionsPerAddress, in: 1...limits.maxConnections)
+        limits.ackWindow = try keys.int("limits.ack_window", default: l.ackWindow, in: 1...1024)
+
+        queue.highWatermarkBytes = try keys.int(
+            "queue.high_watermark_bytes", default: defaults.queue.highWatermarkBytes, in: 1024...(1 << 34))
+        queue.lowWatermarkBytes = try keys.int(
+            "queue.low_watermark_bytes", default: defaults.queue.lowWatermarkBytes,
+            in: 0...(queue.highWatermarkBytes - 1),
+            allowed: "use an integer in 0...\(queue.highWatermarkBytes - 1) (below queue.high_watermark_bytes)")
+
+        let durabilityText = try keys.string("store.durability", default: defaults.store.durability.rawValue)
+        guard let durability = Durability(rawValue: durabilityText) else {
+            throw .invalid("store.durability", durabilityText, "use disk or process")
+        }
+        store.durability = durability
+        let s = defaults.store
+        store.commitIntervalMilliseconds = try keys.int(
+            "store.commit_interval_ms", default: s.commitIntervalMilliseconds, in: 0...10000)
+        store.commitMaxRows = try keys.int("store.commit_max_rows", default: s.commitMaxRows, in: 1...10_000_000)
+        store.retentionDays = try keys.int("store.retention_days", default: s.retentionDays, in: 1...36500)
+        store.lateHorizonDays = try keys.int("store.late_horizon_days", default: s.lateHorizonDays, in: 0...3650)
+        store.futureHorizonHours = try keys.int(
+            "store.future_horizon_hours", default: s.futureHorizonHours, in: 0...8760)
+
+        shutdown.drainTimeoutSeconds = try keys.int(
+            "shutdown.drain_timeout_seconds", default: defaults.shutdown.drainTimeoutSeconds, in: 0...3600)
+
+        let levelText = try keys.string("log.level", default: defaults.log.level.rawValue)
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw .invalid(
+                "log.level", levelText, "use " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        log.level = level
+    }
+}
+
+/// Reads keys as text and parses them here, so every bad value gets one consistent message whether it came
+/// from YAML or from the environment.
+private struct KeyReader {
+    let reader: ConfigReader
+
+    func string(_ key: String, default defaultValue: String) throws(HorgosConfigurationError) -> String {
+        if let value = reader.string(forKey: ConfigKey(key)) {
+            return value.trimmingCharacters(in: .whitespaces)
+        }
+        if let list = reader.stringArray(forKey: ConfigKey(key)) {
+            throw .invalid(key, list.joined(separator: ","), "use a single value, not a list")
+        }
+        return defaultValue
+    }
+
+    func int(
+        _ key: String, default defaultValue: Int, in range: ClosedRange<Int>, allowed: String? = nil
+    ) throws(HorgosConfigurationError) -> Int {
+        let text = try string(key, default: String(defaultValue))
+        guard let value = Int(text), range.contains(value) else {
+            throw .invalid(key, text, allowed ?? "use an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    func address(_ key: String, default defaultValue: ListenAddress) throws(HorgosConfigurationError)
+        -> ListenAddress
+    {
+        let text = try string(key, default: defaultValue.description)
+        guard let address = ListenAddress(parsing: text) else {
+            throw .invalid(key, text, "use host:port or [ipv6]:port with a port in 0...65535")
+        }
+        return address
+    }
+
+    func regions(_ key: String, default defaultValue: [String]) throws(HorgosConfigurationError) -> [String] {
+        let raw: [String]
+        if let list = reader.stringArray(forKey: ConfigKey(key)) {
+            raw = list
+        } else if let single = reader.string(forKey: ConfigKey(key)) {
+            raw = single.split(separator: ",").map(String.init)
+        } else {
+            return defaultValue
+        }
+        var seen: Set<String> = []
+        var result: [String] = []
+        for entry in raw {
+            let code = entry.trimmingCharacters(in: .whitespaces)
+            guard Region.isValidCode(code) else {
+                throw .invalid(key, code, "use ISO 3166-1 alpha-2 codes in upper case, such as AE or MX")
+            }
+            guard seen.insert(code).inserted else {
+                throw .invalid(key, code, "list each region once")
+            }
+            result.append(code)
+        }
+        if result.isEmpty {
+            throw .invalid(key, raw.joined(separator: ","), "list at least one region")
+        }
+        return result
+    }
+}
+
+/// Country-region helpers shared by configuration and certificate identity.
+public enum Region {
+    /// True for two ASCII upper-case letters (an ISO 3166-1 alpha-2 code's shape; not checked against the
+    /// ISO list, so user-assigned codes such as XA work for test fleets).
+    public static func isValidCode(_ code: String) -> Bool {
+        code.utf8.count == 2 && code.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+    }
+}

@@ -1,0 +1,304 @@
+import Logging
+
+/// The daemon's whole configuration: every key has a default, so `horgosd` starts with no file at all.
+///
+/// Read it with ``HorgosConfiguration/load(filePath:environment:)`` (YAML file plus `HORGOS_...`
+/// environment overrides, see `HorgosConfiguration+Loading.swift`) or build one in code for tests.
+/// The key of each property in the YAML file is given in its doc comment; the environment variable is
+/// `HORGOS_` followed by the key in upper case with `.` replaced by `_` (for example
+/// `limits.ack_window` -> `HORGOS_LIMITS_ACK_WINDOW`). Lists are comma separated in the environment.
+///
+/// | key | default | allowed |
+/// |---|---|---|
+/// | `state_directory` | `./horgos-state` | any non-empty path |
+/// | `regions` | 41 ISO 3166-1 alpha-2 codes (``defaultRegions``) | non-empty, two letters A-Z each, no duplicates |
+/// | `listen.telemetry` | `127.0.0.1:7443` | `host:port` or `[v6]:port`, port 0...65535 |
+/// | `listen.admin` | `127.0.0.1:9477` | `host:port` or `[v6]:port`, port 0...65535 |
+/// | `tls.ca_certificate` | `""` | PEM file; empty: dev PKI under `<state>/pki` |
+/// | `tls.server_certificate` | `""` | PEM file; set together with `tls.ca_certificate` and `tls.server_key` |
+/// | `tls.server_key` | `""` | PEM file |
+/// | `tls.revocation_list` | `""` | deny-list file; empty: `<state>/pki/revoked.txt` if present |
+/// | `limits.handshake_timeout_seconds` | `10` | 1...3600 |
+/// | `limits.idle_timeout_seconds` | `90` | 1...86400, above the heartbeat interval |
+/// | `limits.heartbeat_interval_seconds` | `30` | 1...3600 |
+/// | `limits.max_payload_bytes` | `65536` | 1024...1048576 |
+/// | `limits.max_connections` | `100000` | 1...10000000 |
+/// | `limits.max_connections_per_address` | `2000` | 1...max_connections |
+/// | `limits.ack_window` | `64` | 1...1024 |
+/// | `queue.high_watermark_bytes` | `8388608` | 1024...17179869184 |
+/// | `queue.low_watermark_bytes` | `4194304` | 0...high_watermark_bytes - 1 |
+/// | `store.durability` | `disk` | `disk` or `process` |
+/// | `store.commit_interval_ms` | `5` | 0...10000 |
+/// | `store.commit_max_rows` | `20000` | 1...10000000 |
+/// | `store.retention_days` | `90` | 1...36500 |
+/// | `store.late_horizon_days` | `7` | 0...3650 |
+/// | `store.future_horizon_hours` | `24` | 0...8760 |
+/// | `shutdown.drain_timeout_seconds` | `20` | 0...3600 |
+/// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
+public struct HorgosConfiguration: Sendable, Hashable {
+    /// `state_directory`: where shards, the dev PKI and other daemon state live. Default `./horgos-state`.
+    public var stateDirectory: String
+    /// `regions`: the ISO 3166-1 alpha-2 markets this node serves; a certificate naming another is refused.
+    public var regions: [String]
+    /// `listen.*`: the sockets the daemon binds.
+    public var listen: Listen
+    /// `tls.*`: certificate files; all empty means a development PKI in the state directory.
+    public var tls: TLS
+    /// `limits.*`: per-connection and global limits.
+    public var limits: Limits
+    /// `queue.*`: per-region ingest queue watermarks (backpressure).
+    public var queue: Queue
+    /// `store.*`: shard writer behaviour.
+    public var store: Store
+    /// `shutdown.*`: graceful stop behaviour.
+    public var shutdown: Shutdown
+    /// `log.*`: logging.
+    public var log: Log
+
+    /// The 41 markets served by default (the Gulf, Africa, Central Asia, South-East Asia, Oceania,
+    /// Latin America and Europe). Configuration, not code: override with `regions`.
+    public static let defaultRegions: [String] = [
+        "AE", "SA", "QA", "KW", "OM", "BH", "EG", "MA", "ZA", "NG", "KE", "TR", "IL", "KZ", "UZ", "AZ", "TH",
+        "MY", "SG", "ID", "PH", "VN", "KH", "AU", "NZ", "MX", "BR", "CL", "CO", "PE", "AR", "EC", "UY", "HU",
+        "PL", "DE", "ES", "IT", "GB", "FR", "NO",
+    ]
+
+    /// A configuration with every key at its default.
+    public init(
+        stateDirectory: String = "./horgos-state",
+        regions: [String] = HorgosConfiguration.defaultRegions,
+        listen: Listen = Listen(),
+        tls: TLS = TLS(),
+        limits: Limits = Limits(),
+        queue: Queue = Queue(),
+        store: Store = Store(),
+        shutdown: Shutdown = Shutdown(),
+        log: Log = Log()
+    ) {
+        self.stateDirectory = stateDirectory
+        self.regions = regions
+        self.listen = listen
+        self.tls = tls
+        self.limits = limits
+        self.queue = queue
+        self.store = store
+        self.shutdown = shutdown
+        self.log = log
+    }
+
+    /// The `listen.*` keys: where the daemon accepts connections.
+    public struct Listen: Sendable, Hashable {
+        /// `listen.telemetry`: the mutual-TLS listener for vehicles and gateways. Default `127.0.0.1:7443`.
+        public var telemetry: ListenAddress
+        /// `listen.admin`: the plain-HTTP admin endpoint (`/health`, `/status`, `/metrics`); keep it on
+        /// loopback or a management network. Default `127.0.0.1:9477`.
+        public var admin: ListenAddress
+
+        /// Loopback defaults.
+        public init(
+            telemetry: ListenAddress = ListenAddress(host: "127.0.0.1", port: 7443),
+            admin: ListenAddress = ListenAddress(host: "127.0.0.1", port: 9477)
+        ) {
+            self.telemetry = telemetry
+            self.admin = admin
+        }
+    }
+
+    /// The `tls.*` keys: PEM files of the fleet CA and the server's certificate and key.
+    public struct TLS: Sendable, Hashable {
+        /// `tls.ca_certificate`: the fleet CA that signs vehicle and gateway certificates. Empty: dev PKI.
+        public var caCertificate: String
+        /// `tls.server_certificate`: the server's certificate chain (PEM). Empty: dev PKI.
+        public var serverCertificate: String
+        /// `tls.server_key`: the server's private key (PEM). Empty: dev PKI.
+        public var serverKey: String
+        /// `tls.revocation_list`: deny list of serials and VINs (see ``RevocationList``). Empty:
+        /// `<state>/pki/revoked.txt` when that file exists, otherwise nothing is revoked.
+        public var revocationList: String
+
+        /// All empty: a development PKI is created in the state directory.
+        public init(caCertificate: String = "", serverCertificate: String = "", serverKey: String = "",
+                    revocationList: String = "") {
+            self.caCertificate = caCertificate
+            self.serverCertificate = serverCertificate
+            self.serverKey = serverKey
+            self.revocationList = revocationList
+        }
+
+        /// True when no certificate file is configured and the daemon should use its development PKI.
+        public var usesDevelopmentPKI: Bool {
+            caCertificate.isEmpty && serverCertificate.isEmpty && serverKey.isEmpty
+        }
+    }
+
+    /// The `limits.*` keys: safe defaults against slow, stuck, large or too many clients.
+    public struct Limits: Sendable, Hashable {
+        /// `limits.handshake_timeout_seconds`: a TLS handshake must finish within this. Default 10.
+        public var handshakeTimeoutSeconds: Int
+        /// `limits.idle_timeout_seconds`: a session with no frame and no ping for this long is closed.
+        /// Default 90; must exceed the heartbeat interval.
+        public var idleTimeoutSeconds: Int
+        /// `limits.heartbeat_interval_seconds`: the ping interval announced in WELCOME. Default 30.
+        public var heartbeatIntervalSeconds: Int
+        /// `limits.max_payload_bytes`: the largest frame payload accepted, checked before buffering it.
+        /// Default 65536, allowed 1024...1048576.
+        public var maxPayloadBytes: Int
+        /// `limits.max_connections`: total concurrent connections. Default 100000.
+        public var maxConnections: Int
+        /// `limits.max_connections_per_address`: per source IP; generous because vehicles sit behind
+        /// carrier NAT. Default 2000.
+        public var maxConnectionsPerAddress: Int
+        /// `limits.ack_window`: frames in flight (unacknowledged) per connection. Default 64, allowed 1...1024.
+        public var ackWindow: Int
+
+        /// The defaults stated on each property.
+        public init(handshakeTimeoutSeconds: Int = 10, idleTimeoutSeconds: Int = 90,
+                    heartbeatIntervalSeconds: Int = 30, maxPayloadBytes: Int = 65536,
+                    maxConnections: Int = 100_000, maxConnectionsPerAddress: Int = 2000, ackWindow: Int = 64) {
+            self.handshakeTimeoutSeconds = handshakeTimeoutSeconds
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+            self.maxPayloadBytes = maxPayloadBytes
+            self.maxConnections = maxConnections
+            self.maxConnectionsPerAddress = maxConnectionsPerAddress
+            self.ackWindow = ackWindow
+        }
+    }
+
+    /// The `queue.*` keys: each region's ingest queue is bounded in bytes.
+    public struct Queue: Sendable, Hashable {
+        /// `queue.high_watermark_bytes`: above this, connections feeding the region stop reading.
+        /// Default 8388608 (8 MiB).
+        public var highWatermarkBytes: Int
+        /// `queue.low_watermark_bytes`: below this, they resume. Default 4194304; must be below the high mark.
+        public var lowWatermarkBytes: Int
+
+        /// The defaults stated on each property.
+        public init(highWatermarkBytes: Int = 8_388_608, lowWatermarkBytes: Int = 4_194_304) {
+            self.highWatermarkBytes = highWatermarkBytes
+            self.lowWatermarkBytes = lowWatermarkBytes
+        }
+    }
+
+    /// How far a commit must reach before an ACK is sent.
+    public enum Durability: String, Sendable, Hashable, CaseIterable {
+        /// WAL with synchronous=FULL: acked data survives power loss.
+        case disk
+        /// WAL with synchronous=NORMAL: acked data survives a daemon crash, not a power cut.
+        case process
+    }
+
+    /// The `store.*` keys: the per-region group-commit writers and retention.
+    public struct Store: Sendable, Hashable {
+        /// `store.durability`: `disk` (default) or `process`.
+        public var durability: Durability
+        /// `store.commit_interval_ms`: a group commit at least this often while rows wait. Default 5.
+        public var commitIntervalMilliseconds: Int
+        /// `store.commit_max_rows`: or as soon as this many rows wait. Default 20000.
+        public var commitMaxRows: Int
+        /// `store.retention_days`: day partitions older than this are deleted. Default 90.
+        public var retentionDays: Int
+        /// `store.late_horizon_days`: records older than this (relative to now) are refused. Default 7.
+        public var lateHorizonDays: Int
+        /// `store.future_horizon_hours`: records further ahead than this are refused. Default 24.
+        public var futureHorizonHours: Int
+
+        /// The defaults stated on each property.
+        public init(durability: Durability = .disk, commitIntervalMilliseconds: Int = 5, commitMaxRows: Int = 20000,
+                    retentionDays: Int = 90, lateHorizonDays: Int = 7, futureHorizonHours: Int = 24) {
+            self.durability = durability
+            self.commitIntervalMilliseconds = commitIntervalMilliseconds
+            self.commitMaxRows = commitMaxRows
+            self.retentionDays = retentionDays
+            self.lateHorizonDays = lateHorizonDays
+            self.futureHorizonHours = futureHorizonHours
+        }
+    }
+
+    /// The `shutdown.*` keys.
+    public struct Shutdown: Sendable, Hashable {
+        /// `shutdown.drain_timeout_seconds`: on SIGTERM, time allowed to commit, ack and say BYE. Default 20.
+        public var drainTimeoutSeconds: Int
+
+        /// The default stated on the property.
+        public init(drainTimeoutSeconds: Int = 20) {
+            self.drainTimeoutSeconds = drainTimeoutSeconds
+        }
+    }
+
+    /// The `log.*` keys.
+    public struct Log: Sendable, Hashable {
+        /// `log.level`: the lowest level written. Default `info`.
+        public var level: Logger.Level
+
+        /// The default stated on the property.
+        public init(level: Logger.Level = .info) {
+            self.level = level
+        }
+    }
+}
+
+extension HorgosConfiguration {
+    /// The TLS files the daemon should use, with empty keys resolved against the development PKI.
+    public var effectiveTLSFiles: (ca: String, certificate: String, key: String) {
+        if tls.usesDevelopmentPKI {
+            let pki = DevelopmentPKIPaths(directory: developmentPKIDirectory)
+            return (pki.caCertificate, pki.serverCertificate, pki.serverKey)
+        }
+        return (tls.caCertificate, tls.serverCertificate, tls.serverKey)
+    }
+
+    /// `<state>/pki`, where the development PKI lives.
+    public var developmentPKIDirectory: String {
+        stateDirectory.hasSuffix("/") ? stateDirectory + "pki" : stateDirectory + "/pki"
+    }
+
+    /// The revocation list path: the configured one, or `<state>/pki/revoked.txt` (used only if present).
+    public var effectiveRevocationListPath: String {
+        tls.revocationList.isEmpty ? developmentPKIDirectory + "/revoked.txt" : tls.revocationList
+    }
+}
+
+/// A `host:port` socket address from the configuration; the host is an IP literal or a name.
+///
+/// IPv6 literals are written in brackets (`[::1]:7443`). Port 0 asks the kernel for a free port (tests).
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// IP literal or host name, without brackets.
+    public var host: String
+    /// TCP port, 0...65535.
+    public var port: Int
+
+    /// An address from its parts.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` or `[v6]:port`; nil when malformed.
+    public init?(parsing text: String) {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }  // an IPv6 literal needs brackets
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " }),
+            let port = Int(portText), (0...65535).contains(port)
+        else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    /// `host:port`, with brackets around IPv6 literals.
+    public var description: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
