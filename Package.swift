@@ -51,5 +51,6 @@ let package = Package(
         .testTarget(name: "HorgosWireTests", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
         .testTarget(name: "HorgosStoreTests", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
         .testTarget(name: "HorgosServerTests", dependencies: ["HorgosServer"], swiftSettings: strictSettings),
+        .testTarget(name: "DeployTests", swiftSettings: strictSettings),
     ]
 )
