@@ -103,31 +103,36 @@ free_port() { # free_port FROM TO: a TCP port nobody listens on
     die "no free port in $1-$2"
 }
 
-# The binaries install.sh installs: the stand-in as horgosd, or the real build.
+# The payload the container sees read-only at /payload: bin/ (the stand-in as horgosd, or the real
+# build) and repo/ (systemd/ and Deploy/, what install.sh reads).
 build_payload() {
-    mkdir -p "$payload"
-    local bin_dir
+    mkdir -p "$payload/bin" "$payload/repo"
     if [[ $mode == stand-in ]]; then
-        bin_dir=$work/bin
-        mkdir -p "$bin_dir"
         say "compiling the stand-in (swiftc -O -static-stdlib)"
-        swiftc -O -static-stdlib "$repo/Deploy/nspawn/horgosd-stand-in.swift" -o "$bin_dir/horgosd"
+        swiftc -O -static-stdlib "$repo/Deploy/nspawn/horgosd-stand-in.swift" -o "$payload/bin/horgosd" \
+            2>"$work/swiftc.log" || { cat "$work/swiftc.log"; die "the stand-in does not compile"; }
         for tool in horgosctl horgos-sim; do
-            printf '#!/bin/sh\necho "%s: stand-in" >&2; exit 1\n' "$tool" >"$bin_dir/$tool"
-            chmod 0755 "$bin_dir/$tool"
+            printf '#!/bin/sh\necho "%s: stand-in" >&2; exit 1\n' "$tool" >"$payload/bin/$tool"
+            chmod 0755 "$payload/bin/$tool"
         done
     else
-        bin_dir=${HORGOS_BIN_DIR:-}
+        local bin_dir=${HORGOS_BIN_DIR:-}
+        if [[ -z $bin_dir ]]; then
+            say "building the release binaries"
+            for product in horgosd horgosctl horgos-sim; do
+                (cd "$repo" && swift build -c release --static-swift-stdlib --product "$product")
+            done
+            bin_dir=$(cd "$repo" && swift build -c release --static-swift-stdlib --show-bin-path)
+        fi
+        cp "$bin_dir/horgosd" "$bin_dir/horgosctl" "$bin_dir/horgos-sim" "$payload/bin/"
     fi
-    say "staging the install (install.sh, DESTDIR=payload, PREFIX=$prefix)"
-    DESTDIR=$payload/root PREFIX=$prefix HORGOS_BIN_DIR=$bin_dir "$repo/Deploy/install.sh" >"$work/install.log" \
-        || { cat "$work/install.log"; die "install.sh failed"; }
+    cp -a "$repo/systemd" "$repo/Deploy" "$payload/repo/"
 }
 
 # A dynamically linked daemon (a debug build) needs its Swift runtime, which lives outside /usr
 # (e.g. /opt/swift): bind those library directories read-only at the same path.
 library_binds() {
-    local binary=$payload/root$prefix/bin/horgosd
+    local binary=$payload/bin/horgosd
     ldd "$binary" 2>/dev/null | awk '$3 ~ /^\// { print $3 }' | while read -r library; do
         case $(readlink -f "$library") in
             /usr/* | /lib/* | /lib64/*) ;;
@@ -171,10 +176,16 @@ boot() {
 }
 
 # Install what install.sh staged, then what a host's first boot would do: users, modes, reload.
+# install.sh for real (DESTDIR empty, as root, systemd running): it creates the user, applies the
+# tmpfiles snippet and reloads systemd itself. PREFIX=/opt/horgos because /usr is read-only here.
 install_in_container() {
-    inside cp -a /payload/root/. /
-    inside systemd-sysusers /etc/sysusers.d/horgos.conf
-    inside systemd-tmpfiles --create /etc/tmpfiles.d/horgos.conf
+    if inside env HORGOS_BIN_DIR=/payload/bin PREFIX=$prefix /payload/repo/Deploy/install.sh >"$work/install.log" 2>&1 \
+        && grep -q 'systemctl daemon-reload' "$work/install.log"; then
+        ok "install.sh on a live systemd (DESTDIR empty): ran systemd-sysusers, systemd-tmpfiles, daemon-reload"
+    else
+        cat "$work/install.log"
+        die "install.sh failed in the container"
+    fi
     local port
     port=${HORGOS_NSPAWN_PORT:-$(free_port 20000 29999)}
     # Test settings only: a short watchdog so that several periods pass in seconds, free ports.
@@ -193,7 +204,7 @@ install_in_container() {
     # can be read after `systemctl stop` (an unreferenced inactive unit is unloaded, its status lost).
     inside systemctl enable horgosd.service 2>/dev/null
     if inside getent passwd horgos >/dev/null && [[ $(inside stat -c '%a %G' /etc/horgos/horgosd.yaml) == "640 horgos" ]]; then
-        ok "install.sh tree + systemd-sysusers + systemd-tmpfiles: user horgos, horgosd.yaml 0640 root:horgos"
+        ok "user horgos exists, /etc/horgos/horgosd.yaml is 0640 root:horgos"
     else
         not_ok "user horgos or /etc/horgos/horgosd.yaml mode ($(inside stat -c '%a %U:%G' /etc/horgos/horgosd.yaml))"
     fi
@@ -230,7 +241,8 @@ check_start_waits_for_ready() {
     started=$(date +%s%N)
     if ! timeout 120 nsenter -t "$container_pid" -a systemctl start horgosd.service; then
         not_ok "systemctl start horgosd failed"
-        return
+        echo "Bail out! horgosd does not start; the remaining checks need it running"
+        exit 1
     fi
     ended=$(date +%s%N)
     elapsed_ms=$(((ended - started) / 1000000))
