@@ -52,6 +52,13 @@ inside() { nsenter -t "$container_pid" -a "$@"; }
 # unit_prop UNIT PROP: one property's value.
 unit_prop() { inside systemctl show "$1" -p "$2" --value; }
 journal() { inside journalctl -u "${1:-horgosd.service}" --no-pager -o cat; }
+# journal_has REGEX: whether horgosd's journal (messages of the daemon and of systemd about it) matches.
+# (Not `journal | grep -q`: with pipefail, grep -q exiting early fails the pipeline with SIGPIPE.)
+journal_has() {
+    local text
+    text=$(journal)
+    grep -qE "$1" <<<"$text"
+}
 
 # --- Cleanup (trap) ------------------------------------------------------------------------------
 cleanup() {
@@ -98,7 +105,7 @@ free_port() { # free_port FROM TO: a TCP port nobody listens on
     local port
     for _ in $(seq 1 50); do
         port=$((RANDOM % ($2 - $1) + $1))
-        ss -Htln "sport = :$port" | grep -q . || { echo "$port"; return; }
+        [[ -z $(ss -Htln "sport = :$port") ]] && { echo "$port"; return; }
     done
     die "no free port in $1-$2"
 }
@@ -127,6 +134,26 @@ build_payload() {
         cp "$bin_dir/horgosd" "$bin_dir/horgosctl" "$bin_dir/horgos-sim" "$payload/bin/"
     fi
     cp -a "$repo/systemd" "$repo/Deploy" "$payload/repo/"
+    # Until horgosctl has `pki`: a stand-in that writes the files of the contract pki-bootstrap.sh
+    # documents, so that the bootstrap, the modes and the daemon's access to them are checked.
+    # TODO(horgosctl pki): in daemon mode use the real horgosctl (it is used when it has `pki`).
+    cat >"$payload/horgosctl-pki-stand-in" <<'FAKE'
+#!/bin/sh
+case "$1 $2 $3" in
+  "pki init --dir") echo "stand-in CA certificate" >"$4/ca.crt"; echo "stand-in CA key" >"$4/ca.key" ;;
+  "pki issue server") echo "stand-in server certificate" >"$5/server.crt"; echo "stand-in server key" >"$5/server.key" ;;
+  *) echo "horgosctl-pki-stand-in: unexpected $*" >&2; exit 64 ;;
+esac
+FAKE
+    chmod 0755 "$payload/horgosctl-pki-stand-in"
+}
+
+horgosctl_for_pki() {
+    if [[ $mode == daemon ]] && inside "$prefix/bin/horgosctl" pki --help >/dev/null 2>&1; then
+        echo "$prefix/bin/horgosctl"
+    else
+        echo /payload/horgosctl-pki-stand-in
+    fi
 }
 
 # A dynamically linked daemon (a debug build) needs its Swift runtime, which lives outside /usr
@@ -186,6 +213,22 @@ install_in_container() {
         cat "$work/install.log"
         die "install.sh failed in the container"
     fi
+    local horgosctl
+    horgosctl=$(horgosctl_for_pki)
+    if inside env HORGOSCTL="$horgosctl" "$prefix/share/horgos/pki-bootstrap.sh" --host localhost \
+        >"$work/pki.log" 2>&1; then
+        local modes
+        modes=$(inside stat -c '%a %U:%G %n' /root/horgos-ca /root/horgos-ca/ca.key /etc/horgos/pki \
+            /etc/horgos/pki/server.key | tr '\n' ';')
+        if [[ $modes == "700 root:root /root/horgos-ca;600 root:root /root/horgos-ca/ca.key;750 root:horgos /etc/horgos/pki;600 horgos:horgos /etc/horgos/pki/server.key;" ]]; then
+            ok "pki-bootstrap.sh (horgosctl: $(basename "$horgosctl")): CA dir 0700, keys 0600, server.key owned by horgos"
+        else
+            not_ok "pki-bootstrap.sh modes: $modes"
+        fi
+    else
+        cat "$work/pki.log"
+        not_ok "pki-bootstrap.sh failed (horgosctl: $horgosctl)"
+    fi
     local port
     port=${HORGOS_NSPAWN_PORT:-$(free_port 20000 29999)}
     # Test settings only: a short watchdog so that several periods pass in seconds, free ports.
@@ -195,6 +238,8 @@ install_in_container() {
         echo "WatchdogSec=${watchdog_sec}s"
         echo "Environment=STANDIN_LISTEN=127.0.0.1:$port STANDIN_READY_DELAY_MS=$ready_delay_ms"
         echo "Environment=STANDIN_RELOAD_MS=$reload_ms"
+        echo "Environment=STANDIN_READ_FILES=/etc/horgos/pki/ca.crt:/etc/horgos/pki/server.crt:/etc/horgos/pki/server.key:/etc/horgos/pki/revoked.txt"
+        echo "Environment=STANDIN_MUST_NOT_READ=/root/horgos-ca/ca.key"
         echo "Environment=HORGOS_LISTEN_TELEMETRY=127.0.0.1:$port"
         echo "Environment=HORGOS_LISTEN_ADMIN=127.0.0.1:$(free_port 30000 39999)"
         # TODO(daemon): a test PKI (tls.* overrides pointing at /payload/pki) and the wedge test hook.
@@ -254,7 +299,7 @@ check_start_waits_for_ready() {
         not_ok "start: state $state after ${elapsed_ms} ms (READY delay $ready_delay_ms ms)"
     fi
     if [[ $mode == stand-in ]]; then
-        journal | grep -q 'probe: OK' && ok "hardening probe inside the unit: $(journal | grep -o 'probe: OK.*' | tail -n 1)" \
+        journal_has 'probe: OK' && ok "hardening probe inside the unit: $(journal | grep -o 'probe: OK.*' | tail -n 1)" \
             || not_ok "hardening probe failed: $(journal | grep -E 'FAIL|probe' | tail -n 3)"
     fi
 }
@@ -316,7 +361,7 @@ check_reload() {
     else
         not_ok "reload: PID $pid_before -> $(main_pid), state $(unit_prop horgosd.service ActiveState)"
     fi
-    [[ $mode != stand-in ]] || journal | grep -q '^horgosd-stand-in: reloaded' || not_ok "stand-in did not log its reload"
+    [[ $mode != stand-in ]] || journal_has '^horgosd-stand-in: reloaded' || not_ok "stand-in did not log its reload"
 }
 
 wedge_writer() {
@@ -341,7 +386,7 @@ check_wedged_writer_watchdog_restart() {
             && $(unit_prop horgosd.service ActiveState) == active ]] && break
         sleep 0.5
     done
-    if [[ $(unit_prop horgosd.service NRestarts) -ge 1 ]] && inside journalctl -u horgosd --no-pager | grep -q 'Watchdog timeout' \
+    if [[ $(unit_prop horgosd.service NRestarts) -ge 1 ]] && journal_has 'Watchdog timeout' \
         && [[ $(unit_prop horgosd.service ActiveState) == active ]]; then
         ok "wedged writer: watchdog fired, systemd restarted it (PID $pid_before -> $(main_pid), NRestarts $(unit_prop horgosd.service NRestarts))"
     else
@@ -389,7 +434,7 @@ check_socket_activated_privileged_port() {
     cap=$( (inside cat "/proc/$(main_pid)/status" || true) | awk '/^CapEff:/ { print $2 }')
     if [[ $mode == stand-in ]]; then
         if [[ $banner == "horgosd-stand-in telemetry" && $cap == 0000000000000000 ]] \
-            && journal | grep -q 'listener telemetry: fd 3 from systemd'; then
+            && journal_has 'listener telemetry: fd 3 from systemd'; then
             ok "socket activation: port $privileged_port served with no capability (fd 3 named 'telemetry')"
         else
             not_ok "socket activation: banner '$banner', CapEff $cap"

@@ -14,7 +14,9 @@
 //    one line, "horgosd-stand-in <listener name>", and is closed.
 //
 // Environment: STANDIN_LISTEN (host:port when not socket-activated, default 127.0.0.1:17443),
-// STANDIN_READY_DELAY_MS (default 0), STANDIN_RELOAD_MS (default 0), STANDIN_DRAIN_MS (default 200).
+// STANDIN_READY_DELAY_MS (default 0), STANDIN_RELOAD_MS (default 0), STANDIN_DRAIN_MS (default 200),
+// STANDIN_READ_FILES / STANDIN_MUST_NOT_READ (colon-separated paths that must / must not be readable;
+// the --config argument is always in the first list).
 // Not part of the product; no Swift package target builds it.
 
 import Foundation
@@ -106,6 +108,23 @@ func probe() {
     }
     if open("/usr/horgos-probe", O_CREAT | O_WRONLY, 0o600) >= 0 { fail("/usr is writable") }
 
+    // Files the daemon must read (its --config, the PKI in /etc/horgos/pki), through the user namespace
+    // (PrivateUsers=) and group permissions; and the fleet CA key in /root, which it must not see.
+    let arguments = CommandLine.arguments
+    var mustRead = (env("STANDIN_READ_FILES") ?? "").split(separator: ":").map(String.init)
+    if let index = arguments.firstIndex(of: "--config"), index + 1 < arguments.count {
+        mustRead.insert(arguments[index + 1], at: 0)
+    }
+    for path in mustRead {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            fail("cannot read \(path) (errno \(errno))")
+        }
+        log("probe: read \(path) (\(contents.count) bytes)")
+    }
+    for path in (env("STANDIN_MUST_NOT_READ") ?? "").split(separator: ":").map(String.init) {
+        if FileManager.default.contents(atPath: path) != nil { fail("can read \(path), which must stay hidden") }
+    }
+
     // Threads and a semaphore (futex, clone3).
     let done = DispatchSemaphore(value: 0)
     let thread = Thread { done.signal() }
@@ -178,7 +197,7 @@ func probe() {
     }
     if lowBind == 0 { fail("bound port 81 with no capability") }
     close(privileged)
-    log("probe: OK (runtime, Foundation, NIO syscalls, state directory; W+X, setpriority, netlink, port 81 refused)")
+    log("probe: OK (runtime, Foundation, NIO syscalls, config + PKI readable, CA key hidden, state directory; W+X, setpriority, netlink, port 81 refused)")
 }
 
 func makeListener(host: String, port: UInt16) -> Int32 {
