@@ -22,13 +22,14 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Linux calls the Glibc module does not export (they need _GNU_SOURCE); NIO reaches them through its
 // own C shim.
 @_silgen_name("epoll_create1") func epollCreate1(_ flags: Int32) -> Int32
-@_silgen_name("epoll_ctl") func epollCtl(_ epfd: Int32, _ op: Int32, _ fd: Int32, _ event: UnsafeMutableRawPointer) -> Int32
+@_silgen_name("epoll_ctl") func epollCtl(_ epfd: Int32, _ op: Int32, _ fd: Int32, _ event: UnsafeMutableRawPointer)
+    -> Int32
 @_silgen_name("eventfd") func eventFD(_ initial: UInt32, _ flags: Int32) -> Int32
 @_silgen_name("timerfd_create") func timerFDCreate(_ clock: Int32, _ flags: Int32) -> Int32
 @_silgen_name("pipe2") func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
@@ -197,7 +198,9 @@ func probe() {
     }
     if lowBind == 0 { fail("bound port 81 with no capability") }
     close(privileged)
-    log("probe: OK (runtime, Foundation, NIO syscalls, config + PKI readable, CA key hidden, state directory; W+X, setpriority, netlink, port 81 refused)")
+    log(
+        "probe: OK (runtime, Foundation, NIO syscalls, config + PKI readable, CA key hidden, state directory; W+X, setpriority, netlink, port 81 refused)"
+    )
 }
 
 func makeListener(host: String, port: UInt16) -> Int32 {
