@@ -151,5 +151,6 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "DeployTests", swiftSettings: strictSettings),
     ]
 )
