@@ -42,6 +42,17 @@ let package = Package(
             dependencies: ["HorgosWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
+        // The fleet PKI (CA, server, vehicle and gateway certificates), shared by daemon, CLI and simulator.
+        .target(
+            name: "HorgosPKI",
+            dependencies: [
+                "HorgosWire",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The system SQLite library.
         .systemLibrary(
             name: "CSQLite",
@@ -55,6 +66,7 @@ let package = Package(
             dependencies: [
                 "HorgosWire",
                 "HorgosWireNIO",
+                "HorgosPKI",
                 "HorgosStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,7 +108,7 @@ let package = Package(
         .target(
             name: "HorgosSimulator",
             dependencies: [
-                "HorgosWire", "HorgosWireNIO",
+                "HorgosWire", "HorgosWireNIO", "HorgosPKI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -108,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "horgos-sim",
             dependencies: [
-                "HorgosSimulator", "HorgosServer",
+                "HorgosSimulator", "HorgosPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -136,6 +148,7 @@ let package = Package(
             dependencies: [
                 "HorgosServer",
                 "HorgosWireNIO",
+                "HorgosPKI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -148,6 +161,17 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HorgosIntegrationTests",
+            dependencies: [
+                "HorgosServer", "HorgosSimulator", "HorgosPKI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

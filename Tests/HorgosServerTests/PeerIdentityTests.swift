@@ -1,3 +1,4 @@
+import HorgosPKI
 import HorgosWire
 import Crypto
 import Foundation

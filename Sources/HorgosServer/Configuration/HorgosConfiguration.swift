@@ -1,3 +1,4 @@
+import HorgosPKI
 import Logging
 
 /// The daemon's whole configuration: every key has a default, so `horgosd` starts with no file at all.

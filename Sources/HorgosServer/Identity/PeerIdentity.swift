@@ -1,3 +1,4 @@
+import HorgosPKI
 import HorgosWire
 import SwiftASN1
 import X509

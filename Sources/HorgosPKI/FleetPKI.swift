@@ -126,8 +126,8 @@ public struct FleetPKI: Sendable {
         market: String,
         validity: CertificateValidity = .leafDefault()
     ) throws(FleetPKIError) -> IssuedCertificate {
-        guard VIN.isValid(vin) else { throw FleetPKIError(.invalidSubject, "VIN \"\(vin)\" is not 17 of [A-HJ-NPR-Z0-9]") }
-        guard Region.isValidCode(market) else {
+        guard VIN(vin) != nil else { throw FleetPKIError(.invalidSubject, "VIN \"\(vin)\" is not 17 of [A-HJ-NPR-Z0-9]") }
+        guard FleetPKI.isMarketCode(market) else {
             throw FleetPKIError(.invalidSubject, "market \"\(market)\" is not a two-letter upper-case code")
         }
         return try issue(
@@ -135,7 +135,7 @@ public struct FleetPKI: Sendable {
                 try DistinguishedName {
                     CountryName(market)
                     OrganizationName("Horgos")
-                    OrganizationalUnitName(PeerIdentity.Role.vehicle.rawValue)
+                    OrganizationalUnitName(FleetPKI.vehicleUnit)
                     CommonName(vin)
                 }
             }, usage: .clientAuth, subjectAlternativeNames: [.uniformResourceIdentifier("urn:vin:\(vin)")],
@@ -153,7 +153,7 @@ public struct FleetPKI: Sendable {
         validity: CertificateValidity = .leafDefault()
     ) throws(FleetPKIError) -> IssuedCertificate {
         guard !name.isEmpty else { throw FleetPKIError(.invalidSubject, "gateway name is empty") }
-        guard Region.isValidCode(market) else {
+        guard FleetPKI.isMarketCode(market) else {
             throw FleetPKIError(.invalidSubject, "market \"\(market)\" is not a two-letter upper-case code")
         }
         return try issue(
@@ -161,7 +161,7 @@ public struct FleetPKI: Sendable {
                 try DistinguishedName {
                     CountryName(market)
                     OrganizationName("Horgos")
-                    OrganizationalUnitName(PeerIdentity.Role.gateway.rawValue)
+                    OrganizationalUnitName(FleetPKI.gatewayUnit)
                     CommonName(name)
                 }
             }, usage: .clientAuth, subjectAlternativeNames: [], validity: validity, what: "gateway")
@@ -207,6 +207,16 @@ public struct FleetPKI: Sendable {
         var bytes = (0..<16).map { _ in UInt8.random(in: .min ... .max) }
         bytes[0] = UInt8.random(in: 0x01...0x7F)
         return Certificate.SerialNumber(bytes: bytes)
+    }
+
+    /// The subject OU of vehicle certificates (PROTOCOL.md section 1).
+    public static let vehicleUnit = "vehicle"
+    /// The subject OU of gateway certificates.
+    public static let gatewayUnit = "gateway"
+
+    /// Two ASCII upper-case letters: the shape of an ISO 3166-1 alpha-2 market code.
+    public static func isMarketCode(_ code: String) -> Bool {
+        code.utf8.count == 2 && code.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
     }
 
     /// The CA certificate as PEM.
