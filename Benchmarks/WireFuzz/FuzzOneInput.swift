@@ -3,7 +3,8 @@ import HorgosWire
 /// One libFuzzer input: a byte stream run through everything the parser offers, with the
 /// properties that must hold for any input asserted with `precondition` (a failure is a crash).
 ///
-/// Checked: both CRC-32C implementations agree; `scan` never claims more bytes than it was given and
+/// Checked: both CRC-32C implementations agree; the fast VIN and record-range checks agree with
+/// plainly written rules; `scan` never claims more bytes than it was given and
 /// a prefix of a frame asks for exactly the missing bytes; every frame that decodes re-encodes to a
 /// frame of the same length that decodes to the same values, every record field read. A frame whose
 /// only fault is its CRC is decoded again with the CRC repaired, so that mutations reach the payload
@@ -62,8 +63,37 @@ func fuzzOneInput(_ data: UnsafeRawBufferPointer) {
     }
 }
 
+/// PROTOCOL.md 4.3's ranges written out plainly, to hold the branch-free `isValid` to them.
+func referenceValid(_ r: TelemetryRecordView) -> Bool {
+    func ok<T: Comparable>(_ v: T, _ range: ClosedRange<T>, na: T) -> Bool { v == na || range.contains(v) }
+    return ok(r.latitudeE7, -900_000_000...900_000_000, na: Int32.max)
+        && ok(r.longitudeE7, -1_800_000_000...1_800_000_000, na: Int32.max)
+        && ok(r.speedDkmh, 0...5_000, na: 0xFFFF) && ok(r.headingCdeg, 0...35_999, na: 0xFFFF)
+        && ok(r.packVoltageDv, 0...15_000, na: 0xFFFF) && ok(r.soc, 0...100, na: 0xFF)
+        && ok(r.maxCellTemp, -40...125, na: -128) && ok(r.minCellTemp, -40...125, na: -128)
+        && ok(r.maxAlarmLevel, 0...3, na: 0xFF) && ok(r.auxBatteryCv, 0...3_000, na: 0xFFFF)
+        && ok(r.remainingRangeKm, 0...2_000, na: 0xFFFF)
+}
+
+/// The structure-only view, the fast VIN check and the fast record check against plain rules.
+func checkTelemetryChecks(_ frame: FrameView, decoder: FrameDecoder) {
+    guard frame.header.type == .telemetry, frame.payload.count >= 25 else { return }
+    let vinBytes = UnsafeRawBufferPointer(rebasing: frame.payload[8..<25])
+    precondition((VIN(bytes: vinBytes) != nil) == vinBytes.allSatisfy(VIN.isVINCharacter), "VIN check disagrees")
+    guard let batch = try? TelemetryBatchView(structureOf: frame.payload, maxRecords: decoder.maxRecords) else { return }
+    var allValid = true
+    for index in 0..<batch.count {
+        let valid = referenceValid(batch[index])
+        precondition(batch[index].isValid == valid, "isValid disagrees with the rules")
+        precondition(((try? batch[index].validate(index: index)) != nil) == valid, "validate disagrees")
+        allValid = allValid && valid
+    }
+    precondition(((try? batch.validateRecords()) != nil) == allValid, "validateRecords disagrees")
+}
+
 /// Decodes the frame's payload; if valid, re-encodes it and checks the copy decodes to the same values.
 func checkRoundTrip(_ frame: FrameView, decoder: FrameDecoder) {
+    checkTelemetryChecks(frame, decoder: decoder)
     let message: Message
     do {
         message = try frame.message(maxRecords: decoder.maxRecords)

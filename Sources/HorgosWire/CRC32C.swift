@@ -87,6 +87,17 @@ public enum CRC32C {
         }
     }
 
+    /// `update(_:_:using:)` without the availability check, for callers that checked already.
+    @inlinable @inline(__always)
+    static func updateUnchecked(_ start: UInt32, _ bytes: UnsafeRawBufferPointer, using implementation: Implementation)
+        -> UInt32
+    {
+        switch implementation {
+        case .slicingBy8: return slicingBy8(start, bytes)
+        case .hardware: return horgos_crc32c_hardware_update(start, bytes.baseAddress, bytes.count)
+        }
+    }
+
     /// The portable path: slicing-by-8 over a running CRC.
     @inlinable
     static func slicingBy8(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {

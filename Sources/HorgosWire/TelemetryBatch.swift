@@ -52,16 +52,26 @@ public struct TelemetryBatchView {
     /// Checks every record's defined fields against their valid ranges; throws for the first bad one.
     @inlinable
     public func validateRecords() throws(FrameError) {
-        for index in 0..<count { try self[index].validate(index: index) }
+        var offset = WireFormat.telemetryHeaderSize
+        for index in 0..<count {
+            let record = TelemetryRecordView(
+                bytes: UnsafeRawBufferPointer(start: payload.baseAddress.unsafelyUnwrapped + offset,
+                                              count: WireFormat.recordSizeV1),
+                baseTimeMs: baseTimeMs)
+            if !record.isValid { try record.validateFieldByField(index: index) }
+            offset &+= recordSize
+        }
     }
 
     /// The record at `index` (0-based, < count).
     @inlinable
     public subscript(index: Int) -> TelemetryRecordView {
         precondition(index >= 0 && index < count, "record index out of range")
-        let start = WireFormat.telemetryHeaderSize + index * recordSize
+        // count * recordSize <= payload.count was checked at construction: no overflow possible.
+        let start = WireFormat.telemetryHeaderSize &+ index &* recordSize
         return TelemetryRecordView(
-            bytes: UnsafeRawBufferPointer(rebasing: payload[start..<(start + WireFormat.recordSizeV1)]),
+            bytes: UnsafeRawBufferPointer(start: payload.baseAddress.unsafelyUnwrapped + start,
+                                          count: WireFormat.recordSizeV1),
             baseTimeMs: baseTimeMs)
     }
 
