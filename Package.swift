@@ -35,7 +35,9 @@ let package = Package(
     ],
     targets: [
         // Wire format: pure Swift, no NIO, no Foundation.
-        .target(name: "HorgosWire", swiftSettings: strictSettings),
+        .target(name: "HorgosWire", dependencies: ["CHorgosCRC32C"], swiftSettings: strictSettings),
+        // The SSE4.2 crc32 instruction for HorgosWire's CRC-32C (Swift cannot emit it); chosen at run time.
+        .target(name: "CHorgosCRC32C"),
         // The frame codec as a NIO ByteToMessageDecoder, shared by the daemon and the simulator.
         .target(
             name: "HorgosWireNIO",
@@ -129,7 +131,7 @@ let package = Package(
         // Benchmarks and fuzzing (executables run by scripts in Benchmarks/ and Proto/fuzz).
         .executableTarget(
             name: "horgos-bench-wire",
-            dependencies: ["HorgosWire"],
+            dependencies: ["HorgosWire", "CHorgosCRC32C"],
             path: "Benchmarks/WireBenchmark",
             swiftSettings: strictSettings
         ),
@@ -140,7 +142,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        .testTarget(name: "HorgosWireTests", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosWireTests",
+            dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
+            exclude: ["AllocationCounter"],
+            swiftSettings: strictSettings
+        ),
+        // Counts this thread's malloc calls for HorgosWireTests' no-allocation test (no LD_PRELOAD).
+        .target(name: "HorgosAllocationCounter", path: "Tests/HorgosWireTests/AllocationCounter"),
         .testTarget(name: "HorgosStoreTests", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
         .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
         .testTarget(

@@ -22,6 +22,13 @@ public struct FrameDecoder: Sendable {
     public var maxPayload: Int
     /// TELEMETRY record counts above this are `FrameError.tooManyRecords`.
     public var maxRecords: Int
+    /// How `decode` computes the CRC-32C: the fastest this CPU has unless set (benchmarks, tests).
+    /// Setting `.hardware` on a CPU without it is a precondition failure.
+    public var checksumImplementation: CRC32C.Implementation = CRC32C.preferred {
+        didSet {
+            precondition(CRC32C.available.contains(checksumImplementation), "\(checksumImplementation) unavailable")
+        }
+    }
 
     public init(maxPayload: Int = WireFormat.defaultMaxPayload, maxRecords: Int? = nil) {
         self.maxPayload = maxPayload
@@ -40,9 +47,10 @@ public struct FrameDecoder: Sendable {
             let version = bytes.u8(2)
             if version != WireFormat.version { throw .unsupportedVersion(version) }
         }
-        if bytes.count >= 4, FrameType(rawValue: bytes.u8(3)) == nil { throw .unknownFrameType(bytes.u8(3)) }
-        guard bytes.count >= WireFormat.headerSize else { return .needMore(WireFormat.headerSize - bytes.count) }
-        let type = FrameType(rawValue: bytes.u8(3))!
+        if bytes.count >= 4, FrameType(wireValue: bytes.u8(3)) == nil { throw .unknownFrameType(bytes.u8(3)) }
+        guard bytes.count >= WireFormat.headerSize,
+            let type = FrameType(wireValue: bytes.u8(3))
+        else { return .needMore(WireFormat.headerSize - bytes.count) }
         let length = Int(bytes.u32(8))
         if length > maxPayload { throw .frameTooLarge(length: length, limit: maxPayload) }
         let header = FrameHeader(type: type, sequence: bytes.u32(4), payloadLength: length)
@@ -57,7 +65,8 @@ public struct FrameDecoder: Sendable {
         guard case .frame(let header) = try scan(bytes) else { return nil }
         let crcOffset = WireFormat.headerSize + header.payloadLength
         let expected = bytes.u32(crcOffset)
-        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<crcOffset]))
+        let actual = ~CRC32C.updateUnchecked(
+            0xFFFF_FFFF, UnsafeRawBufferPointer(rebasing: bytes[0..<crcOffset]), using: checksumImplementation)
         if expected != actual { throw .badChecksum(expected: expected, actual: actual) }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[WireFormat.headerSize..<crcOffset])
         return FrameView(header: header, payload: payload)

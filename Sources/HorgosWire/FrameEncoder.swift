@@ -154,3 +154,30 @@ extension Array where Element == UInt8 {
         Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
     }
 }
+
+extension FrameEncoder {
+    /// Appends a frame carrying `message` (a decoded one, say, to forward or to check a round trip).
+    ///
+    /// Views are re-encoded from their decoded values: reserved fields become zero and a TELEMETRY
+    /// batch keeps its `record_size`, with the bytes past the 40 of v1 written as zero.
+    public static func appendMessage(_ message: Message, sequence: UInt32, to out: inout [UInt8]) {
+        switch message {
+        case .hello(let hello): appendHello(hello, sequence: sequence, to: &out)
+        case .welcome(let welcome): appendWelcome(welcome, sequence: sequence, to: &out)
+        case .telemetry(let batch):
+            appendTelemetry(
+                vin: batch.vin, baseTimeMs: batch.baseTimeMs, records: (0..<batch.count).lazy.map { batch[$0].record },
+                recordSize: batch.recordSize, sequence: sequence, to: &out)
+        case .event(let event):
+            appendEvent(
+                vin: event.vin, timeMs: event.timeMs, maxAlarmLevel: event.maxAlarmLevel,
+                alarmFlags: event.alarmFlags, dtcs: (0..<event.dtcCount).lazy.map { event[$0] },
+                sequence: sequence, to: &out)
+        case .ack(let ack): appendAck(ack, sequence: sequence, to: &out)
+        case .error(let error): appendError(error, sequence: sequence, to: &out)
+        case .ping(let opaque): appendPing(opaque, type: .ping, sequence: sequence, to: &out)
+        case .pong(let opaque): appendPing(opaque, type: .pong, sequence: sequence, to: &out)
+        case .bye(let bye): appendBye(bye, sequence: sequence, to: &out)
+        }
+    }
+}

@@ -11,9 +11,21 @@ public struct TelemetryBatchView {
     public let recordSize: Int
     public let count: Int
 
-    /// Validates `payload` as a TELEMETRY payload (PROTOCOL.md 4.3).
+    /// Validates `payload` as a TELEMETRY payload (PROTOCOL.md 4.3), every record's fields included.
     @inlinable
     public init(payload: UnsafeRawBufferPointer, maxRecords: Int = WireFormat.defaultMaxRecords)
+        throws(FrameError)
+    {
+        try self.init(structureOf: payload, maxRecords: maxRecords)
+        try validateRecords()
+    }
+
+    /// Validates the payload's structure (lengths, counts, VIN, base time) but not the record fields.
+    ///
+    /// For a caller that reads the records anyway and wants one pass over them: it must call
+    /// `validateRecords()` (or `TelemetryRecordView.validate`) before treating the batch as storable.
+    @inlinable
+    public init(structureOf payload: UnsafeRawBufferPointer, maxRecords: Int = WireFormat.defaultMaxRecords)
         throws(FrameError)
     {
         guard payload.count >= WireFormat.telemetryHeaderSize else {
@@ -35,16 +47,31 @@ public struct TelemetryBatchView {
         self.vin = vin
         self.recordSize = recordSize
         self.count = count
-        for index in 0..<count { try self[index].validate(index: index) }
+    }
+
+    /// Checks every record's defined fields against their valid ranges; throws for the first bad one.
+    @inlinable
+    public func validateRecords() throws(FrameError) {
+        var offset = WireFormat.telemetryHeaderSize
+        for index in 0..<count {
+            let record = TelemetryRecordView(
+                bytes: UnsafeRawBufferPointer(start: payload.baseAddress.unsafelyUnwrapped + offset,
+                                              count: WireFormat.recordSizeV1),
+                baseTimeMs: baseTimeMs)
+            if !record.isValid { try record.validateFieldByField(index: index) }
+            offset &+= recordSize
+        }
     }
 
     /// The record at `index` (0-based, < count).
     @inlinable
     public subscript(index: Int) -> TelemetryRecordView {
         precondition(index >= 0 && index < count, "record index out of range")
-        let start = WireFormat.telemetryHeaderSize + index * recordSize
+        // count * recordSize <= payload.count was checked at construction: no overflow possible.
+        let start = WireFormat.telemetryHeaderSize &+ index &* recordSize
         return TelemetryRecordView(
-            bytes: UnsafeRawBufferPointer(rebasing: payload[start..<(start + WireFormat.recordSizeV1)]),
+            bytes: UnsafeRawBufferPointer(start: payload.baseAddress.unsafelyUnwrapped + start,
+                                          count: WireFormat.recordSizeV1),
             baseTimeMs: baseTimeMs)
     }
 

@@ -22,11 +22,39 @@ public struct VIN: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// Whether the 8 bytes of `word` are all VIN characters, 8 bytes at a time (SWAR).
+    ///
+    /// For bytes below 0x80, `(x | 0x80) - c` keeps bit 7 exactly when the byte is >= c and never
+    /// borrows across bytes; equality uses the exact zero-byte test. Bytes >= 0x80 are rejected first.
+    @inlinable @inline(__always)
+    static func allVINCharacters(_ x: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let low7 = ~high
+        let set = x | high
+        func atLeast(_ c: UInt64) -> UInt64 { (set &- c &* ones) & high }
+        func equal(_ c: UInt64) -> UInt64 {
+            let y = x ^ (c &* ones)
+            return ~(((y & low7) &+ low7) | y) & high
+        }
+        let digit = atLeast(0x30) & ~atLeast(0x3A)
+        let upper = atLeast(0x41) & ~atLeast(0x5B)
+        let excluded = equal(0x49) | equal(0x4F) | equal(0x51)  // I, O, Q
+        return (digit | (upper & ~excluded)) == high && x & high == 0
+    }
+
+    /// Whether all 17 bytes at the start of `bytes` (which has at least 17) are VIN characters.
+    @inlinable @inline(__always)
+    static func allVINCharacters(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        allVINCharacters(bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            && allVINCharacters(bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            && isVINCharacter(bytes.load(fromByteOffset: 16, as: UInt8.self))
+    }
+
     /// Reads and validates a VIN from the first 17 bytes of `bytes`; nil if any byte is not allowed.
     @inlinable
     public init?(bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= VIN.length else { return nil }
-        for index in 0..<VIN.length where !VIN.isVINCharacter(bytes[index]) { return nil }
+        guard bytes.count >= VIN.length, VIN.allVINCharacters(bytes) else { return nil }
         self.low = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         self.high = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         self.last = bytes[16]

@@ -44,6 +44,25 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case pong = 0x31
     case bye = 0x40
 
+    /// The frame type of a header's type byte; nil for a byte that is not in PROTOCOL.md section 4.
+    ///
+    /// The same as `init(rawValue:)`, written out so that it inlines into the parser's hot path.
+    @inlinable @inline(__always)
+    public init?(wireValue: UInt8) {
+        switch wireValue {
+        case 0x01: self = .hello
+        case 0x02: self = .welcome
+        case 0x10: self = .telemetry
+        case 0x11: self = .event
+        case 0x20: self = .ack
+        case 0x21: self = .error
+        case 0x30: self = .ping
+        case 0x31: self = .pong
+        case 0x40: self = .bye
+        default: return nil
+        }
+    }
+
     /// TELEMETRY and EVENT carry data and are numbered and acknowledged.
     public var isData: Bool { self == .telemetry || self == .event }
 }
