@@ -42,6 +42,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "horgos-bench-store",
+            dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            path: "Benchmarks/StoreBenchmark",
+            swiftSettings: strictSettings
+        ),
+        // Child process of the store's crash test: writes through the store until it is killed.
+        .executableTarget(
+            name: "horgos-store-crash-child",
+            dependencies: ["HorgosStore", "HorgosWire"],
+            path: "Tests/StoreCrashChild",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "horgos-fuzz-wire",
             dependencies: ["HorgosWire"],
             path: "Benchmarks/WireFuzz",
@@ -49,7 +62,9 @@ let package = Package(
         ),
 
         .testTarget(name: "HorgosWireTests", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
-        .testTarget(name: "HorgosStoreTests", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            swiftSettings: strictSettings),
         .testTarget(name: "HorgosServerTests", dependencies: ["HorgosServer"], swiftSettings: strictSettings),
     ]
 )

@@ -1,0 +1,1 @@
+print("horgos-bench-store: not built yet")
