@@ -238,8 +238,8 @@ public final class RegionWriter: Sendable {
                 s.commitLatencySumUs += latencyUs
                 s.lastProgressNs = finishedAt
             }
-            for (submission, outcome) in applied { submission.completion(outcome) }
             bytes.subtract(doneBytes, ordering: .relaxed)
+            for (submission, outcome) in applied { submission.completion(outcome) }
             applied.removeAll(keepingCapacity: true)
             if head == pending.count { pending.removeAll(keepingCapacity: true); head = 0 }
             do { try engine.maintain(nowMs: nowMs) } catch { fail(error) }
