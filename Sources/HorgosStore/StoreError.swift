@@ -49,6 +49,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The fault class of a SQLite error, for the writer's degraded state and the logs.
     public var fault: StoreFault {
+        if kind == .schemaTooNew || kind == .foreignFile { return .incompatibleFile }
         guard kind == .sqlite else { return kind == .fileSystem ? .ioError : .other }
         switch sqliteCode & 0xFF {
         case SQLITE_FULL: return .diskFull
@@ -80,6 +81,8 @@ public enum StoreFault: String, Sendable, Hashable, CaseIterable {
     case corrupt
     /// SQLITE_READONLY / SQLITE_PERM: the file or directory is not writable.
     case readOnly = "read_only"
+    /// A file of a newer schema version, or of another kind or region, where the store expects its own.
+    case incompatibleFile = "incompatible_file"
     /// Anything else.
     case other
 }
