@@ -101,3 +101,62 @@ func crashVIN(_ index: Int) -> VIN {
         #expect(verifiedBatches > 100)
     }
 }
+
+/// Whether `strace` can trace a child here (installed by .ci/run; ptrace allowed).
+let canStrace: Bool = FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
+    && runProgram("/usr/bin/strace", ["-o", "/dev/null", "/bin/true"]) == 0
+
+@Suite(.serialized) struct InjectedIOErrorTests {
+    @Test(.enabled(if: canStrace, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
+    func injectedWriteErrorsDegradeThenRecoverWithoutLosingReportedBatches() throws {
+        let child = try #require(crashChildPath())
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let base = StoreClock.systemMs() - 3_600_000
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+        // Invocations 300 to 340 of pwrite64 (WAL, database and shared-memory writes) fail with EIO,
+        // then the disk "heals". Each retry uses up a few of them.
+        process.arguments = [
+            "-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64", "-e", "inject=pwrite64:error=EIO:when=300..340",
+            child, dir.path, String(base), "20", "disk",
+        ]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let stdout = PipeCollector(output.fileHandleForReading)
+        let stderr = PipeCollector(errors.fileHandleForReading)
+        let deadline = Date().addingTimeInterval(60)
+        while !stderr.text.contains("recovered") && Date() < deadline { usleep(20_000) }
+        let linesAtRecovery = stdout.text.split(separator: "\n").count
+        while stdout.text.split(separator: "\n").count < linesAtRecovery + 50 && Date() < deadline { usleep(20_000) }
+        // Kill the traced child itself (strace follows it and exits with it).
+        let pidText = try String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)
+        for pid in pidText.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        stdout.waitForEnd()
+        stderr.waitForEnd()
+
+        let log = stderr.text
+        #expect(log.contains("AE: writer degraded (io_error)"), "\(log.prefix(2000))")
+        #expect(log.contains("AE: writer recovered from io_error"))
+        #expect(log.components(separatedBy: "writer degraded").count == 2)  // logged once
+        var verified = 0
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        var stored: [Int: Set<Int64>] = [:]
+        for line in stdout.text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let v = Int(fields[0]), let first = Int64(fields[1]), let n = Int(fields[2]) else { continue }
+            if stored[v] == nil {
+                stored[v] = Set(try reader.track(crashVIN(v), fromMs: 0, toMs: .max).map(\.timestampMs))
+            }
+            let missing = (0..<n).filter { !stored[v]!.contains(first + Int64($0) * 1000) }
+            #expect(missing.isEmpty, "vehicle \(v) batch \(first) lost \(missing.count) records")
+            verified += 1
+        }
+        #expect(verified > linesAtRecovery)
+        #expect(try reader.integrityCheck().allSatisfy { $0.ok })
+    }
+}

@@ -21,7 +21,8 @@ guard arguments.count >= 4, let base = Int64(arguments[2]), let vehicles = Int(a
 let durability = arguments.count > 4 ? Durability(rawValue: arguments[4]) ?? .disk : .disk
 let region = Region("AE")!
 let store = try ShardStore(
-    configuration: StoreConfiguration(stateDirectory: arguments[1], regions: [region], durability: durability))
+    configuration: StoreConfiguration(
+        stateDirectory: arguments[1], regions: [region], durability: durability, retryDelayMs: 20, maxRetryDelayMs: 200))
 let writer = try store.writer(for: region)
 let window = DispatchSemaphore(value: 64)
 let recordsPerFrame = 20
