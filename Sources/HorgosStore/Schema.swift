@@ -5,9 +5,9 @@
 /// directory still says what it holds. Version history:
 ///
 /// - 0: an empty file (created fresh).
-/// - 1: first release. Registry without the `rejected`/`events` counters and `active_dtcs`;
-///      partitions without `events`/`event_dtcs`.
-/// - 2: the current schema (adds EVENT storage and the rejected counter).
+/// - 1: first release. Registry without the `rejected`/`events` counters, `active_dtcs` and the
+///      fleet-health indexes; partitions without `events`/`event_dtcs`.
+/// - 2: the current schema (adds EVENT storage, the rejected counter, the fleet-health indexes).
 ///
 /// Opening a file of an older version migrates it in one transaction; a newer version is refused
 /// (`StoreError.Kind.schemaTooNew`) rather than written by code that does not know it.
@@ -36,6 +36,17 @@ public enum StoreSchema {
         CREATE TABLE active_dtcs(
             vehicle_id INTEGER NOT NULL, source INTEGER NOT NULL, code INTEGER NOT NULL, since INTEGER NOT NULL,
             PRIMARY KEY(vehicle_id, source, code)) WITHOUT ROWID;
+        \(fleetHealthIndexesDDL)
+        """
+
+    /// Indexes that let fleet health count each condition over an index range instead of evaluating
+    /// seven aggregates on every vehicle row (measured: 25 ms of CPU for 50,000 vehicles without them).
+    /// The writer pays for them once per vehicle per transaction, not per record.
+    static let fleetHealthIndexesDDL = """
+        CREATE INDEX vehicles_last_seen ON vehicles(last_seen);
+        CREATE INDEX vehicles_soc ON vehicles(soc);
+        CREATE INDEX vehicles_max_cell_temp ON vehicles(max_cell_temp);
+        CREATE INDEX vehicles_alarmed ON vehicles(id) WHERE max_alarm_level >= 1 OR alarm_flags != 0;
         """
 
     /// Telemetry partition, current version. `telemetry` is a rowid table appended in arrival order
@@ -80,7 +91,7 @@ public enum StoreSchema {
                 CREATE TABLE active_dtcs(
                     vehicle_id INTEGER NOT NULL, source INTEGER NOT NULL, code INTEGER NOT NULL,
                     since INTEGER NOT NULL, PRIMARY KEY(vehicle_id, source, code)) WITHOUT ROWID;
-                """),
+                """ + fleetHealthIndexesDDL),
         Migration(kind: .telemetry, from: 1, sql: eventsDDL),
     ]
 

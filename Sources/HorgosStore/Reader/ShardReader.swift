@@ -24,7 +24,7 @@ public struct ShardReader: Sendable {
         guard StoreFiles.exists(path) else {
             throw StoreError(.notFound, message: "no registry for region \(region)", context: path)
         }
-        let db = try SQLiteConnection(path: path, readOnly: true)
+        let db = try Self.openReadOnly(path)
         try StoreSchema.checkMeta(db, kind: .registry, region: region)
         return db
     }
@@ -34,17 +34,16 @@ public struct ShardReader: Sendable {
         asOfMs: Int64 = StoreClock.systemMs(), lowSOCPercent: Int = 10, maxCellTempThresholdC: Int = 55
     ) throws(StoreError) -> FleetHealth {
         let db = try openRegistry()
+        // Each count is an index range (see StoreSchema.fleetHealthIndexesDDL), not a per-row aggregate.
         let stmt = try db.prepare(
             """
-            SELECT count(*),
-              coalesce(sum(last_seen >= ?1), 0),
-              coalesce(sum(last_seen IS NULL OR last_seen < ?2), 0),
-              coalesce(sum(max_alarm_level >= 1 OR alarm_flags != 0
-                           OR id IN (SELECT vehicle_id FROM active_dtcs)), 0),
-              coalesce(sum(soc < ?3), 0),
-              coalesce(sum(max_cell_temp > ?4), 0),
-              avg(soc)
-            FROM vehicles
+            SELECT (SELECT count(*) FROM vehicles),
+              (SELECT count(*) FROM vehicles WHERE last_seen >= ?1),
+              (SELECT count(*) FROM vehicles WHERE last_seen < ?2) + (SELECT count(*) FROM vehicles WHERE last_seen IS NULL),
+              (SELECT count(*) FROM (\(Self.alarmedVehicleIDs))),
+              (SELECT count(*) FROM vehicles WHERE soc < ?3),
+              (SELECT count(*) FROM vehicles WHERE max_cell_temp > ?4),
+              (SELECT avg(soc) FROM vehicles WHERE soc IS NOT NULL)
             """)
         stmt.bind(1, asOfMs - 3_600_000)
         stmt.bind(2, asOfMs - 86_400_000)
@@ -57,6 +56,12 @@ public struct ShardReader: Sendable {
             overTemperature: Int(stmt.int64(5)), averageSOC: stmt.isNull(6) ? nil : stmt.double(6), asOfMs: asOfMs,
             lowSOCPercent: lowSOCPercent, maxCellTempThresholdC: maxCellTempThresholdC)
     }
+
+    /// Ids of vehicles with an active alarm: alarm level or bits (partial index) or an active DTC.
+    static let alarmedVehicleIDs = """
+        SELECT id FROM vehicles WHERE max_alarm_level >= 1 OR alarm_flags != 0
+        UNION SELECT vehicle_id FROM active_dtcs
+        """
 
     private static func dtcs(_ db: SQLiteConnection, vehicleID: Int64) throws(StoreError) -> [ActiveDTC] {
         let stmt = try db.prepare(
@@ -97,7 +102,7 @@ public struct ShardReader: Sendable {
         let stmt = try db.prepare(
             """
             SELECT id, vin, max_alarm_level, alarm_flags, alarm_time, last_seen FROM vehicles
-            WHERE max_alarm_level >= 1 OR alarm_flags != 0 OR id IN (SELECT vehicle_id FROM active_dtcs)
+            WHERE id IN (\(Self.alarmedVehicleIDs))
             ORDER BY coalesce(max_alarm_level, 0) DESC, alarm_time DESC LIMIT ?1
             """)
         stmt.bind(1, limit)
@@ -118,42 +123,63 @@ public struct ShardReader: Sendable {
     /// Per partition: one lookup in `chunks` by (vehicle, time), then reads of contiguous rowid ranges;
     /// no scan of other vehicles' rows. `limit` caps the points returned.
     public func track(_ vin: VIN, fromMs: Int64, toMs: Int64, limit: Int = 1_000_000) throws(StoreError) -> [TrackPoint] {
-        var points: [TrackPoint] = []
-        for day in partitionDays() where day.endMs > fromMs && day.startMs < toMs {
-            let db = try SQLiteConnection(path: "\(directory)/\(day.partitionFileName)", readOnly: true)
-            let find = try db.prepare("SELECT id FROM vehicles WHERE vin = ?1")
+        // Vehicle ids are the registry's, the same in every partition: one indexed lookup.
+        var id: Int64? = nil
+        if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") {
+            let registry = try openRegistry()
+            let find = try registry.prepare("SELECT id FROM vehicles WHERE vin = ?1")
             find.bind(1, vin.description)
-            guard try find.step() else { continue }
-            let id = find.int64(0)
+            if try find.step() { id = find.int64(0) }
+        }
+        var points: [TrackPoint] = []
+        points.reserveCapacity(8192)
+        var sorted = true
+        for day in partitionDays() where day.endMs > fromMs && day.startMs < toMs {
+            let db = try Self.openReadOnly("\(directory)/\(day.partitionFileName)")
+            var vehicleID = id
+            if vehicleID == nil {
+                // Not in the registry (it lags a crash until the writer's next open): the partition knows.
+                let find = try db.prepare("SELECT id FROM vehicles WHERE vin = ?1")
+                find.bind(1, vin.description)
+                if try find.step() { vehicleID = find.int64(0) }
+            }
+            guard let vehicleID else { continue }
+            // No ORDER BY (it costs a temporary B-tree): the nested loop yields chunks in (vehicle, t_min)
+            // order and a chunk's rows in rowid order, which is time order unless a vehicle sent
+            // overlapping or unordered frames; the check below sorts only then.
+            // NULLs come back as the wire's "not available" sentinels (no valid value equals one), so
+            // each column costs one read instead of a type check plus a read.
             let stmt = try db.prepare(
                 """
-                SELECT t.ts, t.latitude_e7, t.longitude_e7, t.odometer_hm, t.speed_dkmh, t.heading_cdeg,
-                  t.pack_voltage_dv, t.pack_current_da, t.soc, t.max_cell_temp, t.min_cell_temp, t.max_alarm_level,
-                  t.status, t.aux_battery_cv, t.alarm_flags, t.remaining_range_km
+                SELECT t.ts, coalesce(t.latitude_e7, 2147483647), coalesce(t.longitude_e7, 2147483647),
+                  coalesce(t.odometer_hm, 4294967295), coalesce(t.speed_dkmh, 65535), coalesce(t.heading_cdeg, 65535),
+                  coalesce(t.pack_voltage_dv, 65535), coalesce(t.pack_current_da, -32768), coalesce(t.soc, 255),
+                  coalesce(t.max_cell_temp, -128), coalesce(t.min_cell_temp, -128), coalesce(t.max_alarm_level, 255),
+                  t.status, coalesce(t.aux_battery_cv, 65535), t.alarm_flags, coalesce(t.remaining_range_km, 65535)
                 FROM chunks c JOIN telemetry t
                   ON t.rowid BETWEEN c.first_rowid AND c.first_rowid + c.row_count - 1
                 WHERE c.vehicle_id = ?1 AND c.t_min < ?3 AND c.t_max >= ?2
                   AND t.ts >= ?2 AND t.ts < ?3
-                ORDER BY t.ts
                 """)
-            stmt.bind(1, id)
+            stmt.bind(1, vehicleID)
             stmt.bind(2, fromMs)
             stmt.bind(3, toMs)
             while try stmt.step() {
-                func opt<T: FixedWidthInteger>(_ c: Int32) -> T? {
-                    stmt.isNull(c) ? nil : T(truncatingIfNeeded: stmt.int64(c))
-                }
-                points.append(
-                    TrackPoint(
-                        timestampMs: stmt.int64(0), latitudeE7: opt(1), longitudeE7: opt(2), odometerHm: opt(3),
-                        speedDkmh: opt(4), headingCdeg: opt(5), packVoltageDv: opt(6), packCurrentDa: opt(7),
-                        soc: opt(8), maxCellTemp: opt(9), minCellTemp: opt(10), maxAlarmLevel: opt(11),
-                        status: UInt16(truncatingIfNeeded: stmt.int64(12)), auxBatteryCv: opt(13),
-                        alarmFlags: UInt32(truncatingIfNeeded: stmt.int64(14)), remainingRangeKm: opt(15)))
-                if points.count >= limit { return points }
+                let ts = stmt.int64(0)
+                if let last = points.last, last.timestampMs > ts { sorted = false }
+                points.append(TrackPoint(row: stmt, timestampMs: ts))
             }
         }
+        if !sorted { points.sort { $0.timestampMs < $1.timestampMs } }
+        if points.count > limit { points.removeLast(points.count - limit) }
         return points
+    }
+
+    /// A read-only connection with memory-mapped reads (no copy per page from the OS cache).
+    static func openReadOnly(_ path: String) throws(StoreError) -> SQLiteConnection {
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        try db.exec("PRAGMA mmap_size=268435456")
+        return db
     }
 
     /// Every file of the region with its size, rows and time range.
@@ -171,7 +197,7 @@ public struct ShardReader: Sendable {
         }
         for day in partitionDays() {
             let path = "\(directory)/\(day.partitionFileName)"
-            let db = try SQLiteConnection(path: path, readOnly: true)
+            let db = try Self.openReadOnly(path)
             try StoreSchema.checkMeta(db, kind: .telemetry, region: region)
             // Rows = sum of chunk sizes (no full scan); time range from the chunks too.
             let stmt = try db.prepare("SELECT coalesce(sum(row_count), 0), min(t_min), max(t_max) FROM chunks")
@@ -205,5 +231,25 @@ public struct ShardReader: Sendable {
             reports.append(IntegrityReport(name: name, ok: messages == ["ok"], messages: messages))
         }
         return reports
+    }
+}
+
+extension TrackPoint {
+    /// A point from a track query row whose NULLs were turned into "not available" sentinels.
+    @inline(__always)
+    init(row s: SQLiteStatement, timestampMs: Int64) {
+        typealias NA = TelemetryRecord.NotAvailable
+        @inline(__always) func value<T: FixedWidthInteger>(_ column: Int32, _ missing: T) -> T? {
+            let v = T(truncatingIfNeeded: s.int64(column))
+            return v == missing ? nil : v
+        }
+        self.init(
+            timestampMs: timestampMs, latitudeE7: value(1, NA.coordinate), longitudeE7: value(2, NA.coordinate),
+            odometerHm: value(3, NA.u32), speedDkmh: value(4, NA.u16), headingCdeg: value(5, NA.u16),
+            packVoltageDv: value(6, NA.u16), packCurrentDa: value(7, NA.current), soc: value(8, NA.u8),
+            maxCellTemp: value(9, NA.temperature), minCellTemp: value(10, NA.temperature),
+            maxAlarmLevel: value(11, NA.u8), status: UInt16(truncatingIfNeeded: s.int64(12)),
+            auxBatteryCv: value(13, NA.u16), alarmFlags: UInt32(truncatingIfNeeded: s.int64(14)),
+            remainingRangeKm: value(15, NA.u16))
     }
 }
