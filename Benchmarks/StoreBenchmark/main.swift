@@ -21,6 +21,14 @@ let vehicleCount = arguments.count > 2 ? Int(arguments[2]) ?? 50_000 : 50_000
 let root = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/horgos-bench-store-\(getpid())"
 let nowMs = StoreClock.systemMs()
 
+/// CPU seconds used by the whole process so far (all threads, user + system).
+func processCPU() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 func monotonic() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -97,7 +105,7 @@ func check(_ rc: Int32, _ db: OpaquePointer?, _ what: String) {
     }
 }
 
-func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Double, bytesPerRow: Double) {
+func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Double, bytesPerRow: Double, rowsPerCPUSecond: Double) {
     let dir = "\(root)/bare-\(durability.rawValue)"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let path = "\(dir)/bare.sqlite"
@@ -118,6 +126,7 @@ func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Do
     typealias NA = TelemetryRecord.NotAvailable
     func bind(_ i: Int32, _ v: Int64, _ na: Bool) { if na { sqlite3_bind_null(stmt, i) } else { sqlite3_bind_int64(stmt, i, v) } }
     let started = monotonic()
+    let cpuStarted = processCPU()
     var inTransaction = 0
     check(sqlite3_exec(db, "BEGIN", nil, nil, nil), db, "begin")
     var rows = 0
@@ -158,18 +167,19 @@ func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Do
     }
     check(sqlite3_exec(db, "COMMIT", nil, nil, nil), db, "commit")
     let elapsed = monotonic() - started
+    let cpu = processCPU() - cpuStarted
     sqlite3_finalize(stmt)
     sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
     sqlite3_close(db)
     let bytes = directorySize(dir)
     try? FileManager.default.removeItem(atPath: dir)
-    return (Double(rows) / elapsed, Double(bytes) / Double(rows))
+    return (Double(rows) / elapsed, Double(bytes) / Double(rows), Double(rows) / cpu)
 }
 
 // MARK: (b) the store
 
 func storeIngest(_ frames: [Frame], regions: [Region], durability: Durability, keep: Bool = false)
-    -> (rowsPerSecond: Double, bytesPerRow: Double, directory: String, commits: Int, p50: String)
+    -> (rowsPerSecond: Double, bytesPerRow: Double, directory: String, commits: Int, p50: String, rowsPerCPUSecond: Double)
 {
     let dir = "\(root)/store-\(durability.rawValue)-\(regions.count)"
     let store = try! ShardStore(
@@ -177,11 +187,13 @@ func storeIngest(_ frames: [Frame], regions: [Region], durability: Durability, k
     let writers = regions.map { store.writers[$0]! }
     let done = DispatchSemaphore(value: 0)
     let started = monotonic()
+    let cpuStarted = processCPU()
     for frame in frames {
         try! writers[frame.vehicle % writers.count].submitTelemetry(frame.bytes) { _ in done.signal() }
     }
     for _ in frames { done.wait() }
     let elapsed = monotonic() - started
+    let cpu = processCPU() - cpuStarted
     var commits = 0
     var buckets = [Int](repeating: 0, count: RegionWriterStatistics.commitLatencyBucketsUs.count + 1)
     for writer in writers {
@@ -204,7 +216,7 @@ func storeIngest(_ frames: [Frame], regions: [Region], durability: Durability, k
             break
         }
     }
-    return (Double(rows) / elapsed, Double(bytes) / Double(rows), dir, commits, median)
+    return (Double(rows) / elapsed, Double(bytes) / Double(rows), dir, commits, median, Double(rows) / cpu)
 }
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -224,13 +236,23 @@ print("frames: \(frames.count) (\(gatewayFrames) of up to 50 records, \(frames.c
 
 let parts = ProcessInfo.processInfo.environment["HORGOS_BENCH_PARTS"] ?? "abc"
 let keepFiles = ProcessInfo.processInfo.environment["HORGOS_BENCH_KEEP"] != nil
+let repeats = Int(ProcessInfo.processInfo.environment["HORGOS_BENCH_REPEAT"] ?? "1") ?? 1
 for durability in [Durability.disk, .process] where parts.contains("a") || parts.contains("b") {
-    let a = bareAppend(frames, durability: durability)
-    let b = storeIngest(frames, regions: Region.defaultSet, durability: durability)
-    print(String(format: "durability=%@  (a) bare append: %.0f rows/s, %.1f bytes/row", durability.rawValue, a.rowsPerSecond, a.bytesPerRow))
-    print(String(format: "durability=%@  (b) HorgosStore:  %.0f rows/s, %.1f bytes/row, %d commits, median commit %@",
-                 durability.rawValue, b.rowsPerSecond, b.bytesPerRow, b.commits, b.p50))
-    print(String(format: "durability=%@  b/a = %.2f", durability.rawValue, b.rowsPerSecond / a.rowsPerSecond))
+    // Best of `repeats` (the machine is shared; the best run is the least disturbed one), a and b alternating.
+    var a = (rowsPerSecond: 0.0, bytesPerRow: 0.0, rowsPerCPUSecond: 0.0)
+    var b = (rowsPerSecond: 0.0, bytesPerRow: 0.0, directory: "", commits: 0, p50: "", rowsPerCPUSecond: 0.0)
+    for _ in 0..<repeats {
+        let ra = bareAppend(frames, durability: durability)
+        if ra.rowsPerSecond > a.rowsPerSecond { a = ra }
+        let rb = storeIngest(frames, regions: Region.defaultSet, durability: durability)
+        if rb.rowsPerSecond > b.rowsPerSecond { b = rb }
+    }
+    print(String(format: "durability=%@  (a) bare append: %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row",
+                 durability.rawValue, a.rowsPerSecond, a.rowsPerCPUSecond, a.bytesPerRow))
+    print(String(format: "durability=%@  (b) HorgosStore:  %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row, %d transactions, median transaction %@",
+                 durability.rawValue, b.rowsPerSecond, b.rowsPerCPUSecond, b.bytesPerRow, b.commits, b.p50))
+    print(String(format: "durability=%@  b/a = %.2f (rows/s), %.2f (rows per CPU-second)", durability.rawValue,
+                 b.rowsPerSecond / a.rowsPerSecond, b.rowsPerCPUSecond / a.rowsPerCPUSecond))
 }
 
 // MARK: (c) queries on a 50,000-vehicle region
@@ -277,8 +299,9 @@ if parts.contains("c") {
         trackCPU.append((threadCPU() - c0) * 1000)
         trackTimes.append((monotonic() - t0) * 1000)
     }
-    print(String(format: "(c) region of %d vehicles (%d rows, ingest %.0f rows/s)", health!.vehiclesTotal,
-                 regionFrames.reduce(0) { $0 + $1.records }, result.rowsPerSecond))
+    print(String(format: "(c) region of %d vehicles (%d rows, one writer: ingest %.0f rows/s, %.0f rows per CPU-second)",
+                 health!.vehiclesTotal, regionFrames.reduce(0) { $0 + $1.records }, result.rowsPerSecond,
+                 result.rowsPerCPUSecond))
     print(String(format: "(c) fleet health: median %.2f ms, min %.2f ms, max %.2f ms, median CPU %.2f ms (vehicles %d, reporting 1h %d, alarms %d, avg SOC %.1f)",
                  median(healthTimes), healthTimes.min()!, healthTimes.max()!, median(healthCPU), health!.vehiclesTotal,
                  health!.reportingLastHour, health!.withActiveAlarms, health!.averageSOC ?? 0))

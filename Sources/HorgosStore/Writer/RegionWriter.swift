@@ -33,9 +33,13 @@ public struct RegionWriterStatistics: Sendable, Hashable {
     /// One count per bucket of `commitLatencyBucketsUs`, plus one for "slower".
     public var commitLatencyCounts = [Int](repeating: 0, count: commitLatencyBucketsUs.count + 1)
     public var commitLatencySumUs = 0
-    /// Monotonic time (ns, CLOCK_MONOTONIC) of the last commit or of the last idle wait: the watchdog's
-    /// "writer makes progress". A writer stuck in a fault or a hung SQLite call stops moving it.
+    /// Monotonic time (ns, CLOCK_MONOTONIC) of the writer loop's last turn: a commit, an idle wake-up
+    /// (at least once a second) or a retry. The watchdog's "writer makes progress": only a thread hung
+    /// in a system call stops moving it. A degraded writer still moves it (it is alive and retrying;
+    /// restarting the daemon would not cure a full disk and would stop the healthy regions).
     public var lastProgressNs: UInt64 = 0
+    /// Monotonic time (ns) of the last successful commit (0: none yet).
+    public var lastCommitNs: UInt64 = 0
 }
 
 /// The group-commit writer of one region: one thread, one queue, one transaction every few
@@ -153,7 +157,10 @@ public final class RegionWriter: Sendable {
             pending = applied.map(\.0) + pending[head...]
             head = 0
             applied.removeAll(keepingCapacity: true)
-            stats.withLock { $0.failedAttempts += 1 }
+            stats.withLock {
+                $0.failedAttempts += 1
+                $0.lastProgressNs = StoreClock.monotonicNs()
+            }
             setState(.degraded(fault: error.fault, message: error.description))
             if queue.pastDeadline { return }
             queue.sleep(ms: backoffMs)
@@ -237,6 +244,7 @@ public final class RegionWriter: Sendable {
                 s.commitLatencyCounts[bucket] += 1
                 s.commitLatencySumUs += latencyUs
                 s.lastProgressNs = finishedAt
+                s.lastCommitNs = finishedAt
             }
             bytes.subtract(doneBytes, ordering: .relaxed)
             for (submission, outcome) in applied { submission.completion(outcome) }
@@ -268,14 +276,14 @@ final class SubmissionQueue: @unchecked Sendable {
         return true
     }
 
-    /// Everything queued; waits for the first item until `untilNs` (monotonic), or up to a minute when
-    /// nil (the caller does maintenance then). Returns at once when stopping.
+    /// Everything queued; waits for the first item until `untilNs` (monotonic), or up to a second when
+    /// nil (the caller then does maintenance and marks progress). Returns at once when stopping.
     func take(untilNs: UInt64?) -> [Submission] {
         condition.lock()
         defer { condition.unlock() }
         while items.isEmpty && !stopping {
             let now = StoreClock.monotonicNs()
-            let limit = untilNs ?? (now + 60_000_000_000)
+            let limit = untilNs ?? (now + 1_000_000_000)
             if now >= limit { break }
             _ = condition.wait(until: Date(timeIntervalSinceNow: Double(limit - now) / 1e9))
             if untilNs == nil { break }
