@@ -136,6 +136,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "horgos-bench-store",
+            dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            path: "Benchmarks/StoreBenchmark",
+            swiftSettings: strictSettings
+        ),
+        // Child process of the store's crash test: writes through the store until it is killed.
+        .executableTarget(
+            name: "horgos-store-crash-child",
+            dependencies: ["HorgosStore", "HorgosWire"],
+            path: "Tests/StoreCrashChild",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "horgos-fuzz-wire",
             dependencies: ["HorgosWire"],
             path: "Benchmarks/WireFuzz",
@@ -150,7 +163,9 @@ let package = Package(
         ),
         // Counts this thread's malloc calls for HorgosWireTests' no-allocation test (no LD_PRELOAD).
         .target(name: "HorgosAllocationCounter", path: "Tests/HorgosWireTests/AllocationCounter"),
-        .testTarget(name: "HorgosStoreTests", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            swiftSettings: strictSettings),
         .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosServerTests",
