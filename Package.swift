@@ -191,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "HorgosIntegrationTests",
             dependencies: [
-                "HorgosServer", "HorgosSimulator", "HorgosPKI",
+                "HorgosServer", "HorgosSimulator", "HorgosPKI", "HorgosStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

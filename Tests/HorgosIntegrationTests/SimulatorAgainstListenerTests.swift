@@ -1,7 +1,9 @@
+import HorgosStore
 import Foundation
 import HorgosPKI
 import HorgosServer
 import HorgosSimulator
+import HorgosStore
 import HorgosWire
 import Logging
 import NIOCore
@@ -31,7 +33,7 @@ final class RecordingSink: IngestSink {
             }
         }
         records.add(keys.count - duplicates, ordering: .relaxed)
-        let outcome = IngestOutcome(stored: keys.count - duplicates, duplicates: duplicates, rejected: 0)
+        let outcome = CommitOutcome(stored: keys.count - duplicates, duplicates: duplicates, rejected: 0)
         if let commitDelay {
             Task {
                 try? await Task.sleep(for: commitDelay)
@@ -48,7 +50,7 @@ struct CountingObserver: SessionObserver {
     func sessionEnded(_ peer: SessionPeer?) {}
     func refused(_ refusal: SessionRefusal) {}
     func frameReceived(_ type: FrameType, region: String?, records: Int) {}
-    func frameCommitted(region: String, outcome: IngestOutcome) {}
+    func frameCommitted(region: String, outcome: CommitOutcome) {}
     func errorSent(_ code: ErrorCode) {}
     func ackSent() {}
 }
@@ -61,8 +63,8 @@ struct ListenerFixture {
     let authority: FleetPKI
     let sink: RecordingSink
 
-    static func start(sink: RecordingSink = RecordingSink(), regions: [String] = SimulatedRegion.all.map(\.code))
-        async throws -> ListenerFixture
+    static func start(sink: RecordingSink = RecordingSink(), regions: [String] = SimulatedRegion.all.map(\.code),
+                      storage: (any IngestSink)? = nil) async throws -> ListenerFixture
     {
         let authority = try FleetPKI.createCertificateAuthority(commonName: "test CA")
         let server = try authority.issueServerCertificate()
@@ -84,7 +86,7 @@ struct ListenerFixture {
                 else { return .failure(SessionRefusal(code: .identityInvalid, reason: "no identity")) }
                 return .success(identity.sessionPeer)
             },
-            regions: flows, sink: sink, limits: SessionLimits(ackWindow: 32),
+            regions: flows, sink: storage ?? sink, limits: SessionLimits(ackWindow: 32),
             now: { Int64(Date().timeIntervalSince1970 * 1000) }, observer: CountingObserver(),
             logger: Logger(label: "listener-test"))
         let listener = TelemetryListener(
@@ -134,5 +136,37 @@ struct ListenerFixture {
         #expect(report.totals.recordsAcked == report.totals.recordsGenerated)
         #expect(fixture.sink.records.load(ordering: .relaxed) == report.totals.recordsGenerated)
         try await fixture.stop()
+    }
+}
+
+@Suite struct SimulatorIntoShardsTests {
+    @Test func everyAcknowledgedRecordIsInItsRegionsShardAndNowhereElse() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-int-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let regions = ["AE", "MX", "TH"]
+        let store = try ShardStore(configuration: StoreConfiguration(
+            stateDirectory: state, regions: regions.compactMap(Region.init), log: { _, _ in }))
+        let fixture = try await ListenerFixture.start(regions: regions, storage: StoreIngestSink(store: store))
+        let plan = FleetPlan(mode: .vehicles, vehicleCount: 30, regions: regions.compactMap(SimulatedRegion.named),
+                             seed: 11)
+        let runner = FleetRunner(plan: plan, settings: FleetSettings(port: fixture.port, reportIntervalMs: 0,
+                                                                     recordsPerFrame: 5),
+                                 credentials: try PKIFleetCredentials(authority: fixture.authority), threads: 1)
+        let report = try await runner.run(duration: .seconds(2))
+        try await fixture.stop()
+        store.stop()
+        #expect(report.totals.errors.isEmpty)
+        #expect(report.outstandingFrames == 0)
+        var storedRows = 0
+        for region in regions {
+            let reader = ShardReader(stateDirectory: state, region: Region(region)!)
+            let health = try reader.fleetHealth()
+            #expect(health.vehiclesTotal == report.vehiclesByRegion[region], "vehicles of \(region)")
+            storedRows += try reader.inventory().filter { $0.kind == "telemetry" }.reduce(0) { $0 + $1.rows }
+        }
+        #expect(storedRows == report.totals.recordsAcked)
+        // No region outside the fleet's three got a directory.
+        let directories = try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.count == 2 }
+        #expect(Set(directories).isSubset(of: Set(regions)))
     }
 }

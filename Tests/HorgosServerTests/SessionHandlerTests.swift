@@ -1,3 +1,4 @@
+import HorgosStore
 import HorgosWire
 import HorgosWireNIO
 import Logging
@@ -27,7 +28,7 @@ final class HeldSink: IngestSink {
         for submission in all {
             let records = submission.payload.getInteger(at: submission.payload.readerIndex + 26, endianness: .little,
                                                         as: UInt16.self) ?? 0
-            submission.completion(IngestOutcome(stored: Int(records), duplicates: 0, rejected: 0))
+            submission.completion(CommitOutcome(stored: Int(records), duplicates: 0, rejected: 0))
         }
     }
 }
@@ -44,7 +45,7 @@ struct NoObserver: SessionObserver {
     func sessionEnded(_ peer: SessionPeer?) {}
     func refused(_ refusal: SessionRefusal) {}
     func frameReceived(_ type: FrameType, region: String?, records: Int) {}
-    func frameCommitted(region: String, outcome: IngestOutcome) {}
+    func frameCommitted(region: String, outcome: CommitOutcome) {}
     func errorSent(_ code: ErrorCode) {}
     func ackSent() {}
 }

@@ -1,21 +1,6 @@
+import HorgosStore
 import HorgosWire
 import NIOCore
-
-/// What storage reports about one data frame once the transaction holding it has committed.
-public struct IngestOutcome: Sendable, Hashable {
-    /// Records newly stored.
-    public var stored: Int
-    /// Records already stored before (same VIN and timestamp): resends, counted and acknowledged.
-    public var duplicates: Int
-    /// Records outside the time horizon: not stored, reported in the ACK.
-    public var rejected: Int
-
-    public init(stored: Int, duplicates: Int, rejected: Int) {
-        self.stored = stored
-        self.duplicates = duplicates
-        self.rejected = rejected
-    }
-}
 
 /// One validated data frame on its way to a region's writer.
 public struct IngestSubmission: Sendable {
@@ -26,10 +11,10 @@ public struct IngestSubmission: Sendable {
     public var payload: ByteBuffer
     /// Called once, on any thread, after the transaction holding every record has committed.
     /// Never called for a frame whose transaction failed: storage keeps it and retries.
-    public var completion: @Sendable (IngestOutcome) -> Void
+    public var completion: @Sendable (CommitOutcome) -> Void
 
     public init(region: String, type: FrameType, payload: ByteBuffer,
-                completion: @escaping @Sendable (IngestOutcome) -> Void) {
+                completion: @escaping @Sendable (CommitOutcome) -> Void) {
         self.region = region
         self.type = type
         self.payload = payload

@@ -1,3 +1,4 @@
+import HorgosStore
 import HorgosWire
 import HorgosWireNIO
 import Logging
@@ -50,7 +51,7 @@ public protocol SessionObserver: Sendable {
     func sessionEnded(_ peer: SessionPeer?)
     func refused(_ refusal: SessionRefusal)
     func frameReceived(_ type: FrameType, region: String?, records: Int)
-    func frameCommitted(region: String, outcome: IngestOutcome)
+    func frameCommitted(region: String, outcome: CommitOutcome)
     func errorSent(_ code: ErrorCode)
     func ackSent()
 }
@@ -249,7 +250,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    private func committed(_ sequence: UInt32, bytes: Int, outcome: IngestOutcome) {
+    private func committed(_ sequence: UInt32, bytes: Int, outcome: CommitOutcome) {
         queuedBytes -= bytes
         guard var machine, let context else { return }
         let action = machine.frameCommitted(sequence, rejected: UInt32(clamping: outcome.rejected))
