@@ -199,6 +199,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Start the real horgosd (and horgosctl, horgos-sim) as processes.
+        .testTarget(
+            name: "HorgosEndToEndTests",
+            dependencies: [
+                "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "DeployTests", swiftSettings: strictSettings),
     ]
 )
