@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosServer",
+                "HorgosServer", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

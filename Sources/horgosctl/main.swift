@@ -1,2 +1,9 @@
-import HorgosServer
-print("horgosctl \(HorgosServerInfo.version): not built yet")
+import ArgumentParser
+
+/// `horgosctl`: the operator CLI (the other subcommands arrive with the CLI work).
+struct Horgosctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "horgosctl", abstract: "Operate Horgos.", subcommands: [DemoCommand.self])
+}
+
+await Horgosctl.main()
