@@ -27,7 +27,7 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
 }
 
 /// A raw HTTP/1.1 request over TCP; returns the whole response text.
-private func rawRequest(port: Int, _ request: String) async throws -> String {
+func rawRequest(port: Int, _ request: String) async throws -> String {
     let group = MultiThreadedEventLoopGroup.singleton
     let done = group.next().makePromise(of: String.self)
     let channel = try await ClientBootstrap(group: group)
@@ -41,7 +41,7 @@ private func rawRequest(port: Int, _ request: String) async throws -> String {
     return try await done.futureResult.get()
 }
 
-private func get(_ path: String, port: Int) async throws -> (status: Int, body: String, head: String) {
+func httpGet(_ path: String, port: Int) async throws -> (status: Int, body: String, head: String) {
     let text = try await rawRequest(port: port, "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     let parts = text.components(separatedBy: "\r\n\r\n")
     let head = parts[0]
@@ -88,19 +88,19 @@ private struct TestStatus: Encodable, Sendable {
         let (port, task) = try await start(serving: serving, registry: PrometheusCollectorRegistry())
         defer { task.cancel() }
 
-        let starting = try await get("/health", port: port)
+        let starting = try await httpGet("/health", port: port)
         #expect(starting.status == 503)
         serving.value = true
-        let up = try await get("/health", port: port)
+        let up = try await httpGet("/health", port: port)
         #expect(up.status == 200)
         #expect(up.body == "ok\n")
 
-        let status = try await get("/status", port: port)
+        let status = try await httpGet("/status", port: port)
         #expect(status.status == 200)
         #expect(status.head.lowercased().contains("content-type: application/json"))
         #expect(status.body == "{\"connections\":3,\"version\":\"9.9.9\"}\n")
 
-        let missing = try await get("/nope", port: port)
+        let missing = try await httpGet("/nope", port: port)
         #expect(missing.status == 404)
         let post = try await rawRequest(
             port: port, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -115,7 +115,7 @@ private struct TestStatus: Encodable, Sendable {
         let (port, task) = try await start(serving: ServingFlag(true), registry: registry)
         defer { task.cancel() }
 
-        let metrics = try await get("/metrics", port: port)
+        let metrics = try await httpGet("/metrics", port: port)
         #expect(metrics.status == 200)
         #expect(metrics.head.contains("text/plain; version=0.0.4"))
         #expect(metrics.body.contains("horgos_frames_total{region=\"AE\"} 7"))

@@ -4,11 +4,11 @@ import Testing
 @testable import HorgosServer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real AF_UNIX datagram socket standing in for systemd's notify socket.
-private final class NotifyReceiver {
+final class NotifyReceiver {
     let fd: CInt
     let name: String  // as NOTIFY_SOCKET would give it
 
@@ -33,12 +33,17 @@ private final class NotifyReceiver {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
         guard result == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EINVAL) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// The next datagram as text, or nil after the 5 s receive timeout.
+    /// The next datagram as text, or nil after 5 s.
     func receive() -> String? {
+        receive(timeoutSeconds: 5)
+    }
+
+    /// The next datagram as text, or nil after `timeoutSeconds`.
+    func receive(timeoutSeconds: Int) -> String? {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         return n < 0 ? nil : String(decoding: buffer[..<n], as: UTF8.self)

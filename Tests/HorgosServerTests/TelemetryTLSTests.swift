@@ -76,11 +76,12 @@ final class TLSHarness: Sendable {
 
     /// Connects a TLS client that trusts the test CA and presents `credential` (or no certificate).
     static func connect(
-        port: Int, credential: IssuedCertificate?, maximumTLSVersion: TLSVersion? = nil
+        port: Int, credential: IssuedCertificate?, maximumTLSVersion: TLSVersion? = nil,
+        trusting authority: FleetPKI = testAuthority
     ) async throws -> any Channel {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([
-            try NIOSSLCertificate(bytes: Array(try testAuthority.caCertificatePEM.utf8), format: .pem)
+            try NIOSSLCertificate(bytes: Array(try authority.caCertificatePEM.utf8), format: .pem)
         ])
         tls.certificateVerification = .fullVerification
         if let maximumTLSVersion {
@@ -91,7 +92,8 @@ final class TLSHarness: Sendable {
             tls.certificateChain = [
                 .certificate(try NIOSSLCertificate(bytes: Array(try credential.certificatePEM.utf8), format: .pem))
             ]
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(credential.privateKeyPEM.utf8), format: .pem))
+            tls.privateKey = .privateKey(
+                try NIOSSLPrivateKey(bytes: Array(credential.privateKeyPEM.utf8), format: .pem))
         }
         let context = try NIOSSLContext(configuration: tls)
         return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

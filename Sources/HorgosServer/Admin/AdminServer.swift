@@ -78,7 +78,8 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
             serverChannel = try await bootstrap.withBoundSocket(fd).get()
         }
         if let local = serverChannel.localAddress {
-            logger.notice("admin endpoint bound", metadata: ["address": "\(local)"])
+            let text = ListenAddress(local)?.description ?? "\(local)"
+            logger.notice("admin endpoint bound", metadata: ["address": "\(text)"])
             onBound(local)
         }
         try await withTaskCancellationOrGracefulShutdownHandler {
@@ -112,7 +113,9 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head = request else { return }
             request = nil
-            let response = hasBody ? AdminResponse.text(.methodNotAllowed, "no request body accepted\n")
+            let response =
+                hasBody
+                ? AdminResponse.text(.methodNotAllowed, "no request body accepted\n")
                 : Self.route(head, sources: sources)
             write(response, for: head, context: context)
         }
@@ -153,11 +156,16 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Cache-Control", value: "no-store")
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status,
-                                                             headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(
+                .head(
+                    HTTPResponseHead(
+                        version: head.version, status: response.status,
+                        headers: headers))), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
-                          promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
+                promise: nil)
         }
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in

@@ -1,9 +1,10 @@
+import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A swift-log handler writing one line per event to stderr, in the form journald understands.
@@ -32,7 +33,8 @@ public struct JournalLogHandler: LogHandler {
     private let write: @Sendable (String) -> Void
 
     /// A handler writing to stderr, in journald format when `JOURNAL_STREAM` names stderr.
-    public init(label: String, level: Logger.Level = .info, environment: [String: String] = ProcessEnvironment.current) {
+    public init(label: String, level: Logger.Level = .info, environment: [String: String] = ProcessEnvironment.current)
+    {
         self.init(
             label: label, level: level,
             format: Self.stderrIsJournal(environment: environment) ? .journald : .plain,

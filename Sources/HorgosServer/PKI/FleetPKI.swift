@@ -36,8 +36,10 @@ public struct FleetPKI: Sendable {
         } catch {
             throw FleetPKIError(.unreadablePrivateKey, "CA key (P-256 PEM expected): \(error)")
         }
-        guard caPrivateKey.publicKey.rawRepresentation == P256.Signing.PublicKey(caCertificate.publicKey)?
-            .rawRepresentation
+        guard
+            caPrivateKey.publicKey.rawRepresentation
+                == P256.Signing.PublicKey(caCertificate.publicKey)?
+                .rawRepresentation
         else {
             throw FleetPKIError(.keyDoesNotMatchCertificate, "the CA key does not belong to the CA certificate")
         }
@@ -121,7 +123,9 @@ public struct FleetPKI: Sendable {
         market: String,
         validity: CertificateValidity = .leafDefault()
     ) throws(FleetPKIError) -> IssuedCertificate {
-        guard VIN.isValid(vin) else { throw FleetPKIError(.invalidSubject, "VIN \"\(vin)\" is not 17 of [A-HJ-NPR-Z0-9]") }
+        guard VIN.isValid(vin) else {
+            throw FleetPKIError(.invalidSubject, "VIN \"\(vin)\" is not 17 of [A-HJ-NPR-Z0-9]")
+        }
         guard Region.isValidCode(market) else {
             throw FleetPKIError(.invalidSubject, "market \"\(market)\" is not a two-letter upper-case code")
         }

@@ -3,7 +3,7 @@ import SwiftASN1
 import X509
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// File helpers for PEM material: keys are written 0600, directories 0700, never world-readable.

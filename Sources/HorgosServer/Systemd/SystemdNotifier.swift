@@ -1,7 +1,9 @@
+import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Sends systemd's notify-protocol datagrams (`READY=1`, `WATCHDOG=1`, ...) to `$NOTIFY_SOCKET`.
@@ -148,7 +150,8 @@ public struct SystemdListeners: Sendable, Hashable {
             listeners = []
             return
         }
-        let names = environment["LISTEN_FDNAMES"]?.split(separator: ":", omittingEmptySubsequences: false)
+        let names =
+            environment["LISTEN_FDNAMES"]?.split(separator: ":", omittingEmptySubsequences: false)
             .map(String.init) ?? []
         listeners = (0..<count).map { index in
             Listener(

@@ -118,7 +118,8 @@ public final class TelemetryListener: Service, CustomStringConvertible, Sendable
             serverChannel = try await bootstrap.withBoundSocket(fd).get()
         }
         if let local = serverChannel.localAddress {
-            logger.notice("telemetry listener bound", metadata: ["address": "\(local)"])
+            let text = ListenAddress(local)?.description ?? "\(local)"
+            logger.notice("telemetry listener bound", metadata: ["address": "\(text)"])
             onBound(local)
         }
         let connections = self.connections
@@ -207,9 +208,11 @@ final class PeerAdmissionHandler: ChannelInboundHandler, RemovableChannelHandler
     private var handshakeDone = false
     private var refused = false
 
-    init(policy: PeerAdmissionPolicy, handshakeTimeout: TimeAmount, logger: Logger,
-         onAdmitted: @escaping TelemetryListener.SessionStarter,
-         onRefusal: @escaping TelemetryListener.RefusalObserver) {
+    init(
+        policy: PeerAdmissionPolicy, handshakeTimeout: TimeAmount, logger: Logger,
+        onAdmitted: @escaping TelemetryListener.SessionStarter,
+        onRefusal: @escaping TelemetryListener.RefusalObserver
+    ) {
         self.policy = policy
         self.handshakeTimeout = handshakeTimeout
         self.logger = logger
@@ -256,8 +259,10 @@ final class PeerAdmissionHandler: ChannelInboundHandler, RemovableChannelHandler
             refuse(context, refusal, remote: remote, detail: "\(identity)")
             return
         }
-        Counter(label: "horgos_handshakes_total", dimensions: [("result", "accepted"), ("role", identity.role.rawValue)])
-            .increment()
+        Counter(
+            label: "horgos_handshakes_total", dimensions: [("result", "accepted"), ("role", identity.role.rawValue)]
+        )
+        .increment()
         logger.info(
             "peer authenticated",
             metadata: [
@@ -269,8 +274,9 @@ final class PeerAdmissionHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if !handshakeDone {
-            refuse(context, .handshakeFailed, remote: context.channel.remoteAddress?.description ?? "?",
-                   detail: "\(error)")
+            refuse(
+                context, .handshakeFailed, remote: context.channel.remoteAddress?.description ?? "?",
+                detail: "\(error)")
         } else {
             context.fireErrorCaught(error)
         }
@@ -284,7 +290,8 @@ final class PeerAdmissionHandler: ChannelInboundHandler, RemovableChannelHandler
         Self.countRefusal(refusal)
         onRefusal(refusal, detail)
         logger.notice(
-            "connection refused", metadata: ["reason": "\(refusal.rawValue)", "remote": "\(remote)", "detail": "\(detail)"])
+            "connection refused",
+            metadata: ["reason": "\(refusal.rawValue)", "remote": "\(remote)", "detail": "\(detail)"])
         context.close(promise: nil)
     }
 
