@@ -31,10 +31,30 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Wire format: pure Swift, no NIO, no Foundation.
-        .target(name: "HorgosWire", swiftSettings: strictSettings),
+        .target(name: "HorgosWire", dependencies: ["CHorgosCRC32C"], swiftSettings: strictSettings),
+        // The SSE4.2 crc32 instruction for HorgosWire's CRC-32C (Swift cannot emit it); chosen at run time.
+        .target(name: "CHorgosCRC32C"),
+        // The frame codec as a NIO ByteToMessageDecoder, shared by the daemon and the simulator.
+        .target(
+            name: "HorgosWireNIO",
+            dependencies: ["HorgosWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        // The fleet PKI (CA, server, vehicle and gateway certificates), shared by daemon, CLI and simulator.
+        .target(
+            name: "HorgosPKI",
+            dependencies: [
+                "HorgosWire",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The system SQLite library.
         .systemLibrary(
             name: "CSQLite",
@@ -47,6 +67,8 @@ let package = Package(
             name: "HorgosServer",
             dependencies: [
                 "HorgosWire",
+                "HorgosWireNIO",
+                "HorgosPKI",
                 "HorgosStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -76,6 +98,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                "HorgosPKI",
+                "HorgosStore",
             ],
             swiftSettings: strictSettings
         ),
@@ -87,13 +113,45 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .executableTarget(name: "horgos-sim", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
+        .target(
+            name: "HorgosSimulator",
+            dependencies: [
+                "HorgosWire", "HorgosWireNIO", "HorgosPKI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "horgos-sim",
+            dependencies: [
+                "HorgosSimulator", "HorgosPKI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
 
         // Benchmarks and fuzzing (executables run by scripts in Benchmarks/ and Proto/fuzz).
         .executableTarget(
             name: "horgos-bench-wire",
-            dependencies: ["HorgosWire"],
+            dependencies: ["HorgosWire", "CHorgosCRC32C"],
             path: "Benchmarks/WireBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "horgos-bench-store",
+            dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            path: "Benchmarks/StoreBenchmark",
+            swiftSettings: strictSettings
+        ),
+        // Child process of the store's crash test: writes through the store until it is killed.
+        .executableTarget(
+            name: "horgos-store-crash-child",
+            dependencies: ["HorgosStore", "HorgosWire"],
+            path: "Tests/StoreCrashChild",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -103,13 +161,27 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        .testTarget(name: "HorgosWireTests", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
-        .testTarget(name: "HorgosStoreTests", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosWireTests",
+            dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
+            exclude: ["AllocationCounter"],
+            swiftSettings: strictSettings
+        ),
+        // Counts this thread's malloc calls for HorgosWireTests' no-allocation test (no LD_PRELOAD).
+        .target(name: "HorgosAllocationCounter", path: "Tests/HorgosWireTests/AllocationCounter"),
+        .testTarget(
+            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            swiftSettings: strictSettings),
+        .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosServerTests",
             dependencies: [
                 "HorgosServer",
+                "HorgosWireNIO",
+                "HorgosPKI",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -122,5 +194,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "HorgosIntegrationTests",
+            dependencies: [
+                "HorgosServer", "HorgosSimulator", "HorgosPKI", "HorgosStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "DeployTests", swiftSettings: strictSettings),
     ]
 )

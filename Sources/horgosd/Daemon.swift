@@ -1,5 +1,9 @@
+import Foundation
+import HorgosPKI
 import HorgosServer
+import HorgosStore
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -7,12 +11,12 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
-/// The assembled daemon: certificates, revocation list, listeners and the systemd glue, run as one
-/// ServiceGroup. Built in `init` (fails fast with EX_CONFIG), started with `run`.
+/// The assembled daemon: certificates, revocation list, region shard writers, listeners and the systemd
+/// glue, run as one ServiceGroup. Built in `init` (fails fast with EX_CONFIG), started with `run`.
 struct Daemon {
     let configuration: HorgosConfiguration
     let logger: Logger
-    let tlsContext: NIOSSLContext
+    let tlsContext: ReloadableTLSContext
     let revocations: RevocationListHolder
     let state: DaemonState
     let notifier: SystemdNotifier
@@ -40,7 +44,7 @@ struct Daemon {
             }
         }
         do {
-            tlsContext = try Self.makeTLSContext(configuration)
+            tlsContext = ReloadableTLSContext(try Self.makeTLSContext(configuration))
         } catch {
             throw DaemonStartupError(message: "TLS: \(error)", exitCode: 78)
         }
@@ -75,6 +79,14 @@ struct Daemon {
             activation.fileDescriptor(named: "admin")
             .map { .inherited(fileDescriptor: $0) } ?? .address(configuration.listen.admin)
 
+        let store: ShardStore
+        do {
+            store = try ShardStore(configuration: Self.storeConfiguration(configuration, logger: logger))
+        } catch {
+            logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
+            throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
+        }
+
         let state = self.state
         let notifier = self.notifier
         let logger = self.logger
@@ -85,12 +97,43 @@ struct Daemon {
                 logger.notice("ready", metadata: ["listeners": "\(state.snapshot().listeners)"])
             }
         }
-        let telemetry = TelemetryListener(
-            socket: telemetrySocket, tlsContext: tlsContext,
-            policy: PeerAdmissionPolicy(regions: Set(configuration.regions), revocations: revocations),
-            limits: configuration.limits, logger: logger,
+        let policy = PeerAdmissionPolicy(regions: Set(configuration.regions), revocations: revocations)
+        var flows: [String: RegionFlowControl] = [:]
+        for region in configuration.regions {
+            flows[region] = RegionFlowControl(
+                region: region, highWatermark: configuration.queue.highWatermarkBytes,
+                lowWatermark: configuration.queue.lowWatermarkBytes)
+        }
+        let limits = configuration.limits
+        let environment = SessionEnvironment(
+            authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
+            limits: SessionLimits(
+                ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
+                heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds),
+            now: { Int64(Date().timeIntervalSince1970 * 1000) },
+            observer: MetricsSessionObserver(logger: logger), logger: logger)
+        let listener = TelemetryListener(
+            tls: tlsContext,
+            registry: ConnectionRegistry(
+                maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress),
+            environment: environment,
+            limits: ListenerLimits(
+                handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
+                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
+            group: MultiThreadedEventLoopGroup.singleton,
+            handshakeTimedOut: {
+                Counter(label: "horgos_refusals_total", dimensions: [("code", "HANDSHAKE_TIMEOUT")]).increment()
+            },
+            refusedAtAccept: { refusal in
+                Counter(label: "horgos_refusals_total", dimensions: [("code", refusal.rawValue.uppercased())])
+                    .increment()
+            })
+        let registryOfConnections = listener.registry
+        state.setConnectionCounter { registryOfConnections.count }
+        let telemetry = TelemetryService(
+            listener: listener, socket: telemetrySocket,
+            drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds), logger: logger,
             onBound: { onBound("telemetry", $0) })
-        state.setConnectionCounter { telemetry.connectionCount }
         let admin = AdminServer(
             socket: adminSocket,
             sources: .init(isServing: { state.isServing }, status: { state.snapshot() }, registry: registry),
@@ -98,22 +141,74 @@ struct Daemon {
             onBound: { onBound("admin", $0) })
         let systemd = SystemdService(
             notifier: notifier, watchdog: SystemdWatchdog(),
+            isHealthy: { Self.writersMakeProgress(store) },
             statusLine: { state.statusLine() },
             onStopping: { state.isServing = false },
             logger: logger)
         let reloader = ReloadService(
-            configuration: configuration, telemetry: telemetry, revocations: revocations, notifier: notifier,
+            configuration: configuration, tls: tlsContext, revocations: revocations, notifier: notifier,
             state: state, logger: logger)
 
+        // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
+        // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
-                .init(service: admin), .init(service: telemetry), .init(service: reloader), .init(service: systemd),
+                .init(service: StoreService(store: store, logger: logger)), .init(service: admin),
+                .init(service: telemetry), .init(service: reloader), .init(service: systemd),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(configuration.shutdown.drainTimeoutSeconds)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(configuration.shutdown.drainTimeoutSeconds + 10)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("horgosd stopped")
+    }
+
+    /// The shard store's settings from the daemon configuration; store log lines go to the daemon log.
+    static func storeConfiguration(_ configuration: HorgosConfiguration, logger: Logger) -> StoreConfiguration {
+        let store = configuration.store
+        return StoreConfiguration(
+            stateDirectory: configuration.stateDirectory,
+            regions: configuration.regions.compactMap(HorgosStore.Region.init),
+            durability: store.durability == .disk ? .disk : .process,
+            commitIntervalMs: store.commitIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
+            horizon: TimeHorizon(
+                pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000
+            ),
+            retentionDays: store.retentionDays,
+            log: { level, message in
+                switch level {
+                case .info: logger.info("\(message)", metadata: ["component": "store"])
+                case .warning: logger.warning("\(message)", metadata: ["component": "store"])
+                case .error: logger.error("\(message)", metadata: ["component": "store"])
+                }
+            },
+            createdBy: "horgosd \(HorgosServerInfo.version)")
+    }
+
+    /// True while every region writer's loop has turned in the last 10 s (they turn at least once a
+    /// second); a writer hung in a system call withholds the systemd watchdog ping.
+    static func writersMakeProgress(_ store: ShardStore) -> Bool {
+        let nowNs = SystemdNotifier.monotonicMicroseconds() * 1000
+        return store.writers.values.allSatisfy { writer in
+            let last = writer.statistics.lastProgressNs
+            return last == 0 || nowNs &- last < 10_000_000_000
+        }
+    }
+}
+
+/// Owns the shard store in the ServiceGroup: on graceful shutdown (after the listener drained) it commits
+/// what is queued, checkpoints and closes every region.
+struct StoreService: Service, CustomStringConvertible {
+    let store: ShardStore
+    let logger: Logger
+
+    var description: String { "shard store (\(store.writers.count) regions)" }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice("stopping region writers")
+        store.stop(timeoutMs: 10_000)
+        logger.notice("region writers stopped")
     }
 }
 
@@ -122,7 +217,7 @@ struct Daemon {
 /// not reloaded yet (a restart applies them).
 struct ReloadService: Service, CustomStringConvertible {
     let configuration: HorgosConfiguration
-    let telemetry: TelemetryListener
+    let tls: ReloadableTLSContext
     let revocations: RevocationListHolder
     let notifier: SystemdNotifier
     let state: DaemonState
@@ -136,7 +231,7 @@ struct ReloadService: Service, CustomStringConvertible {
             notifier.reloading(status: "reloading certificates and revocation list")
             logger.notice("reload requested (SIGHUP)")
             do {
-                telemetry.replaceTLSContext(try Daemon.makeTLSContext(configuration))
+                tls.replace(with: try Daemon.makeTLSContext(configuration))
                 logger.notice("TLS certificates reloaded")
             } catch {
                 logger.error("TLS reload failed; keeping the previous certificates", metadata: ["error": "\(error)"])

@@ -5,6 +5,7 @@ import Testing
 import X509
 
 @testable import HorgosServer
+@testable import HorgosPKI
 
 func makeTemporaryDirectory() throws -> String {
     let path = NSTemporaryDirectory() + "horgos-test-\(UUID().uuidString)"

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosPKI
 import NIOCore
 import Testing
 
@@ -80,7 +81,7 @@ func freeLoopbackPort() throws -> Int {
         #expect(status.body.contains("\"telemetry\":\"127.0.0.1:\(telemetryPort)\""))
         let metrics = try await httpGet("/metrics", port: adminPort)
         #expect(metrics.body.contains("horgos_build_info{version=\"\(HorgosServerInfo.version)\"} 1"))
-        #expect(metrics.body.contains("horgos_handshakes_total{result=\"accepted\",role=\"vehicle\"} 1"))
+        #expect(metrics.body.contains("horgos_sessions_total{role=\"vehicle\"} 1"))
 
         // WATCHDOG_USEC=400ms: pings every 200 ms while serving.
         var pings = 0
@@ -122,7 +123,7 @@ func freeLoopbackPort() throws -> Int {
         let output = try String(contentsOfFile: log, encoding: .utf8)
         #expect(output.contains("peer authenticated"))
         #expect(output.contains("using a DEVELOPMENT PKI"))
-        #expect(output.contains("reason=revoked"))
+        #expect(output.contains("code=CERTIFICATE_REVOKED"))
     }
 
     @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() throws {

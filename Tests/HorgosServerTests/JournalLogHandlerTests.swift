@@ -3,10 +3,6 @@ import Testing
 
 @testable import HorgosServer
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 @Suite struct JournalLogHandlerTests {
     @Test func journaldLinesCarrySyslogPriorityAndSortedMetadata() {
         let handler = JournalLogHandler(label: "horgosd", level: .info, format: .journald, write: { _ in })
@@ -27,9 +23,9 @@ import Testing
     }
 
     @Test func journalStreamIsDetectedOnlyWhenItMatchesStderr() {
-        var info = stat()
-        fstat(STDERR_FILENO, &info)
-        #expect(JournalLogHandler.stderrIsJournal(environment: ["JOURNAL_STREAM": "\(info.st_dev):\(info.st_ino)"]))
+        let identity = JournalLogHandler.stderrStreamIdentity()
+        #expect(identity != nil)
+        #expect(JournalLogHandler.stderrIsJournal(environment: ["JOURNAL_STREAM": identity ?? "?"]))
         #expect(!JournalLogHandler.stderrIsJournal(environment: ["JOURNAL_STREAM": "1:2"]))
         #expect(!JournalLogHandler.stderrIsJournal(environment: [:]))
     }

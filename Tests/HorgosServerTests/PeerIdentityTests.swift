@@ -1,3 +1,5 @@
+import HorgosPKI
+import HorgosWire
 import Crypto
 import Foundation
 import SwiftASN1

@@ -1,4 +1,7 @@
 import Foundation
+import HorgosPKI
+import HorgosStore
+import HorgosWire
 import Logging
 import NIOCore
 import NIOPosix
@@ -12,19 +15,33 @@ import X509
 /// What the listener under test reported.
 enum ListenerEvent: Sendable {
     case bound(Int)
-    case session(PeerIdentity)
-    case refused(PeerRefusal)
+    case session(SessionPeer)
+    case refused(ErrorCode)
 }
 
-/// Runs a real TelemetryListener on 127.0.0.1:0 with the test CA, and a real NIO-SSL client against it.
+/// Reports session starts and refusals as listener events.
+struct EventObserver: SessionObserver {
+    let continuation: AsyncStream<ListenerEvent>.Continuation
+    func sessionStarted(_ peer: SessionPeer) { continuation.yield(.session(peer)) }
+    func sessionEnded(_ peer: SessionPeer?) {}
+    func refused(_ refusal: SessionRefusal) { continuation.yield(.refused(refusal.code)) }
+    func frameReceived(_ type: FrameType, region: String?, records: Int) {}
+    func frameCommitted(region: String, outcome: CommitOutcome) {}
+    func errorSent(_ code: ErrorCode) {}
+    func ackSent() {}
+}
+
+/// Runs the real TelemetryListener (TLS, decoder, sessions) on 127.0.0.1:0 with the test CA, admitting
+/// peers through PeerAdmissionPolicy, and a real NIO-SSL client against it.
 final class TLSHarness: Sendable {
     let events: AsyncStream<ListenerEvent>
     private let continuation: AsyncStream<ListenerEvent>.Continuation
     let listener: TelemetryListener
+    let service: TelemetryService
     let revocations: RevocationListHolder
     let revocationPath: String
 
-    init(regions: Set<String> = ["AE", "MX"], handshakeTimeoutSeconds: Int = 10) throws {
+    init(regions: Set<String> = ["AE", "MX"], handshakeTimeoutSeconds: Int64 = 10) throws {
         (events, continuation) = AsyncStream.makeStream(of: ListenerEvent.self)
         let server = try testAuthority.issueServerCertificate()
         let context = try TelemetryTLS.makeServerContext(
@@ -33,24 +50,31 @@ final class TLSHarness: Sendable {
             privateKeyPEM: server.privateKeyPEM)
         revocationPath = try makeTemporaryDirectory() + "/revoked.txt"
         revocations = try RevocationListHolder(path: revocationPath, required: false)
-        var limits = HorgosConfiguration.Limits()
-        limits.handshakeTimeoutSeconds = handshakeTimeoutSeconds
+        let policy = PeerAdmissionPolicy(regions: regions, revocations: revocations)
+        var flows: [String: RegionFlowControl] = [:]
+        for region in regions {
+            flows[region] = RegionFlowControl(region: region, highWatermark: 1 << 20, lowWatermark: 1 << 19)
+        }
         let continuation = self.continuation
+        let environment = SessionEnvironment(
+            authorize: { policy.authorize($0) }, regions: flows, sink: HeldSink(), limits: SessionLimits(),
+            now: { 1_700_000_000_000 }, observer: EventObserver(continuation: continuation),
+            logger: Logger(label: "test"))
         listener = TelemetryListener(
-            socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
-            tlsContext: context,
-            policy: PeerAdmissionPolicy(regions: regions, revocations: revocations),
-            limits: limits,
-            logger: Logger(label: "test"),
-            onBound: { continuation.yield(.bound($0.port ?? -1)) },
-            onSession: { identity, _ in continuation.yield(.session(identity)) },
-            onRefusal: { reason, _ in continuation.yield(.refused(reason)) })
+            tls: ReloadableTLSContext(context),
+            registry: ConnectionRegistry(maxConnections: 100, maxPerAddress: 100), environment: environment,
+            limits: ListenerLimits(handshakeTimeout: .seconds(handshakeTimeoutSeconds)),
+            group: MultiThreadedEventLoopGroup.singleton)
+        service = TelemetryService(
+            listener: listener, socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
+            drainTimeout: .seconds(1), logger: Logger(label: "test"),
+            onBound: { continuation.yield(.bound($0.port ?? -1)) })
     }
 
     /// Starts the listener, returns its port and the task to cancel.
     func start() async throws -> (port: Int, task: Task<Void, any Error>) {
-        let listener = self.listener
-        let task = Task { try await listener.run() }
+        let service = self.service
+        let task = Task { try await service.run() }
         guard case .bound(let port) = try await nextEvent() else { throw HarnessError.unexpectedEvent }
         return (port, task)
     }
@@ -125,15 +149,15 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
         defer { task.cancel() }
         let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
         let client = try await TLSHarness.connect(port: port, credential: vehicle)
-        guard case .session(let identity) = try await harness.nextEvent() else {
+        guard case .session(let peer) = try await harness.nextEvent() else {
             Issue.record("expected a session")
             return
         }
-        #expect(identity.role == .vehicle)
-        #expect(identity.vin == "LSVAU2180N2183294")
-        #expect(identity.market == "AE")
-        #expect(harness.listener.connectionCount == 1)
-        // Held open: the session layer is not attached yet, so the server does not close it.
+        #expect(peer.role == .vehicle)
+        #expect(peer.vin == VIN("LSVAU2180N2183294"))
+        #expect(peer.market == "AE")
+        #expect(harness.listener.registry.count == 1)
+        // The session waits for HELLO (idle timeout 90 s): the server does not close it meanwhile.
         #expect(try await expectClosed(client, within: .milliseconds(300)) == false)
         try await client.close()
     }
@@ -144,47 +168,59 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
         defer { task.cancel() }
         let gateway = try testAuthority.issueGatewayCertificate(name: "mx-partner-1", market: "MX")
         let client = try await TLSHarness.connect(port: port, credential: gateway)
-        guard case .session(let identity) = try await harness.nextEvent() else {
+        guard case .session(let peer) = try await harness.nextEvent() else {
             Issue.record("expected a session")
             return
         }
-        #expect(identity.role == .gateway && identity.name == "mx-partner-1" && identity.market == "MX")
+        #expect(peer.role == .gateway && peer.vin == nil && peer.market == "MX")
         try await client.close()
     }
 
-    /// Every refusal case: the server reports the reason and the client's connection is closed.
+    /// A TLS-level refusal: the client's connection is closed and no session ever starts.
+    private func expectHandshakeFailure(
+        _ credential: IssuedCertificate?, maximumTLSVersion: TLSVersion? = nil
+    ) async throws {
+        let harness = try TLSHarness()
+        let (port, task) = try await harness.start()
+        defer { task.cancel() }
+        do {
+            let client = try await TLSHarness.connect(
+                port: port, credential: credential, maximumTLSVersion: maximumTLSVersion)
+            #expect(try await expectClosed(client))
+        } catch {
+            // Refused so early that the connect itself failed: also a refusal.
+        }
+        await #expect(throws: TLSHarness.HarnessError.timedOut) {
+            try await harness.nextEvent(timeout: .milliseconds(300))
+        }
+        #expect(harness.listener.registry.count == 0)
+    }
+
+    /// A refusal after the handshake: the session layer reports the ERROR code, then closes.
     private func expectRefused(
-        _ credential: IssuedCertificate?, reason: PeerRefusal, maximumTLSVersion: TLSVersion? = nil,
-        prepare: (TLSHarness) throws -> Void = { _ in }
+        _ credential: IssuedCertificate, code: ErrorCode, prepare: (TLSHarness) throws -> Void = { _ in }
     ) async throws {
         let harness = try TLSHarness()
         try prepare(harness)
         let (port, task) = try await harness.start()
         defer { task.cancel() }
-        let client: (any Channel)?
-        do {
-            client = try await TLSHarness.connect(
-                port: port, credential: credential, maximumTLSVersion: maximumTLSVersion)
-        } catch {
-            client = nil  // refused so early that the connect itself failed: also fine
-        }
+        let client = try await TLSHarness.connect(port: port, credential: credential)
         let event = try await harness.nextEvent()
         guard case .refused(let actual) = event else {
             Issue.record("expected a refusal, got \(event)")
             return
         }
-        #expect(actual == reason)
-        if let client { #expect(try await expectClosed(client)) }
+        #expect(actual == code)
+        #expect(try await expectClosed(client))
     }
 
     @Test func clientWithoutCertificateFailsTheHandshake() async throws {
-        try await expectRefused(nil, reason: .handshakeFailed)
+        try await expectHandshakeFailure(nil)
     }
 
     @Test func certificateFromAnotherCAFailsTheHandshake() async throws {
         let stranger = try FleetPKI.createCertificateAuthority(commonName: "Some Other CA")
-        let foreign = try stranger.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
-        try await expectRefused(foreign, reason: .handshakeFailed)
+        try await expectHandshakeFailure(try stranger.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE"))
     }
 
     @Test func expiredCertificateFailsTheHandshake() async throws {
@@ -192,26 +228,34 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
         let expired = try testAuthority.issueVehicleCertificate(
             vin: "LSVAU2180N2183294", market: "AE",
             validity: CertificateValidity(notValidBefore: past, notValidAfter: past.addingTimeInterval(86400)))
-        try await expectRefused(expired, reason: .handshakeFailed)
+        try await expectHandshakeFailure(expired)
     }
 
     @Test func tls11ClientFailsTheHandshake() async throws {
         let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
-        try await expectRefused(vehicle, reason: .handshakeFailed, maximumTLSVersion: .tlsv11)
+        try await expectHandshakeFailure(vehicle, maximumTLSVersion: .tlsv11)
     }
 
     @Test func revokedSerialIsRefusedAfterTheHandshake() async throws {
         let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
         let serial = PeerIdentity.hex(vehicle.certificate.serialNumber.bytes)
-        try await expectRefused(vehicle, reason: .revoked) { harness in
+        try await expectRefused(vehicle, code: .certificateRevoked) { harness in
             try "serial:\(serial)\n".write(toFile: harness.revocationPath, atomically: true, encoding: .utf8)
+            try harness.revocations.reload()
+        }
+    }
+
+    @Test func revokedVINIsRefusedAfterTheHandshake() async throws {
+        let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
+        try await expectRefused(vehicle, code: .certificateRevoked) { harness in
+            try "vin:LSVAU2180N2183294\n".write(toFile: harness.revocationPath, atomically: true, encoding: .utf8)
             try harness.revocations.reload()
         }
     }
 
     @Test func marketOutsideTheConfiguredRegionsIsRefused() async throws {
         let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "BR")
-        try await expectRefused(vehicle, reason: .unknownMarket)
+        try await expectRefused(vehicle, code: .unknownMarket)
     }
 
     @Test func stalledHandshakeIsClosedByTheTimeout() async throws {
@@ -221,12 +265,8 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
         // A plain TCP connection that never speaks TLS.
         let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port).get()
-        guard case .refused(let reason) = try await harness.nextEvent(timeout: .seconds(5)) else {
-            Issue.record("expected a refusal")
-            return
-        }
-        #expect(reason == .handshakeTimeout)
-        #expect(try await expectClosed(client))
+        #expect(try await expectClosed(client, within: .milliseconds(500)) == false)
+        #expect(try await expectClosed(client, within: .seconds(5)))
     }
 
     @Test func serverPolicyIsTLS12MinimumWithRequiredClientCertificate() throws {

@@ -1,3 +1,4 @@
+import HorgosPKI
 import Configuration
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import HorgosPKI
 import Logging
 import NIOCore
 

@@ -1,3 +1,5 @@
+import HorgosPKI
+import HorgosWire
 import SwiftASN1
 import X509
 
@@ -172,19 +174,7 @@ public struct PeerIdentityError: Error, Hashable, Sendable, CustomStringConverti
     public var description: String { "\(code.rawValue): \(reason)" }
 }
 
-/// Vehicle identification number rules (ISO 3779 character set).
-public enum VIN {
-    /// True for exactly 17 characters of `[A-HJ-NPR-Z0-9]` (no I, O, Q). The check digit is not verified:
-    /// it is only defined for North American VINs.
-    public static func isValid(_ vin: String) -> Bool {
-        vin.utf8.count == 17
-            && vin.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): true
-                case UInt8(ascii: "I"), UInt8(ascii: "O"), UInt8(ascii: "Q"): false
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): true
-                default: false
-                }
-            }
-    }
+extension VIN {
+    /// True for exactly 17 characters of `[A-HJ-NPR-Z0-9]` (no I, O, Q); the check digit is not verified.
+    public static func isValid(_ text: String) -> Bool { VIN(text) != nil }
 }

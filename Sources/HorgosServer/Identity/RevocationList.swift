@@ -1,3 +1,4 @@
+import HorgosWire
 import Foundation
 import Synchronization
 

@@ -95,9 +95,14 @@ public struct JournalLogHandler: LogHandler {
         guard let value = environment["JOURNAL_STREAM"] else { return false }
         let parts = value.split(separator: ":")
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        return stderrStreamIdentity() == "\(device):\(inode)"
+    }
+
+    /// `device:inode` of stderr, the form systemd puts in `JOURNAL_STREAM`; nil if fstat fails.
+    static func stderrStreamIdentity() -> String? {
         var info = stat()
-        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
-        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+        guard fstat(STDERR_FILENO, &info) == 0 else { return nil }
+        return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
     }
 
     static func escape(_ text: String) -> String {

@@ -1,0 +1,312 @@
+// The store benchmark (issue 3, item 9). Run it with:
+//
+//   swift run -c release --scratch-path .build-release horgos-bench-store [records] [vehicles]
+//
+// (a) a bare CSQLite loop appending the same rows, same columns and pragmas, no index, one file:
+//     the machine's limit for this schema;
+// (b) HorgosStore ingesting `records` (default 2,000,000) from `vehicles` (default 50,000) vehicles
+//     over the 41 default regions, through the real writers, chunk index and registry;
+// (c) on a one-region store of 50,000 vehicles: fleet health and a one-day track of one vehicle.
+// (a) and (b) run for both durability modes. Files go under $TMPDIR (default /tmp).
+import CSQLite
+import Dispatch
+import Foundation
+import HorgosStore
+import HorgosWire
+
+_ = horgos_sqlite3_config_memstatus(0)
+let arguments = CommandLine.arguments
+let totalRecords = arguments.count > 1 ? Int(arguments[1]) ?? 2_000_000 : 2_000_000
+let vehicleCount = arguments.count > 2 ? Int(arguments[2]) ?? 50_000 : 50_000
+let root = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/horgos-bench-store-\(getpid())"
+let nowMs = StoreClock.systemMs()
+
+/// CPU seconds used by the whole process so far (all threads, user + system).
+func processCPU() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+func monotonic() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func vin(_ index: Int) -> VIN {
+    let digits = String(index)
+    return VIN("LBENCH" + String(repeating: "0", count: 11 - digits.count) + digits)!
+}
+
+/// A TELEMETRY payload (no header/trailer) of `count` records one `stepMs` apart.
+func payload(vehicle: Int, baseMs: Int64, count: Int, stepMs: Int) -> [UInt8] {
+    var frame: [UInt8] = []
+    let records = (0..<count).map { i in
+        TelemetryRecord(
+            timeOffsetMs: UInt32(i * stepMs), latitudeE7: 250_000_000 + Int32(vehicle % 1000) * 1000 + Int32(i),
+            longitudeE7: 550_000_000 - Int32(i), odometerHm: UInt32(100_000 + vehicle + i),
+            speedDkmh: UInt16((vehicle + i) % 1200), headingCdeg: UInt16((i * 100) % 36000),
+            packVoltageDv: 3_800, packCurrentDa: Int16(i % 300) - 100, soc: UInt8(vehicle % 101),
+            maxCellTemp: Int8(25 + vehicle % 40), minCellTemp: 20, maxAlarmLevel: vehicle % 97 == 0 ? 2 : 0,
+            status: 0x49, auxBatteryCv: 1_270, alarmFlags: vehicle % 97 == 0 ? 0x2 : 0, remainingRangeKm: 300)
+    }
+    FrameEncoder.appendTelemetry(vin: vin(vehicle), baseTimeMs: baseMs, records: records, sequence: 1, to: &frame)
+    return Array(frame[WireFormat.headerSize..<(frame.count - WireFormat.trailerSize)])
+}
+
+struct Frame {
+    let vehicle: Int
+    let bytes: [UInt8]
+    let records: Int
+}
+
+/// The fleet's frames in arrival order: half the vehicles behind gateways (50-record frames), half
+/// TBoxes sending 10-record frames; 40 records per vehicle on average, 1 record/s, interleaved.
+func fleetFrames() -> [Frame] {
+    var frames: [Frame] = []
+    let perVehicle = max(1, totalRecords / vehicleCount)
+    let start = nowMs - 2 * 3_600_000
+    // Round r: every vehicle sends its r-th frame; gateway vehicles send fewer, larger frames.
+    var produced = 0
+    var round = 0
+    while produced < totalRecords {
+        for vehicle in 0..<vehicleCount where produced < totalRecords {
+            let size = vehicle % 2 == 0 ? 50 : 10
+            let sent = round * size
+            let quota = vehicle % 2 == 0 ? perVehicle + perVehicle / 4 : perVehicle - perVehicle / 4
+            guard sent < quota else { continue }
+            let count = min(size, quota - sent, totalRecords - produced)
+            frames.append(
+                Frame(vehicle: vehicle, bytes: payload(vehicle: vehicle, baseMs: start + Int64(sent) * 1000,
+                                                       count: count, stepMs: 1000), records: count))
+            produced += count
+        }
+        round += 1
+        if round > 100_000 { break }
+    }
+    return frames
+}
+
+func directorySize(_ path: String) -> Int64 {
+    let files = (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? []
+    return files.reduce(0) { sum, name in
+        let attributes = try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)")
+        return sum + ((attributes?[.size] as? NSNumber)?.int64Value ?? 0)
+    }
+}
+
+// MARK: (a) bare append loop
+
+func check(_ rc: Int32, _ db: OpaquePointer?, _ what: String) {
+    if rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW {
+        fatalError("\(what): \(rc) \(db.map { String(cString: sqlite3_errmsg($0)) } ?? "")")
+    }
+}
+
+func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Double, bytesPerRow: Double, rowsPerCPUSecond: Double) {
+    let dir = "\(root)/bare-\(durability.rawValue)"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let path = "\(dir)/bare.sqlite"
+    var db: OpaquePointer?
+    check(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil), db, "open")
+    let sync = durability == .disk ? "FULL" : "NORMAL"
+    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=\(sync); PRAGMA cache_size=-8192;", nil, nil, nil), db, "pragma")
+    check(sqlite3_exec(db, """
+        CREATE TABLE telemetry(
+            vehicle_id INTEGER NOT NULL, ts INTEGER NOT NULL,
+            latitude_e7 INTEGER, longitude_e7 INTEGER, odometer_hm INTEGER, speed_dkmh INTEGER,
+            heading_cdeg INTEGER, pack_voltage_dv INTEGER, pack_current_da INTEGER, soc INTEGER,
+            max_cell_temp INTEGER, min_cell_temp INTEGER, max_alarm_level INTEGER, status INTEGER NOT NULL,
+            aux_battery_cv INTEGER, alarm_flags INTEGER NOT NULL, remaining_range_km INTEGER)
+        """, nil, nil, nil), db, "create")
+    var stmt: OpaquePointer?
+    check(sqlite3_prepare_v2(db, "INSERT INTO telemetry VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)", -1, &stmt, nil), db, "prepare")
+    typealias NA = TelemetryRecord.NotAvailable
+    func bind(_ i: Int32, _ v: Int64, _ na: Bool) { if na { sqlite3_bind_null(stmt, i) } else { sqlite3_bind_int64(stmt, i, v) } }
+    let started = monotonic()
+    let cpuStarted = processCPU()
+    var inTransaction = 0
+    check(sqlite3_exec(db, "BEGIN", nil, nil, nil), db, "begin")
+    var rows = 0
+    for frame in frames {
+        frame.bytes.withUnsafeBytes { p in
+            let base = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: Int64.self))
+            let count = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
+            for index in 0..<count {
+                let start = 28 + index * 40
+                let r = TelemetryRecordView(bytes: UnsafeRawBufferPointer(rebasing: p[start..<(start + 40)]), baseTimeMs: base)
+                sqlite3_bind_int64(stmt, 1, Int64(frame.vehicle + 1))
+                sqlite3_bind_int64(stmt, 2, r.timestampMs)
+                bind(3, Int64(r.latitudeE7), r.latitudeE7 == NA.coordinate)
+                bind(4, Int64(r.longitudeE7), r.longitudeE7 == NA.coordinate)
+                bind(5, Int64(r.odometerHm), r.odometerHm == NA.u32)
+                bind(6, Int64(r.speedDkmh), r.speedDkmh == NA.u16)
+                bind(7, Int64(r.headingCdeg), r.headingCdeg == NA.u16)
+                bind(8, Int64(r.packVoltageDv), r.packVoltageDv == NA.u16)
+                bind(9, Int64(r.packCurrentDa), r.packCurrentDa == NA.current)
+                bind(10, Int64(r.soc), r.soc == NA.u8)
+                bind(11, Int64(r.maxCellTemp), r.maxCellTemp == NA.temperature)
+                bind(12, Int64(r.minCellTemp), r.minCellTemp == NA.temperature)
+                bind(13, Int64(r.maxAlarmLevel), r.maxAlarmLevel == NA.u8)
+                sqlite3_bind_int64(stmt, 14, Int64(r.status))
+                bind(15, Int64(r.auxBatteryCv), r.auxBatteryCv == NA.u16)
+                sqlite3_bind_int64(stmt, 16, Int64(r.alarmFlags))
+                bind(17, Int64(r.remainingRangeKm), r.remainingRangeKm == NA.u16)
+                check(sqlite3_step(stmt), db, "step")
+                sqlite3_reset(stmt)
+            }
+            rows += count
+            inTransaction += count
+        }
+        if inTransaction >= 20_000 {
+            check(sqlite3_exec(db, "COMMIT; BEGIN", nil, nil, nil), db, "commit")
+            inTransaction = 0
+        }
+    }
+    check(sqlite3_exec(db, "COMMIT", nil, nil, nil), db, "commit")
+    let elapsed = monotonic() - started
+    let cpu = processCPU() - cpuStarted
+    sqlite3_finalize(stmt)
+    sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
+    sqlite3_close(db)
+    let bytes = directorySize(dir)
+    try? FileManager.default.removeItem(atPath: dir)
+    return (Double(rows) / elapsed, Double(bytes) / Double(rows), Double(rows) / cpu)
+}
+
+// MARK: (b) the store
+
+func storeIngest(_ frames: [Frame], regions: [Region], durability: Durability, keep: Bool = false)
+    -> (rowsPerSecond: Double, bytesPerRow: Double, directory: String, commits: Int, p50: String, rowsPerCPUSecond: Double)
+{
+    let dir = "\(root)/store-\(durability.rawValue)-\(regions.count)"
+    let store = try! ShardStore(
+        configuration: StoreConfiguration(stateDirectory: dir, regions: regions, durability: durability))
+    let writers = regions.map { store.writers[$0]! }
+    let done = DispatchSemaphore(value: 0)
+    let started = monotonic()
+    let cpuStarted = processCPU()
+    for frame in frames {
+        try! writers[frame.vehicle % writers.count].submitTelemetry(frame.bytes) { _ in done.signal() }
+    }
+    for _ in frames { done.wait() }
+    let elapsed = monotonic() - started
+    let cpu = processCPU() - cpuStarted
+    var commits = 0
+    var buckets = [Int](repeating: 0, count: RegionWriterStatistics.commitLatencyBucketsUs.count + 1)
+    for writer in writers {
+        let stats = writer.statistics
+        commits += stats.commits
+        for (i, c) in stats.commitLatencyCounts.enumerated() { buckets[i] += c }
+    }
+    store.stop()
+    let rows = frames.reduce(0) { $0 + $1.records }
+    let bytes = directorySize(dir)
+    if !keep { try? FileManager.default.removeItem(atPath: dir) }
+    // Median commit latency bucket.
+    var seen = 0
+    var median = ">1s"
+    for (i, c) in buckets.enumerated() {
+        seen += c
+        if seen * 2 >= commits {
+            median = i < RegionWriterStatistics.commitLatencyBucketsUs.count
+                ? "<=\(RegionWriterStatistics.commitLatencyBucketsUs[i]) us" : ">1s"
+            break
+        }
+    }
+    return (Double(rows) / elapsed, Double(bytes) / Double(rows), dir, commits, median, Double(rows) / cpu)
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+/// CPU time of the calling thread in seconds (the machine is shared: wall time includes waiting for a core).
+func threadCPU() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+print("horgos-bench-store: \(totalRecords) records, \(vehicleCount) vehicles, 41 regions; files under \(root)")
+print("SQLite \(String(cString: sqlite3_libversion())), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+let frames = fleetFrames()
+let gatewayFrames = frames.filter { $0.records > 10 }.count
+print("frames: \(frames.count) (\(gatewayFrames) of up to 50 records, \(frames.count - gatewayFrames) of up to 10)")
+
+let parts = ProcessInfo.processInfo.environment["HORGOS_BENCH_PARTS"] ?? "abc"
+let keepFiles = ProcessInfo.processInfo.environment["HORGOS_BENCH_KEEP"] != nil
+let repeats = Int(ProcessInfo.processInfo.environment["HORGOS_BENCH_REPEAT"] ?? "1") ?? 1
+for durability in [Durability.disk, .process] where parts.contains("a") || parts.contains("b") {
+    // Best of `repeats` (the machine is shared; the best run is the least disturbed one), a and b alternating.
+    var a = (rowsPerSecond: 0.0, bytesPerRow: 0.0, rowsPerCPUSecond: 0.0)
+    var b = (rowsPerSecond: 0.0, bytesPerRow: 0.0, directory: "", commits: 0, p50: "", rowsPerCPUSecond: 0.0)
+    for _ in 0..<repeats {
+        let ra = bareAppend(frames, durability: durability)
+        if ra.rowsPerSecond > a.rowsPerSecond { a = ra }
+        let rb = storeIngest(frames, regions: Region.defaultSet, durability: durability)
+        if rb.rowsPerSecond > b.rowsPerSecond { b = rb }
+    }
+    print(String(format: "durability=%@  (a) bare append: %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row",
+                 durability.rawValue, a.rowsPerSecond, a.rowsPerCPUSecond, a.bytesPerRow))
+    print(String(format: "durability=%@  (b) HorgosStore:  %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row, %d transactions, median transaction %@",
+                 durability.rawValue, b.rowsPerSecond, b.rowsPerCPUSecond, b.bytesPerRow, b.commits, b.p50))
+    print(String(format: "durability=%@  b/a = %.2f (rows/s), %.2f (rows per CPU-second)", durability.rawValue,
+                 b.rowsPerSecond / a.rowsPerSecond, b.rowsPerCPUSecond / a.rowsPerCPUSecond))
+}
+
+// MARK: (c) queries on a 50,000-vehicle region
+
+if parts.contains("c") {
+    let region = Region("AE")!
+    // Every vehicle: one 10-record frame; vehicle 0: a whole day at one record per 10 s (8,640 records in
+    // 50-record frames), its frames interleaved with everybody else's.
+    var regionFrames: [Frame] = []
+    let dayStart = nowMs - 86_400_000
+    var tracked: [Frame] = []
+    for k in 0..<173 {
+        let count: Int = min(50, 8640 - k * 50)
+        let base: Int64 = dayStart + Int64(k * 50) * 10_000
+        tracked.append(Frame(vehicle: 0, bytes: payload(vehicle: 0, baseMs: base, count: count, stepMs: 10_000), records: count))
+    }
+    for vehicle in 1...vehicleCount {
+        regionFrames.append(Frame(vehicle: vehicle, bytes: payload(vehicle: vehicle, baseMs: dayStart + Int64(vehicle) * 1000,
+                                                                 count: 10, stepMs: 1000), records: 10))
+        if vehicle % 290 == 0, vehicle / 290 - 1 < tracked.count { regionFrames.append(tracked[vehicle / 290 - 1]) }
+    }
+    regionFrames.append(contentsOf: tracked.suffix(max(0, tracked.count - vehicleCount / 290)))
+    let trackedRecords = tracked.reduce(0) { $0 + $1.records }
+    // Route everything to AE: vehicle % 1 == 0.
+    let result = storeIngest(regionFrames, regions: [region], durability: .disk, keep: true)
+    let reader = ShardReader(stateDirectory: result.directory, region: region)
+    var healthTimes: [Double] = []
+    var healthCPU: [Double] = []
+    var health: FleetHealth?
+    for _ in 0..<20 {
+        let t0 = monotonic()
+        let c0 = threadCPU()
+        health = try reader.fleetHealth()
+        healthCPU.append((threadCPU() - c0) * 1000)
+        healthTimes.append((monotonic() - t0) * 1000)
+    }
+    var trackTimes: [Double] = []
+    var trackCPU: [Double] = []
+    var points = 0
+    for _ in 0..<20 {
+        let t0 = monotonic()
+        let c0 = threadCPU()
+        points = try reader.track(vin(0), fromMs: dayStart, toMs: nowMs).count
+        trackCPU.append((threadCPU() - c0) * 1000)
+        trackTimes.append((monotonic() - t0) * 1000)
+    }
+    print(String(format: "(c) region of %d vehicles (%d rows, one writer: ingest %.0f rows/s, %.0f rows per CPU-second)",
+                 health!.vehiclesTotal, regionFrames.reduce(0) { $0 + $1.records }, result.rowsPerSecond,
+                 result.rowsPerCPUSecond))
+    print(String(format: "(c) fleet health: median %.2f ms, min %.2f ms, max %.2f ms, median CPU %.2f ms (vehicles %d, reporting 1h %d, alarms %d, avg SOC %.1f)",
+                 median(healthTimes), healthTimes.min()!, healthTimes.max()!, median(healthCPU), health!.vehiclesTotal,
+                 health!.reportingLastHour, health!.withActiveAlarms, health!.averageSOC ?? 0))
+    print(String(format: "(c) one-day track of one vehicle: median %.2f ms, min %.2f ms, max %.2f ms, median CPU %.2f ms (%d points of %d stored)",
+                 median(trackTimes), trackTimes.min()!, trackTimes.max()!, median(trackCPU), points, trackedRecords))
+    if !keepFiles { try? FileManager.default.removeItem(atPath: result.directory) }
+}
+if !keepFiles { try? FileManager.default.removeItem(atPath: root) }

@@ -1,0 +1,392 @@
+import HorgosStore
+import HorgosWire
+import HorgosWireNIO
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+
+/// Why a connection is refused after its TLS handshake (the ERROR code and the logged reason).
+public struct SessionRefusal: Error, Sendable, Hashable {
+    public var code: ErrorCode
+    public var reason: String
+
+    public init(code: ErrorCode, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+}
+
+/// What a session handler needs from the server around it.
+public struct SessionEnvironment: Sendable {
+    /// Turns the verified peer certificate into a peer (role, VIN, market) or a refusal.
+    public var authorize: @Sendable (NIOSSLCertificate?) -> Result<SessionPeer, SessionRefusal>
+    /// Flow control of each configured region, by ISO code.
+    public var regions: [String: RegionFlowControl]
+    public var sink: any IngestSink
+    public var limits: SessionLimits
+    /// Milliseconds since the epoch (injected so tests control the clock).
+    public var now: @Sendable () -> Int64
+    public var observer: any SessionObserver
+    public var logger: Logger
+
+    public init(
+        authorize: @escaping @Sendable (NIOSSLCertificate?) -> Result<SessionPeer, SessionRefusal>,
+        regions: [String: RegionFlowControl], sink: any IngestSink, limits: SessionLimits,
+        now: @escaping @Sendable () -> Int64, observer: any SessionObserver, logger: Logger
+    ) {
+        self.authorize = authorize
+        self.regions = regions
+        self.sink = sink
+        self.limits = limits
+        self.now = now
+        self.observer = observer
+        self.logger = logger
+    }
+}
+
+/// Hooks for metrics: what happened on sessions (implemented by the daemon's metrics).
+public protocol SessionObserver: Sendable {
+    func sessionStarted(_ peer: SessionPeer)
+    func sessionEnded(_ peer: SessionPeer?)
+    func refused(_ refusal: SessionRefusal)
+    func frameReceived(_ type: FrameType, region: String?, records: Int)
+    func frameCommitted(region: String, outcome: CommitOutcome)
+    func errorSent(_ code: ErrorCode)
+    func ackSent()
+}
+
+/// Drives one connection's `SessionStateMachine` and performs its actions on the channel.
+///
+/// Sits after the TLS handler, the idle-state handler and the frame decoder. It is thin on
+/// purpose: the protocol rules are in the state machine; this type reads identity after the
+/// handshake, hands data frames to the region's writer, turns commits into cumulative ACKs
+/// (coalesced: one ACK per event-loop tick), stops reading while the region's queue is above its
+/// high watermark, and writes WELCOME, PONG, ERROR and BYE.
+public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = InboundFrame
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private let environment: SessionEnvironment
+    private var machine: SessionStateMachine?
+    private var flow: RegionFlowControl?
+    private var context: ChannelHandlerContext?
+    private var serverSequence: UInt32 = 0
+    private var pendingAck: Ack?
+    private var ackFlushScheduled = false
+    private var readBlocked = false
+    private var readPending = false
+    private var draining = false
+    private var queuedBytes = 0
+
+    public init(environment: SessionEnvironment) {
+        self.environment = environment
+    }
+
+    // MARK: Inbound
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        flow?.cancelWait(ObjectIdentifier(self))
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        machine?.closed()
+        flow?.cancelWait(ObjectIdentifier(self))
+        environment.observer.sessionEnded(machine?.peer)
+        context.fireChannelInactive()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            authorize(context: context)
+        } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            if let action = machine?.startDraining(.idleTimeout) {
+                environment.logger.debug("closing idle connection")
+                perform(action, context: context)
+            } else {
+                context.close(promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func authorize(context: ChannelHandlerContext) {
+        let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
+        switch environment.authorize(certificate) {
+        case .failure(let refusal):
+            refuse(refusal, context: context)
+        case .success(let peer):
+            guard let flow = environment.regions[peer.market] else {
+                refuse(SessionRefusal(code: .unknownMarket,
+                                      reason: "market \(peer.market) is not a region of this server"),
+                       context: context)
+                return
+            }
+            self.flow = flow
+            self.machine = SessionStateMachine(peer: peer, limits: environment.limits)
+            environment.observer.sessionStarted(peer)
+        }
+    }
+
+    private func refuse(_ refusal: SessionRefusal, context: ChannelHandlerContext) {
+        environment.observer.refused(refusal)
+        environment.logger.notice(
+            "connection refused", metadata: ["code": "\(refusal.code.name)", "reason": "\(refusal.reason)"])
+        send(.sendErrorAndClose(ErrorMessage(code: refusal.code, reason: refusal.reason)), context: context)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard var machine else {
+            // Frames before the identity is known cannot happen after a TLS handshake; drop them.
+            return
+        }
+        let header = frame.header
+        let limits = environment.limits
+        let parsed: Result<ParsedFrame, FrameError> = frame.bytes.withUnsafeReadableBytes { raw in
+            let payload = UnsafeRawBufferPointer(rebasing: raw[WireFormat.headerSize..<(header.frameLength - 4)])
+            do {
+                return .success(try ParsedFrame(FrameView(header: header, payload: payload).message(
+                    maxRecords: limits.maxRecords)))
+            } catch {
+                return .failure(error as! FrameError)
+            }
+        }
+        let action: SessionStateMachine.Action
+        switch parsed {
+        case .failure(let error):
+            action = machine.protocolViolation(error, sequence: header.sequence)
+        case .success(let message):
+            environment.observer.frameReceived(header.type, region: flow?.region, records: message.records)
+            var first = machine.received(header, vin: message.vin, nowMs: environment.now())
+            if first == .none {
+                switch message {
+                case .hello(let hello): first = machine.hello(hello, nowMs: environment.now())
+                case .ping(let opaque): first = machine.ping(opaque)
+                case .bye: first = machine.bye()
+                default: break
+                }
+            }
+            action = first
+        }
+        self.machine = machine
+        perform(action, context: context, frame: frame)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let frameError = error as? FrameError, var machine {
+            let action = machine.protocolViolation(frameError, sequence: 0)
+            self.machine = machine
+            perform(action, context: context)
+        } else if let frameError = error as? FrameError {
+            environment.logger.debug("frame error before identity", metadata: ["error": "\(frameError.reason)"])
+            context.close(promise: nil)
+        } else {
+            environment.logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Outbound
+
+    public func read(context: ChannelHandlerContext) {
+        if readBlocked || draining {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Actions
+
+    private func perform(_ action: SessionStateMachine.Action, context: ChannelHandlerContext, frame: InboundFrame? = nil) {
+        switch action {
+        case .store(let sequence):
+            guard let frame, let flow else { return }
+            store(frame, sequence: sequence, flow: flow, context: context)
+        case .sendAck(let ack):
+            coalesce(ack, context: context)
+        default:
+            send(action, context: context)
+        }
+    }
+
+    private func store(_ frame: InboundFrame, sequence: UInt32, flow: RegionFlowControl, context: ChannelHandlerContext) {
+        let bytes = frame.header.frameLength
+        queuedBytes += bytes
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let region = flow.region
+        let observer = environment.observer
+        do {
+            try environment.sink.submit(
+                IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
+                    flow.remove(bytes)
+                    observer.frameCommitted(region: region, outcome: outcome)
+                    eventLoop.execute { loopBound.value.committed(sequence, bytes: bytes, outcome: outcome) }
+                })
+        } catch {
+            queuedBytes -= bytes
+            environment.logger.warning("storage refused a frame", metadata: ["region": "\(region)",
+                                                                            "reason": "\(error.reason)"])
+            if var machine {
+                let action = machine.serverFailure(.serverBusy, sequence: sequence, reason: error.reason)
+                self.machine = machine
+                send(action, context: context)
+            }
+            return
+        }
+        if flow.add(bytes) && !readBlocked {
+            let resume = NIOLoopBound(self, eventLoop: eventLoop)
+            if flow.waitForRoom(ObjectIdentifier(self), resume: { eventLoop.execute { resume.value.resumeReading() } }) {
+                readBlocked = true
+            }
+        }
+    }
+
+    private func committed(_ sequence: UInt32, bytes: Int, outcome: CommitOutcome) {
+        queuedBytes -= bytes
+        guard var machine, let context else { return }
+        let action = machine.frameCommitted(sequence, rejected: UInt32(clamping: outcome.rejected))
+        self.machine = machine
+        perform(action, context: context)
+    }
+
+    private func resumeReading() {
+        guard readBlocked, let context else { return }
+        readBlocked = false
+        if readPending && !draining {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// Stops reading and finishes the session once pending frames are committed (server shutdown).
+    public func startDraining(_ reason: Bye.Reason) {
+        guard let context else { return }
+        draining = true
+        guard var machine else {
+            context.close(promise: nil)
+            return
+        }
+        let action = machine.startDraining(reason)
+        self.machine = machine
+        perform(action, context: context)
+    }
+
+    private func coalesce(_ ack: Ack, context: ChannelHandlerContext) {
+        if let previous = pendingAck {
+            pendingAck = Ack(sequence: ack.sequence, rejectedRecords: previous.rejectedRecords &+ ack.rejectedRecords)
+        } else {
+            pendingAck = ack
+        }
+        guard !ackFlushScheduled else { return }
+        ackFlushScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { loopBound.value.flushAck() }
+    }
+
+    private func flushAck() {
+        ackFlushScheduled = false
+        guard let ack = pendingAck, let context else { return }
+        pendingAck = nil
+        var buffer = context.channel.allocator.buffer(capacity: 24)
+        appendFrame(to: &buffer) { FrameEncoder.appendAck(ack, sequence: $1, to: &$0) }
+        environment.observer.ackSent()
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func send(_ action: SessionStateMachine.Action, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        switch action {
+        case .none, .store, .sendAck:
+            return
+        case .sendWelcome(let welcome):
+            appendFrame(to: &buffer) { FrameEncoder.appendWelcome(welcome, sequence: $1, to: &$0) }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case .sendPong(let opaque):
+            appendFrame(to: &buffer) { FrameEncoder.appendPing(opaque, type: .pong, sequence: $1, to: &$0) }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case .sendErrorAndClose(let message):
+            draining = true
+            if let code = message.knownCode {
+                environment.observer.errorSent(code)
+                environment.logger.info(
+                    "protocol error, closing", metadata: ["code": "\(code.name)", "reason": "\(message.reason)"])
+            }
+            appendFrame(to: &buffer) { FrameEncoder.appendError(message, sequence: $1, to: &$0) }
+            closeAfter(buffer, context: context)
+        case .finish(let ack, let reason):
+            draining = true
+            if let ack {
+                let merged = pendingAck.map {
+                    Ack(sequence: ack.sequence, rejectedRecords: $0.rejectedRecords &+ ack.rejectedRecords)
+                } ?? ack
+                pendingAck = nil
+                appendFrame(to: &buffer) { FrameEncoder.appendAck(merged, sequence: $1, to: &$0) }
+                environment.observer.ackSent()
+            } else if let pending = pendingAck {
+                pendingAck = nil
+                appendFrame(to: &buffer) { FrameEncoder.appendAck(pending, sequence: $1, to: &$0) }
+            }
+            appendFrame(to: &buffer) { FrameEncoder.appendBye(Bye(reason: reason), sequence: $1, to: &$0) }
+            closeAfter(buffer, context: context)
+        case .close:
+            draining = true
+            context.close(promise: nil)
+        }
+    }
+
+    private func closeAfter(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Encodes one server frame with the next server sequence number into `buffer`.
+    private func appendFrame(to buffer: inout ByteBuffer, _ body: (inout [UInt8], UInt32) -> Void) {
+        serverSequence &+= 1
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64)
+        body(&bytes, serverSequence)
+        buffer.writeBytes(bytes)
+    }
+}
+
+@available(*, unavailable)
+extension SessionHandler: Sendable {}
+
+/// The parts of a decoded frame the session needs after the receive buffer is released.
+enum ParsedFrame {
+    case hello(Hello)
+    case data(VIN, records: Int)
+    case ping(UInt64)
+    case bye
+    case other
+
+    init(_ message: Message) {
+        switch message {
+        case .hello(let hello): self = .hello(hello)
+        case .telemetry(let batch): self = .data(batch.vin, records: batch.count)
+        case .event(let event): self = .data(event.vin, records: 0)
+        case .ping(let opaque): self = .ping(opaque)
+        case .bye: self = .bye
+        default: self = .other
+        }
+    }
+
+    var vin: VIN? {
+        if case .data(let vin, _) = self { return vin }
+        return nil
+    }
+
+    var records: Int {
+        if case .data(_, let records) = self { return records }
+        return 0
+    }
+}

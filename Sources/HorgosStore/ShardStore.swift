@@ -1,0 +1,66 @@
+import Foundation
+
+/// The per-country shard store: one `RegionWriter` per configured region under one state directory.
+///
+/// This is what the daemon creates at start (`ShardStore(configuration:)`), routes submissions
+/// through (`writer(for:)`), watches (`writers`) and stops at shutdown (`stop()`). Regions are
+/// independent: a fault in one region's files degrades only that region's writer.
+/// Readers (the CLI) do not need a `ShardStore`; they use `ShardReader` on the same directory.
+public final class ShardStore: Sendable {
+    public let configuration: StoreConfiguration
+    /// The writers by region.
+    public let writers: [Region: RegionWriter]
+
+    /// Creates the state directory and starts one writer thread per region. Files are opened on the
+    /// writer threads; a region whose files cannot be opened starts `degraded` and keeps retrying.
+    public init(configuration: StoreConfiguration) throws(StoreError) {
+        SQLiteProcessSetup.ensure()
+        try StoreFiles.createDirectory(configuration.stateDirectory)
+        self.configuration = configuration
+        var writers: [Region: RegionWriter] = [:]
+        for region in Set(configuration.regions) {
+            writers[region] = RegionWriter(region: region, configuration: configuration)
+        }
+        self.writers = writers
+    }
+
+    /// The writer of `region`; throws `.unknownRegion` for a market that is not configured.
+    public func writer(for region: Region) throws(StoreError) -> RegionWriter {
+        guard let writer = writers[region] else {
+            throw StoreError(.unknownRegion, message: "\(region) is not a configured region", context: "route")
+        }
+        return writer
+    }
+
+    /// Stops every writer (in parallel): commit what is queued, checkpoint, close.
+    public func stop(timeoutMs: Int = 30_000) {
+        DispatchQueue.concurrentPerform(iterations: writers.count) { index in
+            Array(writers.values)[index].stop(timeoutMs: timeoutMs)
+        }
+    }
+
+    /// Copies a region's registry and partitions into `destination/<CC>/` as consistent snapshots
+    /// (`VACUUM INTO` on read-only connections) while the writer keeps committing.
+    ///
+    /// Each file is a consistent snapshot of itself; files are copied one after another, so the
+    /// registry may be a few commits older or newer than a partition (the partitions are the truth).
+    public static func backup(
+        stateDirectory: String, region: Region, to destination: String
+    ) throws(StoreError) -> [String] {
+        let source = StoreFiles.regionDirectory(stateDirectory, region)
+        let target = StoreFiles.regionDirectory(destination, region)
+        try StoreFiles.createDirectory(target)
+        var copied: [String] = []
+        let names = [StoreFiles.registryFileName]
+            + StoreFiles.partitionDays(in: source).map(\.partitionFileName)
+        for name in names where StoreFiles.exists("\(source)/\(name)") {
+            let output = "\(target)/\(name)"
+            if StoreFiles.exists(output) { try StoreFiles.deleteDatabase(output) }
+            let db = try SQLiteConnection(path: "\(source)/\(name)", readOnly: true)
+            let escaped = output.replacingOccurrences(of: "'", with: "''")
+            try db.exec("VACUUM INTO '\(escaped)'")
+            copied.append(output)
+        }
+        return copied
+    }
+}

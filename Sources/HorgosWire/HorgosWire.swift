@@ -1,1 +1,0 @@
-public enum HorgosWireInfo { public static let protocolVersion: UInt8 = 1 }

@@ -1,0 +1,64 @@
+import HorgosWire
+import NIOCore
+
+/// One CRC-checked frame taken off a connection, still in the receive buffer (no copy).
+///
+/// `bytes` is a slice of NIO's buffer holding the whole frame; `payload` the slice of its payload.
+/// Slices share storage with the receive buffer, so handing one to a writer thread costs a reference
+/// count, not a copy.
+public struct InboundFrame: Sendable {
+    public let header: FrameHeader
+    public let bytes: ByteBuffer
+
+    /// The payload bytes of the frame.
+    public var payload: ByteBuffer {
+        bytes.getSlice(at: bytes.readerIndex + WireFormat.headerSize, length: header.payloadLength)!
+    }
+}
+
+/// Splits the TLS plaintext stream into frames with HorgosWire's incremental parser.
+///
+/// ```
+///   | hdr | payload | crc | hdr | pay |  ->  InboundFrame, (waits for the rest)
+/// ```
+///
+/// An oversize length is rejected from the 12 header bytes alone, before the payload is buffered,
+/// so a peer cannot make the server hold more than `maxPayload` bytes of one frame. Errors are
+/// `FrameError`s (the session handler turns them into ERROR frames).
+public struct FrameChannelDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = InboundFrame
+
+    let parser: FrameDecoder
+
+    public init(maxPayload: Int) {
+        self.parser = FrameDecoder(maxPayload: maxPayload)
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let parser = self.parser
+        let header: FrameHeader? = try buffer.withUnsafeReadableBytes { raw throws(FrameError) -> FrameHeader? in
+            guard case .frame(let header) = try parser.scan(raw) else { return nil }
+            let crcOffset = WireFormat.headerSize + header.payloadLength
+            let expected = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: crcOffset, as: UInt32.self))
+            let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<crcOffset]))
+            if expected != actual { throw .badChecksum(expected: expected, actual: actual) }
+            return header
+        }
+        guard let header else { return .needMoreData }
+        let bytes = buffer.readSlice(length: header.frameLength)!
+        context.fireChannelRead(wrapInboundOut(InboundFrame(header: header, bytes: bytes)))
+        return .continue
+    }
+
+    public mutating func decodeLast(
+        context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool
+    ) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        if buffer.readableBytes > 0 {
+            let have = buffer.readableBytes
+            buffer.moveReaderIndex(forwardBy: have)
+            throw FrameError.truncatedFrame(have: have, need: have + 1)
+        }
+        return .needMoreData
+    }
+}

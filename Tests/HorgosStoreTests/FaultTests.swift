@@ -1,0 +1,139 @@
+import Foundation
+import HorgosWire
+import Testing
+
+@testable import HorgosStore
+
+/// Runs a program and returns its exit status.
+@discardableResult
+func runProgram(_ path: String, _ arguments: [String]) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+/// Whether this machine lets the tests mount a small tmpfs (root with CAP_SYS_ADMIN, as in CI).
+let canMountTmpfs: Bool = {
+    let probe = TempDirectory("mountprobe")
+    defer { probe.cleanup() }
+    guard runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe.path]) == 0 else { return false }
+    runProgram("/bin/umount", [probe.path])
+    return true
+}()
+
+@Suite(.serialized) struct FaultTests {
+    @Test func aLockedFileDegradesOnlyItsRegionAndItRecoversWhenTheLockGoes() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let log = LogSink()
+        let store = try ShardStore(configuration: makeConfiguration(dir, regions: [ae, br], clock: clock, log: log))
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        #expect(try writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(3)))
+            == CommitOutcome(stored: 3))
+
+        // Another process (here: another connection) takes the registry's write lock and keeps it.
+        let locker = try SQLiteConnection(path: "\(dir.path)/AE/registry.sqlite", readOnly: false)
+        try locker.exec("BEGIN IMMEDIATE")
+        let done = Completions()
+        try writer.submitTelemetry(
+            telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(5)), completion: done.callback)
+        #expect(writer.waitForState { if case .degraded(.locked, _) = $0 { true } else { false } })
+        #expect(!done.wait(for: 1, seconds: 0.3))  // no commit reported while the lock is held
+        // Other regions keep working.
+        #expect(try store.writer(for: br).storeTelemetry(
+            telemetryPayload(vin: testVIN(3), baseTimeMs: noon, records: simpleRecords(2))) == CommitOutcome(stored: 2))
+
+        try locker.exec("ROLLBACK")
+        #expect(done.wait(for: 1))
+        #expect(done.outcomes == [CommitOutcome(stored: 5)])
+        #expect(writer.state == .ok)
+        #expect(writer.statistics.failedAttempts >= 1)
+        #expect(log.all.filter { $0.contains("AE: writer degraded") }.count == 1)  // logged once, not per retry
+        #expect(log.all.contains { $0.contains("AE: writer recovered from locked") })
+        #expect(try ShardReader(stateDirectory: dir.path, region: ae).track(testVIN(2), fromMs: 0, toMs: .max).count == 5)
+    }
+
+    @Test func aCorruptPartitionDegradesTheRegionUntilTheFileIsMovedAway() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        do {
+            let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+            _ = try store.writer(for: ae).storeTelemetry(
+                telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(3)))
+            store.stop()
+        }
+        let partition = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)"
+        try StoreFiles.deleteDatabase(partition)
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: partition))
+
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        let done = Completions()
+        try writer.submitTelemetry(
+            telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(4)), completion: done.callback)
+        #expect(writer.waitForState { if case .degraded(.corrupt, _) = $0 { true } else { false } })
+        #expect(!done.wait(for: 1, seconds: 0.2))
+        // The operator moves the damaged file aside; the writer starts a new partition by itself.
+        try FileManager.default.moveItem(atPath: partition, toPath: partition + ".corrupt")
+        #expect(done.wait(for: 1))
+        #expect(done.outcomes == [CommitOutcome(stored: 4)])
+        #expect(writer.state == .ok)
+    }
+
+    @Test(.enabled(if: canMountTmpfs, "needs root with CAP_SYS_ADMIN to mount a tmpfs"))
+    func aFullDiskDegradesOnlyItsRegionLosesNothingAndRecoversWhenSpaceReturns() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let regionDirectory = "\(dir.path)/AE"
+        try FileManager.default.createDirectory(atPath: regionDirectory, withIntermediateDirectories: true)
+        // A real 2 MiB file system for region AE only.
+        try #require(runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", regionDirectory]) == 0)
+        defer { runProgram("/bin/umount", ["-l", regionDirectory]) }
+        let clock = TestClock(noon)
+        let log = LogSink()
+        let store = try ShardStore(configuration: makeConfiguration(dir, regions: [ae, br], clock: clock, log: log))
+        let writer = try store.writer(for: ae)
+        #expect(try writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 3_600_000, records: simpleRecords(3)))
+            == CommitOutcome(stored: 3))
+
+        // Fill the file system to the last block.
+        let filler = "\(regionDirectory)/filler"
+        let fd = open(filler, O_CREAT | O_WRONLY, 0o644)
+        try #require(fd >= 0)
+        let block = [UInt8](repeating: 1, count: 4096)
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+
+        let done = Completions()
+        let frames = (0..<20).map { k in
+            telemetryPayload(vin: testVIN(100 + k), baseTimeMs: noon - 3_600_000, records: simpleRecords(1000))
+        }
+        for frame in frames { try writer.submitTelemetry(frame, completion: done.callback) }
+        #expect(writer.waitForState { if case .degraded(.diskFull, _) = $0 { true } else { false } })
+        #expect(!done.wait(for: 1, seconds: 0.3))
+        #expect(writer.queuedBytes >= frames.reduce(0) { $0 + $1.count })
+        #expect(try store.writer(for: br).storeTelemetry(
+            telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(2))) == CommitOutcome(stored: 2))
+
+        // Space comes back: every held submission commits, in full, without a restart.
+        unlink(filler)
+        #expect(done.wait(for: frames.count))
+        #expect(done.outcomes.map { $0.stored + $0.duplicates }.reduce(0, +) == 20 * 1000)
+        #expect(writer.state == .ok)
+        #expect(writer.queuedBytes == 0)
+        #expect(log.all.contains { $0.contains("AE: writer degraded (disk_full)") })
+        store.stop()
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        for k in 0..<20 { #expect(try reader.track(testVIN(100 + k), fromMs: 0, toMs: .max).count == 1000) }
+        #expect(try reader.integrityCheck().allSatisfy(\.ok))
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import HorgosWire
+import Testing
+
+@testable import HorgosStore
+
+@Suite(.serialized) struct IngestTests {
+    @Test func resentRecordsAreCountedAsDuplicatesAndStoredOnce() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        let writer = try store.writer(for: ae)
+        let vin = testVIN(10)
+        let base = noon - 3_600_000
+        let first = telemetryPayload(vin: vin, baseTimeMs: base, records: simpleRecords(50))
+        #expect(try writer.storeTelemetry(first) == CommitOutcome(stored: 50))
+        // The same frame again (a lost ACK), then a frame overlapping the second half.
+        #expect(try writer.storeTelemetry(first) == CommitOutcome(duplicates: 50))
+        let overlap = telemetryPayload(vin: vin, baseTimeMs: base, records: simpleRecords(50, startOffsetMs: 25_000))
+        #expect(try writer.storeTelemetry(overlap) == CommitOutcome(stored: 25, duplicates: 25))
+        // A frame that repeats one timestamp inside itself, and a gap filled below the high-water mark.
+        let repeated = telemetryPayload(
+            vin: vin, baseTimeMs: base + 500, records: [TelemetryRecord(timeOffsetMs: 0), TelemetryRecord(timeOffsetMs: 0)])
+        #expect(try writer.storeTelemetry(repeated) == CommitOutcome(stored: 1, duplicates: 1))
+        // Another vehicle at the same timestamps is not a duplicate.
+        let other = telemetryPayload(vin: testVIN(11), baseTimeMs: base, records: simpleRecords(50))
+        #expect(try writer.storeTelemetry(other) == CommitOutcome(stored: 50))
+        // Duplicates inside one group commit (two submissions before the writer commits).
+        let done = Completions()
+        let again = telemetryPayload(vin: testVIN(12), baseTimeMs: base, records: simpleRecords(10))
+        try writer.submitTelemetry(again, completion: done.callback)
+        try writer.submitTelemetry(again, completion: done.callback)
+        #expect(done.wait(for: 2))
+        #expect(done.outcomes.map(\.stored).reduce(0, +) == 10)
+        #expect(done.outcomes.map(\.duplicates).reduce(0, +) == 10)
+        store.stop()
+
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        let track = try reader.track(vin, fromMs: base, toMs: base + 3_600_000)
+        #expect(track.count == 76)
+        #expect(Set(track.map(\.timestampMs)).count == 76)
+        let state = try #require(try reader.vehicle(vin))
+        #expect(state.records == 76 && state.duplicates == 76)
+        let stats = writer.statistics
+        #expect(stats.recordsStored == 136 && stats.recordsDuplicate == 86)
+    }
+
+    @Test func duplicatesAreRecognisedAfterARestart() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let payload = telemetryPayload(vin: testVIN(13), baseTimeMs: noon - 10_000, records: simpleRecords(5))
+        let older = telemetryPayload(vin: testVIN(13), baseTimeMs: noon - 3 * 86_400_000, records: simpleRecords(5))
+        do {
+            let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+            #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 5))
+            #expect(try store.writer(for: ae).storeTelemetry(older) == CommitOutcome(stored: 5))
+            store.stop()
+        }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(duplicates: 5))
+        #expect(try store.writer(for: ae).storeTelemetry(older) == CommitOutcome(duplicates: 5))
+        store.stop()
+    }
+
+    @Test func lateRecordsGoToTheirOwnDayAndOutsideTheHorizonAreRejected() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        let writer = try store.writer(for: ae)
+        let vin = testVIN(20)
+        let day: Int64 = 86_400_000
+        // Live data first, so the late upload lies below the high-water mark.
+        #expect(try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon, records: simpleRecords(3)))
+            == CommitOutcome(stored: 3))
+        let late = telemetryPayload(vin: vin, baseTimeMs: noon - 5 * day, records: simpleRecords(4))
+        #expect(try writer.storeTelemetry(late) == CommitOutcome(stored: 4))
+        let tooOld = telemetryPayload(vin: vin, baseTimeMs: noon - 7 * day - 1000, records: simpleRecords(2))
+        #expect(try writer.storeTelemetry(tooOld) == CommitOutcome(stored: 1, rejected: 1))
+        let future = telemetryPayload(vin: vin, baseTimeMs: noon + day + 1, records: simpleRecords(2))
+        #expect(try writer.storeTelemetry(future) == CommitOutcome(rejected: 2))
+        store.stop()
+
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        let days = reader.partitionDays().map(\.description)
+        #expect(days == ["2026-11-22", "2026-11-24", "2026-11-29"])
+        #expect(try reader.track(vin, fromMs: noon - 5 * day, toMs: noon - 4 * day).count == 4)
+        #expect(try reader.track(vin, fromMs: 0, toMs: .max).count == 8)
+        let state = try #require(try reader.vehicle(vin))
+        #expect(state.rejected == 3)
+        #expect(state.lastSeenMs == noon + 2000)  // the late upload did not move the latest state back
+    }
+
+    @Test func aFrameAcrossMidnightIsSplitIntoBothDays() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let midnight = UTCDay(year: 2026, month: 11, day: 30).startMs
+        let clock = TestClock(midnight + 60_000)
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        let vin = testVIN(30)
+        // 10 records one second apart: 5 before midnight, 5 from midnight on.
+        let payload = telemetryPayload(vin: vin, baseTimeMs: midnight - 5000, records: simpleRecords(10))
+        #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 10))
+        store.stop()
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        let files = try reader.inventory().filter { $0.kind == "telemetry" }
+        #expect(files.map(\.name) == ["telemetry-2026-11-29.sqlite", "telemetry-2026-11-30.sqlite"])
+        #expect(files.map(\.rows) == [5, 5])
+        #expect(files[0].lastRecordMs == midnight - 1000 && files[1].firstRecordMs == midnight)
+        let track = try reader.track(vin, fromMs: midnight - 3000, toMs: midnight + 3000)
+        #expect(track.map(\.timestampMs) == [-3000, -2000, -1000, 0, 1000, 2000].map { midnight + $0 })
+    }
+
+    @Test func retentionDeletesWholeOldPartitionsAndKeepsTheRegistry() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let log = LogSink()
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock, log: log))
+        let writer = try store.writer(for: ae)
+        let old = testVIN(40)
+        #expect(try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon - 6 * 86_400_000, records: simpleRecords(3)))
+            == CommitOutcome(stored: 3))
+        #expect(try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon, records: simpleRecords(3)))
+            == CommitOutcome(stored: 3))
+        // 87 days later the partition of noon-6d is 93 days old (> 90): it goes; noon's (87 days) stays.
+        clock.ms = noon + 87 * 86_400_000
+        let fresh = telemetryPayload(vin: testVIN(41), baseTimeMs: clock.ms, records: simpleRecords(1))
+        #expect(try writer.storeTelemetry(fresh) == CommitOutcome(stored: 1))
+        store.stop()
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        #expect(reader.partitionDays().map(\.description) == ["2026-11-29", "2027-02-24"])
+        #expect(try reader.vehicle(old)?.records == 6)
+        #expect(log.all.contains { $0.contains("retention removed partition 2026-11-23") })
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/AE/telemetry-2026-11-23.sqlite-wal"))
+    }
+
+    @Test func eventsAreStoredOnceAndDriveTheAlarmState() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        let writer = try store.writer(for: ae)
+        let vin = testVIN(50)
+        let dtcs = [
+            DiagnosticTroubleCode(code: 0xA1, source: .battery, state: 1),
+            DiagnosticTroubleCode(code: 0xB2, source: .driveMotor, state: 1),
+        ]
+        let event = eventPayload(vin: vin, timeMs: noon - 1000, level: 3, flags: AlarmBit.insulation.mask, dtcs: dtcs)
+        #expect(try writer.storeEvent(event) == CommitOutcome(stored: 1))
+        #expect(try writer.storeEvent(event) == CommitOutcome(duplicates: 1))
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        var alarms = try reader.activeAlarms()
+        #expect(alarms.map(\.vin) == [vin.description])
+        #expect(alarms.first?.alarmNames == ["insulation"])
+        #expect(alarms.first?.activeDTCs.map(\.code) == [0xA1, 0xB2])
+        // The battery DTC clears, then a newer record without alarms clears the alarm bits.
+        let clear = eventPayload(
+            vin: vin, timeMs: noon, level: 1, flags: 0,
+            dtcs: [DiagnosticTroubleCode(code: 0xA1, source: .battery, state: 0)])
+        #expect(try writer.storeEvent(clear) == CommitOutcome(stored: 1))
+        alarms = try reader.activeAlarms()
+        #expect(alarms.first?.maxAlarmLevel == 1)
+        #expect(alarms.first?.activeDTCs.map(\.code) == [0xB2])
+        var calm = TelemetryRecord(maxAlarmLevel: 0)
+        calm.alarmFlags = 0
+        _ = try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon + 1000, records: [calm]))
+        let state = try #require(try reader.vehicle(vin))
+        #expect(state.maxAlarmLevel == 0 && state.alarmFlags == 0 && state.events == 2)
+        store.stop()
+        let path = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)"
+        #expect(try query(path, "SELECT count(*) FROM events") == ["2"])
+        #expect(try query(path, "SELECT count(*) FROM event_dtcs") == ["3"])
+    }
+
+    @Test func malformedPayloadsAndUnknownRegionsAreRefusedAtSubmit() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
+        defer { store.stop() }
+        var payload = telemetryPayload(vin: testVIN(60), baseTimeMs: noon, records: simpleRecords(2))
+        payload.removeLast()
+        #expect(throws: StoreError.self) { try store.writer(for: ae).submitTelemetry(payload) { _ in } }
+        let error = #expect(throws: StoreError.self) { try store.writer(for: Region("FR")!) }
+        #expect(error?.kind == .unknownRegion)
+    }
+}

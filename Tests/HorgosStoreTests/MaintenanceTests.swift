@@ -1,0 +1,61 @@
+import Foundation
+import HorgosWire
+import Testing
+
+@testable import HorgosStore
+
+@Suite(.serialized) struct MaintenanceTests {
+    @Test func theWALIsTruncatedAfterALongReaderLetsGo() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        var configuration = makeConfiguration(dir, clock: clock)
+        configuration.walTruncateBytes = 1 << 20
+        let store = try ShardStore(configuration: configuration)
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        let vin = testVIN(1)
+        // 501 frames of 200 records 100 ms apart: under 3 hours, all in noon's partition.
+        var next = UTCDay(epochMs: noon).startMs + 3_600_000
+        let records = (0..<200).map { TelemetryRecord(timeOffsetMs: UInt32($0 * 100), soc: 50) }
+        func commitFrames(_ count: Int) throws {
+            for _ in 0..<count {
+                let payload = telemetryPayload(vin: vin, baseTimeMs: next, records: records)
+                #expect(try writer.storeTelemetry(payload) == CommitOutcome(stored: 200))
+                next += 20_000
+            }
+        }
+        try commitFrames(1)
+        let wal = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)-wal"
+        // A reader holds an old snapshot: no checkpoint can reset the WAL past it, so it grows.
+        let reader = try SQLiteConnection(path: "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)", readOnly: true)
+        try reader.exec("BEGIN")
+        _ = try reader.scalar("SELECT count(*) FROM telemetry")
+        try commitFrames(400)
+        let grown = StoreFiles.size(wal)
+        #expect(grown > 5 << 20)
+        try reader.exec("COMMIT")
+        // Sustained load goes on; within the writer's check interval the WAL is truncated and stays bounded.
+        var peak: Int64 = 0
+        for _ in 0..<100 {
+            try commitFrames(1)
+            peak = max(peak, StoreFiles.size(wal))
+        }
+        let final = StoreFiles.size(wal)
+        #expect(final < 5 << 20, "WAL \(final) bytes after the reader left (was \(grown))")
+        #expect(try ShardReader(stateDirectory: dir.path, region: ae).track(vin, fromMs: 0, toMs: .max).count == 501 * 200)
+    }
+
+    @Test func theIdleWriterKeepsReportingProgress() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        #expect(writer.waitForState { $0 == .ok })
+        let before = writer.statistics.lastProgressNs
+        usleep(1_300_000)
+        #expect(writer.statistics.lastProgressNs > before)
+        #expect(writer.statistics.lastCommitNs == 0)
+    }
+}

@@ -1,3 +1,0 @@
-import Testing
-@testable import HorgosStore
-@Test func placeholderModuleLinks() { #expect(Bool(true)) }

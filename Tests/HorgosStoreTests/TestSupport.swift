@@ -1,0 +1,139 @@
+import Dispatch
+import Foundation
+import HorgosWire
+import Synchronization
+import Testing
+
+@testable import HorgosStore
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    private let now: Mutex<Int64>
+    init(_ ms: Int64) { now = Mutex(ms) }
+    var ms: Int64 {
+        get { now.withLock { $0 } }
+        set { now.withLock { $0 = newValue } }
+    }
+    var function: @Sendable () -> Int64 { { [self] in self.ms } }
+}
+
+/// Collects log lines.
+final class LogSink: Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+    var function: @Sendable (StoreLogLevel, String) -> Void {
+        { [self] level, message in self.lines.withLock { $0.append("\(level.rawValue) \(message)") } }
+    }
+}
+
+/// A fresh, empty directory under the temporary directory; removed by `cleanup()`.
+struct TempDirectory {
+    let path: String
+    init(_ name: String = #function) {
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        path = NSTemporaryDirectory() + "horgos-store-\(safe)-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.removeItem(atPath: path)
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+let ae = Region("AE")!
+let br = Region("BR")!
+/// 2026-11-29 12:00:00 UTC.
+let noon: Int64 = UTCDay(year: 2026, month: 11, day: 29).startMs + 12 * 3_600_000
+
+func testVIN(_ index: Int) -> VIN {
+    let digits = String(index)
+    return VIN("LSVTEST" + String(repeating: "0", count: 10 - digits.count) + digits)!
+}
+
+/// The TELEMETRY payload (no frame header/trailer) of `records` for `vin`.
+func telemetryPayload(vin: VIN, baseTimeMs: Int64, records: [TelemetryRecord]) -> [UInt8] {
+    var frame: [UInt8] = []
+    FrameEncoder.appendTelemetry(vin: vin, baseTimeMs: baseTimeMs, records: records, sequence: 1, to: &frame)
+    let payload = Array(frame[WireFormat.headerSize..<(frame.count - WireFormat.trailerSize)])
+    // The daemon validates before submitting; so do the tests.
+    _ = try! payload.withUnsafeBytes { try TelemetryBatchView(payload: $0) }
+    return payload
+}
+
+func eventPayload(vin: VIN, timeMs: Int64, level: UInt8, flags: UInt32, dtcs: [DiagnosticTroubleCode]) -> [UInt8] {
+    var frame: [UInt8] = []
+    FrameEncoder.appendEvent(
+        vin: vin, timeMs: timeMs, maxAlarmLevel: level, alarmFlags: flags, dtcs: dtcs, sequence: 1, to: &frame)
+    return Array(frame[WireFormat.headerSize..<(frame.count - WireFormat.trailerSize)])
+}
+
+/// Records one second apart with simple, distinct values.
+func simpleRecords(_ count: Int, startOffsetMs: UInt32 = 0, soc: UInt8 = 50) -> [TelemetryRecord] {
+    (0..<count).map { index in
+        TelemetryRecord(
+            timeOffsetMs: startOffsetMs + UInt32(index * 1000), latitudeE7: 250_000_000 + Int32(index),
+            longitudeE7: 550_000_000, odometerHm: 1000 + UInt32(index), speedDkmh: UInt16(index), soc: soc,
+            maxCellTemp: 30, minCellTemp: 25, maxAlarmLevel: 0, status: 0x9)
+    }
+}
+
+/// Outcomes delivered to completions, waitable with a timeout.
+final class Completions: Sendable {
+    private let state = Mutex<[CommitOutcome]>([])
+    private let semaphore = DispatchSemaphore(value: 0)
+    var count: Int { state.withLock { $0.count } }
+    var outcomes: [CommitOutcome] { state.withLock { $0 } }
+    var callback: @Sendable (CommitOutcome) -> Void {
+        { [self] outcome in
+            self.state.withLock { $0.append(outcome) }
+            self.semaphore.signal()
+        }
+    }
+    /// Waits until `n` more completions arrived in total; false on timeout.
+    func wait(for n: Int, seconds: Double = 20) -> Bool {
+        let deadline = DispatchTime.now() + seconds
+        for _ in 0..<n where semaphore.wait(timeout: deadline) == .timedOut { return false }
+        return true
+    }
+}
+
+extension RegionWriter {
+    /// Submits and waits for the commit; nil on timeout.
+    func storeTelemetry(_ payload: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
+        let done = Completions()
+        try submitTelemetry(payload, completion: done.callback)
+        return done.wait(for: 1, seconds: seconds) ? done.outcomes.first : nil
+    }
+
+    func storeEvent(_ payload: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
+        let done = Completions()
+        try submitEvent(payload, completion: done.callback)
+        return done.wait(for: 1, seconds: seconds) ? done.outcomes.first : nil
+    }
+
+    /// Polls until `predicate(state)` or the timeout.
+    func waitForState(seconds: Double = 20, _ predicate: (RegionWriterState) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if predicate(state) { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+}
+
+func makeConfiguration(
+    _ dir: TempDirectory, regions: [Region] = [ae], clock: TestClock, log: LogSink = LogSink(),
+    durability: Durability = .disk
+) -> StoreConfiguration {
+    StoreConfiguration(
+        stateDirectory: dir.path, regions: regions, durability: durability, busyTimeoutMs: 50, retryDelayMs: 20,
+        maxRetryDelayMs: 200, clock: clock.function, log: log.function, createdBy: "horgos-tests")
+}
+
+/// Runs one SQL query on a file and returns the first column of every row as text.
+func query(_ path: String, _ sql: String) throws -> [String] {
+    let db = try SQLiteConnection(path: path, readOnly: true)
+    let stmt = try db.prepare(sql)
+    var rows: [String] = []
+    while try stmt.step() { rows.append(stmt.text(0)) }
+    return rows
+}

@@ -1,0 +1,70 @@
+// See include/horgos_allocation_counter.h.
+#include "horgos_allocation_counter.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+#if defined(__linux__) && defined(__GLIBC__)
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *pointer, size_t size);
+extern void *__libc_memalign(size_t alignment, size_t size);
+
+static _Thread_local int counting = 0;
+static _Thread_local int64_t allocations = 0;
+static volatile int interposed = 0;
+
+static inline void count(void) {
+    interposed = 1;
+    if (counting) allocations++;
+}
+
+void *malloc(size_t size) {
+    count();
+    return __libc_malloc(size);
+}
+
+void *calloc(size_t count_, size_t size) {
+    count();
+    return __libc_calloc(count_, size);
+}
+
+void *realloc(void *pointer, size_t size) {
+    count();
+    return __libc_realloc(pointer, size);
+}
+
+void *memalign(size_t alignment, size_t size) {
+    count();
+    return __libc_memalign(alignment, size);
+}
+
+void *aligned_alloc(size_t alignment, size_t size) {
+    count();
+    return __libc_memalign(alignment, size);
+}
+
+int posix_memalign(void **out, size_t alignment, size_t size) {
+    count();
+    void *pointer = __libc_memalign(alignment, size);
+    if (pointer == NULL && size != 0) return ENOMEM;
+    *out = pointer;
+    return 0;
+}
+
+int horgos_allocation_counter_is_interposed(void) { return interposed; }
+#else
+static _Thread_local int counting = 0;
+static _Thread_local int64_t allocations = 0;
+int horgos_allocation_counter_is_interposed(void) { return 0; }
+#endif
+
+void horgos_allocation_counter_start(void) {
+    allocations = 0;
+    counting = 1;
+}
+
+int64_t horgos_allocation_counter_stop(void) {
+    counting = 0;
+    return allocations;
+}
