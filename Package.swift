@@ -109,6 +109,7 @@ let package = Package(
             name: "horgosctl",
             dependencies: [
                 "HorgosServer",
+                "HorgosPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
