@@ -43,9 +43,12 @@ private func temporaryDirectory() throws -> String {
         #expect(c.listen.admin == ListenAddress(host: "127.0.0.1", port: 9477))
         #expect(c.tls.usesDevelopmentPKI)
         #expect(c.tls.revocationList == "")
-        #expect(c.limits == .init(handshakeTimeoutSeconds: 10, idleTimeoutSeconds: 90, heartbeatIntervalSeconds: 30,
-                                  maxPayloadBytes: 65536, maxConnections: 100_000, maxConnectionsPerAddress: 2000,
-                                  ackWindow: 64))
+        #expect(
+            c.limits
+                == .init(
+                    handshakeTimeoutSeconds: 10, idleTimeoutSeconds: 90, heartbeatIntervalSeconds: 30,
+                    maxPayloadBytes: 65536, maxConnections: 100_000, maxConnectionsPerAddress: 2000,
+                    ackWindow: 64))
         #expect(c.queue.highWatermarkBytes == 8_388_608)
         #expect(c.queue.lowWatermarkBytes == 4_194_304)
         #expect(c.store.durability == .disk)

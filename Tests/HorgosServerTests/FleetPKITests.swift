@@ -66,7 +66,9 @@ let testAuthority: FleetPKI = try! FleetPKI.createCertificateAuthority(commonNam
         #expect(sans.contains(.dnsName("ingest.example.net")))
         #expect(sans.contains(.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))))
         #expect(sans.contains(.ipAddress(ASN1OctetString(contentBytes: [10, 1, 2, 3]))))
-        #expect(sans.contains(.ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1])))))
+        #expect(
+            sans.contains(.ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1]))))
+        )
         #expect(try server.certificate.extensions.extendedKeyUsage?.contains(.serverAuth) == true)
     }
 
@@ -104,7 +106,8 @@ let testAuthority: FleetPKI = try! FleetPKI.createCertificateAuthority(commonNam
         #expect(reloaded.caCertificate == testAuthority.caCertificate)
         let other = try FleetPKI.createCertificateAuthority()
         do {
-            _ = try FleetPKI(caCertificatePEM: try testAuthority.caCertificatePEM, caPrivateKeyPEM: other.caPrivateKeyPEM)
+            _ = try FleetPKI(
+                caCertificatePEM: try testAuthority.caCertificatePEM, caPrivateKeyPEM: other.caPrivateKeyPEM)
             Issue.record("a foreign key must be refused")
         } catch {
             #expect(error.code == .keyDoesNotMatchCertificate)
@@ -121,7 +124,9 @@ let testAuthority: FleetPKI = try! FleetPKI.createCertificateAuthority(commonNam
         let pem = try String(contentsOfFile: directory + "/v.pem", encoding: .utf8)
         #expect(try Certificate(pemEncoded: pem) == vehicle.certificate)
         let key = try String(contentsOfFile: directory + "/v-key.pem", encoding: .utf8)
-        #expect(try P256.Signing.PrivateKey(pemRepresentation: key).rawRepresentation == vehicle.privateKey.rawRepresentation)
+        #expect(
+            try P256.Signing.PrivateKey(pemRepresentation: key).rawRepresentation
+                == vehicle.privateKey.rawRepresentation)
     }
 
     @Test func developmentPKIIsCreatedOnceAndReused() throws {

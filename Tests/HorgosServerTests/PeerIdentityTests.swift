@@ -58,7 +58,9 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityError.Code
 
     @Test func uriSANWinsOverCommonName() throws {
         let cert = try customLeaf(
-            subject: try DistinguishedName { CountryName("AU"); CommonName("tbox-42") },
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("tbox-42")
+            },
             sans: [.uniformResourceIdentifier("urn:vin:WVWZZZ1JZXW000001")])
         let identity = try PeerIdentity(certificate: cert)
         #expect(identity.vin == "WVWZZZ1JZXW000001")
@@ -66,7 +68,10 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityError.Code
     }
 
     @Test func serialHexDropsLeadingZerosLikeTheDenyList() throws {
-        let cert = try customLeaf(subject: try DistinguishedName { CountryName("AU"); CommonName("WVWZZZ1JZXW000001") })
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("WVWZZZ1JZXW000001")
+            })
         let identity = try PeerIdentity(certificate: cert)
         #expect(identity.serialNumber == "abc")
         #expect(try RevocationList(parsing: "serial:00:0A:BC").isRevoked(identity))
@@ -78,24 +83,35 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityError.Code
     }
 
     @Test func malformedCountryIsRefused() throws {
-        let cert = try customLeaf(subject: try DistinguishedName { CountryName("ae"); CommonName("WVWZZZ1JZXW000001") })
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("ae"); CommonName("WVWZZZ1JZXW000001")
+            })
         #expect(identityError(cert) == .invalidCountry)
     }
 
     @Test func missingVINIsRefused() throws {
-        let cert = try customLeaf(subject: try DistinguishedName { CountryName("AE"); OrganizationalUnitName("vehicle") })
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AE"); OrganizationalUnitName("vehicle")
+            })
         #expect(identityError(cert) == .missingVIN)
     }
 
     @Test(arguments: ["WVWZZZ1JZXW00000", "WVWZZZ1JZXW0000001", "WVWZZZ1JZXW00000I", "wvwzzz1jzxw000001"])
     func invalidVINIsRefused(vin: String) throws {
-        let cert = try customLeaf(subject: try DistinguishedName { CountryName("AE"); CommonName(vin) })
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AE"); CommonName(vin)
+            })
         #expect(identityError(cert) == .invalidVIN)
     }
 
     @Test func invalidVINInURIIsRefusedEvenWithValidCN() throws {
         let cert = try customLeaf(
-            subject: try DistinguishedName { CountryName("AE"); CommonName("WVWZZZ1JZXW000001") },
+            subject: try DistinguishedName {
+                CountryName("AE"); CommonName("WVWZZZ1JZXW000001")
+            },
             sans: [.uniformResourceIdentifier("urn:vin:NOT-A-VIN")])
         #expect(identityError(cert) == .invalidVIN)
     }
@@ -131,12 +147,13 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityError.Code
         serialNumber: "1a2b3c", subject: "CN=LSVAU2180N2183294")
 
     @Test func serialAndVINEntriesRevoke() throws {
-        let list = try RevocationList(parsing: """
-            # fleet deny list
-            serial:00:1A:2B:3C   # stolen unit
-            vin:wvwzzz1jzxw000001
+        let list = try RevocationList(
+            parsing: """
+                # fleet deny list
+                serial:00:1A:2B:3C   # stolen unit
+                vin:wvwzzz1jzxw000001
 
-            """)
+                """)
         #expect(list.count == 2)
         #expect(list.isRevoked(vehicle))
         var other = vehicle
@@ -144,8 +161,9 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityError.Code
         #expect(!list.isRevoked(other))
         other.vin = "WVWZZZ1JZXW000001"
         #expect(list.isRevoked(other))
-        let gateway = PeerIdentity(role: .gateway, vin: nil, name: "gw", market: "AE", serialNumber: "99",
-                                   subject: "CN=gw")
+        let gateway = PeerIdentity(
+            role: .gateway, vin: nil, name: "gw", market: "AE", serialNumber: "99",
+            subject: "CN=gw")
         #expect(!list.isRevoked(gateway))
     }
 

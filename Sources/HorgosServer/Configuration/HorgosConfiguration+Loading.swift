@@ -4,7 +4,6 @@ import Foundation
 import Logging
 import SystemPackage
 
-
 extension HorgosConfiguration {
     /// Where the daemon looks for its file when `--config` is not given.
     public static let defaultFilePath = "/etc/horgos/horgosd.yaml"

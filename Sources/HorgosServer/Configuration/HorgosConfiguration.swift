@@ -1,5 +1,6 @@
 import HorgosPKI
 import Logging
+import NIOCore
 
 /// The daemon's whole configuration: every key has a default, so `horgosd` starts with no file at all.
 ///
@@ -118,8 +119,10 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var revocationList: String
 
         /// All empty: a development PKI is created in the state directory.
-        public init(caCertificate: String = "", serverCertificate: String = "", serverKey: String = "",
-                    revocationList: String = "") {
+        public init(
+            caCertificate: String = "", serverCertificate: String = "", serverKey: String = "",
+            revocationList: String = ""
+        ) {
             self.caCertificate = caCertificate
             self.serverCertificate = serverCertificate
             self.serverKey = serverKey
@@ -153,9 +156,11 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var ackWindow: Int
 
         /// The defaults stated on each property.
-        public init(handshakeTimeoutSeconds: Int = 10, idleTimeoutSeconds: Int = 90,
-                    heartbeatIntervalSeconds: Int = 30, maxPayloadBytes: Int = 65536,
-                    maxConnections: Int = 100_000, maxConnectionsPerAddress: Int = 2000, ackWindow: Int = 64) {
+        public init(
+            handshakeTimeoutSeconds: Int = 10, idleTimeoutSeconds: Int = 90,
+            heartbeatIntervalSeconds: Int = 30, maxPayloadBytes: Int = 65536,
+            maxConnections: Int = 100_000, maxConnectionsPerAddress: Int = 2000, ackWindow: Int = 64
+        ) {
             self.handshakeTimeoutSeconds = handshakeTimeoutSeconds
             self.idleTimeoutSeconds = idleTimeoutSeconds
             self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
@@ -205,8 +210,10 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var futureHorizonHours: Int
 
         /// The defaults stated on each property.
-        public init(durability: Durability = .disk, commitIntervalMilliseconds: Int = 5, commitMaxRows: Int = 20000,
-                    retentionDays: Int = 90, lateHorizonDays: Int = 7, futureHorizonHours: Int = 24) {
+        public init(
+            durability: Durability = .disk, commitIntervalMilliseconds: Int = 5, commitMaxRows: Int = 20000,
+            retentionDays: Int = 90, lateHorizonDays: Int = 7, futureHorizonHours: Int = 24
+        ) {
             self.durability = durability
             self.commitIntervalMilliseconds = commitIntervalMilliseconds
             self.commitMaxRows = commitMaxRows
@@ -296,6 +303,12 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         else { return nil }
         self.host = String(host)
         self.port = port
+    }
+
+    /// The IP and port of a bound socket (nil for a Unix domain socket).
+    public init?(_ address: SocketAddress) {
+        guard let ip = address.ipAddress, let port = address.port else { return nil }
+        self.init(host: ip, port: port)
     }
 
     /// `host:port`, with brackets around IPv6 literals.

@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+
+/// The plain-HTTP admin endpoint: `GET /health`, `GET /status` (JSON) and `GET /metrics` (Prometheus text).
+///
+/// A `Service`: binds on `run()`, reports the bound address through `onBound`, serves until graceful
+/// shutdown or cancellation. No authentication and no TLS: bind it to loopback or a management network.
+/// Limits: GET and HEAD only, requests with a body are answered 405; one response per request, keep-alive.
+public final class AdminServer: Service, CustomStringConvertible, Sendable {
+    /// What the endpoint reports; each closure is called on an event loop, so keep them cheap.
+    public struct Sources: Sendable {
+        /// True while the daemon is serving (200 on `/health`), false while starting or stopping (503).
+        public var isServing: @Sendable () -> Bool
+        /// The `/status` document, encoded as JSON.
+        public var status: @Sendable () -> any Encodable & Sendable
+        /// The registry `/metrics` renders (the one swift-metrics was bootstrapped with).
+        public var registry: PrometheusCollectorRegistry
+
+        /// Sources from closures and a registry.
+        public init(
+            isServing: @escaping @Sendable () -> Bool,
+            status: @escaping @Sendable () -> any Encodable & Sendable,
+            registry: PrometheusCollectorRegistry
+        ) {
+            self.isServing = isServing
+            self.status = status
+            self.registry = registry
+        }
+    }
+
+    private let socket: ListenerSocket
+    private let sources: Sources
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let onBound: @Sendable (SocketAddress) -> Void
+
+    /// An admin endpoint; nothing happens until `run()`.
+    public init(
+        socket: ListenerSocket,
+        sources: Sources,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.socket = socket
+        self.sources = sources
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    /// `admin endpoint on 127.0.0.1:9477`.
+    public var description: String { "admin endpoint on \(socket)" }
+
+    /// Binds and serves until graceful shutdown or cancellation.
+    public func run() async throws {
+        let sources = self.sources
+        let bootstrap = ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(AdminHTTPHandler(sources: sources))
+                }
+            }
+        let serverChannel: any Channel
+        switch socket {
+        case .address(let address):
+            serverChannel = try await bootstrap.bind(host: address.host, port: address.port).get()
+        case .inherited(let fd):
+            serverChannel = try await bootstrap.withBoundSocket(fd).get()
+        }
+        if let local = serverChannel.localAddress {
+            let text = ListenAddress(local)?.description ?? "\(local)"
+            logger.notice("admin endpoint bound", metadata: ["address": "\(text)"])
+            onBound(local)
+        }
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await serverChannel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            serverChannel.close(promise: nil)
+        }
+    }
+}
+
+/// Routes one admin request at a time to a response. Event-loop bound.
+final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let sources: AdminServer.Sources
+    private var request: HTTPRequestHead?
+    private var hasBody = false
+
+    init(sources: AdminServer.Sources) {
+        self.sources = sources
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+            hasBody = false
+        case .body:
+            hasBody = true
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            let response =
+                hasBody
+                ? AdminResponse.text(.methodNotAllowed, "no request body accepted\n")
+                : Self.route(head, sources: sources)
+            write(response, for: head, context: context)
+        }
+    }
+
+    static func route(_ head: HTTPRequestHead, sources: AdminServer.Sources) -> AdminResponse {
+        guard head.method == .GET || head.method == .HEAD else {
+            return .text(.methodNotAllowed, "only GET and HEAD\n")
+        }
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        switch path {
+        case "/health":
+            return sources.isServing() ? .text(.ok, "ok\n") : .text(.serviceUnavailable, "not serving\n")
+        case "/status":
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            do {
+                var body = try encoder.encode(sources.status())
+                body.append(UInt8(ascii: "\n"))
+                return AdminResponse(status: .ok, contentType: "application/json", body: Array(body))
+            } catch {
+                return .text(.internalServerError, "status cannot be encoded: \(error)\n")
+            }
+        case "/metrics":
+            return AdminResponse(
+                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                body: sources.registry.emitToBuffer())
+        default:
+            return .text(.notFound, "not found; try /health, /status or /metrics\n")
+        }
+    }
+
+    private func write(_ response: AdminResponse, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        let keepAlive = head.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(
+            wrapOutboundOut(
+                .head(
+                    HTTPResponseHead(
+                        version: head.version, status: response.status,
+                        headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
+                promise: nil)
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension AdminHTTPHandler: Sendable {}
+
+/// One admin response before encoding.
+struct AdminResponse {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: [UInt8]
+
+    static func text(_ status: HTTPResponseStatus, _ text: String) -> AdminResponse {
+        AdminResponse(status: status, contentType: "text/plain; charset=utf-8", body: Array(text.utf8))
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import HorgosPKI
+import HorgosServer
+import HorgosStore
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// The assembled daemon: certificates, revocation list, region shard writers, listeners and the systemd
+/// glue, run as one ServiceGroup. Built in `init` (fails fast with EX_CONFIG), started with `run`.
+struct Daemon {
+    let configuration: HorgosConfiguration
+    let logger: Logger
+    let tlsContext: ReloadableTLSContext
+    let revocations: RevocationListHolder
+    let state: DaemonState
+    let notifier: SystemdNotifier
+
+    init(configuration: HorgosConfiguration, logger: Logger) throws(DaemonStartupError) {
+        self.configuration = configuration
+        self.logger = logger
+        logger.notice(
+            "horgosd starting",
+            metadata: [
+                "version": "\(HorgosServerInfo.version)", "state_directory": "\(configuration.stateDirectory)",
+                "regions": "\(configuration.regions.count)",
+            ])
+        if configuration.tls.usesDevelopmentPKI {
+            do {
+                let pki = try FleetPKI.ensureDevelopmentPKI(in: configuration.developmentPKIDirectory)
+                logger.warning(
+                    """
+                    using a DEVELOPMENT PKI; configure tls.ca_certificate, tls.server_certificate and \
+                    tls.server_key for production
+                    """,
+                    metadata: ["directory": "\(pki.paths.directory)", "created": "\(pki.created)"])
+            } catch {
+                throw DaemonStartupError(message: "development PKI: \(error)", exitCode: 78)
+            }
+        }
+        do {
+            tlsContext = ReloadableTLSContext(try Self.makeTLSContext(configuration))
+        } catch {
+            throw DaemonStartupError(message: "TLS: \(error)", exitCode: 78)
+        }
+        do {
+            revocations = try RevocationListHolder(
+                path: configuration.effectiveRevocationListPath, required: !configuration.tls.revocationList.isEmpty)
+        } catch {
+            throw DaemonStartupError(message: "tls.revocation_list: \(error)", exitCode: 78)
+        }
+        logger.info(
+            "revocation list loaded",
+            metadata: [
+                "path": "\(configuration.effectiveRevocationListPath)", "entries": "\(revocations.current.count)",
+            ])
+        state = DaemonState(regions: configuration.regions)
+        notifier = SystemdNotifier()
+    }
+
+    static func makeTLSContext(_ configuration: HorgosConfiguration) throws(TelemetryTLSError) -> NIOSSLContext {
+        let files = configuration.effectiveTLSFiles
+        return try TelemetryTLS.makeServerContext(
+            caCertificatePath: files.ca, certificateChainPath: files.certificate, privateKeyPath: files.key)
+    }
+
+    func run(registry: PrometheusCollectorRegistry) async throws {
+        let activation = SystemdListeners()
+        SystemdListeners.unsetEnvironment()
+        let telemetrySocket: ListenerSocket =
+            activation.fileDescriptor(named: "telemetry")
+            .map { .inherited(fileDescriptor: $0) } ?? .address(configuration.listen.telemetry)
+        let adminSocket: ListenerSocket =
+            activation.fileDescriptor(named: "admin")
+            .map { .inherited(fileDescriptor: $0) } ?? .address(configuration.listen.admin)
+
+        let store: ShardStore
+        do {
+            store = try ShardStore(configuration: Self.storeConfiguration(configuration, logger: logger))
+        } catch {
+            logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
+            throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
+        }
+
+        let state = self.state
+        let notifier = self.notifier
+        let logger = self.logger
+        let onBound: @Sendable (String, SocketAddress) -> Void = { name, address in
+            if state.listenerBound(name, address: ListenAddress(address)?.description ?? "\(address)") == 2 {
+                state.isServing = true
+                notifier.ready(status: state.statusLine())
+                logger.notice("ready", metadata: ["listeners": "\(state.snapshot().listeners)"])
+            }
+        }
+        let policy = PeerAdmissionPolicy(regions: Set(configuration.regions), revocations: revocations)
+        var flows: [String: RegionFlowControl] = [:]
+        for region in configuration.regions {
+            flows[region] = RegionFlowControl(
+                region: region, highWatermark: configuration.queue.highWatermarkBytes,
+                lowWatermark: configuration.queue.lowWatermarkBytes)
+        }
+        let limits = configuration.limits
+        let environment = SessionEnvironment(
+            authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
+            limits: SessionLimits(
+                ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
+                heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds),
+            now: { Int64(Date().timeIntervalSince1970 * 1000) },
+            observer: MetricsSessionObserver(logger: logger), logger: logger)
+        let listener = TelemetryListener(
+            tls: tlsContext,
+            registry: ConnectionRegistry(
+                maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress),
+            environment: environment,
+            limits: ListenerLimits(
+                handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
+                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
+            group: MultiThreadedEventLoopGroup.singleton,
+            handshakeTimedOut: {
+                Counter(label: "horgos_refusals_total", dimensions: [("code", "HANDSHAKE_TIMEOUT")]).increment()
+            },
+            refusedAtAccept: { refusal in
+                Counter(label: "horgos_refusals_total", dimensions: [("code", refusal.rawValue.uppercased())])
+                    .increment()
+            })
+        let registryOfConnections = listener.registry
+        state.setConnectionCounter { registryOfConnections.count }
+        let telemetry = TelemetryService(
+            listener: listener, socket: telemetrySocket,
+            drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds), logger: logger,
+            onBound: { onBound("telemetry", $0) })
+        let admin = AdminServer(
+            socket: adminSocket,
+            sources: .init(isServing: { state.isServing }, status: { state.snapshot() }, registry: registry),
+            logger: logger,
+            onBound: { onBound("admin", $0) })
+        let systemd = SystemdService(
+            notifier: notifier, watchdog: SystemdWatchdog(),
+            isHealthy: { Self.writersMakeProgress(store) },
+            statusLine: { state.statusLine() },
+            onStopping: { state.isServing = false },
+            logger: logger)
+        let reloader = ReloadService(
+            configuration: configuration, tls: tlsContext, revocations: revocations, notifier: notifier,
+            state: state, logger: logger)
+
+        // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
+        // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: StoreService(store: store, logger: logger)), .init(service: admin),
+                .init(service: telemetry), .init(service: reloader), .init(service: systemd),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(configuration.shutdown.drainTimeoutSeconds + 10)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        logger.notice("horgosd stopped")
+    }
+
+    /// The shard store's settings from the daemon configuration; store log lines go to the daemon log.
+    static func storeConfiguration(_ configuration: HorgosConfiguration, logger: Logger) -> StoreConfiguration {
+        let store = configuration.store
+        return StoreConfiguration(
+            stateDirectory: configuration.stateDirectory,
+            regions: configuration.regions.compactMap(HorgosStore.Region.init),
+            durability: store.durability == .disk ? .disk : .process,
+            commitIntervalMs: store.commitIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
+            horizon: TimeHorizon(
+                pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000
+            ),
+            retentionDays: store.retentionDays,
+            log: { level, message in
+                switch level {
+                case .info: logger.info("\(message)", metadata: ["component": "store"])
+                case .warning: logger.warning("\(message)", metadata: ["component": "store"])
+                case .error: logger.error("\(message)", metadata: ["component": "store"])
+                }
+            },
+            createdBy: "horgosd \(HorgosServerInfo.version)")
+    }
+
+    /// True while every region writer's loop has turned in the last 10 s (they turn at least once a
+    /// second); a writer hung in a system call withholds the systemd watchdog ping.
+    static func writersMakeProgress(_ store: ShardStore) -> Bool {
+        let nowNs = SystemdNotifier.monotonicMicroseconds() * 1000
+        return store.writers.values.allSatisfy { writer in
+            let last = writer.statistics.lastProgressNs
+            return last == 0 || nowNs &- last < 10_000_000_000
+        }
+    }
+}
+
+/// Owns the shard store in the ServiceGroup: on graceful shutdown (after the listener drained) it commits
+/// what is queued, checkpoints and closes every region.
+struct StoreService: Service, CustomStringConvertible {
+    let store: ShardStore
+    let logger: Logger
+
+    var description: String { "shard store (\(store.writers.count) regions)" }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice("stopping region writers")
+        store.stop(timeoutMs: 10_000)
+        logger.notice("region writers stopped")
+    }
+}
+
+/// Reloads certificates and the revocation list on SIGHUP, bracketed by RELOADING=1 / READY=1.
+/// Existing sessions keep their connection; new handshakes use the new material. Limits and regions are
+/// not reloaded yet (a restart applies them).
+struct ReloadService: Service, CustomStringConvertible {
+    let configuration: HorgosConfiguration
+    let tls: ReloadableTLSContext
+    let revocations: RevocationListHolder
+    let notifier: SystemdNotifier
+    let state: DaemonState
+    let logger: Logger
+
+    var description: String { "SIGHUP reloader" }
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            notifier.reloading(status: "reloading certificates and revocation list")
+            logger.notice("reload requested (SIGHUP)")
+            do {
+                tls.replace(with: try Daemon.makeTLSContext(configuration))
+                logger.notice("TLS certificates reloaded")
+            } catch {
+                logger.error("TLS reload failed; keeping the previous certificates", metadata: ["error": "\(error)"])
+            }
+            do {
+                let list = try revocations.reload()
+                logger.notice("revocation list reloaded", metadata: ["entries": "\(list.count)"])
+            } catch {
+                logger.error(
+                    "revocation list reload failed; keeping the previous list", metadata: ["error": "\(error)"])
+            }
+            notifier.ready(status: state.statusLine())
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import HorgosServer
-print("horgosd \(HorgosServerInfo.version): not built yet")

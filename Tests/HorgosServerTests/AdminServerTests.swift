@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import Synchronization
+import Testing
+
+@testable import HorgosServer
+
+/// Collects everything the server sends until it closes the connection.
+private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private var received: [UInt8] = []
+    let done: EventLoopPromise<String>
+
+    init(done: EventLoopPromise<String>) { self.done = done }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received += unwrapInboundIn(data).readableBytesView
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        done.succeed(String(decoding: received, as: UTF8.self))
+    }
+}
+
+/// A raw HTTP/1.1 request over TCP; returns the whole response text.
+func rawRequest(port: Int, _ request: String) async throws -> String {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let done = group.next().makePromise(of: String.self)
+    let channel = try await ClientBootstrap(group: group)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ResponseCollector(done: done))
+            }
+        }
+        .connect(host: "127.0.0.1", port: port).get()
+    try await channel.writeAndFlush(channel.allocator.buffer(string: request))
+    return try await done.futureResult.get()
+}
+
+func httpGet(_ path: String, port: Int) async throws -> (status: Int, body: String, head: String) {
+    let text = try await rawRequest(port: port, "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    let parts = text.components(separatedBy: "\r\n\r\n")
+    let head = parts[0]
+    let status = Int(head.split(separator: " ")[1]) ?? 0
+    return (status, parts.dropFirst().joined(separator: "\r\n\r\n"), head)
+}
+
+/// A shared on/off switch for the serving state.
+private final class ServingFlag: Sendable {
+    private let state: Mutex<Bool>
+    init(_ value: Bool) { state = Mutex(value) }
+    var value: Bool {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}
+
+private struct TestStatus: Encodable, Sendable {
+    var version: String
+    var connections: Int
+}
+
+@Suite(.serialized) struct AdminServerTests {
+    /// Starts an AdminServer on port 0; returns the port and the task to cancel.
+    private func start(serving: ServingFlag, registry: PrometheusCollectorRegistry)
+        async throws -> (Int, Task<Void, any Error>)
+    {
+        let (bound, continuation) = AsyncStream.makeStream(of: Int.self)
+        let server = AdminServer(
+            socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
+            sources: .init(
+                isServing: { serving.value },
+                status: { TestStatus(version: "9.9.9", connections: 3) },
+                registry: registry),
+            logger: Logger(label: "test"),
+            onBound: { continuation.yield($0.port ?? -1) })
+        let task = Task { try await server.run() }
+        for await port in bound { return (port, task) }
+        throw CancellationError()
+    }
+
+    @Test func healthFollowsTheServingStateAndStatusIsJSON() async throws {
+        let serving = ServingFlag(false)
+        let (port, task) = try await start(serving: serving, registry: PrometheusCollectorRegistry())
+        defer { task.cancel() }
+
+        let starting = try await httpGet("/health", port: port)
+        #expect(starting.status == 503)
+        serving.value = true
+        let up = try await httpGet("/health", port: port)
+        #expect(up.status == 200)
+        #expect(up.body == "ok\n")
+
+        let status = try await httpGet("/status", port: port)
+        #expect(status.status == 200)
+        #expect(status.head.lowercased().contains("content-type: application/json"))
+        #expect(status.body == "{\"connections\":3,\"version\":\"9.9.9\"}\n")
+
+        let missing = try await httpGet("/nope", port: port)
+        #expect(missing.status == 404)
+        let post = try await rawRequest(
+            port: port, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        #expect(post.hasPrefix("HTTP/1.1 405"))
+    }
+
+    @Test func metricsRendersSwiftMetricsThroughPrometheus() async throws {
+        let registry = PrometheusCollectorRegistry()
+        let factory = PrometheusMetricsFactory(registry: registry)
+        Counter(label: "horgos_frames_total", dimensions: [("region", "AE")], factory: factory).increment(by: 7)
+        Gauge(label: "horgos_queue_bytes", dimensions: [("region", "MX")], factory: factory).record(1024)
+        let (port, task) = try await start(serving: ServingFlag(true), registry: registry)
+        defer { task.cancel() }
+
+        let metrics = try await httpGet("/metrics", port: port)
+        #expect(metrics.status == 200)
+        #expect(metrics.head.contains("text/plain; version=0.0.4"))
+        #expect(metrics.body.contains("horgos_frames_total{region=\"AE\"} 7"))
+        #expect(metrics.body.contains("horgos_queue_bytes{region=\"MX\"} 1024"))
+    }
+
+    @Test func keepAliveServesSeveralRequestsOnOneConnection() async throws {
+        let (port, task) = try await start(serving: ServingFlag(true), registry: PrometheusCollectorRegistry())
+        defer { task.cancel() }
+        let text = try await rawRequest(
+            port: port,
+            "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3)
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import HorgosPKI
+import NIOCore
+import Testing
+
+@testable import HorgosServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The horgosd binary SwiftPM built next to this test bundle.
+func horgosdExecutable() -> String {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    return bundle.appendingPathComponent("horgosd").path
+}
+
+/// A loopback TCP port that was free a moment ago (the daemon binds it right after).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    try withUnsafeMutablePointer(to: &address) { pointer in
+        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+            guard bind(fd, raw, length) == 0, getsockname(fd, raw, &length) == 0 else {
+                throw POSIXError(.EADDRINUSE)
+            }
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Starts the real `horgosd` with a temporary state directory and a fake systemd notify socket.
+@Suite(.serialized) struct HorgosdProcessTests {
+    @Test func daemonNotifiesReadyServesReloadsOnSIGHUPAndStopsOnSIGTERM() async throws {
+        let executable = horgosdExecutable()
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
+        let directory = try makeTemporaryDirectory()
+        let telemetryPort = try freeLoopbackPort()
+        let adminPort = try freeLoopbackPort()
+        let configPath = directory + "/horgosd.yaml"
+        try """
+        state_directory: \(directory)/state
+        regions: [AE, MX]
+        listen:
+          telemetry: 127.0.0.1:\(telemetryPort)
+          admin: 127.0.0.1:\(adminPort)
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let notify = try NotifyReceiver(abstract: true)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["--config", configPath]
+        process.environment = [
+            "NOTIFY_SOCKET": notify.name, "WATCHDOG_USEC": "400000", "HORGOS_LOG_LEVEL": "debug",
+            "PATH": "/usr/bin:/bin",
+        ]
+        let log = directory + "/horgosd.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        let ready = notify.receive(timeoutSeconds: 30)
+        #expect(ready?.hasPrefix("READY=1\nSTATUS=serving") == true, "got \(ready ?? "nothing")")
+        #expect(try await httpGet("/health", port: adminPort).status == 200)
+
+        // The dev PKI was created in the state directory; a vehicle certificate from its CA is accepted.
+        let pki = try FleetPKI(
+            caCertificatePath: directory + "/state/pki/ca.pem", caPrivateKeyPath: directory + "/state/pki/ca-key.pem")
+        #expect(try fileMode(directory + "/state/pki/ca-key.pem") == 0o600)
+        let vehicle = try pki.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
+        let client = try await TLSHarness.connect(port: telemetryPort, credential: vehicle, trusting: pki)
+        #expect(try await expectClosed(client, within: .milliseconds(500)) == false)
+        let status = try await httpGet("/status", port: adminPort)
+        #expect(status.body.contains("\"connections\":1"))
+        #expect(status.body.contains("\"telemetry\":\"127.0.0.1:\(telemetryPort)\""))
+        let metrics = try await httpGet("/metrics", port: adminPort)
+        #expect(metrics.body.contains("horgos_build_info{version=\"\(HorgosServerInfo.version)\"} 1"))
+        #expect(metrics.body.contains("horgos_sessions_total{role=\"vehicle\"} 1"))
+
+        // WATCHDOG_USEC=400ms: pings every 200 ms while serving.
+        var pings = 0
+        while pings < 2, let message = notify.receive(timeoutSeconds: 5) {
+            if message == "WATCHDOG=1" { pings += 1 }
+        }
+        #expect(pings == 2)
+
+        // SIGHUP reloads the deny list between RELOADING=1 and READY=1; the open session keeps going,
+        // a new connection from the revoked vehicle is refused.
+        try "vin:LSVAU2180N2183294\n".write(
+            toFile: directory + "/state/pki/revoked.txt", atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        var reloadMessages: [String] = []
+        while let message = notify.receive(timeoutSeconds: 10) {
+            if message != "WATCHDOG=1" && !message.hasPrefix("STATUS=") { reloadMessages.append(message) }
+            if message.hasPrefix("READY=1") { break }
+        }
+        #expect(reloadMessages.count == 2)
+        #expect(reloadMessages.first?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true)
+        #expect(try await expectClosed(client, within: .milliseconds(300)) == false)
+        let revoked = try await TLSHarness.connect(port: telemetryPort, credential: vehicle, trusting: pki)
+        #expect(try await expectClosed(revoked))
+
+        kill(process.processIdentifier, SIGTERM)
+        var stopping: String?
+        while let message = notify.receive(timeoutSeconds: 15) {
+            if message.hasPrefix("STOPPING=1") {
+                stopping = message
+                break
+            }
+        }
+        #expect(stopping?.hasPrefix("STOPPING=1\nSTATUS=stopping: ") == true, "got \(stopping ?? "nothing")")
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 0)
+        #expect(try await expectClosed(client))
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(output.contains("peer authenticated"))
+        #expect(output.contains("using a DEVELOPMENT PKI"))
+        #expect(output.contains("code=CERTIFICATE_REVOKED"))
+    }
+
+    @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() throws {
+        let executable = horgosdExecutable()
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.environment = ["HORGOS_LIMITS_ACK_WINDOW": "5000"]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text == "horgosd: limits.ack_window: \"5000\" is not allowed; use an integer in 1...1024\n")
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import HorgosPKI
+import HorgosStore
+import HorgosWire
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+import Testing
+import X509
+
+@testable import HorgosServer
+
+/// What the listener under test reported.
+enum ListenerEvent: Sendable {
+    case bound(Int)
+    case session(SessionPeer)
+    case refused(ErrorCode)
+}
+
+/// Reports session starts and refusals as listener events.
+struct EventObserver: SessionObserver {
+    let continuation: AsyncStream<ListenerEvent>.Continuation
+    func sessionStarted(_ peer: SessionPeer) { continuation.yield(.session(peer)) }
+    func sessionEnded(_ peer: SessionPeer?) {}
+    func refused(_ refusal: SessionRefusal) { continuation.yield(.refused(refusal.code)) }
+    func frameReceived(_ type: FrameType, region: String?, records: Int) {}
+    func frameCommitted(region: String, outcome: CommitOutcome) {}
+    func errorSent(_ code: ErrorCode) {}
+    func ackSent() {}
+}
+
+/// Runs the real TelemetryListener (TLS, decoder, sessions) on 127.0.0.1:0 with the test CA, admitting
+/// peers through PeerAdmissionPolicy, and a real NIO-SSL client against it.
+final class TLSHarness: Sendable {
+    let events: AsyncStream<ListenerEvent>
+    private let continuation: AsyncStream<ListenerEvent>.Continuation
+    let listener: TelemetryListener
+    let service: TelemetryService
+    let revocations: RevocationListHolder
+    let revocationPath: String
+
+    init(regions: Set<String> = ["AE", "MX"], handshakeTimeoutSeconds: Int64 = 10) throws {
+        (events, continuation) = AsyncStream.makeStream(of: ListenerEvent.self)
+        let server = try testAuthority.issueServerCertificate()
+        let context = try TelemetryTLS.makeServerContext(
+            caCertificatePEM: try testAuthority.caCertificatePEM,
+            certificateChainPEM: try server.certificatePEM,
+            privateKeyPEM: server.privateKeyPEM)
+        revocationPath = try makeTemporaryDirectory() + "/revoked.txt"
+        revocations = try RevocationListHolder(path: revocationPath, required: false)
+        let policy = PeerAdmissionPolicy(regions: regions, revocations: revocations)
+        var flows: [String: RegionFlowControl] = [:]
+        for region in regions {
+            flows[region] = RegionFlowControl(region: region, highWatermark: 1 << 20, lowWatermark: 1 << 19)
+        }
+        let continuation = self.continuation
+        let environment = SessionEnvironment(
+            authorize: { policy.authorize($0) }, regions: flows, sink: HeldSink(), limits: SessionLimits(),
+            now: { 1_700_000_000_000 }, observer: EventObserver(continuation: continuation),
+            logger: Logger(label: "test"))
+        listener = TelemetryListener(
+            tls: ReloadableTLSContext(context),
+            registry: ConnectionRegistry(maxConnections: 100, maxPerAddress: 100), environment: environment,
+            limits: ListenerLimits(handshakeTimeout: .seconds(handshakeTimeoutSeconds)),
+            group: MultiThreadedEventLoopGroup.singleton)
+        service = TelemetryService(
+            listener: listener, socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
+            drainTimeout: .seconds(1), logger: Logger(label: "test"),
+            onBound: { continuation.yield(.bound($0.port ?? -1)) })
+    }
+
+    /// Starts the listener, returns its port and the task to cancel.
+    func start() async throws -> (port: Int, task: Task<Void, any Error>) {
+        let service = self.service
+        let task = Task { try await service.run() }
+        guard case .bound(let port) = try await nextEvent() else { throw HarnessError.unexpectedEvent }
+        return (port, task)
+    }
+
+    func nextEvent(timeout: Duration = .seconds(10)) async throws -> ListenerEvent {
+        let events = self.events
+        return try await withThrowingTaskGroup(of: ListenerEvent?.self) { group in
+            group.addTask {
+                for await event in events { return event }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let event = try await group.next() ?? nil else { throw HarnessError.timedOut }
+            return event
+        }
+    }
+
+    enum HarnessError: Error { case timedOut, unexpectedEvent }
+
+    /// Connects a TLS client that trusts the test CA and presents `credential` (or no certificate).
+    static func connect(
+        port: Int, credential: IssuedCertificate?, maximumTLSVersion: TLSVersion? = nil,
+        trusting authority: FleetPKI = testAuthority
+    ) async throws -> any Channel {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates([
+            try NIOSSLCertificate(bytes: Array(try authority.caCertificatePEM.utf8), format: .pem)
+        ])
+        tls.certificateVerification = .fullVerification
+        if let maximumTLSVersion {
+            tls.minimumTLSVersion = .tlsv1
+            tls.maximumTLSVersion = maximumTLSVersion
+        }
+        if let credential {
+            tls.certificateChain = [
+                .certificate(try NIOSSLCertificate(bytes: Array(try credential.certificatePEM.utf8), format: .pem))
+            ]
+            tls.privateKey = .privateKey(
+                try NIOSSLPrivateKey(bytes: Array(credential.privateKeyPEM.utf8), format: .pem))
+        }
+        let context = try NIOSSLContext(configuration: tls)
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+}
+
+/// Waits until the channel is closed (by the peer); false if it is still open after `timeout`.
+/// Polls, because awaiting `closeFuture` cannot be cancelled.
+func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10)) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if !channel.isActive { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return !channel.isActive
+}
+
+@Suite(.serialized) struct TelemetryTLSTests {
+    @Test func vehicleCertificateIsAcceptedAndItsIdentityRead() async throws {
+        let harness = try TLSHarness()
+        let (port, task) = try await harness.start()
+        defer { task.cancel() }
+        let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
+        let client = try await TLSHarness.connect(port: port, credential: vehicle)
+        guard case .session(let peer) = try await harness.nextEvent() else {
+            Issue.record("expected a session")
+            return
+        }
+        #expect(peer.role == .vehicle)
+        #expect(peer.vin == VIN("LSVAU2180N2183294"))
+        #expect(peer.market == "AE")
+        #expect(harness.listener.registry.count == 1)
+        // The session waits for HELLO (idle timeout 90 s): the server does not close it meanwhile.
+        #expect(try await expectClosed(client, within: .milliseconds(300)) == false)
+        try await client.close()
+    }
+
+    @Test func gatewayCertificateIsAcceptedAsGateway() async throws {
+        let harness = try TLSHarness()
+        let (port, task) = try await harness.start()
+        defer { task.cancel() }
+        let gateway = try testAuthority.issueGatewayCertificate(name: "mx-partner-1", market: "MX")
+        let client = try await TLSHarness.connect(port: port, credential: gateway)
+        guard case .session(let peer) = try await harness.nextEvent() else {
+            Issue.record("expected a session")
+            return
+        }
+        #expect(peer.role == .gateway && peer.vin == nil && peer.market == "MX")
+        try await client.close()
+    }
+
+    /// A TLS-level refusal: the client's connection is closed and no session ever starts.
+    private func expectHandshakeFailure(
+        _ credential: IssuedCertificate?, maximumTLSVersion: TLSVersion? = nil
+    ) async throws {
+        let harness = try TLSHarness()
+        let (port, task) = try await harness.start()
+        defer { task.cancel() }
+        do {
+            let client = try await TLSHarness.connect(
+                port: port, credential: credential, maximumTLSVersion: maximumTLSVersion)
+            #expect(try await expectClosed(client))
+        } catch {
+            // Refused so early that the connect itself failed: also a refusal.
+        }
+        await #expect(throws: TLSHarness.HarnessError.timedOut) {
+            try await harness.nextEvent(timeout: .milliseconds(300))
+        }
+        #expect(harness.listener.registry.count == 0)
+    }
+
+    /// A refusal after the handshake: the session layer reports the ERROR code, then closes.
+    private func expectRefused(
+        _ credential: IssuedCertificate, code: ErrorCode, prepare: (TLSHarness) throws -> Void = { _ in }
+    ) async throws {
+        let harness = try TLSHarness()
+        try prepare(harness)
+        let (port, task) = try await harness.start()
+        defer { task.cancel() }
+        let client = try await TLSHarness.connect(port: port, credential: credential)
+        let event = try await harness.nextEvent()
+        guard case .refused(let actual) = event else {
+            Issue.record("expected a refusal, got \(event)")
+            return
+        }
+        #expect(actual == code)
+        #expect(try await expectClosed(client))
+    }
+
+    @Test func clientWithoutCertificateFailsTheHandshake() async throws {
+        try await expectHandshakeFailure(nil)
+    }
+
+    @Test func certificateFromAnotherCAFailsTheHandshake() async throws {
+        let stranger = try FleetPKI.createCertificateAuthority(commonName: "Some Other CA")
+        try await expectHandshakeFailure(try stranger.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE"))
+    }
+
+    @Test func expiredCertificateFailsTheHandshake() async throws {
+        let past = Date().addingTimeInterval(-30 * 86400)
+        let expired = try testAuthority.issueVehicleCertificate(
+            vin: "LSVAU2180N2183294", market: "AE",
+            validity: CertificateValidity(notValidBefore: past, notValidAfter: past.addingTimeInterval(86400)))
+        try await expectHandshakeFailure(expired)
+    }
+
+    @Test func tls11ClientFailsTheHandshake() async throws {
+        let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
+        try await expectHandshakeFailure(vehicle, maximumTLSVersion: .tlsv11)
+    }
+
+    @Test func revokedSerialIsRefusedAfterTheHandshake() async throws {
+        let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
+        let serial = PeerIdentity.hex(vehicle.certificate.serialNumber.bytes)
+        try await expectRefused(vehicle, code: .certificateRevoked) { harness in
+            try "serial:\(serial)\n".write(toFile: harness.revocationPath, atomically: true, encoding: .utf8)
+            try harness.revocations.reload()
+        }
+    }
+
+    @Test func revokedVINIsRefusedAfterTheHandshake() async throws {
+        let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
+        try await expectRefused(vehicle, code: .certificateRevoked) { harness in
+            try "vin:LSVAU2180N2183294\n".write(toFile: harness.revocationPath, atomically: true, encoding: .utf8)
+            try harness.revocations.reload()
+        }
+    }
+
+    @Test func marketOutsideTheConfiguredRegionsIsRefused() async throws {
+        let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "BR")
+        try await expectRefused(vehicle, code: .unknownMarket)
+    }
+
+    @Test func stalledHandshakeIsClosedByTheTimeout() async throws {
+        let harness = try TLSHarness(handshakeTimeoutSeconds: 1)
+        let (port, task) = try await harness.start()
+        defer { task.cancel() }
+        // A plain TCP connection that never speaks TLS.
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        #expect(try await expectClosed(client, within: .milliseconds(500)) == false)
+        #expect(try await expectClosed(client, within: .seconds(5)))
+    }
+
+    @Test func serverPolicyIsTLS12MinimumWithRequiredClientCertificate() throws {
+        let server = try testAuthority.issueServerCertificate()
+        let configuration = TelemetryTLS.serverConfiguration(
+            trustRoots: [try NIOSSLCertificate(bytes: Array(try testAuthority.caCertificatePEM.utf8), format: .pem)],
+            certificateChain: [try NIOSSLCertificate(bytes: Array(try server.certificatePEM.utf8), format: .pem)],
+            privateKey: try NIOSSLPrivateKey(bytes: Array(server.privateKeyPEM.utf8), format: .pem))
+        #expect(configuration.minimumTLSVersion == .tlsv12)
+        #expect(configuration.certificateVerification == .noHostnameVerification)
+    }
+}
