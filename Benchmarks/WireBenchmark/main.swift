@@ -11,9 +11,9 @@ import CHorgosCRC32C
 import HorgosWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 struct Options {
@@ -152,8 +152,9 @@ let size = options.mebibytes << 20
 print("horgos-bench-wire: \(options.mebibytes) MiB buffers, best of \(options.repeats) runs, one thread")
 print("CRC-32C hardware (SSE4.2): \(CRC32C.isHardwareAvailable ? "yes" : "no"); decode uses \(CRC32C.preferred)")
 print("")
-print(pad("workload", 34) + pad("crc", 14) + leftPad("frames/s", 12) + leftPad("records/s", 13)
-      + leftPad("GB/s", 8) + leftPad("x memcpy", 10))
+print(
+    pad("workload", 34) + pad("crc", 14) + leftPad("frames/s", 12) + leftPad("records/s", 13)
+        + leftPad("GB/s", 8) + leftPad("x memcpy", 10))
 print(String(repeating: "-", count: 91))
 
 func row(_ workload: String, _ crc: String, seconds: Double, bytes: Int, frames: Int?, records: Int?, memcpy: Double?)
@@ -161,9 +162,10 @@ func row(_ workload: String, _ crc: String, seconds: Double, bytes: Int, frames:
 {
     let gbps = Double(bytes) / seconds / 1e9
     let ratio = memcpy.map { format(gbps / $0, decimals: 2) } ?? "1.00"
-    print(pad(workload, 34) + pad(crc, 14) + leftPad(frames.map { millions(Double($0) / seconds) } ?? "", 12)
-          + leftPad(records.map { millions(Double($0) / seconds) } ?? "", 13)
-          + leftPad(format(gbps, decimals: 2), 8) + leftPad(ratio, 10))
+    print(
+        pad(workload, 34) + pad(crc, 14) + leftPad(frames.map { millions(Double($0) / seconds) } ?? "", 12)
+            + leftPad(records.map { millions(Double($0) / seconds) } ?? "", 13)
+            + leftPad(format(gbps, decimals: 2), 8) + leftPad(ratio, 10))
     return gbps
 }
 
@@ -198,19 +200,23 @@ for recordsPerFrame in options.recordsPerFrame {
     let target = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 4_096)
     target.initializeMemory(as: UInt8.self, repeating: 0)
     let frameSize = bytes.count / buffer.frames
-    print("\(recordsPerFrame) record(s) per frame: \(buffer.frames) frames of \(frameSize) bytes, \(bytes.count) bytes")
+    print("\(recordsPerFrame) record(s) per frame: \(buffer.frames) frames of \(frameSize) bytes, \(bytes.count) B")
 
-    var workloads = [Workload(name: "memcpy", crc: "", body: { memcpy(target.baseAddress!, bytes.baseAddress!, bytes.count) })]
+    var workloads = [
+        Workload(name: "memcpy", crc: "", body: { memcpy(target.baseAddress!, bytes.baseAddress!, bytes.count) })
+    ]
     if recordsPerFrame == 100 {
         for implementation in CRC32C.available {
-            workloads.append(Workload(name: "CRC-32C alone, whole buffer", crc: implementation.description) {
-                sink &+= Int(CRC32C.checksum(bytes, using: implementation))
-            })
+            workloads.append(
+                Workload(name: "CRC-32C alone, whole buffer", crc: implementation.description) {
+                    sink &+= Int(CRC32C.checksum(bytes, using: implementation))
+                })
         }
         if CRC32C.isHardwareAvailable {
-            workloads.append(Workload(name: "CRC-32C alone, whole buffer", crc: "sse4.2 1-way") {
-                sink &+= Int(horgos_crc32c_hardware_update_single(0xFFFF_FFFF, bytes.baseAddress, bytes.count))
-            })
+            workloads.append(
+                Workload(name: "CRC-32C alone, whole buffer", crc: "sse4.2 1-way") {
+                    sink &+= Int(horgos_crc32c_hardware_update_single(0xFFFF_FFFF, bytes.baseAddress, bytes.count))
+                })
         }
     }
     for validate in [false, true] {
@@ -218,19 +224,23 @@ for recordsPerFrame in options.recordsPerFrame {
             var decoder = FrameDecoder()
             decoder.checksumImplementation = implementation
             let name = "\(recordsPerFrame) rec/frame: parse+CRC" + (validate ? "+validate" : "")
-            workloads.append(Workload(name: name, crc: implementation.description, frames: buffer.frames,
-                                      records: buffer.records) {
-                let result = parse(bytes, decoder: decoder, validate: validate)
-                precondition(result.frames == buffer.frames && result.records == buffer.records)
-                sink &+= result.sum
-            })
+            workloads.append(
+                Workload(
+                    name: name, crc: implementation.description, frames: buffer.frames,
+                    records: buffer.records
+                ) {
+                    let result = parse(bytes, decoder: decoder, validate: validate)
+                    precondition(result.frames == buffer.frames && result.records == buffer.records)
+                    sink &+= result.sum
+                })
         }
     }
     runRounds(&workloads, rounds: options.repeats)
     let memcpyGBps = Double(bytes.count) / workloads[0].best / 1e9
     for (index, w) in workloads.enumerated() {
-        _ = row(w.name, w.crc, seconds: w.best, bytes: bytes.count, frames: w.frames, records: w.records,
-                memcpy: index == 0 ? nil : memcpyGBps)
+        _ = row(
+            w.name, w.crc, seconds: w.best, bytes: bytes.count, frames: w.frames, records: w.records,
+            memcpy: index == 0 ? nil : memcpyGBps)
     }
     print("")
     target.deallocate()
