@@ -1,6 +1,7 @@
 // horgos-bench-wire: parse throughput of HorgosWire against memcpy (issue 2, item 7).
 //
-//   swift run -c release horgos-bench-wire [--mib 64] [--repeat 7] [--records 100]  (or Scripts/bench-wire.sh)
+//   swift run -c release horgos-bench-wire [--mib 64] [--repeat 7] [--records 100] [--filter TEXT]
+//   (or Scripts/bench-wire.sh with the same options)
 //
 // Builds a buffer of typical TELEMETRY frames (100 records per frame, then 1 record per frame),
 // parses it frame after frame (scan + CRC-32C verify + payload view + every field of every record
@@ -20,17 +21,23 @@ struct Options {
     var mebibytes = 64
     var repeats = 7
     var recordsPerFrame = [100, 1]
+    var filter: String?
 
     init(_ arguments: [String]) {
         var index = 1
         while index < arguments.count {
             let value = index + 1 < arguments.count ? Int(arguments[index + 1]) : nil
+            if arguments[index] == "--filter", index + 1 < arguments.count {
+                filter = arguments[index + 1]
+                index += 2
+                continue
+            }
             switch (arguments[index], value) {
             case ("--mib", let v?): mebibytes = v
             case ("--repeat", let v?): repeats = v
             case ("--records", let v?): recordsPerFrame = [v]
             default:
-                print("usage: horgos-bench-wire [--mib N] [--repeat N] [--records N]")
+                print("usage: horgos-bench-wire [--mib N] [--repeat N] [--records N] [--filter TEXT]")
                 exit(2)
             }
             index += 2
@@ -251,6 +258,10 @@ for recordsPerFrame in options.recordsPerFrame {
                     sink &+= result.sum
                 })
         }
+    }
+    if let filter = options.filter {  // memcpy stays: the ratios need it
+        workloads = workloads.enumerated().filter { $0.offset == 0 || "\($0.element.name) \($0.element.crc)".contains(filter) }
+            .map(\.element)
     }
     runRounds(&workloads, rounds: options.repeats)
     let memcpyGBps = Double(bytes.count) / workloads[0].best / 1e9
