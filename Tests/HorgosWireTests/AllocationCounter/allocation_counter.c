@@ -29,11 +29,17 @@ static void on_malloc(const volatile void *pointer, size_t size) {
     if (counting) allocations++;
 }
 
-__attribute__((constructor)) static void install_hook(void) {
-    hooked = __sanitizer_install_malloc_and_free_hooks(on_malloc, NULL) != 0;
+static void on_free(const volatile void *pointer) { (void)pointer; }
+
+// The sanitizer runtime installs nothing unless both hooks are given.
+static void install_hook(void) {
+    if (!hooked) hooked = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0;
 }
 
-int horgos_allocation_counter_is_interposed(void) { return hooked; }
+int horgos_allocation_counter_is_interposed(void) {
+    install_hook();
+    return hooked;
+}
 #elif defined(__linux__) && defined(__GLIBC__)
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t count, size_t size);
@@ -90,6 +96,9 @@ int horgos_allocation_counter_is_interposed(void) { return 0; }
 #endif
 
 void horgos_allocation_counter_start(void) {
+#if defined(HORGOS_SANITIZED)
+    install_hook();
+#endif
     allocations = 0;
     counting = 1;
 }
