@@ -20,7 +20,7 @@ let package = Package(
     ],
     dependencies: [],
     targets: [
-        // Wire format: pure Swift, no NIO, no Foundation.
+        // Wire format: Swift, no NIO, no Foundation; its one dependency is the tiny C target below.
         .target(name: "HorgosWire", dependencies: ["CHorgosCRC32C"], swiftSettings: strictSettings),
         // The SSE4.2 crc32 instruction for HorgosWire's CRC-32C (Swift cannot emit it); chosen at run time.
         .target(name: "CHorgosCRC32C"),
@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(name: "horgosctl", dependencies: ["HorgosServer"], swiftSettings: strictSettings),
         .executableTarget(name: "horgos-sim", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
 
-        // Benchmarks and fuzzing (executables run by scripts in Benchmarks/ and Proto/fuzz).
+        // Benchmarks and fuzzing (executables run by Scripts/bench-wire.sh and Scripts/fuzz-wire.sh).
         .executableTarget(
             name: "horgos-bench-wire",
             dependencies: ["HorgosWire", "CHorgosCRC32C"],
