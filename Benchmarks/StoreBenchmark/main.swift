@@ -79,8 +79,11 @@ func fleetFrames() -> [Frame] {
             guard sent < quota else { continue }
             let count = min(size, quota - sent, totalRecords - produced)
             frames.append(
-                Frame(vehicle: vehicle, bytes: payload(vehicle: vehicle, baseMs: start + Int64(sent) * 1000,
-                                                       count: count, stepMs: 1000), records: count))
+                Frame(
+                    vehicle: vehicle,
+                    bytes: payload(
+                        vehicle: vehicle, baseMs: start + Int64(sent) * 1000,
+                        count: count, stepMs: 1000), records: count))
             produced += count
         }
         round += 1
@@ -105,26 +108,39 @@ func check(_ rc: Int32, _ db: OpaquePointer?, _ what: String) {
     }
 }
 
-func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Double, bytesPerRow: Double, rowsPerCPUSecond: Double) {
+func bareAppend(_ frames: [Frame], durability: Durability) -> (
+    rowsPerSecond: Double, bytesPerRow: Double, rowsPerCPUSecond: Double
+) {
     let dir = "\(root)/bare-\(durability.rawValue)"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let path = "\(dir)/bare.sqlite"
     var db: OpaquePointer?
     check(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil), db, "open")
     let sync = durability == .disk ? "FULL" : "NORMAL"
-    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=\(sync); PRAGMA cache_size=-8192;", nil, nil, nil), db, "pragma")
-    check(sqlite3_exec(db, """
-        CREATE TABLE telemetry(
-            vehicle_id INTEGER NOT NULL, ts INTEGER NOT NULL,
-            latitude_e7 INTEGER, longitude_e7 INTEGER, odometer_hm INTEGER, speed_dkmh INTEGER,
-            heading_cdeg INTEGER, pack_voltage_dv INTEGER, pack_current_da INTEGER, soc INTEGER,
-            max_cell_temp INTEGER, min_cell_temp INTEGER, max_alarm_level INTEGER, status INTEGER NOT NULL,
-            aux_battery_cv INTEGER, alarm_flags INTEGER NOT NULL, remaining_range_km INTEGER)
-        """, nil, nil, nil), db, "create")
+    check(
+        sqlite3_exec(
+            db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=\(sync); PRAGMA cache_size=-8192;", nil, nil, nil), db,
+        "pragma")
+    check(
+        sqlite3_exec(
+            db,
+            """
+            CREATE TABLE telemetry(
+                vehicle_id INTEGER NOT NULL, ts INTEGER NOT NULL,
+                latitude_e7 INTEGER, longitude_e7 INTEGER, odometer_hm INTEGER, speed_dkmh INTEGER,
+                heading_cdeg INTEGER, pack_voltage_dv INTEGER, pack_current_da INTEGER, soc INTEGER,
+                max_cell_temp INTEGER, min_cell_temp INTEGER, max_alarm_level INTEGER, status INTEGER NOT NULL,
+                aux_battery_cv INTEGER, alarm_flags INTEGER NOT NULL, remaining_range_km INTEGER)
+            """, nil, nil, nil), db, "create")
     var stmt: OpaquePointer?
-    check(sqlite3_prepare_v2(db, "INSERT INTO telemetry VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)", -1, &stmt, nil), db, "prepare")
+    check(
+        sqlite3_prepare_v2(
+            db, "INSERT INTO telemetry VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)", -1, &stmt,
+            nil), db, "prepare")
     typealias NA = TelemetryRecord.NotAvailable
-    func bind(_ i: Int32, _ v: Int64, _ na: Bool) { if na { sqlite3_bind_null(stmt, i) } else { sqlite3_bind_int64(stmt, i, v) } }
+    func bind(_ i: Int32, _ v: Int64, _ na: Bool) {
+        if na { sqlite3_bind_null(stmt, i) } else { sqlite3_bind_int64(stmt, i, v) }
+    }
     let started = monotonic()
     let cpuStarted = processCPU()
     var inTransaction = 0
@@ -136,7 +152,8 @@ func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Do
             let count = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
             for index in 0..<count {
                 let start = 28 + index * 40
-                let r = TelemetryRecordView(bytes: UnsafeRawBufferPointer(rebasing: p[start..<(start + 40)]), baseTimeMs: base)
+                let r = TelemetryRecordView(
+                    bytes: UnsafeRawBufferPointer(rebasing: p[start..<(start + 40)]), baseTimeMs: base)
                 sqlite3_bind_int64(stmt, 1, Int64(frame.vehicle + 1))
                 sqlite3_bind_int64(stmt, 2, r.timestampMs)
                 bind(3, Int64(r.latitudeE7), r.latitudeE7 == NA.coordinate)
@@ -179,7 +196,10 @@ func bareAppend(_ frames: [Frame], durability: Durability) -> (rowsPerSecond: Do
 // MARK: (b) the store
 
 func storeIngest(_ frames: [Frame], regions: [Region], durability: Durability, keep: Bool = false)
-    -> (rowsPerSecond: Double, bytesPerRow: Double, directory: String, commits: Int, p50: String, rowsPerCPUSecond: Double)
+    -> (
+        rowsPerSecond: Double, bytesPerRow: Double, directory: String, commits: Int, p50: String,
+        rowsPerCPUSecond: Double
+    )
 {
     let dir = "\(root)/store-\(durability.rawValue)-\(regions.count)"
     let store = try! ShardStore(
@@ -211,7 +231,8 @@ func storeIngest(_ frames: [Frame], regions: [Region], durability: Durability, k
     for (i, c) in buckets.enumerated() {
         seen += c
         if seen * 2 >= commits {
-            median = i < RegionWriterStatistics.commitLatencyBucketsUs.count
+            median =
+                i < RegionWriterStatistics.commitLatencyBucketsUs.count
                 ? "<=\(RegionWriterStatistics.commitLatencyBucketsUs[i]) us" : ">1s"
             break
         }
@@ -247,12 +268,20 @@ for durability in [Durability.disk, .process] where parts.contains("a") || parts
         let rb = storeIngest(frames, regions: Region.defaultSet, durability: durability)
         if rb.rowsPerSecond > b.rowsPerSecond { b = rb }
     }
-    print(String(format: "durability=%@  (a) bare append: %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row",
-                 durability.rawValue, a.rowsPerSecond, a.rowsPerCPUSecond, a.bytesPerRow))
-    print(String(format: "durability=%@  (b) HorgosStore:  %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row, %d transactions, median transaction %@",
-                 durability.rawValue, b.rowsPerSecond, b.rowsPerCPUSecond, b.bytesPerRow, b.commits, b.p50))
-    print(String(format: "durability=%@  b/a = %.2f (rows/s), %.2f (rows per CPU-second)", durability.rawValue,
-                 b.rowsPerSecond / a.rowsPerSecond, b.rowsPerCPUSecond / a.rowsPerCPUSecond))
+    print(
+        String(
+            format: "durability=%@  (a) bare append: %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row",
+            durability.rawValue, a.rowsPerSecond, a.rowsPerCPUSecond, a.bytesPerRow))
+    print(
+        String(
+            format:
+                "durability=%@  (b) HorgosStore:  %.0f rows/s, %.0f rows per CPU-second, %.1f bytes/row, "
+                + "%d transactions, median transaction %@",
+            durability.rawValue, b.rowsPerSecond, b.rowsPerCPUSecond, b.bytesPerRow, b.commits, b.p50))
+    print(
+        String(
+            format: "durability=%@  b/a = %.2f (rows/s), %.2f (rows per CPU-second)", durability.rawValue,
+            b.rowsPerSecond / a.rowsPerSecond, b.rowsPerCPUSecond / a.rowsPerCPUSecond))
 }
 
 // MARK: (c) queries on a 50,000-vehicle region
@@ -267,11 +296,16 @@ if parts.contains("c") {
     for k in 0..<173 {
         let count: Int = min(50, 8640 - k * 50)
         let base: Int64 = dayStart + Int64(k * 50) * 10_000
-        tracked.append(Frame(vehicle: 0, bytes: payload(vehicle: 0, baseMs: base, count: count, stepMs: 10_000), records: count))
+        tracked.append(
+            Frame(vehicle: 0, bytes: payload(vehicle: 0, baseMs: base, count: count, stepMs: 10_000), records: count))
     }
     for vehicle in 1...vehicleCount {
-        regionFrames.append(Frame(vehicle: vehicle, bytes: payload(vehicle: vehicle, baseMs: dayStart + Int64(vehicle) * 1000,
-                                                                 count: 10, stepMs: 1000), records: 10))
+        regionFrames.append(
+            Frame(
+                vehicle: vehicle,
+                bytes: payload(
+                    vehicle: vehicle, baseMs: dayStart + Int64(vehicle) * 1000,
+                    count: 10, stepMs: 1000), records: 10))
         if vehicle % 290 == 0, vehicle / 290 - 1 < tracked.count { regionFrames.append(tracked[vehicle / 290 - 1]) }
     }
     regionFrames.append(contentsOf: tracked.suffix(max(0, tracked.count - vehicleCount / 290)))
@@ -299,14 +333,24 @@ if parts.contains("c") {
         trackCPU.append((threadCPU() - c0) * 1000)
         trackTimes.append((monotonic() - t0) * 1000)
     }
-    print(String(format: "(c) region of %d vehicles (%d rows, one writer: ingest %.0f rows/s, %.0f rows per CPU-second)",
-                 health!.vehiclesTotal, regionFrames.reduce(0) { $0 + $1.records }, result.rowsPerSecond,
-                 result.rowsPerCPUSecond))
-    print(String(format: "(c) fleet health: median %.2f ms, min %.2f ms, max %.2f ms, median CPU %.2f ms (vehicles %d, reporting 1h %d, alarms %d, avg SOC %.1f)",
-                 median(healthTimes), healthTimes.min()!, healthTimes.max()!, median(healthCPU), health!.vehiclesTotal,
-                 health!.reportingLastHour, health!.withActiveAlarms, health!.averageSOC ?? 0))
-    print(String(format: "(c) one-day track of one vehicle: median %.2f ms, min %.2f ms, max %.2f ms, median CPU %.2f ms (%d points of %d stored)",
-                 median(trackTimes), trackTimes.min()!, trackTimes.max()!, median(trackCPU), points, trackedRecords))
+    print(
+        String(
+            format: "(c) region of %d vehicles (%d rows, one writer: ingest %.0f rows/s, %.0f rows per CPU-second)",
+            health!.vehiclesTotal, regionFrames.reduce(0) { $0 + $1.records }, result.rowsPerSecond,
+            result.rowsPerCPUSecond))
+    print(
+        String(
+            format:
+                "(c) fleet health: median %.2f ms, min %.2f ms, max %.2f ms, median CPU %.2f ms "
+                + "(vehicles %d, reporting 1h %d, alarms %d, avg SOC %.1f)",
+            median(healthTimes), healthTimes.min()!, healthTimes.max()!, median(healthCPU), health!.vehiclesTotal,
+            health!.reportingLastHour, health!.withActiveAlarms, health!.averageSOC ?? 0))
+    print(
+        String(
+            format:
+                "(c) one-day track of one vehicle: median %.2f ms, min %.2f ms, max %.2f ms, median CPU %.2f ms "
+                + "(%d points of %d stored)",
+            median(trackTimes), trackTimes.min()!, trackTimes.max()!, median(trackCPU), points, trackedRecords))
     if !keepFiles { try? FileManager.default.removeItem(atPath: result.directory) }
 }
 if !keepFiles { try? FileManager.default.removeItem(atPath: root) }

@@ -51,7 +51,8 @@ public final class ShardStore: Sendable {
         let target = StoreFiles.regionDirectory(destination, region)
         try StoreFiles.createDirectory(target)
         var copied: [String] = []
-        let names = [StoreFiles.registryFileName]
+        let names =
+            [StoreFiles.registryFileName]
             + StoreFiles.partitionDays(in: source).map(\.partitionFileName)
         for name in names where StoreFiles.exists("\(source)/\(name)") {
             let output = "\(target)/\(name)"

@@ -49,8 +49,8 @@ enum PayloadShape {
         let size = Int(p[25])
         let count = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
         guard size >= WireFormat.recordSizeV1, count >= 1,
-              p.count == WireFormat.telemetryHeaderSize + count * size,
-              VIN(bytes: UnsafeRawBufferPointer(rebasing: p[8..<25])) != nil
+            p.count == WireFormat.telemetryHeaderSize + count * size,
+            VIN(bytes: UnsafeRawBufferPointer(rebasing: p[8..<25])) != nil
         else { return nil }
         return count
     }

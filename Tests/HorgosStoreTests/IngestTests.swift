@@ -21,7 +21,8 @@ import Testing
         #expect(try writer.storeTelemetry(overlap) == CommitOutcome(stored: 25, duplicates: 25))
         // A frame that repeats one timestamp inside itself, and a gap filled below the high-water mark.
         let repeated = telemetryPayload(
-            vin: vin, baseTimeMs: base + 500, records: [TelemetryRecord(timeOffsetMs: 0), TelemetryRecord(timeOffsetMs: 0)])
+            vin: vin, baseTimeMs: base + 500,
+            records: [TelemetryRecord(timeOffsetMs: 0), TelemetryRecord(timeOffsetMs: 0)])
         #expect(try writer.storeTelemetry(repeated) == CommitOutcome(stored: 1, duplicates: 1))
         // Another vehicle at the same timestamps is not a duplicate.
         let other = telemetryPayload(vin: testVIN(11), baseTimeMs: base, records: simpleRecords(50))
@@ -73,8 +74,9 @@ import Testing
         let vin = testVIN(20)
         let day: Int64 = 86_400_000
         // Live data first, so the late upload lies below the high-water mark.
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
         let late = telemetryPayload(vin: vin, baseTimeMs: noon - 5 * day, records: simpleRecords(4))
         #expect(try writer.storeTelemetry(late) == CommitOutcome(stored: 4))
         let tooOld = telemetryPayload(vin: vin, baseTimeMs: noon - 7 * day - 1000, records: simpleRecords(2))
@@ -121,10 +123,13 @@ import Testing
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock, log: log))
         let writer = try store.writer(for: ae)
         let old = testVIN(40)
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon - 6 * 86_400_000, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(
+                telemetryPayload(vin: old, baseTimeMs: noon - 6 * 86_400_000, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
         // 87 days later the partition of noon-6d is 93 days old (> 90): it goes; noon's (87 days) stays.
         clock.ms = noon + 87 * 86_400_000
         let fresh = telemetryPayload(vin: testVIN(41), baseTimeMs: clock.ms, records: simpleRecords(1))

@@ -28,7 +28,8 @@ import Testing
         try commitFrames(1)
         let wal = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)-wal"
         // A reader holds an old snapshot: no checkpoint can reset the WAL past it, so it grows.
-        let reader = try SQLiteConnection(path: "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)", readOnly: true)
+        let reader = try SQLiteConnection(
+            path: "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)", readOnly: true)
         try reader.exec("BEGIN")
         _ = try reader.scalar("SELECT count(*) FROM telemetry")
         try commitFrames(400)
@@ -43,7 +44,8 @@ import Testing
         }
         let final = StoreFiles.size(wal)
         #expect(final < 5 << 20, "WAL \(final) bytes after the reader left (was \(grown))")
-        #expect(try ShardReader(stateDirectory: dir.path, region: ae).track(vin, fromMs: 0, toMs: .max).count == 501 * 200)
+        #expect(
+            try ShardReader(stateDirectory: dir.path, region: ae).track(vin, fromMs: 0, toMs: .max).count == 501 * 200)
     }
 
     @Test func theIdleWriterKeepsReportingProgress() throws {

@@ -88,7 +88,8 @@ final class RegionEngine {
         for (id, text) in try partition.vehicles() where indexByID[id] == nil {
             guard let vin = VIN(text) else { continue }
             if vehicleIndex[vin] != nil {
-                configuration.log(.warning, "\(region) \(day): vehicle \(text) has id \(id) here and another in the registry")
+                configuration.log(
+                    .warning, "\(region) \(day): vehicle \(text) has id \(id) here and another in the registry")
                 continue
             }
             try registry.insert(id: id, vin: vin, nowMs: configuration.clock())
@@ -245,10 +246,11 @@ final class RegionEngine {
         entries[e].txMinTs = minTs
         if latestIndex >= 0 {
             let start = WireFormat.telemetryHeaderSize + latestIndex * recordSize
-            entries[e].txLatest = TelemetryRecordView(
-                bytes: UnsafeRawBufferPointer(rebasing: payload[start..<(start + WireFormat.recordSizeV1)]),
-                baseTimeMs: base
-            ).record
+            entries[e].txLatest =
+                TelemetryRecordView(
+                    bytes: UnsafeRawBufferPointer(rebasing: payload[start..<(start + WireFormat.recordSizeV1)]),
+                    baseTimeMs: base
+                ).record
             entries[e].txLatestTs = latestTs
         }
         entries[e].txStored += outcome.stored
@@ -335,7 +337,8 @@ final class RegionEngine {
         for day in StoreFiles.partitionDays(in: directory) where day.dayNumber < firstKept {
             partitions[day.dayNumber] = nil
             try StoreFiles.deleteDatabase("\(directory)/\(day.partitionFileName)")
-            configuration.log(.info, "\(region): retention removed partition \(day) (older than \(configuration.retentionDays) days)")
+            configuration.log(
+                .info, "\(region): retention removed partition \(day) (older than \(configuration.retentionDays) days)")
         }
     }
 

@@ -231,7 +231,8 @@ public final class RegionWriter: Sendable {
                 doneBytes += submission.bytes.count
             }
             let latencyUs = Int((finishedAt - started) / 1000)
-            let bucket = RegionWriterStatistics.commitLatencyBucketsUs.firstIndex { latencyUs <= $0 }
+            let bucket =
+                RegionWriterStatistics.commitLatencyBucketsUs.firstIndex { latencyUs <= $0 }
                 ?? RegionWriterStatistics.commitLatencyBucketsUs.count
             let committed = applied.count
             stats.withLock { s in

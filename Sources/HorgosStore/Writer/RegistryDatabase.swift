@@ -41,12 +41,13 @@ final class RegistryDatabase {
               last_seen = CASE WHEN \(newer) THEN ?7 ELSE last_seen END
             WHERE id = ?1
             """)
+        let eventIsNewer = "?4 >= coalesce(alarm_time, -9223372036854775807)"
         updateAlarm = try db.prepare(
             """
             UPDATE vehicles SET events = events + 1, last_received = ?5,
-              max_alarm_level = CASE WHEN ?4 >= coalesce(alarm_time, -9223372036854775807) THEN ?2 ELSE max_alarm_level END,
-              alarm_flags = CASE WHEN ?4 >= coalesce(alarm_time, -9223372036854775807) THEN ?3 ELSE alarm_flags END,
-              alarm_time = CASE WHEN ?4 >= coalesce(alarm_time, -9223372036854775807) THEN ?4 ELSE alarm_time END
+              max_alarm_level = CASE WHEN \(eventIsNewer) THEN ?2 ELSE max_alarm_level END,
+              alarm_flags = CASE WHEN \(eventIsNewer) THEN ?3 ELSE alarm_flags END,
+              alarm_time = CASE WHEN \(eventIsNewer) THEN ?4 ELSE alarm_time END
             WHERE id = ?1
             """)
         activateDTC = try db.prepare(
