@@ -7,12 +7,16 @@
 // (b) HorgosStore ingesting `records` (default 2,000,000) from `vehicles` (default 50,000) vehicles
 //     over the 41 default regions, through the real writers, chunk index and registry;
 // (c) on a one-region store of 50,000 vehicles: fleet health and a one-day track of one vehicle.
-// (a) and (b) run for both durability modes. Files go under $TMPDIR (default /tmp).
+// (d) paced ingest at a steady rate (HORGOS_BENCH_RATE rows/s, default 100,000) over the 41 regions:
+//     the ACK latency a vehicle sees (submit to completion) and the transactions it takes.
+// (a), (b) and (d) run for both durability modes. Files go under $TMPDIR (default /tmp).
+// HORGOS_BENCH_PARTS selects parts (default "abcd"), HORGOS_BENCH_REPEAT repeats (a)/(b) and keeps the best.
 import CSQLite
 import Dispatch
 import Foundation
 import HorgosStore
 import HorgosWire
+import Synchronization
 
 _ = horgos_sqlite3_config_memstatus(0)
 let arguments = CommandLine.arguments
@@ -255,7 +259,7 @@ let frames = fleetFrames()
 let gatewayFrames = frames.filter { $0.records > 10 }.count
 print("frames: \(frames.count) (\(gatewayFrames) of up to 50 records, \(frames.count - gatewayFrames) of up to 10)")
 
-let parts = ProcessInfo.processInfo.environment["HORGOS_BENCH_PARTS"] ?? "abc"
+let parts = ProcessInfo.processInfo.environment["HORGOS_BENCH_PARTS"] ?? "abcd"
 let keepFiles = ProcessInfo.processInfo.environment["HORGOS_BENCH_KEEP"] != nil
 let repeats = Int(ProcessInfo.processInfo.environment["HORGOS_BENCH_REPEAT"] ?? "1") ?? 1
 for durability in [Durability.disk, .process] where parts.contains("a") || parts.contains("b") {
@@ -352,5 +356,49 @@ if parts.contains("c") {
                 + "(%d points of %d stored)",
             median(trackTimes), trackTimes.min()!, trackTimes.max()!, median(trackCPU), points, trackedRecords))
     if !keepFiles { try? FileManager.default.removeItem(atPath: result.directory) }
+}
+// MARK: (d) paced ingest: ACK latency
+
+if parts.contains("d") {
+    let rate = Double(ProcessInfo.processInfo.environment["HORGOS_BENCH_RATE"] ?? "100000") ?? 100_000
+    for durability in [Durability.disk, .process] {
+        let dir = "\(root)/paced-\(durability.rawValue)"
+        let store = try ShardStore(
+            configuration: StoreConfiguration(stateDirectory: dir, regions: Region.defaultSet, durability: durability))
+        let writers = Region.defaultSet.map { store.writers[$0]! }
+        let latencies = Mutex<[Double]>([])
+        let done = DispatchSemaphore(value: 0)
+        let paced = frames.prefix { _ in true }
+        var sentRows = 0
+        var sentFrames = 0
+        let limitRows = Int(rate * 5)
+        let started = monotonic()
+        for frame in paced where sentRows < limitRows {
+            let due = started + Double(sentRows) / rate
+            let wait = due - monotonic()
+            if wait > 0 { usleep(UInt32(wait * 1e6)) }
+            let submitted = monotonic()
+            try writers[frame.vehicle % writers.count].submitTelemetry(frame.bytes) { _ in
+                let latency = monotonic() - submitted
+                latencies.withLock { $0.append(latency) }
+                done.signal()
+            }
+            sentRows += frame.records
+            sentFrames += 1
+        }
+        for _ in 0..<sentFrames { done.wait() }
+        let elapsed = monotonic() - started
+        let transactions = writers.reduce(0) { $0 + $1.statistics.commits }
+        store.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+        let sorted = latencies.withLock { $0 }.sorted()
+        func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+        print(
+            String(
+                format: "durability=%@  (d) paced %.0f rows/s for %.1f s: ACK latency p50 %.1f ms, p99 %.1f ms, "
+                    + "max %.1f ms; %d transactions (%.0f rows each)",
+                durability.rawValue, Double(sentRows) / elapsed, elapsed, pct(0.5), pct(0.99), sorted.last! * 1000,
+                transactions, Double(sentRows) / Double(max(1, transactions))))
+    }
 }
 if !keepFiles { try? FileManager.default.removeItem(atPath: root) }
