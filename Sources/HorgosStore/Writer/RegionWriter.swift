@@ -101,7 +101,7 @@ public final class RegionWriter: Sendable {
     }
 
     private func enqueue(_ submission: Submission) throws(StoreError) {
-        let size = submission.bytes.count
+        let size = submission.byteCount
         if bytes.load(ordering: .relaxed) + size > configuration.maxQueuedBytes {
             throw StoreError(.queueFull, message: "\(queuedBytes) bytes queued", context: "submit \(region)")
         }
@@ -228,7 +228,7 @@ public final class RegionWriter: Sendable {
                 if submission.kind == .event { events += outcome.stored } else { total.stored += outcome.stored }
                 total.duplicates += outcome.duplicates
                 total.rejected += outcome.rejected
-                doneBytes += submission.bytes.count
+                doneBytes += submission.byteCount
             }
             let latencyUs = Int((finishedAt - started) / 1000)
             let bucket =
