@@ -176,7 +176,8 @@ public final class RegionWriter: Sendable {
                     fail(error)
                     continue
                 }
-                if case .degraded = state {} else { setState(.ok) }
+                // With submissions held from a failed attempt, only their commit proves recovery.
+                if head == pending.count { setState(.ok) }
             }
             if head == pending.count {
                 pending = queue.take(untilNs: nil)
