@@ -191,4 +191,31 @@ import Testing
         let error = #expect(throws: StoreError.self) { try store.writer(for: Region("FR")!) }
         #expect(error?.kind == .unknownRegion)
     }
+
+    @Test func aFullQueueRefusesSubmissionsAndAnEventOutsideTheHorizonIsRejected() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        var configuration = makeConfiguration(dir, clock: TestClock(noon))
+        let payload = telemetryPayload(vin: testVIN(70), baseTimeMs: noon, records: simpleRecords(10))
+        configuration.maxQueuedBytes = payload.count  // room for exactly one queued payload
+        let store = try ShardStore(configuration: configuration)
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        // Hold the writer: another connection keeps the registry's write lock.
+        #expect(try writer.storeTelemetry(payload) == CommitOutcome(stored: 10))
+        let locker = try SQLiteConnection(path: "\(dir.path)/AE/registry.sqlite", readOnly: false)
+        try locker.exec("BEGIN IMMEDIATE")
+        let done = Completions()
+        let second = telemetryPayload(vin: testVIN(71), baseTimeMs: noon, records: simpleRecords(10))
+        try writer.submitTelemetry(second, completion: done.callback)
+        let error = #expect(throws: StoreError.self) {
+            try writer.submitTelemetry(second) { _ in }
+        }
+        #expect(error?.kind == .queueFull)
+        #expect(writer.queuedBytes == second.count)
+        try locker.exec("ROLLBACK")
+        #expect(done.wait(for: 1))
+        let late = eventPayload(vin: testVIN(70), timeMs: noon - 8 * 86_400_000, level: 1, flags: 0, dtcs: [])
+        #expect(try writer.storeEvent(late) == CommitOutcome(rejected: 1))
+    }
 }

@@ -61,3 +61,46 @@ import Testing
         #expect(writer.statistics.lastCommitNs == 0)
     }
 }
+
+/// The partition files this process has open under `directory` (from /proc/self/fd).
+func openPartitionFiles(under directory: String) -> Set<String> {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    var names: Set<String> = []
+    for fd in fds {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+            target.hasPrefix(directory)
+        else { continue }
+        var name = String(target.split(separator: "/").last ?? "")
+        for suffix in ["-wal", "-shm"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+        if name.hasPrefix("telemetry-") { names.insert(name) }
+    }
+    return names
+}
+
+@Suite(.serialized) struct OpenFileTests {
+    @Test func onlyTheDaysAroundTodayStayOpenAndOlderDaysStillDeduplicate() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let vin = testVIN(5)
+        let day: Int64 = 86_400_000
+        var frames: [[UInt8]] = []
+        do {
+            let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+            for back in 0...5 {
+                let payload = telemetryPayload(vin: vin, baseTimeMs: noon - Int64(back) * day, records: simpleRecords(3))
+                #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 3))
+                frames.append(payload)
+            }
+            store.stop()
+        }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        #expect(writer.waitForState { $0 == .ok })
+        #expect(openPartitionFiles(under: dir.path) == ["telemetry-2026-11-28.sqlite", "telemetry-2026-11-29.sqlite"])
+        // A resend for a closed day reopens it and is still recognised.
+        #expect(try writer.storeTelemetry(frames[4]) == CommitOutcome(duplicates: 3))
+        #expect(openPartitionFiles(under: dir.path).contains("telemetry-2026-11-25.sqlite"))
+    }
+}

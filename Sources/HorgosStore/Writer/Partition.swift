@@ -17,6 +17,8 @@ final class Partition {
     var knownVehicles: Set<Int64> = []
     var inTransaction = false
     var commitsSinceWALCheck = 0
+    /// Monotonic ns of the last transaction that wrote here (idle partitions are closed).
+    var lastUsedNs: UInt64 = StoreClock.monotonicNs()
 
     init(day: UTCDay, path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
         self.day = day
@@ -55,6 +57,7 @@ final class Partition {
 
     func begin() throws(StoreError) {
         if !inTransaction {
+            lastUsedNs = StoreClock.monotonicNs()
             try db.exec("BEGIN IMMEDIATE")
             inTransaction = true
         }

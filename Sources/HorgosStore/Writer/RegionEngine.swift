@@ -44,8 +44,13 @@ final class RegionEngine {
             addEntry(id: stmt.int64(0), vin: vin)
         }
         try removeExpiredPartitions(nowMs: nowMs)
+        // Every partition within the horizon is read once for its high-water marks; only the days
+        // around today stay open (three files a connection: a region must not hold 27 descriptors
+        // for days that see no traffic, 41 regions would pass the usual 1,024 limit).
+        let today = UTCDay(epochMs: nowMs).dayNumber
         for day in StoreFiles.partitionDays(in: directory) where isWithinHorizon(day, nowMs: nowMs) {
             _ = try partition(day.dayNumber)
+            if abs(day.dayNumber - today) > 1 { partitions[day.dayNumber] = nil }
         }
         lastMaintenanceMs = nowMs
     }
@@ -321,12 +326,20 @@ final class RegionEngine {
 
     // MARK: maintenance
 
-    /// Retention and closing partitions that left the horizon; runs at most once a minute.
+    /// Retention and closing partitions (left the horizon, or idle late-data days); at most once a minute.
     func maintain(nowMs: Int64, force: Bool = false) throws(StoreError) {
         guard force || nowMs - lastMaintenanceMs >= 60_000 else { return }
         lastMaintenanceMs = nowMs
+        // Close partitions that left the horizon, and late-data partitions idle for 10 minutes
+        // (reopened on demand; reopening only raises high-water marks, never lowers them).
+        let today = UTCDay(epochMs: nowMs).dayNumber
+        let monotonicNow = StoreClock.monotonicNs()
         for (dayNumber, partition) in partitions where !partition.inTransaction {
-            if !isWithinHorizon(partition.day, nowMs: nowMs) { partitions[dayNumber] = nil }
+            if !isWithinHorizon(partition.day, nowMs: nowMs)
+                || (abs(dayNumber - today) > 1 && monotonicNow - partition.lastUsedNs > 600_000_000_000)
+            {
+                partitions[dayNumber] = nil
+            }
         }
         try removeExpiredPartitions(nowMs: nowMs)
     }
