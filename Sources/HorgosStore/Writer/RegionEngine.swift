@@ -122,6 +122,7 @@ final class RegionEngine {
         for index in touched {
             try registry.update(entries[index], nowMs: nowMs)
             entries[index].resetTransaction()
+            entries[index].unregistered = false
         }
         touched.removeAll(keepingCapacity: true)
         for partition in partitions.values where partition.inTransaction {
@@ -160,11 +161,10 @@ final class RegionEngine {
             }
             return index
         }
-        guard let registry else { throw StoreError(.stopped, message: "not open", context: "vehicle") }
-        let id = nextVehicleID
-        try registry.insert(id: id, vin: vin, nowMs: nowMs)
-        addEntry(id: id, vin: vin)
+        // The registry row is written at commit (`RegistryDatabase.update`), in one insert.
+        addEntry(id: nextVehicleID, vin: vin)
         let index = entries.count - 1
+        entries[index].unregistered = true
         entries[index].touched = true
         touched.append(index)
         return index
@@ -278,6 +278,11 @@ final class RegionEngine {
         let e = try vehicle(vin, nowMs: nowMs)
         let vehicleID = entries[e].id
         txRows += 1
+        if entries[e].unregistered {
+            // The alarm update below needs the row now; the commit then updates it.
+            try registry.insert(id: vehicleID, vin: vin, nowMs: nowMs)
+            entries[e].unregistered = false
+        }
         guard configuration.horizon.contains(time, nowMs: nowMs) else {
             entries[e].txRejected += 1
             return CommitOutcome(rejected: 1)
