@@ -56,7 +56,7 @@ import Testing
         let writer = try store.writer(for: ae)
         #expect(writer.waitForState { $0 == .ok })
         let before = writer.statistics.lastProgressNs
-        usleep(1_300_000)
+        usleep(2_500_000)
         #expect(writer.statistics.lastProgressNs > before)
         #expect(writer.statistics.lastCommitNs == 0)
     }

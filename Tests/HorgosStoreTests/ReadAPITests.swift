@@ -86,7 +86,7 @@ import Testing
                 let payload = telemetryPayload(
                     vin: vin, baseTimeMs: noon - 500_000 + Int64(k) * 20_000, records: simpleRecords(20))
                 try? writer.submitTelemetry(payload, completion: done.callback)
-                usleep(500)
+                usleep(2_000)
             }
         }
         producer.start()
