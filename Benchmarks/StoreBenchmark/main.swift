@@ -7,6 +7,8 @@
 // (b) HorgosStore ingesting `records` (default 2,000,000) from `vehicles` (default 50,000) vehicles
 //     over the 41 default regions, through the real writers, chunk index and registry;
 // (c) on a one-region store of 50,000 vehicles: fleet health and a one-day track of one vehicle.
+// (e) resends: one vehicle with a day at 1 record/s (1,728 frames of 50), then the last 64 frames
+//     again (a lost ACK window) and 64 frames again from the start of the day: dedup lookups per record.
 // (d) paced ingest at a steady rate (HORGOS_BENCH_RATE rows/s, default 100,000) over the 41 regions:
 //     the ACK latency a vehicle sees (submit to completion) and the transactions it takes.
 // (a), (b) and (d) run for both durability modes. Files go under $TMPDIR (default /tmp).
@@ -99,8 +101,9 @@ func fleetFrames() -> [Frame] {
 /// One record per vehicle, before the fleet's frames on the same day: registers every vehicle.
 func warmUpFrames() -> [Frame] {
     (0..<vehicleCount).map { vehicle in
-        Frame(vehicle: vehicle, bytes: payload(vehicle: vehicle, baseMs: nowMs - 3 * 3_600_000, count: 1, stepMs: 1000),
-              records: 1)
+        Frame(
+            vehicle: vehicle, bytes: payload(vehicle: vehicle, baseMs: nowMs - 3 * 3_600_000, count: 1, stepMs: 1000),
+            records: 1)
     }
 }
 
@@ -282,7 +285,7 @@ let frames = fleetFrames()
 let gatewayFrames = frames.filter { $0.records > 10 }.count
 print("frames: \(frames.count) (\(gatewayFrames) of up to 50 records, \(frames.count - gatewayFrames) of up to 10)")
 
-let parts = ProcessInfo.processInfo.environment["HORGOS_BENCH_PARTS"] ?? "abcd"
+let parts = ProcessInfo.processInfo.environment["HORGOS_BENCH_PARTS"] ?? "abcde"
 let keepFiles = ProcessInfo.processInfo.environment["HORGOS_BENCH_KEEP"] != nil
 let repeats = Int(ProcessInfo.processInfo.environment["HORGOS_BENCH_REPEAT"] ?? "1") ?? 1
 for durability in [Durability.disk, .process] where parts.contains("a") || parts.contains("b") {
@@ -446,5 +449,37 @@ if parts.contains("d") {
                 durability.rawValue, Double(sentRows) / elapsed, elapsed, pct(0.5), pct(0.99), sorted.last! * 1000,
                 transactions, Double(sentRows) / Double(max(1, transactions))))
     }
+}
+// MARK: (e) resends
+
+if parts.contains("e") {
+    let dir = "\(root)/resend"
+    let store = try ShardStore(configuration: StoreConfiguration(stateDirectory: dir, regions: [Region("AE")!]))
+    let writer = store.writers[Region("AE")!]!
+    let dayStart = nowMs - 86_400_000
+    let day = (0..<1728).map { k in
+        Frame(
+            vehicle: 7, bytes: payload(vehicle: 7, baseMs: dayStart + Int64(k * 50) * 1000, count: 50, stepMs: 1000),
+            records: 50)
+    }
+    submitAll(day, to: [writer])
+    for (name, frames) in [
+        ("last 64 frames of the day", Array(day.suffix(64))), ("first 64 frames of the day", Array(day.prefix(64))),
+    ] {
+        let before = writer.statistics.recordsDuplicate
+        let t0 = monotonic()
+        let c0 = processCPU()
+        submitAll(frames, to: [writer])
+        let cpu = processCPU() - c0
+        let elapsed = monotonic() - t0
+        let duplicates = writer.statistics.recordsDuplicate - before
+        print(
+            String(
+                format: "(e) resend of the %@ (3,200 records, 1,728 chunks that day): %.1f ms, %.1f ms CPU, "
+                    + "%.1f us CPU per record, %d duplicates",
+                name, elapsed * 1000, cpu * 1000, cpu * 1e6 / 3200, duplicates))
+    }
+    store.stop()
+    try? FileManager.default.removeItem(atPath: dir)
 }
 if !keepFiles { try? FileManager.default.removeItem(atPath: root) }
