@@ -67,4 +67,26 @@ public final class ShardStore: Sendable {
         }
         return copied
     }
+
+    /// Partition days of a region directory whose whole day is older than `retentionDays`.
+    static func expiredPartitionDays(in directory: String, retentionDays: Int, nowMs: Int64) -> [UTCDay] {
+        let firstKept = UTCDay(epochMs: nowMs).dayNumber - Int64(retentionDays)
+        return StoreFiles.partitionDays(in: directory).filter { $0.dayNumber < firstKept }
+    }
+
+    /// Deletes a region's partitions older than `retentionDays` (with their -wal/-shm files) and
+    /// returns the names removed; the registry and its vehicles stay. For `horgosctl` (a running
+    /// writer does the same on its own every minute); `dryRun` only lists them.
+    public static func pruneRetention(
+        stateDirectory: String, region: Region, retentionDays: Int, nowMs: Int64 = StoreClock.systemMs(),
+        dryRun: Bool = false
+    ) throws(StoreError) -> [String] {
+        let directory = StoreFiles.regionDirectory(stateDirectory, region)
+        var removed: [String] = []
+        for day in expiredPartitionDays(in: directory, retentionDays: retentionDays, nowMs: nowMs) {
+            if !dryRun { try StoreFiles.deleteDatabase("\(directory)/\(day.partitionFileName)") }
+            removed.append(day.partitionFileName)
+        }
+        return removed
+    }
 }

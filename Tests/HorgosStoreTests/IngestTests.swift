@@ -218,4 +218,27 @@ import Testing
         let late = eventPayload(vin: testVIN(70), timeMs: noon - 8 * 86_400_000, level: 1, flags: 0, dtcs: [])
         #expect(try writer.storeEvent(late) == CommitOutcome(rejected: 1))
     }
+
+    @Test func pruneRetentionForTheCLIDeletesOnlyWholeExpiredDays() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        for back in [0, 3, 6] {
+            _ = try store.writer(for: ae).storeTelemetry(
+                telemetryPayload(
+                    vin: testVIN(80), baseTimeMs: noon - Int64(back) * 86_400_000, records: simpleRecords(1)))
+        }
+        store.stop()
+        let later = noon + 2 * 86_400_000
+        let listed = try ShardStore.pruneRetention(
+            stateDirectory: dir.path, region: ae, retentionDays: 4, nowMs: later, dryRun: true)
+        #expect(listed == ["telemetry-2026-11-23.sqlite", "telemetry-2026-11-26.sqlite"])
+        #expect(ShardReader(stateDirectory: dir.path, region: ae).partitionDays().count == 3)
+        let removed = try ShardStore.pruneRetention(
+            stateDirectory: dir.path, region: ae, retentionDays: 4, nowMs: later)
+        #expect(removed == listed)
+        #expect(ShardReader(stateDirectory: dir.path, region: ae).partitionDays().map(\.description) == ["2026-11-29"])
+        #expect(try ShardReader(stateDirectory: dir.path, region: ae).vehicle(testVIN(80))?.records == 3)
+    }
 }

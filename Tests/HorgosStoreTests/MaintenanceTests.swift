@@ -88,7 +88,8 @@ func openPartitionFiles(under directory: String) -> Set<String> {
         do {
             let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
             for back in 0...5 {
-                let payload = telemetryPayload(vin: vin, baseTimeMs: noon - Int64(back) * day, records: simpleRecords(3))
+                let base = noon - Int64(back) * day
+                let payload = telemetryPayload(vin: vin, baseTimeMs: base, records: simpleRecords(3))
                 #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 3))
                 frames.append(payload)
             }

@@ -351,8 +351,9 @@ final class RegionEngine {
 
     /// Deletes partition files whose whole day is older than the retention period.
     private func removeExpiredPartitions(nowMs: Int64) throws(StoreError) {
-        let firstKept = UTCDay(epochMs: nowMs).dayNumber - Int64(configuration.retentionDays)
-        for day in StoreFiles.partitionDays(in: directory) where day.dayNumber < firstKept {
+        for day in ShardStore.expiredPartitionDays(
+            in: directory, retentionDays: configuration.retentionDays, nowMs: nowMs)
+        {
             partitions[day.dayNumber] = nil
             try StoreFiles.deleteDatabase("\(directory)/\(day.partitionFileName)")
             configuration.log(
