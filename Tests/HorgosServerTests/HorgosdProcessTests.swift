@@ -122,6 +122,10 @@ func freeLoopbackPort() throws -> Int {
         #expect(try await expectClosed(client))
         let output = try String(contentsOfFile: log, encoding: .utf8)
         #expect(output.contains("peer authenticated"))
+        // READY=1 waited for the region writers as well as the listeners.
+        let opened = try #require(output.range(of: "region writers open"))
+        let readyLine = try #require(output.range(of: "horgosd: ready"))
+        #expect(opened.lowerBound < readyLine.lowerBound)
         #expect(output.contains("using a DEVELOPMENT PKI"))
         #expect(output.contains("code=CERTIFICATE_REVOKED"))
     }
