@@ -258,6 +258,21 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
         try await expectRefused(vehicle, code: .unknownMarket)
     }
 
+    @Test func completedHandshakeIsNotClosedByTheHandshakeTimeout() async throws {
+        let harness = try TLSHarness(handshakeTimeoutSeconds: 1)
+        let (port, task) = try await harness.start()
+        defer { task.cancel() }
+        let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
+        let client = try await TLSHarness.connect(port: port, credential: vehicle)
+        guard case .session = try await harness.nextEvent() else {
+            Issue.record("expected a session")
+            return
+        }
+        // Well past the 1 s handshake timeout: only the idle timeout (90 s) may close this session.
+        #expect(try await expectClosed(client, within: .milliseconds(2500)) == false)
+        try await client.close()
+    }
+
     @Test func stalledHandshakeIsClosedByTheTimeout() async throws {
         let harness = try TLSHarness(handshakeTimeoutSeconds: 1)
         let (port, task) = try await harness.start()
