@@ -105,6 +105,13 @@ func freeLoopbackPort() throws -> Int {
         #expect(try await expectClosed(client, within: .milliseconds(300)) == false)
         let revoked = try await TLSHarness.connect(port: telemetryPort, credential: vehicle, trusting: pki)
         #expect(try await expectClosed(revoked))
+        // No client certificate: refused in the handshake, logged and counted.
+        if let anonymous = try? await TLSHarness.connect(port: telemetryPort, credential: nil, trusting: pki) {
+            #expect(try await expectClosed(anonymous))
+        }
+        let refusals = try await httpGet("/metrics", port: adminPort).body
+        #expect(refusals.contains("horgos_refusals_total{code=\"CERTIFICATE_REVOKED\"} 1"))
+        #expect(refusals.contains("horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"} 1"))
 
         kill(process.processIdentifier, SIGTERM)
         var stopping: String?
@@ -128,6 +135,7 @@ func freeLoopbackPort() throws -> Int {
         #expect(opened.lowerBound < readyLine.lowerBound)
         #expect(output.contains("using a DEVELOPMENT PKI"))
         #expect(output.contains("code=CERTIFICATE_REVOKED"))
+        #expect(output.contains("code=TLS_HANDSHAKE_FAILED"))
     }
 
     @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() throws {
