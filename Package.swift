@@ -108,8 +108,7 @@ let package = Package(
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosServer",
-                "HorgosPKI",
+                "HorgosServer", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -203,6 +202,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Start the real horgosd (and horgosctl, horgos-sim) as processes.
+        .testTarget(
+            name: "HorgosEndToEndTests",
+            dependencies: [
+                "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

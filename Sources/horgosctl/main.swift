@@ -1,22 +1,9 @@
 import ArgumentParser
-import Foundation
-import HorgosServer
 
-/// `horgosctl`: the operator CLI. For now only `pki` (fleet CA and certificates); fleet queries follow.
-struct Horgosctl: ParsableCommand {
+/// `horgosctl`: the operator CLI (the other subcommands arrive with the CLI work).
+struct Horgosctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "horgosctl",
-        abstract: "Horgos operator CLI.",
-        version: HorgosServerInfo.version,
-        subcommands: [PKICommand.self])
+        commandName: "horgosctl", abstract: "Operate Horgos.", subcommands: [DemoCommand.self])
 }
 
-do {
-    var command = try Horgosctl.parseAsRoot()
-    try command.run()
-} catch let error as PKIUsageError {
-    FileHandle.standardError.write(Data("horgosctl: \(error.message)\n".utf8))
-    exit(error.exitCode)
-} catch {
-    Horgosctl.exit(withError: error)
-}
+await Horgosctl.main()
