@@ -1,2 +1,0 @@
-import HorgosServer
-print("horgosctl \(HorgosServerInfo.version): not built yet")
