@@ -102,8 +102,9 @@ let package = Package(
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosServer",
+                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: strictSettings
         ),
@@ -200,5 +201,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "DeployTests", swiftSettings: strictSettings),
+        // Runs the built horgosctl binary against shards written by the real store writer.
+        .testTarget(
+            name: "HorgosCtlTests",
+            dependencies: ["HorgosStore", "HorgosWire", "HorgosServer", "HorgosPKI"],
+            swiftSettings: strictSettings
+        ),
     ]
 )
