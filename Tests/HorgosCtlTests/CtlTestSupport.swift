@@ -72,6 +72,12 @@ final class CtlFixture: Sendable {
 /// Runs the built horgosctl, output captured through files (no pipe can fill up and block it).
 func runHorgosctl(_ arguments: [String], environment: [String: String] = [:]) throws -> CtlRun {
     let binary = try #require(horgosctlPath(), "horgosctl must be built next to the tests (swift build --build-tests)")
+    return try runProgram(binary, arguments, environment: environment)
+}
+
+/// Runs `binary` with HORGOS_* variables removed, `HORGOSCTL_NOW` at noon and `NO_COLOR` set (unless
+/// `environment` says otherwise).
+func runProgram(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CtlRun {
     let scratch = NSTemporaryDirectory() + "horgosctl-out-\(UInt64.random(in: 0...UInt64.max))"
     FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
     FileManager.default.createFile(atPath: scratch + ".err", contents: nil)

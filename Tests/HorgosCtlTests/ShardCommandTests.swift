@@ -203,3 +203,42 @@ struct ShardCommandTests {
         #expect(run.stdout.contains("3  daemon unreachable"))
     }
 }
+
+@Suite("horgosctl configuration and terminal output")
+struct ConfigurationAndOutputTests {
+    let fleet = SampleFleet.shared.fixture
+
+    @Test("without --config the state directory and regions come from HORGOS_* like the daemon's")
+    func environmentConfiguration() throws {
+        let run = try fleet.run(
+            ["fleet", "--json"], withConfig: false,
+            environment: ["HORGOS_STATE_DIRECTORY": fleet.state, "HORGOS_REGIONS": "BR,TH"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let regions = try #require(try run.json()["regions"] as? [[String: Any]])
+        #expect(regions.map { $0["region"] as? String } == ["BR"])
+        let refused = try fleet.run(
+            ["fleet", "--region", "AE"], withConfig: false,
+            environment: ["HORGOS_STATE_DIRECTORY": fleet.state, "HORGOS_REGIONS": "BR,TH"])
+        #expect(refused.status == 2, "AE is not configured there")
+        let badValue = try fleet.run(["fleet"], withConfig: false, environment: ["HORGOS_REGIONS": "br"])
+        #expect(badValue.status == 2)
+        #expect(badValue.stderr.contains("regions"))
+        let missingFile = try fleet.run(["fleet", "--config", fleet.root + "/missing.yaml"], withConfig: false)
+        #expect(missingFile.status == 2)
+        #expect(missingFile.stderr.contains("missing.yaml"))
+    }
+
+    @Test("colour only on a terminal, and never with NO_COLOR")
+    func colourOnlyOnATerminal() throws {
+        let script = "/usr/bin/script"
+        try #require(FileManager.default.isExecutableFile(atPath: script), "util-linux script gives a terminal")
+        let binary = try #require(horgosctlPath())
+        let command = "\(binary) fleet --region AE --config \(fleet.config)"
+        let terminal = try runProgram(script, ["-qec", command, "/dev/null"], environment: ["NO_COLOR": ""])
+        #expect(terminal.status == 0, "\(terminal.stdout)")
+        #expect(terminal.stdout.contains("\u{1B}[1m"), "bold header on a terminal")
+        let noColour = try runProgram(script, ["-qec", command, "/dev/null"], environment: ["NO_COLOR": "1"])
+        #expect(noColour.status == 0)
+        #expect(noColour.stdout.contains("REGION") && !noColour.stdout.contains("\u{1B}["))
+    }
+}
