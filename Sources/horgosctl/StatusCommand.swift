@@ -5,7 +5,8 @@ import Foundation
 ///
 /// The document's shape belongs to the daemon and may grow, so it is read as generic JSON: top-level
 /// scalars (and one level of nested objects, as `a.b`) become a key/value table; a `regions` array of
-/// objects, or an object of objects keyed by region, becomes a table with one row per region.
+/// objects, or an object of objects keyed by region, becomes a table with one row per region (a list
+/// of region codes stays a field). Lists of strings print as words, other nested values as JSON.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
@@ -47,8 +48,9 @@ struct StatusCommand: AsyncParsableCommand {
     /// The tables of a `/status` document.
     static func render(_ document: Any, source: String) -> String {
         guard let object = document as? [String: Any] else { return "\(scalar(document))\n" }
+        let regions = object["regions"].flatMap(regionTable)
         var summary = TextTable([.init("FIELD"), .init("VALUE")])
-        for key in object.keys.sorted() where key != "regions" {
+        for key in object.keys.sorted() where !(key == "regions" && regions != nil) {
             let value = object[key]!
             if let nested = value as? [String: Any] {
                 for inner in nested.keys.sorted() { summary.append(["\(key).\(inner)", scalar(nested[inner]!)]) }
@@ -57,9 +59,7 @@ struct StatusCommand: AsyncParsableCommand {
             }
         }
         var output = Console.bold("horgosd at \(source)") + "\n" + summary.render()
-        if let regions = object["regions"], let table = regionTable(regions) {
-            output += "\n" + table.render()
-        }
+        if let regions { output += "\n" + regions.render() }
         return output
     }
 
@@ -99,6 +99,8 @@ struct StatusCommand: AsyncParsableCommand {
         switch value {
         case is NSNull: return "-"
         case let text as String: return text
+        case let list as [Any] where list.allSatisfy({ $0 is String }):
+            return list.map { "\($0)" }.joined(separator: " ")
         case let number as NSNumber:
             // JSON booleans come back as NSNumber of ObjC type "c" (JSON never yields an Int8).
             if String(cString: number.objCType) == "c" { return number.boolValue ? "true" : "false" }

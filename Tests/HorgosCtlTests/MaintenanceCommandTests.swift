@@ -135,6 +135,17 @@ struct MaintenanceCommandTests {
         #expect(regionLines.count == 2)
         #expect(regionLines.last?.contains("degraded") == true)
         #expect(server.requestLines.allSatisfy { $0.hasPrefix("GET /status HTTP/1.1") })
+
+        // The shape of the server branch's DaemonStatus: regions as a list of codes, listeners as an object.
+        let flat = try OneShotHTTPServer(
+            body: #"{"connections":3,"listeners":{"admin":"127.0.0.1:9477"},"regions":["AE","BR"],"serving":true}"#,
+            requests: 1)
+        let summary = try fixture.run(["status", "--admin", "http://127.0.0.1:\(flat.port)/"])
+        #expect(summary.status == 0, "\(summary.stderr)")
+        let fields = summary.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(fields.contains("regions AE BR"))
+        #expect(fields.contains("listeners.admin 127.0.0.1:9477"))
+        #expect(fields.contains("serving true"))
     }
 }
 
