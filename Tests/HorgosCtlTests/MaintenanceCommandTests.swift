@@ -203,3 +203,46 @@ final class OneShotHTTPServer: @unchecked Sendable {
         thread.start()
     }
 }
+
+@Suite("horgosctl export memory")
+struct ExportMemoryTests {
+    @Test("export streams: 200,000 rows need about the memory of 600 (peak RSS from GNU time)")
+    func exportMemoryIsFlat() throws {
+        let time = "/usr/bin/time"
+        try #require(FileManager.default.isExecutableFile(atPath: time), "GNU time measures the peak RSS")
+        let fixture = try CtlFixture(regions: ["AE"])
+        let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE"], nowMs: noon)
+        for vehicle in 0..<200 {
+            for frame in 0..<2 {
+                let base = noon - 6 * 3_600_000 + Int64(frame * 500 * 20_000)
+                let records = (0..<500).map { index in
+                    var record = minuteRecords(1)[0]
+                    record.timeOffsetMs = UInt32(index * 20_000)
+                    return record
+                }
+                try writer.store("AE", testVIN(vehicle), baseTimeMs: base, records)
+            }
+        }
+        writer.stop()
+        let binary = try #require(horgosctlPath())
+        // stdout (the rows) to /dev/null; stderr (the row count, then GNU time's peak RSS in KiB) is kept.
+        func peakKiB(_ from: String, _ to: String, rows: Int) throws -> Int {
+            let command = "\(time) -f %M \(binary) export --region AE --from \(from) --to \(to) --config "
+                + "\(fixture.config) 2>&1 >/dev/null"
+            let run = try runProgram("/bin/bash", ["-c", command])
+            #expect(run.status == 0, "\(run.stdout)")
+            #expect(run.stdout.contains("exported \(rows) record(s)"), "\(run.stdout)")
+            return Int(run.stdout.split(separator: "\n").last ?? "") ?? -1
+        }
+        let small = try peakKiB("2026-11-29T06:00:00Z", "2026-11-29T06:01:00Z", rows: 600)
+        let large = try peakKiB("2026-11-29", "2026-11-30", rows: 200_000)
+        #expect(small > 0 && large > 0)
+        let file = try #require(
+            try FileManager.default.attributesOfItem(atPath: fixture.state + "/AE/telemetry-2026-11-29.sqlite")[.size]
+                as? Int)
+        print("export peak RSS: 600 rows \(small) KiB, 200000 rows \(large) KiB, partition \(file / 1024) KiB")
+        // Holding the rows would add about 24 MB (200,000 points plus their VIN strings), more than this
+        // bound, which allows for the partition's pages that SQLite may map into the process.
+        #expect(large - small < file / 1024 + 8 * 1024)
+    }
+}
