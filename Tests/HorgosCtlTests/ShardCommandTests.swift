@@ -228,10 +228,14 @@ struct ConfigurationAndOutputTests {
         #expect(missingFile.stderr.contains("missing.yaml"))
     }
 
-    @Test("colour only on a terminal, and never with NO_COLOR")
+    /// util-linux `script` runs a command on a pseudo-terminal.
+    static let script = "/usr/bin/script"
+
+    @Test(
+        "colour only on a terminal, and never with NO_COLOR",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: script), "needs util-linux script"))
     func colourOnlyOnATerminal() throws {
-        let script = "/usr/bin/script"
-        try #require(FileManager.default.isExecutableFile(atPath: script), "util-linux script gives a terminal")
+        let script = Self.script
         let binary = try #require(horgosctlPath())
         let command = "\(binary) fleet --region AE --config \(fleet.config)"
         let terminal = try runProgram(script, ["-qec", command, "/dev/null"], environment: ["NO_COLOR": ""])
