@@ -19,7 +19,8 @@ enum AdminClient {
         let fd = try connect(address, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
         let host = address.host.contains(":") ? "[\(address.host)]" : address.host
-        let head = "GET \(path) HTTP/1.1\r\nHost: \(host):\(address.port)\r\n"
+        let head =
+            "GET \(path) HTTP/1.1\r\nHost: \(host):\(address.port)\r\n"
             + "Accept: application/json\r\nConnection: close\r\n\r\n"
         let request = Array(head.utf8)
         var sent = 0

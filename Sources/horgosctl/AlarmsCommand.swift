@@ -21,7 +21,8 @@ struct AlarmsCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Only alarms last reported at or after this time. " + TimeArgument.accepted, valueName: "time"))
+            "Only alarms last reported at or after this time. " + TimeArgument.accepted, valueName: "time"),
+        transform: TimeArgument.parse)
     var since: TimeArgument?
 
     @Option(help: "Most vehicles listed per region.")

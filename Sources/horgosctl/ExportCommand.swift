@@ -24,10 +24,12 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The region to export.", valueName: "CC"))
     var region: String
 
-    @Option(help: ArgumentHelp("Start, inclusive. " + TimeArgument.accepted, valueName: "time"))
+    @Option(
+        help: ArgumentHelp("Start, inclusive. " + TimeArgument.accepted, valueName: "time"),
+        transform: TimeArgument.parse)
     var from: TimeArgument
 
-    @Option(help: ArgumentHelp("End, exclusive.", valueName: "time"))
+    @Option(help: ArgumentHelp("End, exclusive.", valueName: "time"), transform: TimeArgument.parse)
     var to: TimeArgument
 
     @Option(help: "csv (default) or jsonl (default with --json).")

@@ -148,7 +148,3 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         return AdminAddress(host: address.host, port: address.port)
     }
 }
-
-extension TimeArgument: ExpressibleByArgument {
-    init?(argument: String) { self.init(argument) }
-}

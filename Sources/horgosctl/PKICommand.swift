@@ -43,7 +43,7 @@ struct PKIInitCommand: AsyncParsableCommand {
     @Option(help: "The CA's common name (default \"Horgos Fleet CA <date>\").")
     var commonName: String?
 
-    @Option(help: "Validity in days (default 3652).")
+    @Option(help: "Validity in days.")
     var days = 3652
 
     func run() async throws {
@@ -90,7 +90,7 @@ struct PKIIssueCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Where the certificate and key go (default: the CA directory).", valueName: "dir"))
         var out: String?
 
-        @Option(help: "Validity in days (default 825).")
+        @Option(help: "Validity in days.")
         var days = 825
 
         /// Loads the CA of `--dir` (or the development PKI) and says where output goes.

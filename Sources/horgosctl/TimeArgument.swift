@@ -65,9 +65,14 @@ struct TimeArgument: Sendable, Hashable {
         return nil
     }
 
+    /// The option transform: a parse failure says which forms are accepted.
+    static func parse(_ text: String) throws -> TimeArgument {
+        guard let time = TimeArgument(text) else { throw TimeArgumentError(text: text) }
+        return time
+    }
+
     /// What the help and error messages say is accepted.
-    static let accepted =
-        "use ISO 8601 (2026-11-29T10:00:00Z or 2026-11-29) or a relative time (90s, 15m, 2h, 7d, now)"
+    static let accepted = "ISO 8601 (2026-11-29T10:00:00Z, 2026-11-29) or that long ago (90s, 15m, 2h, 7d, now)."
 }
 
 /// The CLI's notion of "now".
@@ -84,4 +89,10 @@ enum CtlClock {
         }
         return StoreClock.systemMs()
     }
+}
+
+/// A command-line time that is none of the accepted forms.
+struct TimeArgumentError: Error, CustomStringConvertible {
+    var text: String
+    var description: String { "\"\(text)\" is not a time; use \(TimeArgument.accepted)" }
 }

@@ -19,10 +19,14 @@ struct VehicleCommand: AsyncParsableCommand {
     @Argument(help: "The vehicle's VIN (17 characters, no I, O or Q).")
     var vin: String
 
-    @Option(help: ArgumentHelp("Start of the track (default 24h ago). " + TimeArgument.accepted, valueName: "time"))
+    @Option(
+        help: ArgumentHelp("Start of the track (default 24h ago). " + TimeArgument.accepted, valueName: "time"),
+        transform: TimeArgument.parse)
     var from: TimeArgument?
 
-    @Option(help: ArgumentHelp("End of the track, exclusive (default now).", valueName: "time"))
+    @Option(
+        help: ArgumentHelp("End of the track, exclusive (default now).", valueName: "time"),
+        transform: TimeArgument.parse)
     var to: TimeArgument?
 
     @Option(help: ArgumentHelp("Only look in this region.", valueName: "CC"))

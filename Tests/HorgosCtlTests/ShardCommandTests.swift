@@ -191,6 +191,8 @@ struct ShardCommandTests {
         }
         let vin = try fleet.run(["vehicle", "LSVCTL123"])
         #expect(vin.stderr.contains("17 characters"))
+        let time = try fleet.run(["alarms", "--since", "yesterday"])
+        #expect(time.stderr.contains("ISO 8601"), "a malformed time names the accepted forms")
         let region = try fleet.run(["fleet", "--region", "DE"])
         #expect(region.stderr.contains("AE BR MX"), "names the configured regions")
     }
