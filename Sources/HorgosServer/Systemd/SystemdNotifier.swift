@@ -1,3 +1,8 @@
+#if canImport(CoreFoundation)
+    // In release builds the Glibc structs (timespec, stat) are seen through CoreFoundation; with
+    // MemberImportVisibility their members then need that module imported by name.
+    import CoreFoundation
+#endif
 import Foundation
 
 #if canImport(Glibc)
