@@ -34,7 +34,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
-        // Wire format: pure Swift, no NIO, no Foundation.
+        // Wire format: Swift, no NIO, no Foundation; its one dependency is the tiny C target below.
         .target(name: "HorgosWire", dependencies: ["CHorgosCRC32C"], swiftSettings: strictSettings),
         // The SSE4.2 crc32 instruction for HorgosWire's CRC-32C (Swift cannot emit it); chosen at run time.
         .target(name: "CHorgosCRC32C"),
@@ -134,7 +134,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // Benchmarks and fuzzing (executables run by scripts in Benchmarks/ and Proto/fuzz).
+        // Benchmarks and fuzzing (executables run by Scripts/bench-wire.sh and Scripts/fuzz-wire.sh).
         .executableTarget(
             name: "horgos-bench-wire",
             dependencies: ["HorgosWire", "CHorgosCRC32C"],

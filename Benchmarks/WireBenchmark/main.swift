@@ -1,6 +1,7 @@
 // horgos-bench-wire: parse throughput of HorgosWire against memcpy (issue 2, item 7).
 //
-//   swift run -c release horgos-bench-wire [--mib 64] [--repeat 7] [--records 100]  (or Scripts/bench-wire.sh)
+//   swift run -c release horgos-bench-wire [--mib 64] [--repeat 7] [--records 100] [--filter TEXT]
+//   (or Scripts/bench-wire.sh with the same options)
 //
 // Builds a buffer of typical TELEMETRY frames (100 records per frame, then 1 record per frame),
 // parses it frame after frame (scan + CRC-32C verify + payload view + every field of every record
@@ -11,26 +12,32 @@ import CHorgosCRC32C
 import HorgosWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 struct Options {
     var mebibytes = 64
     var repeats = 7
     var recordsPerFrame = [100, 1]
+    var filter: String?
 
     init(_ arguments: [String]) {
         var index = 1
         while index < arguments.count {
             let value = index + 1 < arguments.count ? Int(arguments[index + 1]) : nil
+            if arguments[index] == "--filter", index + 1 < arguments.count {
+                filter = arguments[index + 1]
+                index += 2
+                continue
+            }
             switch (arguments[index], value) {
             case ("--mib", let v?): mebibytes = v
             case ("--repeat", let v?): repeats = v
             case ("--records", let v?): recordsPerFrame = [v]
             default:
-                print("usage: horgos-bench-wire [--mib N] [--repeat N] [--records N]")
+                print("usage: horgos-bench-wire [--mib N] [--repeat N] [--records N] [--filter TEXT]")
                 exit(2)
             }
             index += 2
@@ -152,8 +159,9 @@ let size = options.mebibytes << 20
 print("horgos-bench-wire: \(options.mebibytes) MiB buffers, best of \(options.repeats) runs, one thread")
 print("CRC-32C hardware (SSE4.2): \(CRC32C.isHardwareAvailable ? "yes" : "no"); decode uses \(CRC32C.preferred)")
 print("")
-print(pad("workload", 34) + pad("crc", 14) + leftPad("frames/s", 12) + leftPad("records/s", 13)
-      + leftPad("GB/s", 8) + leftPad("x memcpy", 10))
+print(
+    pad("workload", 34) + pad("crc", 14) + leftPad("frames/s", 12) + leftPad("records/s", 13)
+        + leftPad("GB/s", 8) + leftPad("x memcpy", 10))
 print(String(repeating: "-", count: 91))
 
 func row(_ workload: String, _ crc: String, seconds: Double, bytes: Int, frames: Int?, records: Int?, memcpy: Double?)
@@ -161,9 +169,10 @@ func row(_ workload: String, _ crc: String, seconds: Double, bytes: Int, frames:
 {
     let gbps = Double(bytes) / seconds / 1e9
     let ratio = memcpy.map { format(gbps / $0, decimals: 2) } ?? "1.00"
-    print(pad(workload, 34) + pad(crc, 14) + leftPad(frames.map { millions(Double($0) / seconds) } ?? "", 12)
-          + leftPad(records.map { millions(Double($0) / seconds) } ?? "", 13)
-          + leftPad(format(gbps, decimals: 2), 8) + leftPad(ratio, 10))
+    print(
+        pad(workload, 34) + pad(crc, 14) + leftPad(frames.map { millions(Double($0) / seconds) } ?? "", 12)
+            + leftPad(records.map { millions(Double($0) / seconds) } ?? "", 13)
+            + leftPad(format(gbps, decimals: 2), 8) + leftPad(ratio, 10))
     return gbps
 }
 
@@ -198,19 +207,40 @@ for recordsPerFrame in options.recordsPerFrame {
     let target = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 4_096)
     target.initializeMemory(as: UInt8.self, repeating: 0)
     let frameSize = bytes.count / buffer.frames
-    print("\(recordsPerFrame) record(s) per frame: \(buffer.frames) frames of \(frameSize) bytes, \(bytes.count) bytes")
+    print("\(recordsPerFrame) record(s) per frame: \(buffer.frames) frames of \(frameSize) bytes, \(bytes.count) B")
 
-    var workloads = [Workload(name: "memcpy", crc: "", body: { memcpy(target.baseAddress!, bytes.baseAddress!, bytes.count) })]
+    var workloads = [
+        Workload(name: "memcpy", crc: "", body: { memcpy(target.baseAddress!, bytes.baseAddress!, bytes.count) })
+    ]
     if recordsPerFrame == 100 {
         for implementation in CRC32C.available {
-            workloads.append(Workload(name: "CRC-32C alone, whole buffer", crc: implementation.description) {
-                sink &+= Int(CRC32C.checksum(bytes, using: implementation))
-            })
+            workloads.append(
+                Workload(name: "CRC-32C alone, whole buffer", crc: implementation.description) {
+                    sink &+= Int(CRC32C.checksum(bytes, using: implementation))
+                })
         }
         if CRC32C.isHardwareAvailable {
-            workloads.append(Workload(name: "CRC-32C alone, whole buffer", crc: "sse4.2 1-way") {
-                sink &+= Int(horgos_crc32c_hardware_update_single(0xFFFF_FFFF, bytes.baseAddress, bytes.count))
-            })
+            workloads.append(
+                Workload(name: "CRC-32C alone, whole buffer", crc: "sse4.2 1-way") {
+                    sink &+= Int(horgos_crc32c_hardware_update_single(0xFFFF_FFFF, bytes.baseAddress, bytes.count))
+                })
+        }
+        // The same amount of CRC work over 64 KiB that stays in cache: the instruction's speed
+        // without the memory system (the whole-buffer figures above are bounded by DRAM reads).
+        let hot = UnsafeRawBufferPointer(rebasing: bytes[0..<65_536])
+        let passes = bytes.count / hot.count
+        var cached: [(String, (UInt32) -> UInt32)] = [("slicing-by-8", { CRC32C.update($0, hot, using: .slicingBy8) })]
+        if CRC32C.isHardwareAvailable {
+            cached.append(("sse4.2", { CRC32C.update($0, hot, using: .hardware) }))
+            cached.append(("sse4.2 1-way", { horgos_crc32c_hardware_update_single($0, hot.baseAddress, hot.count) }))
+        }
+        for (label, step) in cached {
+            workloads.append(
+                Workload(name: "CRC-32C alone, 64 KiB in cache", crc: label) {
+                    var crc: UInt32 = 0xFFFF_FFFF
+                    for _ in 0..<passes { crc = step(crc) }
+                    sink &+= Int(crc)
+                })
         }
     }
     for validate in [false, true] {
@@ -218,19 +248,27 @@ for recordsPerFrame in options.recordsPerFrame {
             var decoder = FrameDecoder()
             decoder.checksumImplementation = implementation
             let name = "\(recordsPerFrame) rec/frame: parse+CRC" + (validate ? "+validate" : "")
-            workloads.append(Workload(name: name, crc: implementation.description, frames: buffer.frames,
-                                      records: buffer.records) {
-                let result = parse(bytes, decoder: decoder, validate: validate)
-                precondition(result.frames == buffer.frames && result.records == buffer.records)
-                sink &+= result.sum
-            })
+            workloads.append(
+                Workload(
+                    name: name, crc: implementation.description, frames: buffer.frames,
+                    records: buffer.records
+                ) {
+                    let result = parse(bytes, decoder: decoder, validate: validate)
+                    precondition(result.frames == buffer.frames && result.records == buffer.records)
+                    sink &+= result.sum
+                })
         }
+    }
+    if let filter = options.filter {  // memcpy stays: the ratios need it
+        workloads = workloads.enumerated().filter { $0.offset == 0 || "\($0.element.name) \($0.element.crc)".contains(filter) }
+            .map(\.element)
     }
     runRounds(&workloads, rounds: options.repeats)
     let memcpyGBps = Double(bytes.count) / workloads[0].best / 1e9
     for (index, w) in workloads.enumerated() {
-        _ = row(w.name, w.crc, seconds: w.best, bytes: bytes.count, frames: w.frames, records: w.records,
-                memcpy: index == 0 ? nil : memcpyGBps)
+        _ = row(
+            w.name, w.crc, seconds: w.best, bytes: bytes.count, frames: w.frames, records: w.records,
+            memcpy: index == 0 ? nil : memcpyGBps)
     }
     print("")
     target.deallocate()

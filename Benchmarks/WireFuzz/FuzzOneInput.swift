@@ -80,7 +80,9 @@ func checkTelemetryChecks(_ frame: FrameView, decoder: FrameDecoder) {
     guard frame.header.type == .telemetry, frame.payload.count >= 25 else { return }
     let vinBytes = UnsafeRawBufferPointer(rebasing: frame.payload[8..<25])
     precondition((VIN(bytes: vinBytes) != nil) == vinBytes.allSatisfy(VIN.isVINCharacter), "VIN check disagrees")
-    guard let batch = try? TelemetryBatchView(structureOf: frame.payload, maxRecords: decoder.maxRecords) else { return }
+    guard let batch = try? TelemetryBatchView(structureOf: frame.payload, maxRecords: decoder.maxRecords) else {
+        return
+    }
     var allValid = true
     for index in 0..<batch.count {
         let valid = referenceValid(batch[index])

@@ -108,12 +108,12 @@ public final class FleetRunner: Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads > 0 ? threads : System.coreCount)
     }
 
-    /// Connects the fleet, streams for `duration`, drains (waits for every ACK up to `drainTimeout`),
+    /// Connects the fleet (waiting at most `rampTimeout` for every unit), streams for `duration`, drains (waits for every ACK up to `drainTimeout`),
     /// and reports. `progress` is called about once a second; `churnPerMinute` is the fraction of
     /// connections dropped abruptly each minute (they reconnect and resend).
     public func run(
         duration: Duration, connectRatePerSecond: Int = 2000, churnPerMinute: Double = 0,
-        drainTimeout: Duration = .seconds(30), progress: @Sendable (FleetSnapshot, Double) -> Void = { _, _ in }
+        drainTimeout: Duration = .seconds(30), rampTimeout: Duration = .seconds(60), progress: @Sendable (FleetSnapshot, Double) -> Void = { _, _ in }
     ) async throws -> FleetReport {
         let vehicles = plan.vehicles()
         let startTime = settings.nowMs() - (settings.reportIntervalMs == 0 ? 3_600_000 : 0)
@@ -160,13 +160,18 @@ public final class FleetRunner: Sendable {
             }
         }
         let clock = ContinuousClock()
-        let started = clock.now
         // Connect at a bounded rate so the server sees a realistic ramp, not a SYN flood.
         let perTick = max(1, connectRatePerSecond / 10)
         for (offset, unit) in units.enumerated() {
             unit.eventLoop.execute { unit.value.connect() }
             if offset % perTick == perTick - 1 { try await Task.sleep(for: .milliseconds(100)) }
         }
+        // The measured phase starts once the fleet is connected (or the ramp took too long).
+        let rampStarted = clock.now
+        while stats.snapshot().connected < units.count && clock.now - rampStarted < rampTimeout {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let started = clock.now
         var random = SimRandom(seed: plan.seed ^ 0xC0FFEE)
         while clock.now - started < duration {
             try await Task.sleep(for: .seconds(1))

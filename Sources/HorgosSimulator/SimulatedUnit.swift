@@ -108,6 +108,8 @@ final class SimulatedUnit {
     }
 
     func handshakeCompleted(_ channel: any Channel) {
+        // The connect future's callback may not have run yet: take the channel from the handshake.
+        self.channel = channel
         stats.update {
             $0.connected += 1
             $0.peakConnected = max($0.peakConnected, $0.connected)

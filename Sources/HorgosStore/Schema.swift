@@ -102,8 +102,9 @@ public enum StoreSchema {
     ) throws(StoreError) {
         let version = Int(try db.scalar("PRAGMA user_version") ?? 0)
         if version > currentVersion {
-            throw StoreError(.schemaTooNew, message: "schema version \(version) > \(currentVersion)",
-                             context: "open \(db.name)")
+            throw StoreError(
+                .schemaTooNew, message: "schema version \(version) > \(currentVersion)",
+                context: "open \(db.name)")
         }
         if version == currentVersion {
             try checkMeta(db, kind: kind, region: region)
@@ -116,7 +117,9 @@ public enum StoreSchema {
                 var rows: [(String, String)] = [
                     ("kind", kind.rawValue), ("region", region.code), ("created_by", createdBy),
                 ]
-                if let range { rows += [("partition_start_ms", "\(range.start)"), ("partition_end_ms", "\(range.end)")] }
+                if let range {
+                    rows += [("partition_start_ms", "\(range.start)"), ("partition_end_ms", "\(range.end)")]
+                }
                 let insert = try db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")
                 for (key, value) in rows {
                     insert.bind(1, key)
@@ -127,8 +130,9 @@ public enum StoreSchema {
                 try checkMeta(db, kind: kind, region: region)
                 for step in version..<currentVersion {
                     guard let migration = migrations.first(where: { $0.kind == kind && $0.from == step }) else {
-                        throw StoreError(.schemaTooNew, message: "no migration from version \(step)",
-                                         context: "migrate \(db.name)")
+                        throw StoreError(
+                            .schemaTooNew, message: "no migration from version \(step)",
+                            context: "migrate \(db.name)")
                     }
                     try db.exec(migration.sql)
                 }
@@ -150,7 +154,8 @@ public enum StoreSchema {
         if meta["kind"] != kind.rawValue || meta["region"] != region.code {
             throw StoreError(
                 .foreignFile,
-                message: "expected \(kind.rawValue) of \(region.code), found \(meta["kind"] ?? "?") of \(meta["region"] ?? "?")",
+                message: "expected \(kind.rawValue) of \(region.code), found "
+                    + "\(meta["kind"] ?? "?") of \(meta["region"] ?? "?")",
                 context: "open \(db.name)")
         }
     }

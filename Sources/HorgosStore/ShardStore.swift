@@ -6,6 +6,9 @@ import Foundation
 /// through (`writer(for:)`), watches (`writers`) and stops at shutdown (`stop()`). Regions are
 /// independent: a fault in one region's files degrades only that region's writer.
 /// Readers (the CLI) do not need a `ShardStore`; they use `ShardReader` on the same directory.
+///
+/// Limits: writer threads run until `stop()`, which must be called before the store is dropped;
+/// one process per state directory (a second writer on the same files would only see SQLITE_BUSY).
 public final class ShardStore: Sendable {
     public let configuration: StoreConfiguration
     /// The writers by region.
@@ -34,9 +37,8 @@ public final class ShardStore: Sendable {
 
     /// Stops every writer (in parallel): commit what is queued, checkpoint, close.
     public func stop(timeoutMs: Int = 30_000) {
-        DispatchQueue.concurrentPerform(iterations: writers.count) { index in
-            Array(writers.values)[index].stop(timeoutMs: timeoutMs)
-        }
+        let all = Array(writers.values)
+        DispatchQueue.concurrentPerform(iterations: all.count) { index in all[index].stop(timeoutMs: timeoutMs) }
     }
 
     /// Copies a region's registry and partitions into `destination/<CC>/` as consistent snapshots
@@ -44,6 +46,7 @@ public final class ShardStore: Sendable {
     ///
     /// Each file is a consistent snapshot of itself; files are copied one after another, so the
     /// registry may be a few commits older or newer than a partition (the partitions are the truth).
+    /// Returns the paths written. Existing files of the same names in `destination` are replaced.
     public static func backup(
         stateDirectory: String, region: Region, to destination: String
     ) throws(StoreError) -> [String] {
@@ -51,7 +54,8 @@ public final class ShardStore: Sendable {
         let target = StoreFiles.regionDirectory(destination, region)
         try StoreFiles.createDirectory(target)
         var copied: [String] = []
-        let names = [StoreFiles.registryFileName]
+        let names =
+            [StoreFiles.registryFileName]
             + StoreFiles.partitionDays(in: source).map(\.partitionFileName)
         for name in names where StoreFiles.exists("\(source)/\(name)") {
             let output = "\(target)/\(name)"
@@ -62,5 +66,27 @@ public final class ShardStore: Sendable {
             copied.append(output)
         }
         return copied
+    }
+
+    /// Partition days of a region directory whose whole day is older than `retentionDays`.
+    static func expiredPartitionDays(in directory: String, retentionDays: Int, nowMs: Int64) -> [UTCDay] {
+        let firstKept = UTCDay(epochMs: nowMs).dayNumber - Int64(retentionDays)
+        return StoreFiles.partitionDays(in: directory).filter { $0.dayNumber < firstKept }
+    }
+
+    /// Deletes a region's partitions older than `retentionDays` (with their -wal/-shm files) and
+    /// returns the names removed; the registry and its vehicles stay. For `horgosctl` (a running
+    /// writer does the same on its own every minute); `dryRun` only lists them.
+    public static func pruneRetention(
+        stateDirectory: String, region: Region, retentionDays: Int, nowMs: Int64 = StoreClock.systemMs(),
+        dryRun: Bool = false
+    ) throws(StoreError) -> [String] {
+        let directory = StoreFiles.regionDirectory(stateDirectory, region)
+        var removed: [String] = []
+        for day in expiredPartitionDays(in: directory, retentionDays: retentionDays, nowMs: nowMs) {
+            if !dryRun { try StoreFiles.deleteDatabase("\(directory)/\(day.partitionFileName)") }
+            removed.append(day.partitionFileName)
+        }
+        return removed
     }
 }

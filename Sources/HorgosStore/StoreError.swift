@@ -63,7 +63,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         if sqliteCode != 0 {
-            return "\(kind) (SQLite \(sqliteCode) \(fault)): \(message) [\(context)]"
+            return "\(kind) (SQLite \(sqliteCode) \(fault.rawValue)): \(message) [\(context)]"
         }
         return "\(kind): \(message) [\(context)]"
     }

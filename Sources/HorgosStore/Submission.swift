@@ -30,14 +30,25 @@ public struct CommitOutcome: Sendable, Hashable {
     }
 }
 
-/// One queued unit of work for a region writer.
-struct Submission: Sendable {
+/// One queued unit of work for a region writer (a class: it moves through the queue and the
+/// transaction's list, and a reference is one retain where the existential and closure were several).
+final class Submission: Sendable {
     enum Kind: Sendable { case telemetry, event }
     let kind: Kind
     let bytes: any FrameBytes
     /// Records (telemetry) or 1 (event): what the commitMaxRows limit counts.
     let rows: Int
+    /// Payload bytes, counted in `queuedBytes`.
+    let byteCount: Int
     let completion: @Sendable (CommitOutcome) -> Void
+
+    init(kind: Kind, bytes: any FrameBytes, rows: Int, completion: @escaping @Sendable (CommitOutcome) -> Void) {
+        self.kind = kind
+        self.bytes = bytes
+        self.rows = rows
+        self.byteCount = bytes.count
+        self.completion = completion
+    }
 }
 
 /// Cheap structural checks of payloads the daemon has already validated with HorgosWire's views
@@ -49,8 +60,8 @@ enum PayloadShape {
         let size = Int(p[25])
         let count = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
         guard size >= WireFormat.recordSizeV1, count >= 1,
-              p.count == WireFormat.telemetryHeaderSize + count * size,
-              VIN(bytes: UnsafeRawBufferPointer(rebasing: p[8..<25])) != nil
+            p.count == WireFormat.telemetryHeaderSize + count * size,
+            VIN(bytes: UnsafeRawBufferPointer(rebasing: p[8..<25])) != nil
         else { return nil }
         return count
     }

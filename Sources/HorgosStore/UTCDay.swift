@@ -56,8 +56,8 @@ public struct UTCDay: Sendable, Hashable, Comparable, CustomStringConvertible {
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "-")
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
-              (1...12).contains(m), (1...31).contains(d)
+            let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
+            (1...12).contains(m), (1...31).contains(d)
         else { return nil }
         self.init(year: y, month: m, day: d)
     }

@@ -12,8 +12,10 @@ public struct Hello: Sendable, Hashable {
     /// Printable ASCII, at most 64 bytes.
     public var softwareVersion: String
 
-    public init(clientKind: ClientKind, protocolVersion: UInt8 = WireFormat.version, clientTimeMs: Int64,
-                softwareVersion: String) {
+    public init(
+        clientKind: ClientKind, protocolVersion: UInt8 = WireFormat.version, clientTimeMs: Int64,
+        softwareVersion: String
+    ) {
         self.clientKind = clientKind
         self.protocolVersion = protocolVersion
         self.clientTimeMs = clientTimeMs
@@ -49,8 +51,10 @@ public struct Welcome: Sendable, Hashable {
     public var idleTimeoutSeconds: UInt16
     public var maxRecords: UInt16
 
-    public init(serverTimeMs: Int64, maxPayload: UInt32, ackWindow: UInt16, heartbeatSeconds: UInt16,
-                idleTimeoutSeconds: UInt16, maxRecords: UInt16) {
+    public init(
+        serverTimeMs: Int64, maxPayload: UInt32, ackWindow: UInt16, heartbeatSeconds: UInt16,
+        idleTimeoutSeconds: UInt16, maxRecords: UInt16
+    ) {
         self.serverTimeMs = serverTimeMs
         self.maxPayload = maxPayload
         self.ackWindow = ackWindow

@@ -38,6 +38,26 @@ public struct FrameDecoder: Sendable {
     /// Reads the header at the start of `bytes` and says whether a whole frame is there.
     @inlinable
     public func scan(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> FrameScan {
+        // The common case first: a whole, good header; magic and version checked in one compare.
+        if bytes.count >= WireFormat.headerSize {
+            let word = bytes.u32(0)
+            if word & 0x00FF_FFFF == UInt32(WireFormat.version) << 16 | UInt32(WireFormat.magic),
+                let type = FrameType(wireValue: UInt8(truncatingIfNeeded: word >> 24))
+            {
+                let length = Int(bytes.u32(8))
+                if length > maxPayload { throw .frameTooLarge(length: length, limit: maxPayload) }
+                let total = WireFormat.overhead &+ length
+                guard bytes.count >= total else { return .needMore(total &- bytes.count) }
+                return .frame(FrameHeader(type: type, sequence: bytes.u32(4), payloadLength: length))
+            }
+        }
+        return try scanPartOrBadHeader(bytes)
+    }
+
+    /// `scan` for fewer than 12 bytes or a header with a bad first four bytes: checks each of
+    /// magic, version and type as soon as its bytes are there, in that order.
+    @inlinable
+    func scanPartOrBadHeader(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> FrameScan {
         // Check what the available bytes allow as early as they allow it.
         if bytes.count >= 2 {
             let magic = bytes.u16(0)

@@ -52,7 +52,8 @@ public enum FrameEncoder {
 
     /// Appends a TELEMETRY frame. `recordSize` above 40 pads each record with zero bytes (a later version).
     public static func appendTelemetry(
-        vin: VIN, baseTimeMs: Int64, records: some Collection<TelemetryRecord>, recordSize: Int = WireFormat.recordSizeV1,
+        vin: VIN, baseTimeMs: Int64, records: some Collection<TelemetryRecord>,
+        recordSize: Int = WireFormat.recordSizeV1,
         sequence: UInt32, to out: inout [UInt8]
     ) {
         appendFrame(.telemetry, sequence: sequence, to: &out) { out in
@@ -93,7 +94,8 @@ public enum FrameEncoder {
 
     /// Appends an EVENT frame.
     public static func appendEvent(
-        vin: VIN, timeMs: Int64, maxAlarmLevel: UInt8, alarmFlags: UInt32, dtcs: some Collection<DiagnosticTroubleCode>,
+        vin: VIN, timeMs: Int64, maxAlarmLevel: UInt8, alarmFlags: UInt32,
+        dtcs: some Collection<DiagnosticTroubleCode>,
         sequence: UInt32, to out: inout [UInt8]
     ) {
         appendFrame(.event, sequence: sequence, to: &out) { out in
@@ -132,8 +134,10 @@ public enum FrameEncoder {
     }
 
     /// Appends a PING (or, with `type: .pong`, a PONG) frame.
-    public static func appendPing(_ opaque: UInt64, type: FrameType = .ping, sequence: UInt32 = 0,
-                                  to out: inout [UInt8]) {
+    public static func appendPing(
+        _ opaque: UInt64, type: FrameType = .ping, sequence: UInt32 = 0,
+        to out: inout [UInt8]
+    ) {
         precondition(type == .ping || type == .pong, "PING payloads are for PING and PONG only")
         appendFrame(type, sequence: sequence, to: &out) { out in out.appendLE(opaque) }
     }

@@ -55,8 +55,9 @@ public struct TelemetryBatchView {
         var offset = WireFormat.telemetryHeaderSize
         for index in 0..<count {
             let record = TelemetryRecordView(
-                bytes: UnsafeRawBufferPointer(start: payload.baseAddress.unsafelyUnwrapped + offset,
-                                              count: WireFormat.recordSizeV1),
+                bytes: UnsafeRawBufferPointer(
+                    start: payload.baseAddress.unsafelyUnwrapped + offset,
+                    count: WireFormat.recordSizeV1),
                 baseTimeMs: baseTimeMs)
             if !record.isValid { try record.validateFieldByField(index: index) }
             offset &+= recordSize
@@ -70,8 +71,9 @@ public struct TelemetryBatchView {
         // count * recordSize <= payload.count was checked at construction: no overflow possible.
         let start = WireFormat.telemetryHeaderSize &+ index &* recordSize
         return TelemetryRecordView(
-            bytes: UnsafeRawBufferPointer(start: payload.baseAddress.unsafelyUnwrapped + start,
-                                          count: WireFormat.recordSizeV1),
+            bytes: UnsafeRawBufferPointer(
+                start: payload.baseAddress.unsafelyUnwrapped + start,
+                count: WireFormat.recordSizeV1),
             baseTimeMs: baseTimeMs)
     }
 

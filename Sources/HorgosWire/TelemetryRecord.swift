@@ -51,22 +51,22 @@ public struct TelemetryRecordView {
     @inlinable
     public var isValid: Bool {
         @inline(__always) get {
-        // u16 fields whose sentinel is 0xFFFF: v + 1 wraps the sentinel to 0, so bad iff v + 1 > max + 1.
-        var bad: UInt32 = (speedDkmh &+ 1 > 5_001 ? 1 : 0) | (headingCdeg &+ 1 > 36_000 ? 1 : 0)
-        bad |= (packVoltageDv &+ 1 > 15_001 ? 1 : 0) | (auxBatteryCv &+ 1 > 3_001 ? 1 : 0)
-        bad |= remainingRangeKm &+ 1 > 2_001 ? 1 : 0
-        // u8 fields whose sentinel is 0xFF, the same way.
-        bad |= (soc &+ 1 > 101 ? 1 : 0) | (maxAlarmLevel &+ 1 > 4 ? 1 : 0)
-        // Coordinates: shifted so the valid range starts at 0; the sentinel lands at a known value.
-        let lat = UInt32(bitPattern: latitudeE7) &+ 900_000_000
-        bad |= (lat > 1_800_000_000 && lat != 0x7FFF_FFFF &+ 900_000_000) ? 1 : 0
-        let lon = UInt32(bitPattern: longitudeE7) &+ 1_800_000_000
-        bad |= (lon > 3_600_000_000 && lon != 0x7FFF_FFFF &+ 1_800_000_000) ? 1 : 0
-        // Temperatures -40...125 shift to 0...165; the sentinel -128 lands at 168.
-        let maxT = UInt8(bitPattern: maxCellTemp) &+ 40
-        let minT = UInt8(bitPattern: minCellTemp) &+ 40
-        bad |= (maxT > 165 && maxT != 168 ? 1 : 0) | (minT > 165 && minT != 168 ? 1 : 0)
-        return bad == 0
+            // u16 fields whose sentinel is 0xFFFF: v + 1 wraps the sentinel to 0, so bad iff v + 1 > max + 1.
+            var bad: UInt32 = (speedDkmh &+ 1 > 5_001 ? 1 : 0) | (headingCdeg &+ 1 > 36_000 ? 1 : 0)
+            bad |= (packVoltageDv &+ 1 > 15_001 ? 1 : 0) | (auxBatteryCv &+ 1 > 3_001 ? 1 : 0)
+            bad |= remainingRangeKm &+ 1 > 2_001 ? 1 : 0
+            // u8 fields whose sentinel is 0xFF, the same way.
+            bad |= (soc &+ 1 > 101 ? 1 : 0) | (maxAlarmLevel &+ 1 > 4 ? 1 : 0)
+            // Coordinates: shifted so the valid range starts at 0; the sentinel lands at a known value.
+            let lat = UInt32(bitPattern: latitudeE7) &+ 900_000_000
+            bad |= (lat > 1_800_000_000 && lat != 0x7FFF_FFFF &+ 900_000_000) ? 1 : 0
+            let lon = UInt32(bitPattern: longitudeE7) &+ 1_800_000_000
+            bad |= (lon > 3_600_000_000 && lon != 0x7FFF_FFFF &+ 1_800_000_000) ? 1 : 0
+            // Temperatures -40...125 shift to 0...165; the sentinel -128 lands at 168.
+            let maxT = UInt8(bitPattern: maxCellTemp) &+ 40
+            let minT = UInt8(bitPattern: minCellTemp) &+ 40
+            bad |= (maxT > 165 && maxT != 168 ? 1 : 0) | (minT > 165 && minT != 168 ? 1 : 0)
+            return bad == 0
         }
     }
 

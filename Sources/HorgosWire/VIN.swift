@@ -25,7 +25,8 @@ public struct VIN: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Whether the 8 bytes of `word` are all VIN characters, 8 bytes at a time (SWAR).
     ///
     /// For bytes below 0x80, `(x | 0x80) - c` keeps bit 7 exactly when the byte is >= c and never
-    /// borrows across bytes; equality uses the exact zero-byte test. Bytes >= 0x80 are rejected first.
+    /// borrows across bytes, and `(x ^ c) + 0x7F` sets it exactly when the byte differs from c.
+    /// Bytes >= 0x80 make the whole word fail.
     @inlinable @inline(__always)
     static func allVINCharacters(_ x: UInt64) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
@@ -33,10 +34,8 @@ public struct VIN: Sendable, Hashable, Comparable, CustomStringConvertible {
         let low7 = ~high
         let set = x | high
         func atLeast(_ c: UInt64) -> UInt64 { (set &- c &* ones) & high }
-        func equal(_ c: UInt64) -> UInt64 {
-            let y = x ^ (c &* ones)
-            return ~(((y & low7) &+ low7) | y) & high
-        }
+        // With every byte below 0x80 (checked in the return), y + 0x7F sets bit 7 exactly when y != 0.
+        func equal(_ c: UInt64) -> UInt64 { ~((x ^ (c &* ones)) &+ low7) & high }
         let digit = atLeast(0x30) & ~atLeast(0x3A)
         let upper = atLeast(0x41) & ~atLeast(0x5B)
         let excluded = equal(0x49) | equal(0x4F) | equal(0x51)  // I, O, Q

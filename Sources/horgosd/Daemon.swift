@@ -90,8 +90,12 @@ struct Daemon {
         let state = self.state
         let notifier = self.notifier
         let logger = self.logger
-        let onBound: @Sendable (String, SocketAddress) -> Void = { name, address in
-            if state.listenerBound(name, address: ListenAddress(address)?.description ?? "\(address)") == 2 {
+        let onBound: @Sendable (String, SocketAddress?) -> Void = { name, address in
+            // READY once both listeners are bound and every region writer has opened its files.
+            if let address {
+                state.listenerBound(name, address: ListenAddress(address)?.description ?? "\(address)")
+            }
+            if state.componentReady(name) == 3 {
                 state.isServing = true
                 notifier.ready(status: state.statusLine())
                 logger.notice("ready", metadata: ["listeners": "\(state.snapshot().listeners)"])
@@ -153,7 +157,10 @@ struct Daemon {
         // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
-                .init(service: StoreService(store: store, logger: logger)), .init(service: admin),
+                .init(
+                    service: StoreService(
+                        store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) })),
+                .init(service: admin),
                 .init(service: telemetry), .init(service: reloader), .init(service: systemd),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -201,10 +208,29 @@ struct Daemon {
 struct StoreService: Service, CustomStringConvertible {
     let store: ShardStore
     let logger: Logger
+    /// Called once every region writer has left `.starting` (files opened, or degraded and retrying).
+    let onOpen: @Sendable () -> Void
 
     var description: String { "shard store (\(store.writers.count) regions)" }
 
     func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let starting = store.writers.values.filter { $0.state == .starting }.count
+            if starting == 0 {
+                let degraded = store.writers.filter {
+                    if case .degraded = $0.value.state { true } else { false }
+                }
+                if !degraded.isEmpty {
+                    logger.warning(
+                        "regions degraded at start; they keep retrying",
+                        metadata: ["regions": "\(degraded.keys.map(\.code).sorted())"])
+                }
+                logger.notice("region writers open", metadata: ["regions": "\(store.writers.count)"])
+                onOpen()
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         try? await gracefulShutdown()
         logger.notice("stopping region writers")
         store.stop(timeoutMs: 10_000)

@@ -212,10 +212,18 @@ import Glibc
     @Test func silentStalledAndHalfFrameClientsAreClosedByTimeoutsWhileValidClientsAreServed() async throws {
         let daemon = try await started([
             "HORGOS_LIMITS_HANDSHAKE_TIMEOUT_SECONDS": "1", "HORGOS_LIMITS_IDLE_TIMEOUT_SECONDS": "2",
+            "HORGOS_LIMITS_HEARTBEAT_INTERVAL_SECONDS": "1",
         ])
         defer { daemon.removeState() }
-        let baseline = daemon.openDescriptors()
         let port = daemon.telemetryPort
+        let context = try vehicleContext(daemon)
+        // Land one record first so the region's database files are open before the baseline is taken.
+        let first = try await WireClient.connect(port: port, context: context)
+        try await first.send(WireClient.hello() + WireClient.telemetry(vin: Self.vin, sequence: 1, startMs: Self.nowMs()))
+        _ = try await first.waitFor { $0.contains { $0.ack != nil } }
+        await first.close()
+        try await Task.sleep(for: .milliseconds(300))
+        let baseline = daemon.openDescriptors()
         // 150 TCP connections that never speak, 100 that stop inside the TLS handshake.
         var silent: [Int32] = []
         for _ in 0..<150 { silent.append(try RawSocket.connect(port: port)) }
@@ -226,7 +234,6 @@ import Glibc
             stalled.append(fd)
         }
         // 50 sessions that stop in the middle of a frame.
-        let context = try vehicleContext(daemon)
         var halfFrames: [WireClient] = []
         for _ in 0..<50 {
             let client = try await WireClient.connect(port: port, context: context)
@@ -237,7 +244,8 @@ import Glibc
         #expect(daemon.openDescriptors() >= baseline + 250)
         // A valid client is served at once meanwhile.
         let good = try await WireClient.connect(port: port, context: context)
-        try await good.send(WireClient.hello() + WireClient.telemetry(vin: Self.vin, sequence: 1, startMs: Self.nowMs()))
+        try await good.send(WireClient.hello() + WireClient.telemetry(
+            vin: Self.vin, sequence: 1, startMs: Self.nowMs() + 1000))
         #expect(try await good.waitFor(timeout: .seconds(2)) { $0.contains { $0.ack != nil } }
             .contains(.ack(Ack(sequence: 1))))
         await good.close()
@@ -264,9 +272,9 @@ import Glibc
         _ = try await client.waitFor { !$0.isEmpty }
         // Stream 400 frames of 10 records, then kill -9 while more are in flight.
         for sequence in UInt32(1)...400 {
-            try await client.send(WireClient.telemetry(
-                vin: Self.vin, sequence: sequence, startMs: start + Int64(sequence) * 10_000, records: 10))
-            if sequence % 50 == 0 { _ = try await client.waitFor(timeout: .seconds(5)) { $0.contains { ($0.ack?.sequence ?? 0) >= sequence - 40 } } }
+            try await client.sendWithinWindow(WireClient.telemetry(
+                vin: Self.vin, sequence: sequence, startMs: start + Int64(sequence) * 10_000, records: 10),
+                sequence: sequence, window: 64)
         }
         try await daemon.stop(signal: SIGKILL)
         let acked = client.replies.compactMap(\.ack).map(\.sequence).max() ?? 0
@@ -281,9 +289,9 @@ import Glibc
         try await again.send(WireClient.hello())
         _ = try await again.waitFor { !$0.isEmpty }
         for sequence in UInt32(1)...400 {
-            try await again.send(WireClient.telemetry(
-                vin: Self.vin, sequence: sequence, startMs: start + Int64(sequence) * 10_000, records: 10))
-            if sequence % 50 == 0 { _ = try await again.waitFor(timeout: .seconds(5)) { $0.contains { ($0.ack?.sequence ?? 0) >= sequence - 40 } } }
+            try await again.sendWithinWindow(WireClient.telemetry(
+                vin: Self.vin, sequence: sequence, startMs: start + Int64(sequence) * 10_000, records: 10),
+                sequence: sequence, window: 64)
         }
         let final = try await again.waitFor(timeout: .seconds(10)) { $0.contains { $0.ack?.sequence == 400 } }
         #expect(final.contains { $0.ack?.sequence == 400 })

@@ -117,6 +117,16 @@ final class WireClient: Sendable {
         try await channel.writeAndFlush(buffer)
     }
 
+    /// Sends data frame `sequence` once fewer than `window` frames are unacknowledged, as firmware must.
+    func sendWithinWindow(_ bytes: [UInt8], sequence: UInt32, window: UInt32) async throws {
+        if sequence > window {
+            _ = try await waitFor(timeout: .seconds(10)) { replies in
+                replies.contains { ($0.ack?.sequence ?? 0) >= sequence - window }
+            }
+        }
+        try await send(bytes)
+    }
+
     var replies: [ServerReply] { recorder.replies.withLock { $0 } }
     var isClosed: Bool { recorder.closed.load(ordering: .relaxed) }
     var handshakeError: String? { recorder.handshakeError.withLock { $0 } }

@@ -131,3 +131,20 @@ private struct TestStatus: Encodable, Sendable {
         #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3)
     }
 }
+
+@Suite struct DaemonStateTests {
+    @Test func readinessCountsComponentsAndStatusReflectsListeners() {
+        let state = DaemonState(regions: ["AE", "MX"])
+        #expect(!state.isServing)
+        #expect(state.componentReady("store") == 1)
+        state.listenerBound("telemetry", address: "127.0.0.1:7443")
+        #expect(state.componentReady("telemetry") == 2)
+        #expect(state.componentReady("telemetry") == 2)  // reporting twice does not count twice
+        state.setConnectionCounter { 5 }
+        state.isServing = true
+        let status = state.snapshot()
+        #expect(status.serving && status.connections == 5)
+        #expect(status.listeners == ["telemetry": "127.0.0.1:7443"])
+        #expect(state.statusLine() == "serving; 5 connections; 2 regions")
+    }
+}

@@ -105,6 +105,13 @@ func freeLoopbackPort() throws -> Int {
         #expect(try await expectClosed(client, within: .milliseconds(300)) == false)
         let revoked = try await TLSHarness.connect(port: telemetryPort, credential: vehicle, trusting: pki)
         #expect(try await expectClosed(revoked))
+        // No client certificate: refused in the handshake, logged and counted.
+        if let anonymous = try? await TLSHarness.connect(port: telemetryPort, credential: nil, trusting: pki) {
+            #expect(try await expectClosed(anonymous))
+        }
+        let refusals = try await httpGet("/metrics", port: adminPort).body
+        #expect(refusals.contains("horgos_refusals_total{code=\"CERTIFICATE_REVOKED\"} 1"))
+        #expect(refusals.contains("horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"} 1"))
 
         kill(process.processIdentifier, SIGTERM)
         var stopping: String?
@@ -122,8 +129,13 @@ func freeLoopbackPort() throws -> Int {
         #expect(try await expectClosed(client))
         let output = try String(contentsOfFile: log, encoding: .utf8)
         #expect(output.contains("peer authenticated"))
+        // READY=1 waited for the region writers as well as the listeners.
+        let opened = try #require(output.range(of: "region writers open"))
+        let readyLine = try #require(output.range(of: "horgosd: ready"))
+        #expect(opened.lowerBound < readyLine.lowerBound)
         #expect(output.contains("using a DEVELOPMENT PKI"))
         #expect(output.contains("code=CERTIFICATE_REVOKED"))
+        #expect(output.contains("code=TLS_HANDSHAKE_FAILED"))
     }
 
     @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() throws {

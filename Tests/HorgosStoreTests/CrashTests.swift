@@ -86,10 +86,12 @@ func crashVIN(_ index: Int) -> VIN {
             }
             let reader = ShardReader(stateDirectory: dir.path, region: ae)
             for (vehicle, batches) in reported {
-                let stored = Set(try reader.track(crashVIN(vehicle), fromMs: base, toMs: base + 10_000_000).map(\.timestampMs))
+                let stored = Set(
+                    try reader.track(crashVIN(vehicle), fromMs: base, toMs: base + 10_000_000).map(\.timestampMs))
                 for (first, count) in batches {
                     let missing = (0..<count).filter { !stored.contains(first + Int64($0) * 1000) }
-                    #expect(missing.isEmpty, "run \(run): vehicle \(vehicle) batch \(first) lost \(missing.count) records")
+                    #expect(
+                        missing.isEmpty, "run \(run): vehicle \(vehicle) batch \(first) lost \(missing.count) records")
                     verifiedBatches += 1
                 }
             }
@@ -103,7 +105,8 @@ func crashVIN(_ index: Int) -> VIN {
 }
 
 /// Whether `strace` can trace a child here (installed by .ci/run; ptrace allowed).
-let canStrace: Bool = FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
+let canStrace: Bool =
+    FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
     && runProgram("/usr/bin/strace", ["-o", "/dev/null", "/bin/true"]) == 0
 
 @Suite(.serialized) struct InjectedIOErrorTests {
@@ -133,7 +136,9 @@ let canStrace: Bool = FileManager.default.isExecutableFile(atPath: "/usr/bin/str
         let linesAtRecovery = stdout.text.split(separator: "\n").count
         while stdout.text.split(separator: "\n").count < linesAtRecovery + 50 && Date() < deadline { usleep(20_000) }
         // Kill the traced child itself (strace follows it and exits with it).
-        let pidText = try String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)
+        let pidText = try String(
+            contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children",
+            encoding: .utf8)
         for pid in pidText.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
         process.waitUntilExit()
         stdout.waitForEnd()
@@ -148,7 +153,9 @@ let canStrace: Bool = FileManager.default.isExecutableFile(atPath: "/usr/bin/str
         var stored: [Int: Set<Int64>] = [:]
         for line in stdout.text.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count == 3, let v = Int(fields[0]), let first = Int64(fields[1]), let n = Int(fields[2]) else { continue }
+            guard fields.count == 3, let v = Int(fields[0]), let first = Int64(fields[1]), let n = Int(fields[2]) else {
+                continue
+            }
             if stored[v] == nil {
                 stored[v] = Set(try reader.track(crashVIN(v), fromMs: 0, toMs: .max).map(\.timestampMs))
             }

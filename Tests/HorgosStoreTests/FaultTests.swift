@@ -35,8 +35,9 @@ let canMountTmpfs: Bool = {
         let store = try ShardStore(configuration: makeConfiguration(dir, regions: [ae, br], clock: clock, log: log))
         defer { store.stop() }
         let writer = try store.writer(for: ae)
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
 
         // Another process (here: another connection) takes the registry's write lock and keeps it.
         let locker = try SQLiteConnection(path: "\(dir.path)/AE/registry.sqlite", readOnly: false)
@@ -47,8 +48,10 @@ let canMountTmpfs: Bool = {
         #expect(writer.waitForState { if case .degraded(.locked, _) = $0 { true } else { false } })
         #expect(!done.wait(for: 1, seconds: 0.3))  // no commit reported while the lock is held
         // Other regions keep working.
-        #expect(try store.writer(for: br).storeTelemetry(
-            telemetryPayload(vin: testVIN(3), baseTimeMs: noon, records: simpleRecords(2))) == CommitOutcome(stored: 2))
+        #expect(
+            try store.writer(for: br).storeTelemetry(
+                telemetryPayload(vin: testVIN(3), baseTimeMs: noon, records: simpleRecords(2)))
+                == CommitOutcome(stored: 2))
 
         try locker.exec("ROLLBACK")
         #expect(done.wait(for: 1))
@@ -57,7 +60,8 @@ let canMountTmpfs: Bool = {
         #expect(writer.statistics.failedAttempts >= 1)
         #expect(log.all.filter { $0.contains("AE: writer degraded") }.count == 1)  // logged once, not per retry
         #expect(log.all.contains { $0.contains("AE: writer recovered from locked") })
-        #expect(try ShardReader(stateDirectory: dir.path, region: ae).track(testVIN(2), fromMs: 0, toMs: .max).count == 5)
+        #expect(
+            try ShardReader(stateDirectory: dir.path, region: ae).track(testVIN(2), fromMs: 0, toMs: .max).count == 5)
     }
 
     @Test func aCorruptPartitionDegradesTheRegionUntilTheFileIsMovedAway() throws {
@@ -102,8 +106,10 @@ let canMountTmpfs: Bool = {
         let log = LogSink()
         let store = try ShardStore(configuration: makeConfiguration(dir, regions: [ae, br], clock: clock, log: log))
         let writer = try store.writer(for: ae)
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 3_600_000, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(
+                telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 3_600_000, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
 
         // Fill the file system to the last block.
         let filler = "\(regionDirectory)/filler"
@@ -121,8 +127,10 @@ let canMountTmpfs: Bool = {
         #expect(writer.waitForState { if case .degraded(.diskFull, _) = $0 { true } else { false } })
         #expect(!done.wait(for: 1, seconds: 0.3))
         #expect(writer.queuedBytes >= frames.reduce(0) { $0 + $1.count })
-        #expect(try store.writer(for: br).storeTelemetry(
-            telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(2))) == CommitOutcome(stored: 2))
+        #expect(
+            try store.writer(for: br).storeTelemetry(
+                telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(2)))
+                == CommitOutcome(stored: 2))
 
         // Space comes back: every held submission commits, in full, without a restart.
         unlink(filler)

@@ -21,7 +21,8 @@ import Testing
         #expect(try writer.storeTelemetry(overlap) == CommitOutcome(stored: 25, duplicates: 25))
         // A frame that repeats one timestamp inside itself, and a gap filled below the high-water mark.
         let repeated = telemetryPayload(
-            vin: vin, baseTimeMs: base + 500, records: [TelemetryRecord(timeOffsetMs: 0), TelemetryRecord(timeOffsetMs: 0)])
+            vin: vin, baseTimeMs: base + 500,
+            records: [TelemetryRecord(timeOffsetMs: 0), TelemetryRecord(timeOffsetMs: 0)])
         #expect(try writer.storeTelemetry(repeated) == CommitOutcome(stored: 1, duplicates: 1))
         // Another vehicle at the same timestamps is not a duplicate.
         let other = telemetryPayload(vin: testVIN(11), baseTimeMs: base, records: simpleRecords(50))
@@ -73,8 +74,9 @@ import Testing
         let vin = testVIN(20)
         let day: Int64 = 86_400_000
         // Live data first, so the late upload lies below the high-water mark.
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
         let late = telemetryPayload(vin: vin, baseTimeMs: noon - 5 * day, records: simpleRecords(4))
         #expect(try writer.storeTelemetry(late) == CommitOutcome(stored: 4))
         let tooOld = telemetryPayload(vin: vin, baseTimeMs: noon - 7 * day - 1000, records: simpleRecords(2))
@@ -121,10 +123,13 @@ import Testing
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock, log: log))
         let writer = try store.writer(for: ae)
         let old = testVIN(40)
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon - 6 * 86_400_000, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon, records: simpleRecords(3)))
-            == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(
+                telemetryPayload(vin: old, baseTimeMs: noon - 6 * 86_400_000, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
+        #expect(
+            try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon, records: simpleRecords(3)))
+                == CommitOutcome(stored: 3))
         // 87 days later the partition of noon-6d is 93 days old (> 90): it goes; noon's (87 days) stays.
         clock.ms = noon + 87 * 86_400_000
         let fresh = telemetryPayload(vin: testVIN(41), baseTimeMs: clock.ms, records: simpleRecords(1))
@@ -185,5 +190,55 @@ import Testing
         #expect(throws: StoreError.self) { try store.writer(for: ae).submitTelemetry(payload) { _ in } }
         let error = #expect(throws: StoreError.self) { try store.writer(for: Region("FR")!) }
         #expect(error?.kind == .unknownRegion)
+    }
+
+    @Test func aFullQueueRefusesSubmissionsAndAnEventOutsideTheHorizonIsRejected() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        var configuration = makeConfiguration(dir, clock: TestClock(noon))
+        let payload = telemetryPayload(vin: testVIN(70), baseTimeMs: noon, records: simpleRecords(10))
+        configuration.maxQueuedBytes = payload.count  // room for exactly one queued payload
+        let store = try ShardStore(configuration: configuration)
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        // Hold the writer: another connection keeps the registry's write lock.
+        #expect(try writer.storeTelemetry(payload) == CommitOutcome(stored: 10))
+        let locker = try SQLiteConnection(path: "\(dir.path)/AE/registry.sqlite", readOnly: false)
+        try locker.exec("BEGIN IMMEDIATE")
+        let done = Completions()
+        let second = telemetryPayload(vin: testVIN(71), baseTimeMs: noon, records: simpleRecords(10))
+        try writer.submitTelemetry(second, completion: done.callback)
+        let error = #expect(throws: StoreError.self) {
+            try writer.submitTelemetry(second) { _ in }
+        }
+        #expect(error?.kind == .queueFull)
+        #expect(writer.queuedBytes == second.count)
+        try locker.exec("ROLLBACK")
+        #expect(done.wait(for: 1))
+        let late = eventPayload(vin: testVIN(70), timeMs: noon - 8 * 86_400_000, level: 1, flags: 0, dtcs: [])
+        #expect(try writer.storeEvent(late) == CommitOutcome(rejected: 1))
+    }
+
+    @Test func pruneRetentionForTheCLIDeletesOnlyWholeExpiredDays() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        for back in [0, 3, 6] {
+            _ = try store.writer(for: ae).storeTelemetry(
+                telemetryPayload(
+                    vin: testVIN(80), baseTimeMs: noon - Int64(back) * 86_400_000, records: simpleRecords(1)))
+        }
+        store.stop()
+        let later = noon + 2 * 86_400_000
+        let listed = try ShardStore.pruneRetention(
+            stateDirectory: dir.path, region: ae, retentionDays: 4, nowMs: later, dryRun: true)
+        #expect(listed == ["telemetry-2026-11-23.sqlite", "telemetry-2026-11-26.sqlite"])
+        #expect(ShardReader(stateDirectory: dir.path, region: ae).partitionDays().count == 3)
+        let removed = try ShardStore.pruneRetention(
+            stateDirectory: dir.path, region: ae, retentionDays: 4, nowMs: later)
+        #expect(removed == listed)
+        #expect(ShardReader(stateDirectory: dir.path, region: ae).partitionDays().map(\.description) == ["2026-11-29"])
+        #expect(try ShardReader(stateDirectory: dir.path, region: ae).vehicle(testVIN(80))?.records == 3)
     }
 }

@@ -28,7 +28,8 @@ import Testing
         try commitFrames(1)
         let wal = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)-wal"
         // A reader holds an old snapshot: no checkpoint can reset the WAL past it, so it grows.
-        let reader = try SQLiteConnection(path: "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)", readOnly: true)
+        let reader = try SQLiteConnection(
+            path: "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)", readOnly: true)
         try reader.exec("BEGIN")
         _ = try reader.scalar("SELECT count(*) FROM telemetry")
         try commitFrames(400)
@@ -43,7 +44,8 @@ import Testing
         }
         let final = StoreFiles.size(wal)
         #expect(final < 5 << 20, "WAL \(final) bytes after the reader left (was \(grown))")
-        #expect(try ShardReader(stateDirectory: dir.path, region: ae).track(vin, fromMs: 0, toMs: .max).count == 501 * 200)
+        #expect(
+            try ShardReader(stateDirectory: dir.path, region: ae).track(vin, fromMs: 0, toMs: .max).count == 501 * 200)
     }
 
     @Test func theIdleWriterKeepsReportingProgress() throws {
@@ -54,8 +56,52 @@ import Testing
         let writer = try store.writer(for: ae)
         #expect(writer.waitForState { $0 == .ok })
         let before = writer.statistics.lastProgressNs
-        usleep(1_300_000)
+        usleep(2_500_000)
         #expect(writer.statistics.lastProgressNs > before)
         #expect(writer.statistics.lastCommitNs == 0)
+    }
+}
+
+/// The partition files this process has open under `directory` (from /proc/self/fd).
+func openPartitionFiles(under directory: String) -> Set<String> {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    var names: Set<String> = []
+    for fd in fds {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+            target.hasPrefix(directory)
+        else { continue }
+        var name = String(target.split(separator: "/").last ?? "")
+        for suffix in ["-wal", "-shm"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+        if name.hasPrefix("telemetry-") { names.insert(name) }
+    }
+    return names
+}
+
+@Suite(.serialized) struct OpenFileTests {
+    @Test func onlyTheDaysAroundTodayStayOpenAndOlderDaysStillDeduplicate() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        let vin = testVIN(5)
+        let day: Int64 = 86_400_000
+        var frames: [[UInt8]] = []
+        do {
+            let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+            for back in 0...5 {
+                let base = noon - Int64(back) * day
+                let payload = telemetryPayload(vin: vin, baseTimeMs: base, records: simpleRecords(3))
+                #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 3))
+                frames.append(payload)
+            }
+            store.stop()
+        }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        #expect(writer.waitForState { $0 == .ok })
+        #expect(openPartitionFiles(under: dir.path) == ["telemetry-2026-11-28.sqlite", "telemetry-2026-11-29.sqlite"])
+        // A resend for a closed day reopens it and is still recognised.
+        #expect(try writer.storeTelemetry(frames[4]) == CommitOutcome(duplicates: 3))
+        #expect(openPartitionFiles(under: dir.path).contains("telemetry-2026-11-25.sqlite"))
     }
 }

@@ -50,7 +50,9 @@ enum SchemaV1 {
             let registry = try SQLiteConnection(path: "\(dir.path)/AE/registry.sqlite", readOnly: false)
             try registry.exec(SchemaV1.registry)
             try registry.exec(
-                "INSERT INTO vehicles(id, vin, first_seen, last_seen, soc, records) VALUES (7, '\(vin)', \(noon - 2000), \(noon - 1000), 55, 2)")
+                "INSERT INTO vehicles(id, vin, first_seen, last_seen, soc, records) "
+                    + "VALUES (7, '\(vin)', \(noon - 2000), \(noon - 1000), 55, 2)"
+            )
             let partition = try SQLiteConnection(path: "\(dir.path)/AE/\(day.partitionFileName)", readOnly: false)
             try partition.exec(SchemaV1.partition(day))
             try partition.exec(
@@ -67,7 +69,8 @@ enum SchemaV1 {
         let resend = telemetryPayload(vin: vin, baseTimeMs: noon - 2000, records: simpleRecords(3))
         #expect(try writer.storeTelemetry(resend) == CommitOutcome(stored: 1, duplicates: 2))
         let event = eventPayload(
-            vin: vin, timeMs: noon, level: 2, flags: 0, dtcs: [DiagnosticTroubleCode(code: 9, source: .other, state: 1)])
+            vin: vin, timeMs: noon, level: 2, flags: 0, dtcs: [DiagnosticTroubleCode(code: 9, source: .other, state: 1)]
+        )
         #expect(try writer.storeEvent(event) == CommitOutcome(stored: 1))
         store.stop()
 
@@ -95,7 +98,10 @@ enum SchemaV1 {
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon), log: log))
         defer { store.stop(timeoutMs: 0) }
         let writer = try store.writer(for: ae)
-        #expect(writer.waitForState { if case .degraded(.incompatibleFile, let message) = $0 { message.contains("99") } else { false } })
+        #expect(
+            writer.waitForState {
+                if case .degraded(.incompatibleFile, let message) = $0 { message.contains("99") } else { false }
+            })
         #expect(try query("\(dir.path)/AE/registry.sqlite", "PRAGMA user_version") == ["99"])
         #expect(log.all.contains { $0.contains("schema_too_new") })
     }

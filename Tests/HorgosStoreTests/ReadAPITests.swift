@@ -16,15 +16,23 @@ import Testing
             [TelemetryRecord(soc: soc, maxCellTemp: temp, maxAlarmLevel: level, alarmFlags: flags)]
         }
         // 1: fresh, fine. 2: fresh, low SOC. 3: 30 min ago, hot. 4: 2 days ago, alarm flag. 5: fresh, level 2.
-        _ = try writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 1000, records: record(soc: 80, temp: 30)))
-        _ = try writer.storeTelemetry(telemetryPayload(vin: testVIN(2), baseTimeMs: noon - 1000, records: record(soc: 9, temp: 30)))
-        _ = try writer.storeTelemetry(telemetryPayload(vin: testVIN(3), baseTimeMs: noon - 1_800_000, records: record(soc: 50, temp: 61)))
-        _ = try writer.storeTelemetry(telemetryPayload(
-            vin: testVIN(4), baseTimeMs: noon - 2 * 86_400_000, records: record(soc: 10, temp: 20, flags: AlarmBit.socLow.mask)))
-        _ = try writer.storeTelemetry(telemetryPayload(vin: testVIN(5), baseTimeMs: noon - 10, records: record(soc: 91, temp: 40, level: 2)))
+        _ = try writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 1000, records: record(soc: 80, temp: 30)))
+        _ = try writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(2), baseTimeMs: noon - 1000, records: record(soc: 9, temp: 30)))
+        _ = try writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(3), baseTimeMs: noon - 1_800_000, records: record(soc: 50, temp: 61)))
+        _ = try writer.storeTelemetry(
+            telemetryPayload(
+                vin: testVIN(4), baseTimeMs: noon - 2 * 86_400_000,
+                records: record(soc: 10, temp: 20, flags: AlarmBit.socLow.mask)))
+        _ = try writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(5), baseTimeMs: noon - 10, records: record(soc: 91, temp: 40, level: 2)))
         // 6: only rejected records (registered, never seen): silent.
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: testVIN(6), baseTimeMs: noon + 3 * 86_400_000, records: record(soc: 1, temp: 1)))
-            == CommitOutcome(rejected: 1))
+        #expect(
+            try writer.storeTelemetry(
+                telemetryPayload(vin: testVIN(6), baseTimeMs: noon + 3 * 86_400_000, records: record(soc: 1, temp: 1)))
+                == CommitOutcome(rejected: 1))
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         let health = try reader.fleetHealth(asOfMs: noon)
         #expect(health.vehiclesTotal == 6)
@@ -45,7 +53,8 @@ import Testing
         let clock = TestClock(noon)
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
         let writer = try store.writer(for: ae)
-        _ = try writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 86_400_000, records: simpleRecords(7)))
+        _ = try writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 86_400_000, records: simpleRecords(7)))
         _ = try writer.storeTelemetry(telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(3)))
         let files = try ShardReader(stateDirectory: dir.path, region: ae).inventory()
         #expect(files.map(\.name) == ["registry.sqlite", "telemetry-2026-11-28.sqlite", "telemetry-2026-11-29.sqlite"])
@@ -65,7 +74,8 @@ import Testing
         let clock = TestClock(noon)
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
         let writer = try store.writer(for: ae)
-        _ = try writer.storeTelemetry(telemetryPayload(vin: testVIN(0), baseTimeMs: noon - 600_000, records: simpleRecords(1)))
+        _ = try writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(0), baseTimeMs: noon - 600_000, records: simpleRecords(1)))
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         let vin = testVIN(1)
         let done = Completions()
@@ -73,9 +83,10 @@ import Testing
         // A producer keeps the writer busy while the test reads.
         let producer = Thread {
             for k in 0..<frames {
-                let payload = telemetryPayload(vin: vin, baseTimeMs: noon - 500_000 + Int64(k) * 20_000, records: simpleRecords(20))
+                let payload = telemetryPayload(
+                    vin: vin, baseTimeMs: noon - 500_000 + Int64(k) * 20_000, records: simpleRecords(20))
                 try? writer.submitTelemetry(payload, completion: done.callback)
-                usleep(500)
+                usleep(2_000)
             }
         }
         producer.start()

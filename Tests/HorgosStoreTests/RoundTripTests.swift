@@ -79,7 +79,8 @@ import Testing
                 "created_by=horgos-tests", "kind=telemetry", "partition_end_ms=\(day.endMs)",
                 "partition_start_ms=\(day.startMs)", "region=AE", "schema_version=2",
             ])
-        #expect(try query("\(dir.path)/AE/registry.sqlite", "SELECT value FROM meta WHERE key = 'kind'") == ["registry"])
+        #expect(
+            try query("\(dir.path)/AE/registry.sqlite", "SELECT value FROM meta WHERE key = 'kind'") == ["registry"])
         #expect(try query(partition, "PRAGMA journal_mode") == ["wal"])
     }
 }

@@ -35,28 +35,41 @@ import Testing
         for index in 0..<frames {
             let sequence = UInt32(index)
             switch index % 8 {
-            case 0: FrameEncoder.appendEvent(vin: random.vin(), timeMs: 1, maxAlarmLevel: 1, alarmFlags: 3, dtcs: dtcs,
-                                             sequence: sequence, to: &bytes)
+            case 0:
+                FrameEncoder.appendEvent(
+                    vin: random.vin(), timeMs: 1, maxAlarmLevel: 1, alarmFlags: 3, dtcs: dtcs,
+                    sequence: sequence, to: &bytes)
             case 1: FrameEncoder.appendAck(Ack(sequence: sequence), sequence: sequence, to: &bytes)
             case 2: FrameEncoder.appendPing(7, sequence: sequence, to: &bytes)
             case 3: FrameEncoder.appendBye(Bye(reason: .normal), sequence: sequence, to: &bytes)
-            case 4: FrameEncoder.appendWelcome(Welcome(serverTimeMs: 1, maxPayload: 9, ackWindow: 4, heartbeatSeconds: 1,
-                                                       idleTimeoutSeconds: 2, maxRecords: 3), sequence: sequence, to: &bytes)
-            case 5: FrameEncoder.appendHello(Hello(clientKind: .vehicle, clientTimeMs: 1, softwareVersion: "fw 1.2"),
-                                             sequence: sequence, to: &bytes)
-            default: FrameEncoder.appendTelemetry(vin: random.vin(), baseTimeMs: 1, records: records,
-                                                  sequence: sequence, to: &bytes)
+            case 4:
+                FrameEncoder.appendWelcome(
+                    Welcome(
+                        serverTimeMs: 1, maxPayload: 9, ackWindow: 4, heartbeatSeconds: 1,
+                        idleTimeoutSeconds: 2, maxRecords: 3), sequence: sequence, to: &bytes)
+            case 5:
+                FrameEncoder.appendHello(
+                    Hello(clientKind: .vehicle, clientTimeMs: 1, softwareVersion: "fw 1.2"),
+                    sequence: sequence, to: &bytes)
+            default:
+                FrameEncoder.appendTelemetry(
+                    vin: random.vin(), baseTimeMs: 1, records: records,
+                    sequence: sequence, to: &bytes)
             }
         }
         return bytes
     }
 
     /// Decodes every frame, validates it, reads every record field; returns a checksum of the fields.
-    static func parseAll(_ bytes: UnsafeRawBufferPointer, decoder: FrameDecoder) -> (frames: Int, records: Int, sum: Int) {
+    static func parseAll(_ bytes: UnsafeRawBufferPointer, decoder: FrameDecoder) -> (
+        frames: Int, records: Int, sum: Int
+    ) {
         var offset = 0, frames = 0, records = 0, sum = 0
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            guard let frame = try? decoder.decode(rest), let message = try? frame.message() else { return (-1, -1, -1) }
+            guard let frame = try? decoder.decode(rest), let message = try? frame.message() else {
+                return (-1, -1, -1)
+            }
             switch message {
             case .telemetry(let batch):
                 for index in 0..<batch.count {

@@ -32,9 +32,9 @@ import Testing
         #expect(CRC32C.isHardwareAvailable == (horgos_crc32c_hardware_available() != 0))
         #expect(CRC32C.preferred == (CRC32C.isHardwareAvailable ? .hardware : .slicingBy8))
         #if arch(x86_64) && os(Linux)
-        // Every x86-64 machine this project runs on has SSE4.2; /proc/cpuinfo says so independently.
-        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        #expect(CRC32C.isHardwareAvailable == flags.contains(" sse4_2"))
+            // Every x86-64 machine this project runs on has SSE4.2; /proc/cpuinfo says so independently.
+            let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+            #expect(CRC32C.isHardwareAvailable == flags.contains(" sse4_2"))
         #endif
     }
 
@@ -83,7 +83,8 @@ import Testing
         let whole = Self.crc(bytes, implementation)
         bytes.withUnsafeBytes { raw in
             for cut in stride(from: 0, through: 2_000, by: 37) {
-                let first = CRC32C.update(0xFFFF_FFFF, UnsafeRawBufferPointer(rebasing: raw[..<cut]), using: implementation)
+                let first = CRC32C.update(
+                    0xFFFF_FFFF, UnsafeRawBufferPointer(rebasing: raw[..<cut]), using: implementation)
                 let both = CRC32C.update(first, UnsafeRawBufferPointer(rebasing: raw[cut...]), using: implementation)
                 #expect(~both == whole, "cut at \(cut)")
             }

@@ -74,7 +74,8 @@ import Testing
     @Test func everyFrameErrorMapsToItsOwnParserCode() {
         let errors: [FrameError] = [
             .badMagic(0), .unsupportedVersion(0), .unknownFrameType(0), .frameTooLarge(length: 0, limit: 0),
-            .truncatedFrame(have: 0, need: 1), .badChecksum(expected: 0, actual: 1), .badPayloadLength(.ack, length: 0),
+            .truncatedFrame(have: 0, need: 1), .badChecksum(expected: 0, actual: 1),
+            .badPayloadLength(.ack, length: 0),
             .recordCountMismatch(count: 0, payloadLength: 0), .recordSizeTooSmall(0), .invalidVIN, .emptyBatch,
             .tooManyRecords(count: 0, limit: 0), .tooManyDTCs(0), .invalidFieldValue(field: "", record: 0),
             .invalidPayload(""),
@@ -89,8 +90,9 @@ import Testing
         var record = TelemetryRecord()
         record.soc = 150
         var bytes: [UInt8] = []
-        FrameEncoder.appendTelemetry(vin: VIN("LSVAU2180N2183294")!, baseTimeMs: 1, records: [TelemetryRecord(), record],
-                                     sequence: 1, to: &bytes)
+        FrameEncoder.appendTelemetry(
+            vin: VIN("LSVAU2180N2183294")!, baseTimeMs: 1, records: [TelemetryRecord(), record],
+            sequence: 1, to: &bytes)
         try bytes.withUnsafeBytes { raw throws in
             let frame = try FrameDecoder().decodeComplete(raw)
             let batch = try TelemetryBatchView(structureOf: frame.payload)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HorgosWire
 
 @Suite struct WireSmokeTests {
@@ -9,8 +10,9 @@ import Testing
 
     @Test func telemetryFrameEncodesAndDecodesToTheSameRecord() throws {
         let vin = try #require(VIN("LSVAU2180N2183294"))
-        let record = TelemetryRecord(timeOffsetMs: 1000, latitudeE7: 251_234_567, longitudeE7: 552_345_678,
-                                     packCurrentDa: -1234, soc: 80, maxCellTemp: 35, minCellTemp: 30)
+        let record = TelemetryRecord(
+            timeOffsetMs: 1000, latitudeE7: 251_234_567, longitudeE7: 552_345_678,
+            packCurrentDa: -1234, soc: 80, maxCellTemp: 35, minCellTemp: 30)
         var out: [UInt8] = []
         FrameEncoder.appendTelemetry(vin: vin, baseTimeMs: 1_700_000_000_000, records: [record], sequence: 1, to: &out)
         #expect(out.count == WireFormat.overhead + 28 + 40)

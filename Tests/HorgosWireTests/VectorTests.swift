@@ -65,7 +65,8 @@ import Testing
         let cases = VectorGenerator.allCases()
         if ProcessInfo.processInfo.environment["HORGOS_WRITE_VECTORS"] == "1" {
             for (name, text) in files {
-                try text.write(to: VectorFile.directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+                let url = VectorFile.directory.appendingPathComponent(name)
+                try text.write(to: url, atomically: true, encoding: .utf8)
             }
             try? FileManager.default.removeItem(at: corpus)
             try FileManager.default.createDirectory(at: corpus, withIntermediateDirectories: true)
@@ -90,7 +91,9 @@ import Testing
         #expect(throws: VectorFileError.self) {
             try VectorFile.parse("vector x\nhex: 00\nerror: NOT_AN_ERROR\nend\n", file: "t.txt")
         }
-        #expect(throws: VectorFileError.self) { try VectorFile.parse("vector x\nhex: 00\nerror: BAD_MAGIC\n", file: "t") }
+        #expect(throws: VectorFileError.self) {
+            try VectorFile.parse("vector x\nhex: 00\nerror: BAD_MAGIC\n", file: "t")
+        }
         let parsed = try? VectorFile.parse("vector ok\nhex: 48 47\nerror: TRUNCATED_FRAME\nend\n", file: "t.txt")
         #expect(parsed?.first?.bytes == [0x48, 0x47])
     }

@@ -10,7 +10,7 @@ import HorgosStore
 import HorgosWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let arguments = CommandLine.arguments
@@ -22,7 +22,8 @@ let durability = arguments.count > 4 ? Durability(rawValue: arguments[4]) ?? .di
 let region = Region("AE")!
 let store = try ShardStore(
     configuration: StoreConfiguration(
-        stateDirectory: arguments[1], regions: [region], durability: durability, retryDelayMs: 20, maxRetryDelayMs: 200))
+        stateDirectory: arguments[1], regions: [region], durability: durability, retryDelayMs: 20, maxRetryDelayMs: 200)
+)
 let writer = try store.writer(for: region)
 let window = DispatchSemaphore(value: 64)
 let recordsPerFrame = 20

@@ -9,6 +9,7 @@ public final class DaemonState: Sendable {
     private struct Facts {
         var serving = false
         var listeners: [String: String] = [:]
+        var ready: Set<String> = []
     }
 
     private let facts = Mutex(Facts())
@@ -37,6 +38,16 @@ public final class DaemonState: Sendable {
         facts.withLock {
             $0.listeners[name] = address
             return $0.listeners.count
+        }
+    }
+
+    /// Records that a startup component (a listener, the store) is ready; returns how many are ready now.
+    /// The daemon sends READY=1 when every component it waits for has reported.
+    @discardableResult
+    public func componentReady(_ name: String) -> Int {
+        facts.withLock {
+            $0.ready.insert(name)
+            return $0.ready.count
         }
     }
 

@@ -70,6 +70,11 @@ public struct MetricsSessionObserver: SessionObserver {
         Counter(label: "horgos_errors_sent_total", dimensions: [("code", code.name)]).increment()
     }
 
+    /// A TLS handshake failed (the session handler logs the reason).
+    public func handshakeFailed(reason: String) {
+        Counter(label: "horgos_refusals_total", dimensions: [("code", "TLS_HANDSHAKE_FAILED")]).increment()
+    }
+
     /// An ACK was sent.
     public func ackSent() {
         Counter(label: "horgos_acks_total").increment()

@@ -37,12 +37,15 @@ public final class HandshakeTimeoutHandler: ChannelInboundHandler, RemovableChan
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
-            task?.cancel()
-            task = nil
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        guard let tls = event as? TLSUserEvent, case .handshakeCompleted = tls else {
+            context.fireUserInboundEventTriggered(event)
+            return
         }
+        task?.cancel()
+        task = nil
+        // Pass the event on first: once removed, this context no longer forwards anything.
         context.fireUserInboundEventTriggered(event)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

@@ -54,6 +54,14 @@ public protocol SessionObserver: Sendable {
     func frameCommitted(region: String, outcome: CommitOutcome)
     func errorSent(_ code: ErrorCode)
     func ackSent()
+    /// The TLS handshake failed (no client certificate, another CA, expired, old protocol version...):
+    /// the connection is closed without a session. `reason` is the TLS library's error.
+    func handshakeFailed(reason: String)
+}
+
+extension SessionObserver {
+    /// Default: ignore handshake failures (observers written before the hook existed).
+    public func handshakeFailed(reason: String) {}
 }
 
 /// Drives one connection's `SessionStateMachine` and performs its actions on the channel.
@@ -79,6 +87,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var readPending = false
     private var draining = false
     private var queuedBytes = 0
+    private var handshakeCompleted = false
 
     public init(environment: SessionEnvironment) {
         self.environment = environment
@@ -104,6 +113,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            handshakeCompleted = true
             authorize(context: context)
         } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             if let action = machine?.startDraining(.idleTimeout) {
@@ -186,6 +196,15 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             perform(action, context: context)
         } else if let frameError = error as? FrameError {
             environment.logger.debug("frame error before identity", metadata: ["error": "\(frameError.reason)"])
+            context.close(promise: nil)
+        } else if !handshakeCompleted && error is NIOSSLError {
+            environment.observer.handshakeFailed(reason: "\(error)")
+            environment.logger.notice(
+                "connection refused",
+                metadata: [
+                    "code": "TLS_HANDSHAKE_FAILED", "reason": "\(error)",
+                    "remote": "\(context.channel.remoteAddress?.description ?? "?")",
+                ])
             context.close(promise: nil)
         } else {
             environment.logger.debug("connection error", metadata: ["error": "\(error)"])

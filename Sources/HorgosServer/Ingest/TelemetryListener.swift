@@ -37,7 +37,7 @@ public struct ListenerLimits: Sendable, Hashable {
 /// connection's pipeline (handshake timeout, TLS, idle timeout, frame decoder, session).
 ///
 /// ```
-///   socket -> [HandshakeTimeout] -> [TLS] -> [IdleState] -> [FrameChannelDecoder] -> [SessionHandler]
+///   socket -> [TLS] -> [HandshakeTimeout] -> [IdleState] -> [FrameChannelDecoder] -> [SessionHandler]
 /// ```
 public final class TelemetryListener: Sendable {
     public let tls: ReloadableTLSContext
@@ -99,8 +99,11 @@ public final class TelemetryListener: Sendable {
             return
         }
         let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(HandshakeTimeoutHandler(timeout: limits.handshakeTimeout, onTimeout: handshakeTimeouts))
         try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+        // After the TLS handler: it must see TLSUserEvent.handshakeCompleted, which NIOSSLHandler fires
+        // towards the tail. Placed before it, the timeout never heard of the handshake and closed every
+        // session once `handshakeTimeout` had passed.
+        try pipeline.addHandler(HandshakeTimeoutHandler(timeout: limits.handshakeTimeout, onTimeout: handshakeTimeouts))
         try pipeline.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
         try pipeline.addHandler(ByteToMessageHandler(FrameChannelDecoder(maxPayload: limits.maxPayload)))
         try pipeline.addHandler(SessionHandler(environment: environment))

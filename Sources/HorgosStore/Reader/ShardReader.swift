@@ -39,7 +39,8 @@ public struct ShardReader: Sendable {
             """
             SELECT (SELECT count(*) FROM vehicles),
               (SELECT count(*) FROM vehicles WHERE last_seen >= ?1),
-              (SELECT count(*) FROM vehicles WHERE last_seen < ?2) + (SELECT count(*) FROM vehicles WHERE last_seen IS NULL),
+              (SELECT count(*) FROM vehicles WHERE last_seen < ?2)
+                + (SELECT count(*) FROM vehicles WHERE last_seen IS NULL),
               (SELECT count(*) FROM (\(Self.alarmedVehicleIDs))),
               (SELECT count(*) FROM vehicles WHERE soc < ?3),
               (SELECT count(*) FROM vehicles WHERE max_cell_temp > ?4),
@@ -122,7 +123,8 @@ public struct ShardReader: Sendable {
     ///
     /// Per partition: one lookup in `chunks` by (vehicle, time), then reads of contiguous rowid ranges;
     /// no scan of other vehicles' rows. `limit` caps the points returned.
-    public func track(_ vin: VIN, fromMs: Int64, toMs: Int64, limit: Int = 1_000_000) throws(StoreError) -> [TrackPoint] {
+    public func track(_ vin: VIN, fromMs: Int64, toMs: Int64, limit: Int = 1_000_000) throws(StoreError) -> [TrackPoint]
+    {
         // Vehicle ids are the registry's, the same in every partition: one indexed lookup.
         var id: Int64? = nil
         if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") {
@@ -216,7 +218,9 @@ public struct ShardReader: Sendable {
     /// `PRAGMA integrity_check` (or `quick_check`) of every file of the region.
     public func integrityCheck(quick: Bool = false) throws(StoreError) -> [IntegrityReport] {
         var names: [String] = []
-        if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") { names.append(StoreFiles.registryFileName) }
+        if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") {
+            names.append(StoreFiles.registryFileName)
+        }
         names += partitionDays().map(\.partitionFileName)
         var reports: [IntegrityReport] = []
         for name in names {

@@ -39,8 +39,9 @@ final class SQLiteConnection {
     deinit { sqlite3_close_v2(handle) }
 
     func error(_ rc: Int32, _ context: @autoclosure () -> String) -> StoreError {
-        StoreError(.sqlite, sqliteCode: rc, message: String(cString: sqlite3_errmsg(handle)),
-                   context: "\(context()) \(name)")
+        StoreError(
+            .sqlite, sqliteCode: rc, message: String(cString: sqlite3_errmsg(handle)),
+            context: "\(context()) \(name)")
     }
 
     /// Runs one or more statements without results.
@@ -112,8 +113,9 @@ final class SQLiteStatement {
     }
     /// Binds bytes that stay alive until the statement is stepped and reset (no copy).
     @inline(__always) func bindStatic(_ index: Int32, text bytes: UnsafeRawBufferPointer) {
-        sqlite3_bind_text(handle, index, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count),
-                          horgos_sqlite_static())
+        sqlite3_bind_text(
+            handle, index, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count),
+            horgos_sqlite_static())
     }
 
     /// Steps once: true when a row is available, false when done. Resets on error.
@@ -123,8 +125,9 @@ final class SQLiteStatement {
         if rc == SQLITE_DONE { return false }
         let message = String(cString: sqlite3_errmsg(connection.handle))
         sqlite3_reset(handle)
-        throw StoreError(.sqlite, sqliteCode: rc, message: message,
-                         context: "step \(String(cString: sqlite3_sql(handle)).prefix(60)) \(connection.name)")
+        throw StoreError(
+            .sqlite, sqliteCode: rc, message: message,
+            context: "step \(String(cString: sqlite3_sql(handle)).prefix(60)) \(connection.name)")
     }
 
     /// Steps a statement without rows and resets it for the next use.

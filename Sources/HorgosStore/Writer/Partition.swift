@@ -17,6 +17,8 @@ final class Partition {
     var knownVehicles: Set<Int64> = []
     var inTransaction = false
     var commitsSinceWALCheck = 0
+    /// Monotonic ns of the last transaction that wrote here (idle partitions are closed).
+    var lastUsedNs: UInt64 = StoreClock.monotonicNs()
 
     init(day: UTCDay, path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
         self.day = day
@@ -37,10 +39,13 @@ final class Partition {
         insertChunk = try db.prepare(
             "INSERT INTO chunks(vehicle_id, t_min, t_max, first_rowid, row_count) VALUES (?1, ?2, ?3, ?4, ?5)")
         insertVehicle = try db.prepare("INSERT OR IGNORE INTO vehicles(id, vin) VALUES (?1, ?2)")
+        // Newest chunk first (the index read backwards, no sort): a resend usually hits the latest
+        // chunk at or before its timestamp, so a lookup reads one chunk instead of the whole day's.
         findInChunks = try db.prepare(
             """
             SELECT 1 FROM chunks c JOIN telemetry t ON t.rowid BETWEEN c.first_rowid AND c.first_rowid + c.row_count - 1
-            WHERE c.vehicle_id = ?1 AND c.t_min <= ?2 AND c.t_max >= ?2 AND t.ts = ?2 AND t.vehicle_id = ?1 LIMIT 1
+            WHERE c.vehicle_id = ?1 AND c.t_min <= ?2 AND c.t_max >= ?2 AND t.ts = ?2 AND t.vehicle_id = ?1
+            ORDER BY c.t_min DESC LIMIT 1
             """)
         findInRange = try db.prepare("SELECT 1 FROM telemetry WHERE rowid BETWEEN ?1 AND ?2 AND ts = ?3 LIMIT 1")
         insertEvent = try db.prepare(
@@ -55,6 +60,7 @@ final class Partition {
 
     func begin() throws(StoreError) {
         if !inTransaction {
+            lastUsedNs = StoreClock.monotonicNs()
             try db.exec("BEGIN IMMEDIATE")
             inTransaction = true
         }

@@ -44,8 +44,13 @@ final class RegionEngine {
             addEntry(id: stmt.int64(0), vin: vin)
         }
         try removeExpiredPartitions(nowMs: nowMs)
+        // Every partition within the horizon is read once for its high-water marks; only the days
+        // around today stay open (three files a connection: a region must not hold 27 descriptors
+        // for days that see no traffic, 41 regions would pass the usual 1,024 limit).
+        let today = UTCDay(epochMs: nowMs).dayNumber
         for day in StoreFiles.partitionDays(in: directory) where isWithinHorizon(day, nowMs: nowMs) {
             _ = try partition(day.dayNumber)
+            if abs(day.dayNumber - today) > 1 { partitions[day.dayNumber] = nil }
         }
         lastMaintenanceMs = nowMs
     }
@@ -88,7 +93,8 @@ final class RegionEngine {
         for (id, text) in try partition.vehicles() where indexByID[id] == nil {
             guard let vin = VIN(text) else { continue }
             if vehicleIndex[vin] != nil {
-                configuration.log(.warning, "\(region) \(day): vehicle \(text) has id \(id) here and another in the registry")
+                configuration.log(
+                    .warning, "\(region) \(day): vehicle \(text) has id \(id) here and another in the registry")
                 continue
             }
             try registry.insert(id: id, vin: vin, nowMs: configuration.clock())
@@ -116,6 +122,7 @@ final class RegionEngine {
         for index in touched {
             try registry.update(entries[index], nowMs: nowMs)
             entries[index].resetTransaction()
+            entries[index].unregistered = false
         }
         touched.removeAll(keepingCapacity: true)
         for partition in partitions.values where partition.inTransaction {
@@ -154,11 +161,10 @@ final class RegionEngine {
             }
             return index
         }
-        guard let registry else { throw StoreError(.stopped, message: "not open", context: "vehicle") }
-        let id = nextVehicleID
-        try registry.insert(id: id, vin: vin, nowMs: nowMs)
-        addEntry(id: id, vin: vin)
+        // The registry row is written at commit (`RegistryDatabase.update`), in one insert.
+        addEntry(id: nextVehicleID, vin: vin)
         let index = entries.count - 1
+        entries[index].unregistered = true
         entries[index].touched = true
         touched.append(index)
         return index
@@ -245,10 +251,11 @@ final class RegionEngine {
         entries[e].txMinTs = minTs
         if latestIndex >= 0 {
             let start = WireFormat.telemetryHeaderSize + latestIndex * recordSize
-            entries[e].txLatest = TelemetryRecordView(
-                bytes: UnsafeRawBufferPointer(rebasing: payload[start..<(start + WireFormat.recordSizeV1)]),
-                baseTimeMs: base
-            ).record
+            entries[e].txLatest =
+                TelemetryRecordView(
+                    bytes: UnsafeRawBufferPointer(rebasing: payload[start..<(start + WireFormat.recordSizeV1)]),
+                    baseTimeMs: base
+                ).record
             entries[e].txLatestTs = latestTs
         }
         entries[e].txStored += outcome.stored
@@ -271,6 +278,11 @@ final class RegionEngine {
         let e = try vehicle(vin, nowMs: nowMs)
         let vehicleID = entries[e].id
         txRows += 1
+        if entries[e].unregistered {
+            // The alarm update below needs the row now; the commit then updates it.
+            try registry.insert(id: vehicleID, vin: vin, nowMs: nowMs)
+            entries[e].unregistered = false
+        }
         guard configuration.horizon.contains(time, nowMs: nowMs) else {
             entries[e].txRejected += 1
             return CommitOutcome(rejected: 1)
@@ -319,23 +331,33 @@ final class RegionEngine {
 
     // MARK: maintenance
 
-    /// Retention and closing partitions that left the horizon; runs at most once a minute.
+    /// Retention and closing partitions (left the horizon, or idle late-data days); at most once a minute.
     func maintain(nowMs: Int64, force: Bool = false) throws(StoreError) {
         guard force || nowMs - lastMaintenanceMs >= 60_000 else { return }
         lastMaintenanceMs = nowMs
+        // Close partitions that left the horizon, and late-data partitions idle for 10 minutes
+        // (reopened on demand; reopening only raises high-water marks, never lowers them).
+        let today = UTCDay(epochMs: nowMs).dayNumber
+        let monotonicNow = StoreClock.monotonicNs()
         for (dayNumber, partition) in partitions where !partition.inTransaction {
-            if !isWithinHorizon(partition.day, nowMs: nowMs) { partitions[dayNumber] = nil }
+            if !isWithinHorizon(partition.day, nowMs: nowMs)
+                || (abs(dayNumber - today) > 1 && monotonicNow - partition.lastUsedNs > 600_000_000_000)
+            {
+                partitions[dayNumber] = nil
+            }
         }
         try removeExpiredPartitions(nowMs: nowMs)
     }
 
     /// Deletes partition files whose whole day is older than the retention period.
     private func removeExpiredPartitions(nowMs: Int64) throws(StoreError) {
-        let firstKept = UTCDay(epochMs: nowMs).dayNumber - Int64(configuration.retentionDays)
-        for day in StoreFiles.partitionDays(in: directory) where day.dayNumber < firstKept {
+        for day in ShardStore.expiredPartitionDays(
+            in: directory, retentionDays: configuration.retentionDays, nowMs: nowMs)
+        {
             partitions[day.dayNumber] = nil
             try StoreFiles.deleteDatabase("\(directory)/\(day.partitionFileName)")
-            configuration.log(.info, "\(region): retention removed partition \(day) (older than \(configuration.retentionDays) days)")
+            configuration.log(
+                .info, "\(region): retention removed partition \(day) (older than \(configuration.retentionDays) days)")
         }
     }
 

@@ -101,7 +101,7 @@ public final class RegionWriter: Sendable {
     }
 
     private func enqueue(_ submission: Submission) throws(StoreError) {
-        let size = submission.bytes.count
+        let size = submission.byteCount
         if bytes.load(ordering: .relaxed) + size > configuration.maxQueuedBytes {
             throw StoreError(.queueFull, message: "\(queuedBytes) bytes queued", context: "submit \(region)")
         }
@@ -176,7 +176,8 @@ public final class RegionWriter: Sendable {
                     fail(error)
                     continue
                 }
-                if case .degraded = state {} else { setState(.ok) }
+                // With submissions held from a failed attempt, only their commit proves recovery.
+                if head == pending.count { setState(.ok) }
             }
             if head == pending.count {
                 pending = queue.take(untilNs: nil)
@@ -228,10 +229,11 @@ public final class RegionWriter: Sendable {
                 if submission.kind == .event { events += outcome.stored } else { total.stored += outcome.stored }
                 total.duplicates += outcome.duplicates
                 total.rejected += outcome.rejected
-                doneBytes += submission.bytes.count
+                doneBytes += submission.byteCount
             }
             let latencyUs = Int((finishedAt - started) / 1000)
-            let bucket = RegionWriterStatistics.commitLatencyBucketsUs.firstIndex { latencyUs <= $0 }
+            let bucket =
+                RegionWriterStatistics.commitLatencyBucketsUs.firstIndex { latencyUs <= $0 }
                 ?? RegionWriterStatistics.commitLatencyBucketsUs.count
             let committed = applied.count
             stats.withLock { s in

@@ -5,6 +5,7 @@ import HorgosWire
 final class RegistryDatabase {
     let db: SQLiteConnection
     let insertVehicle: SQLiteStatement
+    let insertNewVehicle: SQLiteStatement
     let updateVehicle: SQLiteStatement
     let updateAlarm: SQLiteStatement
     let activateDTC: SQLiteStatement
@@ -19,6 +20,15 @@ final class RegistryDatabase {
         try db.exec("PRAGMA journal_size_limit=\(configuration.walTruncateBytes)")
         try StoreSchema.prepare(db, kind: .registry, region: region, range: nil, createdBy: configuration.createdBy)
         insertVehicle = try db.prepare("INSERT INTO vehicles(id, vin, last_received) VALUES (?1, ?2, ?3)")
+        // A vehicle first seen in this transaction: one insert with its final values (not an insert
+        // then an update, which would touch the row and each fleet-health index twice).
+        insertNewVehicle = try db.prepare(
+            """
+            INSERT INTO vehicles(id, vin, first_seen, last_received, records, duplicates, rejected, last_seen,
+              latitude_e7, longitude_e7, speed_dkmh, soc, max_cell_temp, min_cell_temp, status,
+              max_alarm_level, alarm_flags, alarm_time)
+            VALUES (?1, ?17, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, coalesce(?16, 0), ?7)
+            """)
         // Values of the newest record of the transaction replace the row's only when that record is
         // newer than `last_seen`; a missing value ("not available") keeps the last known one.
         let newer = "?7 > coalesce(last_seen, -9223372036854775807)"
@@ -41,12 +51,13 @@ final class RegistryDatabase {
               last_seen = CASE WHEN \(newer) THEN ?7 ELSE last_seen END
             WHERE id = ?1
             """)
+        let eventIsNewer = "?4 >= coalesce(alarm_time, -9223372036854775807)"
         updateAlarm = try db.prepare(
             """
             UPDATE vehicles SET events = events + 1, last_received = ?5,
-              max_alarm_level = CASE WHEN ?4 >= coalesce(alarm_time, -9223372036854775807) THEN ?2 ELSE max_alarm_level END,
-              alarm_flags = CASE WHEN ?4 >= coalesce(alarm_time, -9223372036854775807) THEN ?3 ELSE alarm_flags END,
-              alarm_time = CASE WHEN ?4 >= coalesce(alarm_time, -9223372036854775807) THEN ?4 ELSE alarm_time END
+              max_alarm_level = CASE WHEN \(eventIsNewer) THEN ?2 ELSE max_alarm_level END,
+              alarm_flags = CASE WHEN \(eventIsNewer) THEN ?3 ELSE alarm_flags END,
+              alarm_time = CASE WHEN \(eventIsNewer) THEN ?4 ELSE alarm_time END
             WHERE id = ?1
             """)
         activateDTC = try db.prepare(
@@ -63,10 +74,10 @@ final class RegistryDatabase {
         }
     }
 
-    /// Writes the transaction's effect on one vehicle.
+    /// Writes the transaction's effect on one vehicle (inserting it if it is new in this transaction).
     func update(_ entry: VehicleEntry, nowMs: Int64) throws(StoreError) {
         typealias NA = TelemetryRecord.NotAvailable
-        let s = updateVehicle
+        let s = entry.unregistered ? insertNewVehicle : updateVehicle
         s.bind(1, entry.id)
         s.bind(2, entry.txMinTs == Int64.max ? nil : entry.txMinTs)
         s.bind(3, nowMs)
@@ -87,7 +98,14 @@ final class RegistryDatabase {
         } else {
             for index in Int32(7)...16 { s.bindNull(index) }
         }
-        try s.run()
+        if entry.unregistered {
+            try entry.vin.withUnsafeBytes { (bytes) throws(StoreError) in
+                s.bindStatic(17, text: bytes)
+                try s.run()
+            }
+        } else {
+            try s.run()
+        }
     }
 }
 
@@ -98,6 +116,8 @@ struct VehicleEntry {
     let vin: VIN
     /// Highest stored device timestamp in the partitions within the horizon (Int64.min: none).
     var highWaterMark: Int64 = Int64.min
+    /// First seen in the running transaction: its registry row is inserted at commit.
+    var unregistered = false
     var touched = false
     var txStored = 0
     var txDuplicates = 0

@@ -18,11 +18,13 @@ enum FrameValue: Hashable {
         case .hello(let v): self = .hello(v)
         case .welcome(let v): self = .welcome(v)
         case .telemetry(let b):
-            self = .telemetry(vin: b.vin, baseTimeMs: b.baseTimeMs, recordSize: b.recordSize,
-                              records: (0..<b.count).map { b[$0].record })
+            self = .telemetry(
+                vin: b.vin, baseTimeMs: b.baseTimeMs, recordSize: b.recordSize,
+                records: (0..<b.count).map { b[$0].record })
         case .event(let e):
-            self = .event(vin: e.vin, timeMs: e.timeMs, maxAlarmLevel: e.maxAlarmLevel, alarmFlags: e.alarmFlags,
-                          dtcs: (0..<e.dtcCount).map { e[$0] })
+            self = .event(
+                vin: e.vin, timeMs: e.timeMs, maxAlarmLevel: e.maxAlarmLevel, alarmFlags: e.alarmFlags,
+                dtcs: (0..<e.dtcCount).map { e[$0] })
         case .ack(let v): self = .ack(v)
         case .error(let v): self = .error(v)
         case .ping(let v): self = .ping(v)
@@ -37,11 +39,13 @@ enum FrameValue: Hashable {
         case .hello(let v): FrameEncoder.appendHello(v, sequence: sequence, to: &out)
         case .welcome(let v): FrameEncoder.appendWelcome(v, sequence: sequence, to: &out)
         case .telemetry(let vin, let base, let size, let records):
-            FrameEncoder.appendTelemetry(vin: vin, baseTimeMs: base, records: records, recordSize: size,
-                                         sequence: sequence, to: &out)
+            FrameEncoder.appendTelemetry(
+                vin: vin, baseTimeMs: base, records: records, recordSize: size,
+                sequence: sequence, to: &out)
         case .event(let vin, let time, let level, let flags, let dtcs):
-            FrameEncoder.appendEvent(vin: vin, timeMs: time, maxAlarmLevel: level, alarmFlags: flags, dtcs: dtcs,
-                                     sequence: sequence, to: &out)
+            FrameEncoder.appendEvent(
+                vin: vin, timeMs: time, maxAlarmLevel: level, alarmFlags: flags, dtcs: dtcs,
+                sequence: sequence, to: &out)
         case .ack(let v): FrameEncoder.appendAck(v, sequence: sequence, to: &out)
         case .error(let v): FrameEncoder.appendError(v, sequence: sequence, to: &out)
         case .ping(let v): FrameEncoder.appendPing(v, type: .ping, sequence: sequence, to: &out)
@@ -80,7 +84,8 @@ struct RandomFrames {
     mutating func maybe<T>(_ value: T, or notAvailable: T) -> T { int(0...4) == 0 ? notAvailable : value }
 
     mutating func vin() -> VIN {
-        let text = String(decoding: (0..<17).map { _ in Self.vinAlphabet.randomElement(using: &random)! }, as: UTF8.self)
+        let text = String(
+            decoding: (0..<17).map { _ in Self.vinAlphabet.randomElement(using: &random)! }, as: UTF8.self)
         return VIN(text)!
     }
 
@@ -92,7 +97,8 @@ struct RandomFrames {
             longitudeE7: maybe(int(-1_800_000_000...1_800_000_000), or: NA.coordinate),
             odometerHm: maybe(int(0...4_294_967_294), or: NA.u32),
             speedDkmh: maybe(int(0...5_000), or: NA.u16), headingCdeg: maybe(int(0...35_999), or: NA.u16),
-            packVoltageDv: maybe(int(0...15_000), or: NA.u16), packCurrentDa: maybe(int(-32_767...32_767), or: NA.current),
+            packVoltageDv: maybe(int(0...15_000), or: NA.u16),
+            packCurrentDa: maybe(int(-32_767...32_767), or: NA.current),
             soc: maybe(int(0...100), or: NA.u8), maxCellTemp: maybe(int(-40...125), or: NA.temperature),
             minCellTemp: maybe(int(-40...125), or: NA.temperature), maxAlarmLevel: maybe(int(0...3), or: NA.u8),
             status: int(0...UInt16.max), auxBatteryCv: maybe(int(0...3_000), or: NA.u16),
@@ -100,7 +106,9 @@ struct RandomFrames {
     }
 
     mutating func text(maxBytes: Int, printableASCII: Bool) -> String {
-        let alphabet: [String] = printableASCII ? (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) }
+        let alphabet: [String] =
+            printableASCII
+            ? (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) }
             : ["a", "Z", " ", "é", "—", "車", "🚗", "\u{0}", "\n"]
         var text = ""
         let target = int(0...maxBytes)
@@ -115,27 +123,35 @@ struct RandomFrames {
     mutating func frame(_ type: FrameType, maxRecords: Int = 20) -> FrameValue {
         switch type {
         case .hello:
-            return .hello(Hello(clientKind: bool() ? .vehicle : .gateway, clientTimeMs: int(Int64.min...Int64.max),
-                                softwareVersion: text(maxBytes: 64, printableASCII: true)))
+            return .hello(
+                Hello(
+                    clientKind: bool() ? .vehicle : .gateway, clientTimeMs: int(Int64.min...Int64.max),
+                    softwareVersion: text(maxBytes: 64, printableASCII: true)))
         case .welcome:
-            return .welcome(Welcome(serverTimeMs: int(Int64.min...Int64.max), maxPayload: int(0...UInt32.max),
-                                    ackWindow: int(1...1_024), heartbeatSeconds: int(0...UInt16.max),
-                                    idleTimeoutSeconds: int(0...UInt16.max), maxRecords: int(0...UInt16.max)))
+            return .welcome(
+                Welcome(
+                    serverTimeMs: int(Int64.min...Int64.max), maxPayload: int(0...UInt32.max),
+                    ackWindow: int(1...1_024), heartbeatSeconds: int(0...UInt16.max),
+                    idleTimeoutSeconds: int(0...UInt16.max), maxRecords: int(0...UInt16.max)))
         case .telemetry:
             let count = int(1...maxRecords)
-            return .telemetry(vin: vin(), baseTimeMs: int(1...Int64.max / 2), recordSize: bool() ? 40 : int(40...255),
-                              records: (0..<count).map { _ in record() })
+            return .telemetry(
+                vin: vin(), baseTimeMs: int(1...Int64.max / 2), recordSize: bool() ? 40 : int(40...255),
+                records: (0..<count).map { _ in record() })
         case .event:
             let count = int(0...12)
             let dtcs = (0..<count).map { _ in
-                DiagnosticTroubleCode(code: int(0...UInt32.max), source: .init(rawValue: int(1...4)), state: int(0...1))
+                DiagnosticTroubleCode(
+                    code: int(0...UInt32.max), source: .init(rawValue: int(1...4)), state: int(0...1))
             }
-            return .event(vin: vin(), timeMs: int(1...Int64.max), maxAlarmLevel: maybe(int(0...3), or: 0xFF),
-                          alarmFlags: int(0...UInt32.max), dtcs: dtcs)
+            return .event(
+                vin: vin(), timeMs: int(1...Int64.max), maxAlarmLevel: maybe(int(0...3), or: 0xFF),
+                alarmFlags: int(0...UInt32.max), dtcs: dtcs)
         case .ack: return .ack(Ack(sequence: int(0...UInt32.max), rejectedRecords: int(0...UInt32.max)))
         case .error:
-            var message = ErrorMessage(code: ErrorCode.allCases.randomElement(using: &random)!,
-                                       sequence: int(0...UInt32.max), reason: text(maxBytes: 512, printableASCII: false))
+            var message = ErrorMessage(
+                code: ErrorCode.allCases.randomElement(using: &random)!,
+                sequence: int(0...UInt32.max), reason: text(maxBytes: 512, printableASCII: false))
             if int(0...9) == 0 { message.rawCode = int(0...UInt16.max) }
             return .error(message)
         case .ping: return .ping(int(0...UInt64.max))

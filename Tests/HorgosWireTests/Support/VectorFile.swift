@@ -21,7 +21,9 @@ struct WireVector: CustomStringConvertible {
     var description: String { "\(file):\(line) \(name)" }
 
     /// The `key: value` lines a block may hold.
-    static let keys: Set<String> = ["note", "max_payload", "max_records", "hex", "error", "error_field", "error_record"]
+    static let keys: Set<String> = [
+        "note", "max_payload", "max_records", "hex", "error", "error_field", "error_record",
+    ]
 
     var decoder: FrameDecoder {
         FrameDecoder(maxPayload: maxPayload ?? WireFormat.defaultMaxPayload, maxRecords: maxRecords)

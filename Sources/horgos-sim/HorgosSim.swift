@@ -6,6 +6,7 @@ import HorgosWire
 import NIOSSL
 
 /// `horgos-sim`: a simulated fleet speaking the real protocol over mutual TLS.
+@main
 struct HorgosSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "horgos-sim",
@@ -140,4 +141,3 @@ struct HorgosSim: AsyncParsableCommand {
     }
 }
 
-await HorgosSim.main()
