@@ -13,6 +13,10 @@
 #   --scenarios A,B,C,D     which scenarios (default all; smoke: A,B)
 #   --duration S            seconds of traffic per scenario (default 40; smoke 5)
 #   --connections N         scenario C's target (default 50000, capped by RLIMIT_NOFILE, see below)
+#   --connect-rate N        new connections per second while the simulator ramps up (default: the
+#                           simulator's 2,000/s; scenarios B and C: 500/s, since 2,000 handshakes/s on top of
+#                           the simulator's own saturate 2 cores and the ramp's latencies drown the steady state)
+#   --durability D          override every scenario's store durability (disk or process)
 #   --profile               record a perf (cpu-clock) profile of horgosd during each scenario's traffic
 #                           and print its top functions (needs `perf`)
 #   --json-out FILE         also write every figure as JSON
@@ -106,18 +110,22 @@ import urllib.request
 bin_dir, configuration = sys.argv[1], sys.argv[2]
 argv = sys.argv[3:]
 opts = {"smoke": False, "scenarios": None, "duration": None, "connections": 50_000, "profile": False,
-        "json_out": None, "keep": False}
+        "json_out": None, "keep": False, "connect_rate": None, "durability": None}
 i = 0
 while i < len(argv):
     a = argv[i]
     if a == "--smoke": opts["smoke"] = True
     elif a == "--profile": opts["profile"] = True
     elif a == "--keep": opts["keep"] = True
-    elif a in ("--scenarios", "--duration", "--connections", "--json-out") and i + 1 < len(argv):
+    elif a in ("--scenarios", "--duration", "--connections", "--json-out", "--connect-rate", "--durability") and i + 1 < len(argv):
         v = argv[i + 1]; i += 1
         if a == "--scenarios": opts["scenarios"] = [s.strip().upper() for s in v.split(",") if s.strip()]
         elif a == "--duration": opts["duration"] = float(v)
         elif a == "--connections": opts["connections"] = int(v)
+        elif a == "--connect-rate": opts["connect_rate"] = int(v)
+        elif a == "--durability":
+            if v not in ("disk", "process"): sys.exit("loadrun: --durability is disk or process")
+            opts["durability"] = v
         else: opts["json_out"] = v
     else:
         sys.exit(f"loadrun: unknown option {a} (see --help)")
@@ -142,13 +150,16 @@ def scenario_table():
         }
     return {
         "A": dict(title="gateway 10k veh/20 gw/50 rec", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="disk"),
-        "B": dict(title="vehicle 10k conn/1 rec/s", vehicles=10_000, gateways=0, rpf=1, interval=1000, durability="disk"),
+        "B": dict(title="vehicle 10k conn/1 rec/s", vehicles=10_000, gateways=0, rpf=1, interval=1000, durability="disk",
+                  connect_rate=500),
         "C": dict(title=f"conn scale {c_target}/1 rec/10 s", vehicles=c_target, gateways=0, rpf=1, interval=10_000,
-                  durability="disk", sources="127.0.0.2-127.0.0.9"),
+                  durability="disk", sources="127.0.0.2-127.0.0.9", connect_rate=500),
         "D": dict(title="A, durability=process", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="process"),
     }
 
 scenarios = scenario_table()
+if opts["durability"]:
+    for sc in scenarios.values(): sc["durability"] = opts["durability"]
 for s in wanted:
     if s not in scenarios: sys.exit(f"loadrun: no scenario {s} (A, B, C, D)")
 
@@ -253,6 +264,8 @@ def run(name, sc):
                 "--gateways", str(sc["gateways"]), "--interval-ms", str(sc["interval"]),
                 "--records-per-frame", str(sc["rpf"]), "--duration", str(duration), "--json"]
     if sc.get("sources"): sim_args += ["--source-addresses", sc["sources"]]
+    rate = opts["connect_rate"] or sc.get("connect_rate")
+    if rate: sim_args += ["--connect-rate", str(rate)]
     result["simCommand"] = " ".join(sim_args[1:])
     log(f"{name}: horgos-sim {result['simCommand']}")
     perf = None
