@@ -110,6 +110,7 @@ let package = Package(
             dependencies: [
                 "HorgosServer", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: strictSettings
         ),
@@ -226,5 +227,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "DeployTests", swiftSettings: strictSettings),
+        // Runs the built horgosctl binary against shards written by the real store writer.
+        .testTarget(
+            name: "HorgosCtlTests",
+            dependencies: ["HorgosStore", "HorgosWire", "HorgosServer", "HorgosPKI"],
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -19,7 +19,7 @@
 # Every private key is 0600, every directory holding one is 0700 (CA_DIR) or 0750 with the key
 # owned by the service user (PKI_DIR). Refuses to overwrite an existing CA or server key.
 #
-# horgosctl contract this script relies on (TODO(horgosctl pki): confirm when the subcommands land):
+# horgosctl contract this script relies on (pinned by Tests/HorgosCtlTests/PKICommandTests.swift):
 #   pki init --dir D                       writes D/ca.crt, D/ca.key
 #   pki issue server --dir D --name H      writes D/server.crt (leaf + chain), D/server.key
 #   pki issue gateway --dir D --name N --market CC   writes D/gateway-N.crt, D/gateway-N.key

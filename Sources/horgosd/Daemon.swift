@@ -134,13 +134,17 @@ struct Daemon {
             })
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
+        let report = RegionReport(store: store)
+        state.setRegionReporter({ report.regions() }, totals: { report.totals() })
         let telemetry = TelemetryService(
             listener: listener, socket: telemetrySocket,
             drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds), logger: logger,
             onBound: { onBound("telemetry", $0) })
         let admin = AdminServer(
             socket: adminSocket,
-            sources: .init(isServing: { state.isServing }, status: { state.snapshot() }, registry: registry),
+            sources: .init(
+                isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
+                extraMetrics: { report.prometheusText() }),
             logger: logger,
             onBound: { onBound("admin", $0) })
         let systemd = SystemdService(
@@ -161,7 +165,8 @@ struct Daemon {
                     service: StoreService(
                         store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) })),
                 .init(service: admin),
-                .init(service: telemetry), .init(service: reloader), .init(service: systemd),
+                .init(service: telemetry), .init(service: reloader), .init(service: RateSampler(state: state)),
+                .init(service: systemd),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
@@ -270,6 +275,24 @@ struct ReloadService: Service, CustomStringConvertible {
                     "revocation list reload failed; keeping the previous list", metadata: ["error": "\(error)"])
             }
             notifier.ready(status: state.statusLine())
+        }
+    }
+}
+
+/// Samples the committed-record totals every 5 s for the rates in `/status` and STATUS=.
+struct RateSampler: Service, CustomStringConvertible {
+    let state: DaemonState
+
+    var description: String { "rate sampler" }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
+            } catch {
+                return
+            }
+            state.sampleRates()
         }
     }
 }

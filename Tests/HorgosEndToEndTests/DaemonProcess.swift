@@ -59,7 +59,7 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Starts the daemon and waits until `/health` answers 200 (at most `timeout`).
-    func start(timeout: Duration = .seconds(30), extraEnvironment: [String: String] = [:]) async throws {
+    func start(timeout: Duration = .seconds(120), extraEnvironment: [String: String] = [:]) async throws {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent("horgosd")
         process.arguments = []

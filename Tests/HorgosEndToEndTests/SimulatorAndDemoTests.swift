@@ -4,8 +4,9 @@ import HorgosSimulator
 import HorgosStore
 import Testing
 
-/// The simulator and the demo against the real daemon (issue 5, item 4).
-@Suite(.serialized) struct SimulatorAndDemoTests {
+/// The simulator and the demo against the real daemon (issue 5, item 4). Part of the serialized
+/// daemon suite so that no two daemons compete for the machine.
+extension DaemonEndToEndTests {
     @Test func simulatorResendsAfterReconnectsAndEveryRecordIsStoredExactlyOnce() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.removeState() }

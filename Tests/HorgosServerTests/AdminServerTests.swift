@@ -145,6 +145,6 @@ private struct TestStatus: Encodable, Sendable {
         let status = state.snapshot()
         #expect(status.serving && status.connections == 5)
         #expect(status.listeners == ["telemetry": "127.0.0.1:7443"])
-        #expect(state.statusLine() == "serving; 5 connections; 2 regions")
+        #expect(state.statusLine() == "serving; 5 connections; 0 records/s; 2 regions")
     }
 }

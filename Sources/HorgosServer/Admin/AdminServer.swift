@@ -20,16 +20,20 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
         public var status: @Sendable () -> any Encodable & Sendable
         /// The registry `/metrics` renders (the one swift-metrics was bootstrapped with).
         public var registry: PrometheusCollectorRegistry
+        /// More Prometheus text appended to `/metrics` (per-region store figures read at scrape time).
+        public var extraMetrics: @Sendable () -> String
 
         /// Sources from closures and a registry.
         public init(
             isServing: @escaping @Sendable () -> Bool,
             status: @escaping @Sendable () -> any Encodable & Sendable,
-            registry: PrometheusCollectorRegistry
+            registry: PrometheusCollectorRegistry,
+            extraMetrics: @escaping @Sendable () -> String = { "" }
         ) {
             self.isServing = isServing
             self.status = status
             self.registry = registry
+            self.extraMetrics = extraMetrics
         }
     }
 
@@ -143,7 +147,7 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case "/metrics":
             return AdminResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                body: sources.registry.emitToBuffer())
+                body: sources.registry.emitToBuffer() + Array(sources.extraMetrics().utf8))
         default:
             return .text(.notFound, "not found; try /health, /status or /metrics\n")
         }

@@ -19,6 +19,20 @@ public final class DaemonState: Sendable {
     public let regions: [String]
     /// Gives the number of open telemetry connections (set once the listener exists).
     private let connectionCount: Mutex<(@Sendable () -> Int)?> = Mutex(nil)
+    /// Gives the regions' writer status (set once the store exists).
+    private let regionReporter: Mutex<(@Sendable () -> [RegionStatus])?> = Mutex(nil)
+    /// Gives total records and frames committed, for the rates.
+    private let totalsReporter: Mutex<(@Sendable () -> (records: Int, frames: Int))?> = Mutex(nil)
+
+    private struct RateSample {
+        var at = ContinuousClock.now
+        var records = 0
+        var frames = 0
+        var recordsPerSecond = 0.0
+        var framesPerSecond = 0.0
+    }
+
+    private let rates = Mutex(RateSample())
 
     /// A state for a daemon starting now.
     public init(regions: [String], startedAt: Date = Date()) {
@@ -56,10 +70,40 @@ public final class DaemonState: Sendable {
         connectionCount.withLock { $0 = counter }
     }
 
+    /// Wires the store's per-region report and totals.
+    public func setRegionReporter(
+        _ report: @escaping @Sendable () -> [RegionStatus], totals: @escaping @Sendable () -> (records: Int, frames: Int)
+    ) {
+        regionReporter.withLock { $0 = report }
+        totalsReporter.withLock { $0 = totals }
+    }
+
+    /// Takes a rate sample: records/s and frames/s over the interval since the previous sample.
+    /// Called every few seconds by the daemon; `/status` reports the last interval's rates.
+    public func sampleRates() {
+        guard let totals = totalsReporter.withLock({ $0 })?() else { return }
+        rates.withLock { sample in
+            let now = ContinuousClock.now
+            let elapsed = now - sample.at
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            guard seconds > 0 else { return }
+            sample.recordsPerSecond = Double(totals.records - sample.records) / seconds
+            sample.framesPerSecond = Double(totals.frames - sample.frames) / seconds
+            sample.at = now
+            sample.records = totals.records
+            sample.frames = totals.frames
+        }
+    }
+
     /// The `/status` document.
     public func snapshot() -> DaemonStatus {
         let facts = self.facts.withLock { $0 }
         let connections = connectionCount.withLock { $0 }?() ?? 0
+        let regionStates = regionReporter.withLock { $0 }?() ?? regions.map {
+            RegionStatus(region: $0, state: "starting", queuedBytes: 0, recordsStored: 0, recordsDuplicate: 0,
+                         recordsRejected: 0, eventsStored: 0, commits: 0, failedAttempts: 0)
+        }
+        let rates = self.rates.withLock { $0 }
         return DaemonStatus(
             version: HorgosServerInfo.version,
             serving: facts.serving,
@@ -67,14 +111,20 @@ public final class DaemonState: Sendable {
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)),
             listeners: facts.listeners,
             connections: connections,
-            regions: regions)
+            regions: regionStates,
+            framesPerSecond: (rates.framesPerSecond * 10).rounded() / 10,
+            recordsPerSecond: (rates.recordsPerSecond * 10).rounded() / 10,
+            degradedRegions: regionStates.filter { $0.state == "degraded" }.map(\.region),
+            queuedBytes: regionStates.reduce(0) { $0 + $1.queuedBytes })
     }
 
     /// One line for systemd's STATUS=.
     public func statusLine() -> String {
         let status = snapshot()
-        return "\(status.serving ? "serving" : "not serving"); \(status.connections) connections; "
-            + "\(status.regions.count) regions"
+        var line = "\(status.serving ? "serving" : "not serving"); \(status.connections) connections; "
+            + "\(Int(status.recordsPerSecond)) records/s; \(status.regions.count) regions"
+        if !status.degradedRegions.isEmpty { line += "; degraded: " + status.degradedRegions.joined(separator: ",") }
+        return line
     }
 }
 
@@ -92,6 +142,14 @@ public struct DaemonStatus: Encodable, Sendable, Hashable {
     public var listeners: [String: String]
     /// Open telemetry connections.
     public var connections: Int
-    /// Regions served.
-    public var regions: [String]
+    /// Each region served: its writer's state, queue and counters.
+    public var regions: [RegionStatus]
+    /// Data frames committed per second over the last sampling interval (5 s).
+    public var framesPerSecond: Double
+    /// Records committed (stored or recognised as duplicates) per second over the last interval.
+    public var recordsPerSecond: Double
+    /// Regions whose writer is degraded (acknowledging nothing until it recovers).
+    public var degradedRegions: [String]
+    /// Bytes queued for all writers.
+    public var queuedBytes: Int
 }

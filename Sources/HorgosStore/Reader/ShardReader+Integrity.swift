@@ -1,0 +1,30 @@
+extension ShardReader {
+    /// Whether the region has a directory at all (nothing was ever stored for it when false).
+    public var hasData: Bool { StoreFiles.exists(directory) }
+
+    /// `PRAGMA integrity_check` (or `quick_check`) of every file of the region, one report per file
+    /// even when a file cannot be opened or is not a database at all.
+    ///
+    /// `integrityCheck(quick:)` throws on the first file SQLite refuses to prepare a statement on
+    /// (a file that is not a database), losing the reports of the other files; this one records that
+    /// file as failed with SQLite's message and goes on. Reports come registry first, then partitions
+    /// oldest first.
+    public func checkEveryFile(quick: Bool = false) -> [IntegrityReport] {
+        var names: [String] = []
+        if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") {
+            names.append(StoreFiles.registryFileName)
+        }
+        names += partitionDays().map(\.partitionFileName)
+        return names.map { name in
+            var messages: [String] = []
+            do throws(StoreError) {
+                let db = try SQLiteConnection(path: "\(directory)/\(name)", readOnly: true)
+                let stmt = try db.prepare(quick ? "PRAGMA quick_check" : "PRAGMA integrity_check")
+                while try stmt.step() { messages.append(stmt.text(0)) }
+            } catch {
+                messages.append(error.description)
+            }
+            return IntegrityReport(name: name, ok: messages == ["ok"], messages: messages)
+        }
+    }
+}
