@@ -148,6 +148,14 @@ let package = Package(
             path: "Benchmarks/StoreBenchmark",
             swiftSettings: strictSettings
         ),
+        // The CPU floor of the ingest pipeline per record: TLS record decryption (NIO-SSL's BoringSSL),
+        // frame parse + CRC, the store's bare append loop (issue 7; run by Benchmarks/loadrun.sh).
+        .executableTarget(
+            name: "horgos-bench-floor",
+            dependencies: ["HorgosWire", "CSQLite", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Benchmarks/FloorBenchmark",
+            swiftSettings: strictSettings
+        ),
         // Child process of the store's crash test: writes through the store until it is killed.
         .executableTarget(
             name: "horgos-store-crash-child",

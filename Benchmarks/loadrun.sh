@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# The end-to-end load run (issue 7): horgosd against horgos-sim over mutual TLS on loopback, one table.
+#
+#   Benchmarks/loadrun.sh                      # build release, floor benchmark, scenarios A B C D (~40 s each)
+#   Benchmarks/loadrun.sh --smoke              # a few seconds, small fleet, A and B; asserts correctness only
+#   Benchmarks/loadrun.sh --scenarios A,C --duration 30
+#
+# Options:
+#   --smoke                 small fleets, a few seconds, scenarios A and B; exits non-zero unless every
+#                           scenario landed exactly the records the client saw acknowledged (minus the
+#                           ones the server acknowledged as rejected), with 0 errors and a clean exit
+#                           of the daemon. Never a speed assertion.
+#   --scenarios A,B,C,D     which scenarios (default all; smoke: A,B)
+#   --duration S            seconds of traffic per scenario (default 40; smoke 5)
+#   --connections N         scenario C's target (default 50000, capped by RLIMIT_NOFILE, see below)
+#   --connect-rate N        new connections per second while the simulator ramps up (default: the
+#                           simulator's 2,000/s; scenarios B and C: 500/s, since 2,000 handshakes/s on top of
+#                           the simulator's own saturate 2 cores and the ramp's latencies drown the steady state)
+#   --durability D          override every scenario's store durability (disk or process)
+#   --profile               record a perf (cpu-clock) profile of horgosd during each scenario's traffic
+#                           and print its top functions (needs `perf`)
+#   --json-out FILE         also write every figure as JSON
+#   --keep                  keep the state directories and logs (printed at the end)
+#   --no-build              use the binaries already built
+#   --configuration C       release (default) or debug (a smoke right after `swift test` can reuse its build)
+#   --scratch-path DIR      SwiftPM scratch path (default .build-release for release, .build for debug)
+#
+# Scenarios (issue 7):
+#   A  gateway mode: 10,000 vehicles over 20 gateway connections, 50 records per frame, as fast as acks allow
+#   B  vehicle mode: 10,000 vehicles, one connection each, 1 record per frame every second
+#   C  connection scale: vehicle connections from 127.0.0.2-127.0.0.9 (past the ephemeral port limit
+#      of one source address), 1 record every 10 s; target 50,000, capped by the open-file limit
+#   D  scenario A with store durability = process
+#
+# For each: a fresh temporary state directory, horgosd started and waited for (GET /health on the
+# admin port), horgos-sim --json, the daemon's CPU (utime + stime from /proc/PID/stat) sampled before
+# and after the traffic, its RSS sampled every 250 ms and VmHWM read at the end, SIGTERM (must exit 0),
+# then the rows counted in the shards with the sqlite3 CLI (<state>/<CC>/telemetry-*.sqlite, table
+# `telemetry`; duplicates from the registries, <state>/<CC>/registry.sqlite, vehicles.duplicates).
+# The floor comes from horgos-bench-floor (Benchmarks/FloorBenchmark) run in the same invocation.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+configuration=release
+scratch=""
+build=1
+smoke=0
+pass=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --configuration) configuration="$2"; shift 2 ;;
+        --scratch-path) scratch="$2"; shift 2 ;;
+        --no-build) build=0; shift ;;
+        --smoke) smoke=1; pass+=("$1"); shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) pass+=("$1"); shift ;;
+    esac
+done
+if [ -z "$scratch" ]; then
+    if [ "$configuration" = release ]; then scratch=.build-release; else scratch=.build; fi
+fi
+
+if ! command -v sqlite3 >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "loadrun: installing the sqlite3 CLI" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null; }
+    else
+        echo "loadrun: the sqlite3 CLI is missing (apt-get install sqlite3)" >&2
+        exit 2
+    fi
+fi
+
+# Every connection is a file descriptor in both processes: raise the soft limit to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Workaround, remembered per scratch path: on 2026-11-29 HorgosServer (JournalLogHandler.swift,
+# SystemdNotifier.swift) did not compile in release mode under MemberImportVisibility ("property 'tv_sec'
+# is not available due to missing import of defining module 'CoreFoundation'") though debug builds passed.
+# If the plain build fails, build again without that upcoming feature (it changes name lookup, not code
+# generation) and keep doing so for this scratch path, so a later run does not rebuild everything twice.
+flags_file="$scratch/loadrun-swift-flags"
+workaround=(-Xswiftc -disable-upcoming-feature -Xswiftc MemberImportVisibility)
+flags=()
+if [ -f "$flags_file" ]; then flags=("${workaround[@]}"); fi
+build_all() {
+    for product in horgosd horgos-sim horgosctl horgos-bench-floor; do
+        echo "loadrun: swift build -c $configuration --scratch-path $scratch ${flags[*]-} --product $product" >&2
+        swift build -c "$configuration" --scratch-path "$scratch" ${flags[@]+"${flags[@]}"} --product "$product" >&2 || return 1
+    done
+}
+if [ "$build" = 1 ]; then
+    if ! build_all; then
+        if [ ${#flags[@]} -gt 0 ]; then exit 1; fi
+        echo "loadrun: the build failed; retrying without the MemberImportVisibility upcoming feature" >&2
+        flags=("${workaround[@]}")
+        build_all
+        mkdir -p "$scratch" && echo "${flags[*]}" > "$flags_file"
+    fi
+fi
+bin="$(swift build -c "$configuration" --scratch-path "$scratch" --show-bin-path)"
+for product in horgosd horgos-sim horgos-bench-floor; do
+    [ -x "$bin/$product" ] || { echo "loadrun: $bin/$product is missing (build it, or drop --no-build)" >&2; exit 2; }
+done
+
+exec python3 - "$bin" "$configuration" ${pass[@]+"${pass[@]}"} <<'PYTHON'
+import glob, json, math, os, resource, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import urllib.request
+
+bin_dir, configuration = sys.argv[1], sys.argv[2]
+argv = sys.argv[3:]
+opts = {"smoke": False, "scenarios": None, "duration": None, "connections": 50_000, "profile": False,
+        "json_out": None, "keep": False, "connect_rate": None, "durability": None}
+i = 0
+while i < len(argv):
+    a = argv[i]
+    if a == "--smoke": opts["smoke"] = True
+    elif a == "--profile": opts["profile"] = True
+    elif a == "--keep": opts["keep"] = True
+    elif a in ("--scenarios", "--duration", "--connections", "--json-out", "--connect-rate", "--durability") and i + 1 < len(argv):
+        v = argv[i + 1]; i += 1
+        if a == "--scenarios": opts["scenarios"] = [s.strip().upper() for s in v.split(",") if s.strip()]
+        elif a == "--duration": opts["duration"] = float(v)
+        elif a == "--connections": opts["connections"] = int(v)
+        elif a == "--connect-rate": opts["connect_rate"] = int(v)
+        elif a == "--durability":
+            if v not in ("disk", "process"): sys.exit("loadrun: --durability is disk or process")
+            opts["durability"] = v
+        else: opts["json_out"] = v
+    else:
+        sys.exit(f"loadrun: unknown option {a} (see --help)")
+    i += 1
+
+smoke = opts["smoke"]
+duration = opts["duration"] or (5.0 if smoke else 40.0)
+wanted = opts["scenarios"] or (["A", "B"] if smoke else ["A", "B", "C", "D"])
+nofile_soft, nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+# horgosd keeps ~6 files per region (41 regions: registry + partition, each with -wal and -shm) plus
+# listeners and logs; keep 600 descriptors for those in whichever process holds the most.
+c_target = min(opts["connections"], max(100, nofile_soft - 600))
+
+def scenario_table():
+    if smoke:
+        return {
+            "A": dict(title="gateway 200 veh/4 gw/50 rec", vehicles=200, gateways=4, rpf=50, interval=0, durability="disk"),
+            "B": dict(title="vehicle 200 conn/1 rec/s", vehicles=200, gateways=0, rpf=1, interval=1000, durability="disk"),
+            "C": dict(title="conn scale 500/1 rec/10 s", vehicles=500, gateways=0, rpf=1, interval=10_000, durability="disk",
+                      sources="127.0.0.2-127.0.0.9"),
+            "D": dict(title="A, durability=process", vehicles=200, gateways=4, rpf=50, interval=0, durability="process"),
+        }
+    return {
+        "A": dict(title="gateway 10k veh/20 gw/50 rec", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="disk"),
+        "B": dict(title="vehicle 10k conn/1 rec/s", vehicles=10_000, gateways=0, rpf=1, interval=1000, durability="disk",
+                  connect_rate=500),
+        "C": dict(title=f"conn scale {c_target}/1 rec/10 s", vehicles=c_target, gateways=0, rpf=1, interval=10_000,
+                  durability="disk", sources="127.0.0.2-127.0.0.9", connect_rate=500),
+        "D": dict(title="A, durability=process", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="process"),
+    }
+
+scenarios = scenario_table()
+if opts["durability"]:
+    for sc in scenarios.values(): sc["durability"] = opts["durability"]
+for s in wanted:
+    if s not in scenarios: sys.exit(f"loadrun: no scenario {s} (A, B, C, D)")
+
+work = tempfile.mkdtemp(prefix="horgos-loadrun-")
+clk_tck = os.sysconf("SC_CLK_TCK")
+page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+def log(msg): print(f"loadrun: {msg}", file=sys.stderr, flush=True)
+
+# ---- the floor ---------------------------------------------------------------------------------------
+floor_args = ["--json"] + (["--records", "20000", "--repeat", "1"] if smoke else [])
+log(f"floor: horgos-bench-floor {' '.join(floor_args)}")
+floor_run = subprocess.run([f"{bin_dir}/horgos-bench-floor", *floor_args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+if floor_run.returncode != 0:
+    sys.exit(f"loadrun: horgos-bench-floor failed:\n{floor_run.stderr}")
+floor = {shape["recordsPerFrame"]: shape for shape in json.loads(floor_run.stdout)["shapes"]}
+
+def floor_for(sc):
+    shape = floor.get(sc["rpf"]) or floor[min(floor, key=lambda k: abs(k - sc["rpf"]))]
+    return shape["floorProcessNsPerRecord"] if sc["durability"] == "process" else shape["floorDiskNsPerRecord"]
+
+# ---- helpers -------------------------------------------------------------------------------------------
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / clk_tck  # utime + stime (fields 14 and 15)
+
+def proc_status_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+def proc_fds(pid):
+    try: return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError: return 0
+
+def sqlite_scalar(path, sql):
+    out = subprocess.run(["sqlite3", "-readonly", path, sql], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"sqlite3 {path}: {out.stderr.strip()}")
+    text = out.stdout.strip()
+    return int(text) if text else 0
+
+def wait_health(daemon, admin_port, state, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if daemon.poll() is not None:
+            return f"horgosd exited with {daemon.returncode} before it was ready"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/health", timeout=2) as r:
+                if r.status == 200 and os.path.exists(f"{state}/pki/ca.pem") and os.path.exists(f"{state}/pki/ca-key.pem"):
+                    return None
+        except Exception:
+            pass
+        time.sleep(0.2)
+    return "horgosd did not answer GET /health in time"
+
+# ---- one scenario --------------------------------------------------------------------------------------
+def run(name, sc):
+    state = tempfile.mkdtemp(prefix=f"horgos-loadrun-{name}-")
+    logs = f"{work}/{name}"
+    os.makedirs(logs)
+    tport, aport = free_port(), free_port()
+    limit = 10_000_000
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HORGOS_")}
+    env.update(HORGOS_STATE_DIRECTORY=state,
+               HORGOS_LISTEN_TELEMETRY=f"127.0.0.1:{tport}",
+               HORGOS_LISTEN_ADMIN=f"127.0.0.1:{aport}",
+               HORGOS_STORE_DURABILITY=sc["durability"],
+               HORGOS_LIMITS_MAX_CONNECTIONS=str(limit),
+               HORGOS_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=str(limit))
+    result = dict(scenario=name, title=sc["title"], durability=sc["durability"], vehicles=sc["vehicles"],
+                  gateways=sc["gateways"], recordsPerFrame=sc["rpf"], intervalMs=sc["interval"], state=state, logs=logs,
+                  problems=[])
+    daemon_log = open(f"{logs}/horgosd.log", "w")
+    daemon = subprocess.Popen([f"{bin_dir}/horgosd"], env=env, stdout=daemon_log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
+    result["pid"] = daemon.pid
+    problem = wait_health(daemon, aport, state)
+    if problem:
+        result["problems"].append(problem)
+        if daemon.poll() is None:
+            daemon.kill(); daemon.wait()
+        return result
+    base_rss = proc_status_kib(daemon.pid, "VmRSS")
+    samples = {"rss": base_rss, "fds": proc_fds(daemon.pid)}
+    stop_sampling = threading.Event()
+    def sampler():
+        while not stop_sampling.wait(0.25):
+            samples["rss"] = max(samples["rss"], proc_status_kib(daemon.pid, "VmRSS"))
+            samples["fds"] = max(samples["fds"], proc_fds(daemon.pid))
+    sim_args = [f"{bin_dir}/horgos-sim", "--port", str(tport), "--pki", f"{state}/pki", "--vehicles", str(sc["vehicles"]),
+                "--gateways", str(sc["gateways"]), "--interval-ms", str(sc["interval"]),
+                "--records-per-frame", str(sc["rpf"]), "--duration", str(duration), "--json"]
+    if sc.get("sources"): sim_args += ["--source-addresses", sc["sources"]]
+    rate = opts["connect_rate"] or sc.get("connect_rate")
+    if rate: sim_args += ["--connect-rate", str(rate)]
+    result["simCommand"] = " ".join(sim_args[1:])
+    log(f"{name}: horgos-sim {result['simCommand']}")
+    perf = None
+    cpu_before = proc_cpu_seconds(daemon.pid)
+    wall_before = time.time()
+    sampling = threading.Thread(target=sampler, daemon=True)
+    sampling.start()
+    with open(f"{logs}/horgos-sim.stderr", "w") as sim_err:
+        sim = subprocess.Popen(sim_args, stdout=subprocess.PIPE, stderr=sim_err, stdin=subprocess.DEVNULL, text=True)
+        if opts["profile"]:
+            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-p", str(daemon.pid),
+                                     "-o", f"{logs}/horgosd.perf.data"],
+                                    stdout=subprocess.DEVNULL, stderr=open(f"{logs}/perf.stderr", "w"))
+        sim_out, _ = sim.communicate()
+    cpu_after = proc_cpu_seconds(daemon.pid)
+    wall_after = time.time()
+    if perf:
+        perf.send_signal(signal.SIGINT); perf.wait()
+    stop_sampling.set(); sampling.join()
+    result["peakRssKiB"] = proc_status_kib(daemon.pid, "VmHWM")
+    result["baseRssKiB"] = base_rss
+    result["peakSampledRssKiB"] = samples["rss"]
+    result["peakFds"] = samples["fds"]
+    result["cpuSeconds"] = cpu_after - cpu_before
+    result["wallSeconds"] = wall_after - wall_before
+    with open(f"{logs}/horgos-sim.json", "w") as f: f.write(sim_out)
+    try:
+        report = json.loads(sim_out)
+    except ValueError:
+        report = None
+        result["problems"].append(f"horgos-sim exited {sim.returncode} without a JSON report (see {logs}/horgos-sim.stderr)")
+    if report is not None:
+        result["sim"] = report
+        if sim.returncode != 0:
+            result["problems"].append(f"horgos-sim exited {sim.returncode}")
+    # Stop the daemon: SIGTERM drains and must exit 0.
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        rc = daemon.wait(timeout=120)
+        if rc != 0: result["problems"].append(f"horgosd exited {rc} after SIGTERM")
+    except subprocess.TimeoutExpired:
+        daemon.kill(); daemon.wait()
+        result["problems"].append("horgosd did not exit within 120 s of SIGTERM")
+    daemon_log.close()
+    # Count what landed.
+    landed = 0
+    for path in sorted(glob.glob(f"{state}/*/telemetry-*.sqlite")):
+        landed += sqlite_scalar(path, "SELECT count(*) FROM telemetry;")
+    duplicates = rejected = 0
+    for path in sorted(glob.glob(f"{state}/*/registry.sqlite")):
+        duplicates += sqlite_scalar(path, "SELECT coalesce(sum(duplicates), 0) FROM vehicles;")
+        rejected += sqlite_scalar(path, "SELECT coalesce(sum(rejected), 0) FROM vehicles;")
+    result.update(landed=landed, duplicates=duplicates, rejectedInRegistry=rejected)
+    if perf:
+        top = subprocess.run(["perf", "report", "-i", f"{logs}/horgosd.perf.data", "--stdio", "--no-children",
+                              "--sort", "dso,symbol", "--percent-limit", "0.5"],
+                             capture_output=True, text=True)
+        text = top.stdout
+        if shutil.which("swift"):  # Swift symbols, readable
+            demangled = subprocess.run(["swift", "demangle", "--simplified"], input=text, capture_output=True, text=True)
+            if demangled.returncode == 0: text = demangled.stdout
+        with open(f"{logs}/horgosd.perf.txt", "w") as f: f.write(text)
+        result["profile"] = f"{logs}/horgosd.perf.txt"
+    return result
+
+results = []
+for name in wanted:
+    sc = scenarios[name]
+    log(f"scenario {name}: {sc['title']}, durability={sc['durability']}, {duration:.0f} s")
+    r = run(name, sc)
+    results.append(r)
+    if not opts["keep"] and not r["problems"] and not opts["profile"]:
+        shutil.rmtree(r["state"], ignore_errors=True)
+
+# ---- the table -----------------------------------------------------------------------------------------
+def fmt(v, d=0):
+    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))): return "-"
+    return f"{v:,.{d}f}"
+
+rows = []
+failed = False
+for r in results:
+    sim = r.get("sim")
+    t = sim["totals"] if sim else {}
+    seconds = sim["seconds"] if sim else float("nan")
+    acked = t.get("recordsAcked", 0)
+    rejected = t.get("recordsRejected", 0)
+    frames_acked = t.get("framesAcked", 0)
+    landed = r.get("landed", 0)
+    records_per_frame = acked / frames_acked if frames_acked else float("nan")
+    errors = sum(t.get("errors", {}).values()) + t.get("handshakeFailures", 0) + (sim["outstandingFrames"] if sim else 0)
+    error_text = str(errors)
+    if t.get("errors"): error_text += " (" + " ".join(f"{k}={v}" for k, v in sorted(t["errors"].items())) + ")"
+    if t.get("handshakeFailures"): error_text += f" (handshake failures {t['handshakeFailures']})"
+    if sim and sim["outstandingFrames"]: error_text += f" ({sim['outstandingFrames']} frames unacked)"
+    if r["problems"]: error_text += " [" + "; ".join(r["problems"]) + "]"
+    expected = acked - rejected
+    consistent = sim is not None and landed == expected and acked > 0
+    ok = consistent and errors == 0 and not r["problems"]
+    failed |= not ok
+    cpu_per_million = r["cpuSeconds"] / landed * 1e6 if landed and "cpuSeconds" in r else float("nan")
+    fl = floor_for(scenarios[r["scenario"]])
+    ratio = cpu_per_million * 1e3 / fl if landed else float("nan")  # (s per 1e6 records) * 1e3 = ns per record
+    lat = t.get("ackLatencyMicros", {})
+    peak_conn = t.get("peakConnected", 0)
+    rss_per_conn = (r.get("peakSampledRssKiB", 0) - r.get("baseRssKiB", 0)) / peak_conn if peak_conn else float("nan")
+    row = dict(scenario=f"{r['scenario']} {r['title']}", connections=peak_conn,
+               recordsPerSecond=landed / seconds if seconds else float("nan"),
+               framesPerSecond=landed / records_per_frame / seconds if seconds and frames_acked else float("nan"),
+               p50=lat.get("p50", 0) / 1000, p99=lat.get("p99", 0) / 1000, p999=lat.get("p999", 0) / 1000,
+               cpuPerMillion=cpu_per_million, floorNs=fl, ratio=ratio, peakRssMiB=r.get("peakRssKiB", 0) / 1024,
+               rssPerConnKiB=rss_per_conn, duplicates=r.get("duplicates", 0), errors=error_text,
+               landed=landed, acked=acked, rejected=rejected, consistent=consistent, ok=ok)
+    r["row"] = row
+    rows.append(row)
+
+headers = ["scenario", "conns", "records/s landed", "frames/s landed", "ack p50 / p99 / p99.9 ms",
+           "daemon CPU s per M records", "x floor", "peak RSS MiB", "RSS/conn KiB", "dup", "errors",
+           "landed = acked"]
+table = []
+for w in rows:
+    table.append([w["scenario"], fmt(w["connections"]), fmt(w["recordsPerSecond"]), fmt(w["framesPerSecond"]),
+                  f"{w['p50']:.1f} / {w['p99']:.1f} / {w['p999']:.1f}", fmt(w["cpuPerMillion"], 2),
+                  fmt(w["ratio"], 2), fmt(w["peakRssMiB"], 1), fmt(w["rssPerConnKiB"], 1), fmt(w["duplicates"]),
+                  w["errors"], f"{'yes' if w['consistent'] else 'NO'} ({w['landed']:,} / {w['acked'] - w['rejected']:,})"])
+widths = [max(len(h), *(len(row[k]) for row in table)) if table else len(h) for k, h in enumerate(headers)]
+def line(cells): return "| " + " | ".join(c.ljust(widths[k]) for k, c in enumerate(cells)) + " |"
+print()
+print(f"horgos load run ({'smoke, ' if smoke else ''}{configuration} build, {duration:.0f} s of traffic per scenario, "
+      f"{os.cpu_count()} cores, RLIMIT_NOFILE {nofile_soft}/{nofile_hard})")
+print(line(headers))
+print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+for row in table: print(line(row))
+print()
+shape_text = "; ".join(
+    f"{k} rec/frame: TLS {v['tlsOpen16KiBNsPerRecord']:.1f} + parse {v['parseCrcNsPerRecord']:.1f} + append "
+    f"{v['storeAppendDiskNsPerRecord']:.1f} = {v['floorDiskNsPerRecord']:.1f} ns/record "
+    f"(process: {v['floorProcessNsPerRecord']:.1f})" for k, v in sorted(floor.items(), reverse=True))
+print(f"floor (horgos-bench-floor, CPU ns per record): {shape_text}")
+print("x floor = daemon CPU per landed record / the floor of its frame shape (and durability).")
+for r in results:
+    if r.get("profile"): print(f"profile of {r['scenario']}: {r['profile']}")
+if opts["keep"] or opts["profile"] or failed:
+    print(f"logs: {work}; state directories: " + ", ".join(r["state"] for r in results))
+else:
+    shutil.rmtree(work, ignore_errors=True)
+
+if opts["json_out"]:
+    with open(opts["json_out"], "w") as f:
+        json.dump(dict(smoke=smoke, duration=duration, configuration=configuration,
+                       nofile=[nofile_soft, nofile_hard], floor=floor,
+                       scenarios=[{k: v for k, v in r.items() if k != "sim"} | {"sim": r.get("sim")} for r in results]),
+                  f, indent=2, default=str)
+
+if smoke:
+    if failed:
+        print("loadrun smoke: FAILED (records landed must equal records acknowledged, with 0 errors)")
+        sys.exit(1)
+    print("loadrun smoke: ok (records landed = records acknowledged, 0 errors)")
+elif failed:
+    sys.exit(1)
+PYTHON
