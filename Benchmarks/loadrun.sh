@@ -74,29 +74,11 @@ fi
 # Every connection is a file descriptor in both processes: raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# Workaround, remembered per scratch path: on 2026-11-29 HorgosServer (JournalLogHandler.swift,
-# SystemdNotifier.swift) did not compile in release mode under MemberImportVisibility ("property 'tv_sec'
-# is not available due to missing import of defining module 'CoreFoundation'") though debug builds passed.
-# If the plain build fails, build again without that upcoming feature (it changes name lookup, not code
-# generation) and keep doing so for this scratch path, so a later run does not rebuild everything twice.
-flags_file="$scratch/loadrun-swift-flags"
-workaround=(-Xswiftc -disable-upcoming-feature -Xswiftc MemberImportVisibility)
-flags=()
-if [ -f "$flags_file" ]; then flags=("${workaround[@]}"); fi
-build_all() {
-    for product in horgosd horgos-sim horgosctl horgos-bench-floor; do
-        echo "loadrun: swift build -c $configuration --scratch-path $scratch ${flags[*]-} --product $product" >&2
-        swift build -c "$configuration" --scratch-path "$scratch" ${flags[@]+"${flags[@]}"} --product "$product" >&2 || return 1
-    done
-}
 if [ "$build" = 1 ]; then
-    if ! build_all; then
-        if [ ${#flags[@]} -gt 0 ]; then exit 1; fi
-        echo "loadrun: the build failed; retrying without the MemberImportVisibility upcoming feature" >&2
-        flags=("${workaround[@]}")
-        build_all
-        mkdir -p "$scratch" && echo "${flags[*]}" > "$flags_file"
-    fi
+    for product in horgosd horgos-sim horgosctl horgos-bench-floor; do
+        echo "loadrun: swift build -c $configuration --scratch-path $scratch --product $product" >&2
+        swift build -c "$configuration" --scratch-path "$scratch" --product "$product" >&2
+    done
 fi
 bin="$(swift build -c "$configuration" --scratch-path "$scratch" --show-bin-path)"
 for product in horgosd horgos-sim horgos-bench-floor; do
