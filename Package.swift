@@ -8,6 +8,12 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// HorgosServer mixes Foundation with POSIX calls (stat, timespec, sockaddr_un). With
+/// MemberImportVisibility, Swift 6.3 on Linux attributes those Glibc struct members to whichever
+/// Clang module first included the header (CoreFoundation in release builds, CDispatch in debug
+/// builds), so no set of imports compiles in both configurations; that target keeps the other rules.
+let serverSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
 let package = Package(
     name: "horgos",
     platforms: [.macOS(.v15)],
@@ -85,7 +91,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: serverSettings
         ),
         .executableTarget(
             name: "horgosd",

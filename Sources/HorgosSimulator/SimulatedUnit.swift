@@ -301,12 +301,16 @@ final class SimulatedUnit {
 
     func sayBye() {
         stopped = true
-        guard channel != nil else { return finish() }
+        guard let channel else { return finish() }
+        guard welcomed else {
+            // The session never started (no WELCOME yet): BYE would not be the first frame; just close.
+            channel.close(promise: nil)
+            return
+        }
         var bytes: [UInt8] = []
         FrameEncoder.appendBye(Bye(reason: .normal), to: &bytes)
         write(bytes, flush: true)
-        let channel = self.channel
-        eventLoop.scheduleTask(in: .seconds(2)) { channel?.close(promise: nil) }
+        eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
 
     func finish() {

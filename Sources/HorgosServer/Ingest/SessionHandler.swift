@@ -153,6 +153,8 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        // After ERROR or BYE nothing more is read: frames already decoded from the same read are dropped.
+        guard !draining else { return }
         guard var machine else {
             // Frames before the identity is known cannot happen after a TLS handshake; drop them.
             return

@@ -1,8 +1,3 @@
-#if canImport(CoreFoundation)
-    // In release builds the Glibc structs (timespec, stat) are seen through CoreFoundation; with
-    // MemberImportVisibility their members then need that module imported by name.
-    import CoreFoundation
-#endif
 import Foundation
 import Logging
 
@@ -104,11 +99,7 @@ public struct JournalLogHandler: LogHandler {
     }
 
     /// `device:inode` of stderr, the form systemd puts in `JOURNAL_STREAM`; nil if fstat fails.
-    static func stderrStreamIdentity() -> String? {
-        var info = stat()
-        guard fstat(STDERR_FILENO, &info) == 0 else { return nil }
-        return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
-    }
+    static func stderrStreamIdentity() -> String? { PosixClock.stderrIdentity() }
 
     static func escape(_ text: String) -> String {
         guard text.contains(where: { $0.isNewline }) else { return text }
@@ -120,18 +111,13 @@ public struct JournalLogHandler: LogHandler {
     }
 
     static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
+        let now = PosixClock.utcNow()
         func pad(_ value: Int32, _ width: Int) -> String {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
-            + "\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+        return "\(now.year)-\(pad(now.month, 2))-\(pad(now.day, 2))T"
+            + "\(pad(now.hour, 2)):\(pad(now.minute, 2)):\(pad(now.second, 2)).\(pad(now.millisecond, 3))Z"
     }
 
     static func writeToStderr(_ line: String) {

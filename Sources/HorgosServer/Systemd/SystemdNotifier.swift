@@ -1,8 +1,3 @@
-#if canImport(CoreFoundation)
-    // In release builds the Glibc structs (timespec, stat) are seen through CoreFoundation; with
-    // MemberImportVisibility their members then need that module imported by name.
-    import CoreFoundation
-#endif
 import Foundation
 
 #if canImport(Glibc)
@@ -73,11 +68,7 @@ public struct SystemdNotifier: Sendable {
     }
 
     /// CLOCK_MONOTONIC in microseconds, the clock systemd compares `MONOTONIC_USEC` against.
-    public static func monotonicMicroseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
-    }
+    public static func monotonicMicroseconds() -> UInt64 { PosixClock.monotonicMicroseconds() }
 
     static func sendDatagram(_ payload: [UInt8], to path: String) -> Bool {
         var address = sockaddr_un()
