@@ -140,4 +140,12 @@ struct HorgosSim: AsyncParsableCommand {
     }
 }
 
-await HorgosSim.main()
+// Not `await HorgosSim.main()`: with this compiler that resolves to ParsableCommand's synchronous main(),
+// which refuses an async command ("Asynchronous root command needs availability annotation"). A `let`
+// HorgosSim cannot call the protocol's default mutating, synchronous run() (which prints the help).
+do {
+    let command = try HorgosSim.parse()
+    try await command.run()
+} catch {
+    HorgosSim.exit(withError: error)
+}
