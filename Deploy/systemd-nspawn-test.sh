@@ -30,7 +30,8 @@
 # Needs root. Powers the container off and removes what nspawn leaves under /run, even on failure.
 # Ports on the host network (shared with the container): HORGOS_NSPAWN_PORT (default: a free one in
 # 20000-29999) for the self-bound listener, a free one in 30000-39999 for the admin endpoint,
-# HORGOS_NSPAWN_PRIVILEGED_PORT (default 844) for the socket-activated one.
+# HORGOS_NSPAWN_PRIVILEGED_PORT (default: the first free of 844-849) for the socket-activated one.
+# HORGOS_NSPAWN_HOLD=SECONDS keeps the container that long before powering it off (debugging).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -123,6 +124,23 @@ ensure_tools() {
             || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container >/dev/null; }
     fi
     command -v nsenter >/dev/null || die "nsenter missing (util-linux)"
+    if [[ $mode == daemon ]]; then
+        # The data checks: openssl (PKI, served serial), sqlite3 (rows in the shards), curl (/metrics).
+        local tool missing=()
+        for tool in openssl sqlite3 curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+        if [[ ${#missing[@]} -gt 0 ]]; then
+            say "installing ${missing[*]}"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+                || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+        fi
+    fi
+    if [[ -z ${HORGOS_NSPAWN_PRIVILEGED_PORT:-} ]]; then
+        # Another run on this host may hold 844: take the first free one of a few privileged ports.
+        local candidate
+        for candidate in 844 845 846 847 848 849; do
+            [[ -z $(ss -Htln "sport = :$candidate") ]] && { privileged_port=$candidate; break; }
+        done
+    fi
 }
 
 free_port() { # free_port FROM TO: a TCP port nobody listens on
