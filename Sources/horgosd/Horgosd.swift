@@ -1,5 +1,6 @@
 import ArgumentParser
 import HorgosServer
+import HorgosStore
 import Logging
 import NIOCore
 import NIOPosix
@@ -52,7 +53,20 @@ struct Horgosd: AsyncParsableCommand {
             logger.critical("cannot start", metadata: ["error": "\(error.message)"])
             throw ExitCode(error.exitCode)
         }
+        if let hooks = getenv("HORGOS_TEST_HOOKS"), String(cString: hooks) == "1" { Self.installTestHooks(logger) }
         try await daemon.run(registry: registry)
+    }
+
+    /// Test only (HORGOS_TEST_HOOKS=1, Deploy/systemd-nspawn-test.sh): SIGUSR2 wedges every region writer,
+    /// so the daemon withholds WATCHDOG=1 and systemd kills and restarts it.
+    static func installTestHooks(_ logger: Logger) {
+        logger.warning("test hooks enabled (HORGOS_TEST_HOOKS=1): SIGUSR2 wedges the region writers")
+        Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigusr2) {
+                WriterTestHooks.wedgeWriters()
+                logger.warning("test hook: region writers wedged (SIGUSR2)")
+            }
+        }
     }
 }
 

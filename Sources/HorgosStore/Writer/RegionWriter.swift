@@ -168,6 +168,7 @@ public final class RegionWriter: Sendable {
         }
 
         while true {
+            WriterTestHooks.sleepWhileWedged()
             if !engine.isOpen {
                 if queue.pastDeadline { break }
                 do {
