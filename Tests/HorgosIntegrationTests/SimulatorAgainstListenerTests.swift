@@ -62,9 +62,11 @@ struct ListenerFixture {
     let port: Int
     let authority: FleetPKI
     let sink: RecordingSink
+    let flows: [String: RegionFlowControl]
 
     static func start(sink: RecordingSink = RecordingSink(), regions: [String] = SimulatedRegion.all.map(\.code),
-                      storage: (any IngestSink)? = nil) async throws -> ListenerFixture
+                      storage: (any IngestSink)? = nil, highWatermark: Int = 1 << 22, lowWatermark: Int = 1 << 21,
+                      ackWindow: Int = 32) async throws -> ListenerFixture
     {
         let authority = try FleetPKI.createCertificateAuthority(commonName: "test CA")
         let server = try authority.issueServerCertificate()
@@ -78,7 +80,7 @@ struct ListenerFixture {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var flows: [String: RegionFlowControl] = [:]
         for region in regions {
-            flows[region] = RegionFlowControl(region: region, highWatermark: 1 << 22, lowWatermark: 1 << 21)
+            flows[region] = RegionFlowControl(region: region, highWatermark: highWatermark, lowWatermark: lowWatermark)
         }
         let environment = SessionEnvironment(
             authorize: { certificate in
@@ -86,7 +88,7 @@ struct ListenerFixture {
                 else { return .failure(SessionRefusal(code: .identityInvalid, reason: "no identity")) }
                 return .success(identity.sessionPeer)
             },
-            regions: flows, sink: storage ?? sink, limits: SessionLimits(ackWindow: 32),
+            regions: flows, sink: storage ?? sink, limits: SessionLimits(ackWindow: ackWindow),
             now: { Int64(Date().timeIntervalSince1970 * 1000) }, observer: CountingObserver(),
             logger: Logger(label: "listener-test"))
         let listener = TelemetryListener(
@@ -94,7 +96,8 @@ struct ListenerFixture {
             registry: ConnectionRegistry(maxConnections: 10_000, maxPerAddress: 10_000), environment: environment,
             limits: ListenerLimits(), group: group)
         let address = try await listener.start(.address(host: "127.0.0.1", port: 0))
-        return ListenerFixture(group: group, listener: listener, port: address.port!, authority: authority, sink: sink)
+        return ListenerFixture(group: group, listener: listener, port: address.port!, authority: authority, sink: sink,
+                               flows: flows)
     }
 
     func stop() async throws {

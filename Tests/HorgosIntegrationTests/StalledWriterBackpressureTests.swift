@@ -1,0 +1,88 @@
+import Foundation
+import HorgosPKI
+import HorgosServer
+import HorgosSimulator
+import HorgosStore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+import Testing
+
+/// Storage that takes frames but commits none until released: a stalled writer.
+final class StalledSink: IngestSink {
+    let held = Mutex<[IngestSubmission]>([])
+    let heldBytes = Atomic<Int>(0)
+    let released = Atomic<Bool>(false)
+
+    func submit(_ submission: IngestSubmission) throws(IngestRefusal) {
+        if released.load(ordering: .relaxed) {
+            submission.completion(CommitOutcome(stored: 1))
+            return
+        }
+        heldBytes.add(submission.payload.readableBytes, ordering: .relaxed)
+        held.withLock { $0.append(submission) }
+    }
+
+    /// The writer recovers: everything held commits, and new frames commit at once.
+    func release() {
+        released.store(true, ordering: .relaxed)
+        let all = held.withLock { held in
+            defer { held.removeAll() }
+            return held
+        }
+        for submission in all { submission.completion(CommitOutcome(stored: 1)) }
+    }
+}
+
+@Suite struct StalledWriterBackpressureTests {
+    @Test func memoryStaysBoundedWhileAWriterIsStalledAndHundredsOfClientsKeepSending() async throws {
+        let sink = StalledSink()
+        let high = 1 << 20
+        let fixture = try await ListenerFixture.start(
+            regions: ["AE"], storage: sink, highWatermark: high, lowWatermark: high / 2, ackWindow: 256)
+        let connections = 200
+        // Each client may have 256 frames of 2 KiB in flight: 100 MiB if nothing pushed back.
+        var settings = FleetSettings(port: fixture.port, reportIntervalMs: 0, recordsPerFrame: 50)
+        settings.initialBackoffMs = 100
+        let runner = FleetRunner(
+            plan: FleetPlan(mode: .vehicles, vehicleCount: connections, regions: [SimulatedRegion.named("AE")!],
+                            seed: 77),
+            settings: settings, credentials: try PKIFleetCredentials(authority: fixture.authority), threads: 1)
+        let peak = Atomic<Int>(0)
+        let flow = fixture.flows["AE"]!
+        let watcher = Task {
+            while !Task.isCancelled {
+                let queued = flow.queuedBytes
+                if queued > peak.load(ordering: .relaxed) { peak.store(queued, ordering: .relaxed) }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        let stats = runner.stats
+        let released = Task {
+            // Stall until the whole fleet is connected and has pushed for two more seconds.
+            while stats.snapshot().connected < connections { try await Task.sleep(for: .milliseconds(50)) }
+            try await Task.sleep(for: .seconds(2))
+            // Before the writer recovers: sessions are paused, the queue is bounded.
+            let waiting = flow.waitingSessions
+            sink.release()
+            return waiting
+        }
+        let report = try await runner.run(duration: .seconds(4), drainTimeout: .seconds(90))
+        let pausedSessions = try await released.value
+        watcher.cancel()
+        try await fixture.stop()
+        // Reads stopped above the high watermark: what was queued stayed within the watermark plus one
+        // read's worth per connection, far below what the clients' windows would have allowed.
+        let bound = high + connections * 64 * 1024
+        #expect(peak.load(ordering: .relaxed) > high, "the watermark was reached")
+        #expect(peak.load(ordering: .relaxed) <= bound, "peak \(peak.load(ordering: .relaxed)) vs bound \(bound)")
+        #expect(sink.heldBytes.load(ordering: .relaxed) <= bound)
+        #expect(pausedSessions > 0, "sessions were waiting for room")
+        // After the writer recovered, every frame was acknowledged: nothing lost, nothing refused.
+        #expect(report.totals.errors.isEmpty)
+        #expect(report.outstandingFrames == 0)
+        #expect(report.totals.connects >= connections, "every client connected")
+    }
+}
