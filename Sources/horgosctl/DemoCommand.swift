@@ -190,9 +190,36 @@ final class DemoDaemon {
         return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("horgosd")
     }
 
+    /// Runs `swift build --product horgosd` in the same configuration as this executable, when this
+    /// executable sits in a SwiftPM build directory (`.build/<triple>/<configuration>/`).
+    static func buildDaemon() throws {
+        let directory = executable.deletingLastPathComponent()
+        let configuration = directory.lastPathComponent
+        guard configuration == "release" || configuration == "debug" else { return }
+        let scratch = directory.deletingLastPathComponent().deletingLastPathComponent()
+        let packageRoot = scratch.deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent("Package.swift").path) else {
+            return
+        }
+        print("building horgosd (swift build -c \(configuration) --product horgosd) ...")
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        build.arguments = ["swift", "build", "-c", configuration, "--scratch-path", scratch.path, "--product", "horgosd"]
+        build.currentDirectoryURL = packageRoot
+        try build.run()
+        build.waitUntilExit()
+        guard build.terminationStatus == 0 else {
+            throw DemoError("building horgosd failed; run `swift build -c \(configuration)` and retry")
+        }
+    }
+
     func start() async throws {
         let process = Process()
         process.executableURL = Self.executable
+        if !FileManager.default.isExecutableFile(atPath: Self.executable.path) {
+            // `swift run horgosctl demo` builds only horgosctl: build the daemon beside it.
+            try Self.buildDaemon()
+        }
         guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
             throw DemoError("horgosd is not built next to horgosctl (\(Self.executable.path)); run "
                             + "`swift build -c release` first")
