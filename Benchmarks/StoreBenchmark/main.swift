@@ -12,7 +12,8 @@
 // (d) paced ingest at a steady rate (HORGOS_BENCH_RATE rows/s, default 100,000) over the 41 regions:
 //     the ACK latency a vehicle sees (submit to completion) and the transactions it takes.
 // (a), (b) and (d) run for both durability modes. Files go under $TMPDIR (default /tmp).
-// HORGOS_BENCH_PARTS selects parts (default "abcd"), HORGOS_BENCH_REPEAT repeats (a)/(b) and keeps the best.
+// (f) vehicle mode: 1-record submissions from 10,000 vehicles at 1 record/s each, per commit window.
+// HORGOS_BENCH_PARTS selects parts (default "abcde"), HORGOS_BENCH_REPEAT repeats (a)/(b) and keeps the best.
 import CSQLite
 import Dispatch
 import Foundation
@@ -481,5 +482,68 @@ if parts.contains("e") {
     }
     store.stop()
     try? FileManager.default.removeItem(atPath: dir)
+}
+// MARK: (f) vehicle mode: one record per submission at a fleet's pace
+
+// Issue 7's scenario B without the network: HORGOS_BENCH_VEHICLES (default 10,000) vehicles over the
+// 41 regions each submit one 1-record payload per second (HORGOS_BENCH_SECONDS, default 10), with
+// durability = disk, once per commit window in HORGOS_BENCH_INTERVALS (ms, default "5,20"). It prints
+// the ACK latency (submit to completion), the transactions and the process CPU per record.
+if parts.contains("f") {
+    let environment = ProcessInfo.processInfo.environment
+    let vehicles = Int(environment["HORGOS_BENCH_VEHICLES"] ?? "10000") ?? 10_000
+    let seconds = Int(environment["HORGOS_BENCH_SECONDS"] ?? "10") ?? 10
+    let intervals = (environment["HORGOS_BENCH_INTERVALS"] ?? "5,20").split(separator: ",").compactMap { Int($0) }
+    for interval in intervals {
+        let dir = "\(root)/vehicle-mode-\(interval)"
+        let store = try ShardStore(
+            configuration: StoreConfiguration(
+                stateDirectory: dir, regions: Region.defaultSet, durability: .disk, commitIntervalMs: interval))
+        let writers = Region.defaultSet.map { store.writers[$0]! }
+        let start = nowMs - Int64(seconds + 60) * 1000
+        submitAll(
+            (0..<vehicles).map { Frame(vehicle: $0, bytes: payload(vehicle: $0, baseMs: start, count: 1, stepMs: 1000), records: 1) },
+            to: writers)
+        let paced = (1...seconds).flatMap { second in
+            (0..<vehicles).map { vehicle in
+                Frame(
+                    vehicle: vehicle,
+                    bytes: payload(vehicle: vehicle, baseMs: start + Int64(second) * 1000, count: 1, stepMs: 1000),
+                    records: 1)
+            }
+        }
+        let commitsBefore = writers.reduce(0) { $0 + $1.statistics.commits }
+        let latencies = Mutex<[Double]>([])
+        latencies.withLock { $0.reserveCapacity(paced.count) }
+        let remaining = Atomic<Int>(paced.count)
+        let done = DispatchSemaphore(value: 0)
+        let rate = Double(vehicles)
+        let cpuStarted = processCPU()
+        let started = monotonic()
+        for (index, frame) in paced.enumerated() {
+            let wait = started + Double(index) / rate - monotonic()
+            if wait > 0.000_2 { usleep(UInt32(wait * 1e6)) }
+            let submitted = monotonic()
+            try writers[frame.vehicle % writers.count].submitTelemetry(frame.bytes) { _ in
+                let latency = monotonic() - submitted
+                latencies.withLock { $0.append(latency) }
+                if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.signal() }
+            }
+        }
+        done.wait()
+        let elapsed = monotonic() - started
+        let cpu = processCPU() - cpuStarted
+        let transactions = writers.reduce(0) { $0 + $1.statistics.commits } - commitsBefore
+        store.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+        let sorted = latencies.withLock { $0 }.sorted()
+        func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+        print(
+            String(
+                format: "(f) vehicle mode, window %d ms: %.0f rows/s for %.1f s, ACK p50 %.1f ms, p99 %.1f ms, "
+                    + "max %.1f ms; %d transactions (%.1f rows each); %.1f us CPU per record",
+                interval, Double(paced.count) / elapsed, elapsed, pct(0.5), pct(0.99), sorted.last! * 1000,
+                transactions, Double(paced.count) / Double(max(1, transactions)), cpu * 1e6 / Double(paced.count)))
+    }
 }
 if !keepFiles { try? FileManager.default.removeItem(atPath: root) }

@@ -52,7 +52,7 @@ private func temporaryDirectory() throws -> String {
         #expect(c.queue.highWatermarkBytes == 8_388_608)
         #expect(c.queue.lowWatermarkBytes == 4_194_304)
         #expect(c.store.durability == .disk)
-        #expect(c.store.commitIntervalMilliseconds == 5)
+        #expect(c.store.commitIntervalMilliseconds == 20)
         #expect(c.store.commitMaxRows == 20000)
         #expect(c.store.retentionDays == 90)
         #expect(c.store.lateHorizonDays == 7)

@@ -30,7 +30,7 @@ import NIOCore
 /// | `queue.high_watermark_bytes` | `8388608` | 1024...17179869184 |
 /// | `queue.low_watermark_bytes` | `4194304` | 0...high_watermark_bytes - 1 |
 /// | `store.durability` | `disk` | `disk` or `process` |
-/// | `store.commit_interval_ms` | `5` | 0...10000 |
+/// | `store.commit_interval_ms` | `20` | 0...10000 |
 /// | `store.commit_max_rows` | `20000` | 1...10000000 |
 /// | `store.retention_days` | `90` | 1...36500 |
 /// | `store.late_horizon_days` | `7` | 0...3650 |
@@ -198,7 +198,7 @@ public struct HorgosConfiguration: Sendable, Hashable {
     public struct Store: Sendable, Hashable {
         /// `store.durability`: `disk` (default) or `process`.
         public var durability: Durability
-        /// `store.commit_interval_ms`: a group commit at least this often while rows wait. Default 5.
+        /// `store.commit_interval_ms`: a group commit at least this often while rows wait. Default 20.
         public var commitIntervalMilliseconds: Int
         /// `store.commit_max_rows`: or as soon as this many rows wait. Default 20000.
         public var commitMaxRows: Int
@@ -211,7 +211,7 @@ public struct HorgosConfiguration: Sendable, Hashable {
 
         /// The defaults stated on each property.
         public init(
-            durability: Durability = .disk, commitIntervalMilliseconds: Int = 5, commitMaxRows: Int = 20000,
+            durability: Durability = .disk, commitIntervalMilliseconds: Int = 20, commitMaxRows: Int = 20000,
             retentionDays: Int = 90, lateHorizonDays: Int = 7, futureHorizonHours: Int = 24
         ) {
             self.durability = durability

@@ -181,7 +181,7 @@ public final class RegionWriter: Sendable {
                 if head == pending.count { setState(.ok) }
             }
             if head == pending.count {
-                pending = queue.take(untilNs: nil)
+                pending = queue.takeFirst()
                 head = 0
                 stats.withLock { $0.lastProgressNs = StoreClock.monotonicNs() }
                 if pending.isEmpty {
@@ -210,7 +210,7 @@ public final class RegionWriter: Sendable {
                         rows += submission.rows
                     }
                     if rows >= configuration.commitMaxRows { break }
-                    let more = queue.take(untilNs: deadline)
+                    let more = queue.take(untilNs: deadline, orRows: configuration.commitMaxRows - rows)
                     if more.isEmpty { break }
                     pending = more
                     head = 0
@@ -266,6 +266,11 @@ public final class RegionWriter: Sendable {
 final class SubmissionQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Submission] = []
+    private var queuedRows = 0
+    /// The writer waits for the first submission (an empty queue): the first push wakes it.
+    private var waitingForFirst = false
+    /// The writer waits out its commit window: a push wakes it only once this many rows are queued.
+    private var wakeAtRows = Int.max
     private var stopping = false
     private var deadlineNs: UInt64 = .max
 
@@ -275,24 +280,44 @@ final class SubmissionQueue: @unchecked Sendable {
         defer { condition.unlock() }
         if stopping { return false }
         items.append(submission)
-        if items.count == 1 { condition.signal() }
+        queuedRows += submission.rows
+        if (waitingForFirst && items.count == 1) || queuedRows >= wakeAtRows { condition.signal() }
         return true
     }
 
-    /// Everything queued; waits for the first item until `untilNs` (monotonic), or up to a second when
-    /// nil (the caller then does maintenance and marks progress). Returns at once when stopping.
-    func take(untilNs: UInt64?) -> [Submission] {
+    /// Everything queued, waiting up to a second for the first item when the queue is empty (the
+    /// caller then does maintenance and marks progress). Returns at once when stopping.
+    func takeFirst() -> [Submission] {
         condition.lock()
         defer { condition.unlock() }
-        while items.isEmpty && !stopping {
-            let now = StoreClock.monotonicNs()
-            let limit = untilNs ?? (now + 1_000_000_000)
-            if now >= limit { break }
-            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(limit - now) / 1e9))
-            if untilNs == nil { break }
+        if items.isEmpty && !stopping {
+            waitingForFirst = true
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 1))
+            waitingForFirst = false
         }
+        return removeAll()
+    }
+
+    /// Everything queued once `untilNs` (monotonic) has passed or `rows` rows are queued, whichever
+    /// comes first; at once when stopping. The writer is not woken for each arrival inside its commit
+    /// window: one wake-up per transaction, however many submissions the window collects.
+    func take(untilNs: UInt64, orRows rows: Int) -> [Submission] {
+        condition.lock()
+        defer { condition.unlock() }
+        while queuedRows < rows && !stopping {
+            let now = StoreClock.monotonicNs()
+            if now >= untilNs { break }
+            wakeAtRows = rows
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(untilNs - now) / 1e9))
+            wakeAtRows = .max
+        }
+        return removeAll()
+    }
+
+    private func removeAll() -> [Submission] {
         let taken = items
         items.removeAll(keepingCapacity: true)
+        queuedRows = 0
         return taken
     }
 

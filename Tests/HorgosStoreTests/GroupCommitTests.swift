@@ -1,0 +1,52 @@
+import Foundation
+import HorgosWire
+import Testing
+
+@testable import HorgosStore
+
+/// The group-commit window of a region writer (`commitIntervalMs`, `commitMaxRows`).
+@Suite(.serialized) struct GroupCommitTests {
+    /// A long window with a small row limit: the writer sleeps out its window without waking for each
+    /// arrival, so it must be woken when the queued rows reach the limit, not wait for the window.
+    @Test func aFullBatchCommitsWithoutWaitingOutTheWindow() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        var configuration = makeConfiguration(dir, clock: TestClock(noon))
+        configuration.commitIntervalMs = 600_000
+        configuration.commitMaxRows = 100
+        let store = try ShardStore(configuration: configuration)
+        defer { store.stop(timeoutMs: 1000) }
+        let writer = try store.writer(for: ae)
+        let done = Completions()
+        // One record opens the transaction and its ten-minute window; 100 more fill it.
+        for (index, count) in [1, 50, 50].enumerated() {
+            let payload = telemetryPayload(
+                vin: testVIN(40 + index), baseTimeMs: noon - 60_000, records: simpleRecords(count))
+            try writer.submitTelemetry(payload, completion: done.callback)
+        }
+        #expect(done.wait(for: 3, seconds: 30))
+        #expect(done.outcomes.map(\.stored).reduce(0, +) == 101)
+        #expect(writer.statistics.commits == 1)
+    }
+
+    /// Submissions that arrive while a transaction's window is open share its commit.
+    @Test func submissionsInsideTheWindowShareOneCommit() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        var configuration = makeConfiguration(dir, clock: TestClock(noon))
+        configuration.commitIntervalMs = 2_000
+        let store = try ShardStore(configuration: configuration)
+        defer { store.stop(timeoutMs: 1000) }
+        let writer = try store.writer(for: ae)
+        let done = Completions()
+        for index in 0..<20 {
+            let payload = telemetryPayload(vin: testVIN(60 + index), baseTimeMs: noon - 60_000, records: simpleRecords(1))
+            try writer.submitTelemetry(payload, completion: done.callback)
+        }
+        #expect(done.wait(for: 20, seconds: 30))
+        #expect(done.outcomes.map(\.stored).reduce(0, +) == 20)
+        // 20 one-record frames submitted within a few ms of each other: one transaction, not 20. (A
+        // stall of the test thread longer than the 2 s window could split them; never into 20.)
+        #expect(writer.statistics.commits <= 2)
+    }
+}
