@@ -115,7 +115,7 @@ struct Daemon {
                 ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
                 heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
-            observer: MetricsSessionObserver(logger: logger), logger: logger)
+            observer: MetricsSessionObserver(logger: logger, regions: configuration.regions), logger: logger)
         let listener = TelemetryListener(
             tls: tlsContext,
             registry: ConnectionRegistry(

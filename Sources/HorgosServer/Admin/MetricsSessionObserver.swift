@@ -10,15 +10,24 @@ import Synchronization
 /// `horgos_frames_total{type,region}`, `horgos_records_total{region}`, `horgos_records_stored_total{region}`,
 /// `horgos_duplicates_total{region}`, `horgos_records_rejected_total{region}`, `horgos_errors_sent_total{code}`,
 /// `horgos_acks_total`. Labels are bounded: regions come from configuration, codes from the protocol.
+///
+/// The per-frame counters are created once per label set and kept (`CounterCache`): creating a
+/// swift-metrics `Counter` validates its name and labels and looks the series up under the
+/// registry's lock, which cost more than the increment on every frame and every ACK.
 public struct MetricsSessionObserver: SessionObserver {
     private let logger: Logger
     private let open: Gauge
     private let openCount = OpenSessionCounter()
+    private let acks: Counter
+    private let counters: CounterCache
 
-    /// An observer that logs through `logger`.
-    public init(logger: Logger) {
+    /// An observer that logs through `logger`. The counters of `regions` (ISO codes) are created
+    /// up front (they start at 0 in `/metrics`, and their hot path takes no lock).
+    public init(logger: Logger, regions: [String] = []) {
         self.logger = logger
         self.open = Gauge(label: "horgos_sessions_open")
+        self.acks = Counter(label: "horgos_acks_total")
+        self.counters = CounterCache(regions: regions)
     }
 
     /// A session passed identity and region checks.
@@ -46,22 +55,20 @@ public struct MetricsSessionObserver: SessionObserver {
 
     /// A frame arrived.
     public func frameReceived(_ type: FrameType, region: String?, records: Int) {
-        Counter(label: "horgos_frames_total", dimensions: [("type", "\(type)"), ("region", region ?? "-")])
-            .increment()
+        counters.frames(type, region: region ?? "-").increment()
         if let region, records > 0 {
-            Counter(label: "horgos_records_total", dimensions: [("region", region)]).increment(by: records)
+            counters.regional(.records, region).increment(by: records)
         }
     }
 
     /// A frame's records were committed.
     public func frameCommitted(region: String, outcome: CommitOutcome) {
-        let dimensions = [("region", region)]
-        Counter(label: "horgos_records_stored_total", dimensions: dimensions).increment(by: outcome.stored)
+        counters.regional(.stored, region).increment(by: outcome.stored)
         if outcome.duplicates > 0 {
-            Counter(label: "horgos_duplicates_total", dimensions: dimensions).increment(by: outcome.duplicates)
+            counters.regional(.duplicates, region).increment(by: outcome.duplicates)
         }
         if outcome.rejected > 0 {
-            Counter(label: "horgos_records_rejected_total", dimensions: dimensions).increment(by: outcome.rejected)
+            counters.regional(.rejected, region).increment(by: outcome.rejected)
         }
     }
 
@@ -77,7 +84,87 @@ public struct MetricsSessionObserver: SessionObserver {
 
     /// An ACK was sent.
     public func ackSent() {
-        Counter(label: "horgos_acks_total").increment()
+        acks.increment()
+    }
+}
+
+/// The per-frame counters, created on first use and reused (labels are bounded: configured regions,
+/// protocol frame types).
+private final class CounterCache: Sendable {
+    enum Regional: String, Sendable, CaseIterable {
+        case records = "horgos_records_total"
+        case stored = "horgos_records_stored_total"
+        case duplicates = "horgos_duplicates_total"
+        case rejected = "horgos_records_rejected_total"
+
+        /// Position in `allCases`.
+        var index: Int {
+            switch self {
+            case .records: 0
+            case .stored: 1
+            case .duplicates: 2
+            case .rejected: 3
+            }
+        }
+    }
+
+    private struct FrameKey: Hashable {
+        let type: UInt8
+        let region: String
+    }
+
+    private struct RegionalKey: Hashable {
+        let metric: String
+        let region: String
+    }
+
+    private struct Counters {
+        var frames: [FrameKey: Counter] = [:]
+        var regional: [RegionalKey: Counter] = [:]
+    }
+
+    /// Created at start for the configured regions, read without a lock.
+    private struct RegionCounters: Sendable {
+        let telemetryFrames: Counter
+        let regional: [Counter]
+
+        init(region: String) {
+            telemetryFrames = Counter(
+                label: "horgos_frames_total", dimensions: [("type", "\(FrameType.telemetry)"), ("region", region)])
+            regional = Regional.allCases.map { Counter(label: $0.rawValue, dimensions: [("region", region)]) }
+        }
+    }
+
+    private let known: [String: RegionCounters]
+    /// Anything else (other frame types, a region added after start), created on first use.
+    private let counters = Mutex(Counters())
+
+    init(regions: [String]) {
+        var known: [String: RegionCounters] = [:]
+        for region in regions { known[region] = RegionCounters(region: region) }
+        self.known = known
+    }
+
+    func frames(_ type: FrameType, region: String) -> Counter {
+        if type == .telemetry, let counters = known[region] { return counters.telemetryFrames }
+        let key = FrameKey(type: type.rawValue, region: region)
+        return counters.withLock { counters in
+            if let counter = counters.frames[key] { return counter }
+            let counter = Counter(label: "horgos_frames_total", dimensions: [("type", "\(type)"), ("region", region)])
+            counters.frames[key] = counter
+            return counter
+        }
+    }
+
+    func regional(_ metric: Regional, _ region: String) -> Counter {
+        if let counters = known[region] { return counters.regional[metric.index] }
+        let key = RegionalKey(metric: metric.rawValue, region: region)
+        return counters.withLock { counters in
+            if let counter = counters.regional[key] { return counter }
+            let counter = Counter(label: metric.rawValue, dimensions: [("region", region)])
+            counters.regional[key] = counter
+            return counter
+        }
     }
 }
 

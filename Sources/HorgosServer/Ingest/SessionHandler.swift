@@ -29,6 +29,8 @@ public struct SessionEnvironment: Sendable {
     public var now: @Sendable () -> Int64
     public var observer: any SessionObserver
     public var logger: Logger
+    /// Where writer completions wait for their event loop (one batch per loop, see `CommitInbox`).
+    public var commitInboxes = CommitInboxes()
 
     public init(
         authorize: @escaping @Sendable (NIOSSLCertificate?) -> Result<SessionPeer, SessionRefusal>,
@@ -88,6 +90,9 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var draining = false
     private var queuedBytes = 0
     private var handshakeCompleted = false
+    private var inbox: CommitInbox?
+    /// Reused encoding space for server frames (no allocation per ACK).
+    private var encoded: [UInt8] = []
 
     public init(environment: SessionEnvironment) {
         self.environment = environment
@@ -97,6 +102,8 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.inbox = environment.commitInboxes.inbox(for: context.eventLoop)
+        encoded.reserveCapacity(64)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -229,8 +236,8 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func perform(_ action: SessionStateMachine.Action, context: ChannelHandlerContext, frame: InboundFrame? = nil) {
         switch action {
         case .store(let sequence):
-            guard let frame, let flow else { return }
-            store(frame, sequence: sequence, flow: flow, context: context)
+            guard let frame, let flow, let inbox else { return }
+            store(frame, sequence: sequence, flow: flow, inbox: inbox, context: context)
         case .sendAck(let ack):
             coalesce(ack, context: context)
         default:
@@ -238,7 +245,10 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    private func store(_ frame: InboundFrame, sequence: UInt32, flow: RegionFlowControl, context: ChannelHandlerContext) {
+    private func store(
+        _ frame: InboundFrame, sequence: UInt32, flow: RegionFlowControl, inbox: CommitInbox,
+        context: ChannelHandlerContext
+    ) {
         let bytes = frame.header.frameLength
         queuedBytes += bytes
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -250,7 +260,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
                     flow.remove(bytes)
                     observer.frameCommitted(region: region, outcome: outcome)
-                    eventLoop.execute { loopBound.value.committed(sequence, bytes: bytes, outcome: outcome) }
+                    inbox.deliver(.init(handler: loopBound, sequence: sequence, bytes: bytes, outcome: outcome))
                 })
         } catch {
             queuedBytes -= bytes
@@ -271,7 +281,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    private func committed(_ sequence: UInt32, bytes: Int, outcome: CommitOutcome) {
+    func committed(_ sequence: UInt32, bytes: Int, outcome: CommitOutcome) {
         queuedBytes -= bytes
         guard var machine, let context else { return }
         let action = machine.frameCommitted(sequence, rejected: UInt32(clamping: outcome.rejected))
@@ -372,10 +382,9 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Encodes one server frame with the next server sequence number into `buffer`.
     private func appendFrame(to buffer: inout ByteBuffer, _ body: (inout [UInt8], UInt32) -> Void) {
         serverSequence &+= 1
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(64)
-        body(&bytes, serverSequence)
-        buffer.writeBytes(bytes)
+        encoded.removeAll(keepingCapacity: true)
+        body(&encoded, serverSequence)
+        buffer.writeBytes(encoded)
     }
 }
 
