@@ -13,6 +13,7 @@
 #   --scenarios A,B,C,D     which scenarios (default all; smoke: A,B)
 #   --duration S            seconds of traffic per scenario (default 40; smoke 5)
 #   --connections N         scenario C's target (default 50000, capped by RLIMIT_NOFILE, see below)
+#   --vehicles N            scenario B's fleet (default 10000; one connection per vehicle)
 #   --connect-rate N        new connections per second while the simulator ramps up (default: the
 #                           simulator's 2,000/s; scenarios B and C: 500/s, since 2,000 handshakes/s on top of
 #                           the simulator's own saturate 2 cores and the ramp's latencies drown the steady state)
@@ -86,25 +87,28 @@ for product in horgosd horgos-sim horgos-bench-floor; do
 done
 
 exec python3 - "$bin" "$configuration" ${pass[@]+"${pass[@]}"} <<'PYTHON'
-import glob, json, math, os, resource, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import glob, json, math, os, re, resource, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 import urllib.request
 
 bin_dir, configuration = sys.argv[1], sys.argv[2]
 argv = sys.argv[3:]
 opts = {"smoke": False, "scenarios": None, "duration": None, "connections": 50_000, "profile": False,
-        "json_out": None, "keep": False, "connect_rate": None, "durability": None}
+        "json_out": None, "keep": False, "connect_rate": None, "durability": None,
+        "vehicles": None}
 i = 0
 while i < len(argv):
     a = argv[i]
     if a == "--smoke": opts["smoke"] = True
     elif a == "--profile": opts["profile"] = True
     elif a == "--keep": opts["keep"] = True
-    elif a in ("--scenarios", "--duration", "--connections", "--json-out", "--connect-rate", "--durability") and i + 1 < len(argv):
+    elif a in ("--scenarios", "--duration", "--connections", "--json-out", "--connect-rate", "--durability",
+               "--vehicles") and i + 1 < len(argv):
         v = argv[i + 1]; i += 1
         if a == "--scenarios": opts["scenarios"] = [s.strip().upper() for s in v.split(",") if s.strip()]
         elif a == "--duration": opts["duration"] = float(v)
         elif a == "--connections": opts["connections"] = int(v)
         elif a == "--connect-rate": opts["connect_rate"] = int(v)
+        elif a == "--vehicles": opts["vehicles"] = int(v)
         elif a == "--durability":
             if v not in ("disk", "process"): sys.exit("loadrun: --durability is disk or process")
             opts["durability"] = v
@@ -121,6 +125,8 @@ nofile_soft, nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 # listeners and logs; keep 600 descriptors for those in whichever process holds the most.
 c_target = min(opts["connections"], max(100, nofile_soft - 600))
 
+b_vehicles = opts["vehicles"] or 10_000
+
 def scenario_table():
     if smoke:
         return {
@@ -132,7 +138,8 @@ def scenario_table():
         }
     return {
         "A": dict(title="gateway 10k veh/20 gw/50 rec", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="disk"),
-        "B": dict(title="vehicle 10k conn/1 rec/s", vehicles=10_000, gateways=0, rpf=1, interval=1000, durability="disk",
+        "B": dict(title=f"vehicle {b_vehicles // 1000}k conn/1 rec/s" if b_vehicles % 1000 == 0
+                  else f"vehicle {b_vehicles} conn/1 rec/s", vehicles=b_vehicles, gateways=0, rpf=1, interval=1000, durability="disk",
                   connect_rate=500),
         "C": dict(title=f"conn scale {c_target}/1 rec/10 s", vehicles=c_target, gateways=0, rpf=1, interval=10_000,
                   durability="disk", sources="127.0.0.2-127.0.0.9", connect_rate=500),
@@ -255,14 +262,18 @@ def run(name, sc):
     wall_before = time.time()
     sampling = threading.Thread(target=sampler, daemon=True)
     sampling.start()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(f"{logs}/horgos-sim.stderr", "w") as sim_err:
         sim = subprocess.Popen(sim_args, stdout=subprocess.PIPE, stderr=sim_err, stdin=subprocess.DEVNULL, text=True)
         if opts["profile"]:
-            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-p", str(daemon.pid),
+            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-g", "-p", str(daemon.pid),
                                      "-o", f"{logs}/horgosd.perf.data"],
                                     stdout=subprocess.DEVNULL, stderr=open(f"{logs}/perf.stderr", "w"))
         sim_out, _ = sim.communicate()
     cpu_after = proc_cpu_seconds(daemon.pid)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["simCpuSeconds"] = (children_after.ru_utime + children_after.ru_stime
+                               - children_before.ru_utime - children_before.ru_stime)
     wall_after = time.time()
     if perf:
         perf.send_signal(signal.SIGINT); perf.wait()
@@ -283,6 +294,26 @@ def run(name, sc):
         result["sim"] = report
         if sim.returncode != 0:
             result["problems"].append(f"horgos-sim exited {sim.returncode}")
+    # The store's share of the latency: every region's commit histogram (first submission of a
+    # transaction to its commit, window included), summed over the regions.
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{aport}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        with open(f"{logs}/metrics.txt", "w") as f: f.write(metrics)
+        buckets = {}
+        for m in re.finditer(r'^horgos_commit_latency_seconds_bucket\{region="[A-Z]+",le="([^"]+)"\} (\d+)', metrics, re.M):
+            le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+            buckets[le] = buckets.get(le, 0) + int(m.group(2))
+        total = buckets.get(float("inf"), 0)
+        def commit_pct(p):
+            for le in sorted(buckets):
+                if buckets[le] >= p * total: return le * 1000
+            return float("nan")
+        if total:
+            result["commits"] = total
+            result["commitP50Ms"], result["commitP99Ms"] = commit_pct(0.5), commit_pct(0.99)
+    except Exception as error:  # the figure is diagnostic; the run's verdict does not depend on it
+        result["problems"].append(f"GET /metrics failed: {error}")
     # Stop the daemon: SIGTERM drains and must exit 0.
     daemon.send_signal(signal.SIGTERM)
     try:
@@ -302,7 +333,7 @@ def run(name, sc):
         rejected += sqlite_scalar(path, "SELECT coalesce(sum(rejected), 0) FROM vehicles;")
     result.update(landed=landed, duplicates=duplicates, rejectedInRegistry=rejected)
     if perf:
-        top = subprocess.run(["perf", "report", "-i", f"{logs}/horgosd.perf.data", "--stdio", "--no-children",
+        top = subprocess.run(["perf", "report", "-i", f"{logs}/horgosd.perf.data", "--stdio", "--no-children", "-g", "none",
                               "--sort", "dso,symbol", "--percent-limit", "0.5"],
                              capture_output=True, text=True)
         text = top.stdout
@@ -352,25 +383,29 @@ for r in results:
     fl = floor_for(scenarios[r["scenario"]])
     ratio = cpu_per_million * 1e3 / fl if landed else float("nan")  # (s per 1e6 records) * 1e3 = ns per record
     lat = t.get("ackLatencyMicros", {})
+    steady = t.get("steadyAckLatencyMicros", {})
     peak_conn = t.get("peakConnected", 0)
     rss_per_conn = (r.get("peakSampledRssKiB", 0) - r.get("baseRssKiB", 0)) / peak_conn if peak_conn else float("nan")
     row = dict(scenario=f"{r['scenario']} {r['title']}", connections=peak_conn,
                recordsPerSecond=landed / seconds if seconds else float("nan"),
                framesPerSecond=landed / records_per_frame / seconds if seconds and frames_acked else float("nan"),
                p50=lat.get("p50", 0) / 1000, p99=lat.get("p99", 0) / 1000, p999=lat.get("p999", 0) / 1000,
+               steadyP50=steady.get("p50", 0) / 1000, steadyP99=steady.get("p99", 0) / 1000,
+               steadyP999=steady.get("p999", 0) / 1000,
                cpuPerMillion=cpu_per_million, floorNs=fl, ratio=ratio, peakRssMiB=r.get("peakRssKiB", 0) / 1024,
                rssPerConnKiB=rss_per_conn, duplicates=r.get("duplicates", 0), errors=error_text,
                landed=landed, acked=acked, rejected=rejected, consistent=consistent, ok=ok)
     r["row"] = row
     rows.append(row)
 
-headers = ["scenario", "conns", "records/s landed", "frames/s landed", "ack p50 / p99 / p99.9 ms",
+headers = ["scenario", "conns", "records/s landed", "frames/s landed", "ack p50 / p99 / p99.9 ms", "steady ack p50 / p99 / p99.9 ms",
            "daemon CPU s per M records", "x floor", "peak RSS MiB", "RSS/conn KiB", "dup", "errors",
            "landed = acked"]
 table = []
 for w in rows:
     table.append([w["scenario"], fmt(w["connections"]), fmt(w["recordsPerSecond"]), fmt(w["framesPerSecond"]),
-                  f"{w['p50']:.1f} / {w['p99']:.1f} / {w['p999']:.1f}", fmt(w["cpuPerMillion"], 2),
+                  f"{w['p50']:.1f} / {w['p99']:.1f} / {w['p999']:.1f}",
+                  f"{w['steadyP50']:.1f} / {w['steadyP99']:.1f} / {w['steadyP999']:.1f}", fmt(w["cpuPerMillion"], 2),
                   fmt(w["ratio"], 2), fmt(w["peakRssMiB"], 1), fmt(w["rssPerConnKiB"], 1), fmt(w["duplicates"]),
                   w["errors"], f"{'yes' if w['consistent'] else 'NO'} ({w['landed']:,} / {w['acked'] - w['rejected']:,})"])
 widths = [max(len(h), *(len(row[k]) for row in table)) if table else len(h) for k, h in enumerate(headers)]
@@ -388,6 +423,12 @@ shape_text = "; ".join(
     f"(process: {v['floorProcessNsPerRecord']:.1f})" for k, v in sorted(floor.items(), reverse=True))
 print(f"floor (horgos-bench-floor, CPU ns per record): {shape_text}")
 print("x floor = daemon CPU per landed record / the floor of its frame shape (and durability).")
+for r in results:
+    if r.get("row") and r["row"]["landed"]:
+        print(f"{r['scenario']}: daemon {r['cpuSeconds']:.1f} CPU-s, simulator {r['simCpuSeconds']:.1f} CPU-s "
+              f"({r['simCpuSeconds'] / r['row']['landed'] * 1e6:.1f} µs per record) in {r['wallSeconds']:.1f} s of wall time"
+              + (f"; store transactions {r['commits']:,}, first submission to commit p50 <= {r['commitP50Ms']:g} ms, "
+                 f"p99 <= {r['commitP99Ms']:g} ms" if r.get("commits") else ""))
 for r in results:
     if r.get("profile"): print(f"profile of {r['scenario']}: {r['profile']}")
 if opts["keep"] or opts["profile"] or failed:

@@ -172,6 +172,7 @@ public final class FleetRunner: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         let started = clock.now
+        stats.setMeasuring(true)
         var random = SimRandom(seed: plan.seed ^ 0xC0FFEE)
         while clock.now - started < duration {
             try await Task.sleep(for: .seconds(1))
@@ -185,6 +186,7 @@ public final class FleetRunner: Sendable {
             }
         }
         let generationSeconds = seconds(clock.now - started)
+        stats.setMeasuring(false)
         for unit in units { unit.eventLoop.execute { unit.value.stopGenerating() } }
         let drainStarted = clock.now
         while stats.finishedUnits < units.count && clock.now - drainStarted < drainTimeout {

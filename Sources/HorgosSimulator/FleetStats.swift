@@ -16,6 +16,10 @@ public final class FleetStats: Sendable {
         var resentFrames = 0
         var errors: [String: Int] = [:]
         var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        /// Only frames acknowledged in the measured phase (every unit connected, before the drain).
+        var steadyLatency = Histogram<UInt64>(
+            highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var measuring = false
         var connected = 0
         var peakConnected = 0
         var finishedUnits = 0
@@ -30,6 +34,18 @@ public final class FleetStats: Sendable {
 
     func update(_ body: (inout Counters) -> Void) { counters.withLock { body(&$0) } }
 
+    /// Starts or ends the measured phase: ACK latencies recorded meanwhile also go to the steady-state
+    /// histogram (the connection ramp's handshakes and the drain stay out of it).
+    func setMeasuring(_ on: Bool) { counters.withLock { $0.measuring = on } }
+
+    /// Records the send-to-ACK latencies of acknowledged frames (µs).
+    func recordLatencies(_ latencies: [UInt64], in counters: inout Counters) {
+        for latency in latencies {
+            _ = counters.latency.record(latency)
+            if counters.measuring { _ = counters.steadyLatency.record(latency) }
+        }
+    }
+
     /// A consistent copy of every figure, for the progress line and the final report.
     public func snapshot() -> FleetSnapshot {
         counters.withLock { c in
@@ -41,7 +57,11 @@ public final class FleetStats: Sendable {
                 ackLatencyMicros: .init(
                     p50: c.latency.valueAtPercentile(50), p90: c.latency.valueAtPercentile(90),
                     p99: c.latency.valueAtPercentile(99), p999: c.latency.valueAtPercentile(99.9),
-                    max: c.latency.max, count: Int(c.latency.totalCount)))
+                    max: c.latency.max, count: Int(c.latency.totalCount)),
+                steadyAckLatencyMicros: .init(
+                    p50: c.steadyLatency.valueAtPercentile(50), p90: c.steadyLatency.valueAtPercentile(90),
+                    p99: c.steadyLatency.valueAtPercentile(99), p999: c.steadyLatency.valueAtPercentile(99.9),
+                    max: c.steadyLatency.max, count: Int(c.steadyLatency.totalCount)))
         }
     }
 }
@@ -70,5 +90,8 @@ public struct FleetSnapshot: Sendable, Codable, Hashable {
     public var errors: [String: Int]
     public var connected: Int
     public var peakConnected: Int
+    /// Every acknowledged frame, the connection ramp and the drain included.
     public var ackLatencyMicros: Latency
+    /// Frames acknowledged in the measured phase only: every unit connected, traffic steady.
+    public var steadyAckLatencyMicros: Latency
 }

@@ -206,7 +206,7 @@ final class SimulatedUnit {
             $0.framesAcked += frames
             $0.recordsAcked += records
             $0.recordsRejected += Int(ack.rejectedRecords)
-            for latency in latencies { _ = $0.latency.record(latency) }
+            stats.recordLatencies(latencies, in: &$0)
         }
         pump()
         if !generating && pending.isEmpty && inFlight.isEmpty { sayBye() }
