@@ -41,8 +41,11 @@ final class Submission: Sendable {
     /// Payload bytes, counted in `queuedBytes`.
     let byteCount: Int
     let completion: @Sendable (CommitOutcome) -> Void
+    /// Monotonic ns when it was submitted: the group-commit window runs from the oldest's.
+    let submittedNs: UInt64
 
     init(kind: Kind, bytes: any FrameBytes, rows: Int, completion: @escaping @Sendable (CommitOutcome) -> Void) {
+        self.submittedNs = StoreClock.monotonicNs()
         self.kind = kind
         self.bytes = bytes
         self.rows = rows

@@ -49,4 +49,30 @@ import Testing
         // stall of the test thread longer than the 2 s window could split them; never into 20.)
         #expect(writer.statistics.commits <= 2)
     }
+
+    /// SQLite's automatic checkpoint is replaced (it would run inside the COMMIT whose ACKs then
+    /// wait): the writer checkpoints a large WAL itself after the completions, so the WAL's pages
+    /// reach the database file while the store runs, not only at stop.
+    @Test func theWriterCheckpointsItsWALWhileRunning() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
+        defer { store.stop(timeoutMs: 1000) }
+        let writer = try store.writer(for: ae)
+        let database = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)"
+        let done = Completions()
+        // 100,000 rows of ~66 bytes: about 1,600 pages, past the 1,000-page checkpoint threshold.
+        let frames = 2_000
+        for index in 0..<frames {
+            let payload = telemetryPayload(
+                vin: testVIN(100 + index % 50), baseTimeMs: noon - 3_600_000 + Int64(index / 50) * 50_000,
+                records: simpleRecords(50))
+            try writer.submitTelemetry(payload, completion: done.callback)
+        }
+        #expect(done.wait(for: frames, seconds: 60))
+        #expect(done.outcomes.map(\.stored).reduce(0, +) == frames * 50)
+        // A new database file holds its schema in a few pages; the rows arrived only through the WAL.
+        let size = try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int ?? 0
+        #expect(size > 1_000_000, "database file \(size) bytes: the WAL was never checkpointed")
+    }
 }

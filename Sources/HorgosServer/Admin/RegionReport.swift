@@ -110,7 +110,7 @@ public struct RegionReport: Sendable {
             header(name, "counter", help)
             for (region, stats, _, _) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
         }
-        header("horgos_commit_latency_seconds", "histogram", "Time to commit one group-commit transaction.")
+        header("horgos_commit_latency_seconds", "histogram", "From the first submission of a group-commit transaction to its commit (its window included).")
         let bounds = RegionWriterStatistics.commitLatencyBucketsUs
         for (region, stats, _, _) in snapshots {
             var cumulative = 0

@@ -17,6 +17,11 @@ enum SQLiteProcessSetup {
 final class SQLiteConnection {
     let handle: OpaquePointer
     let path: String
+    /// Pages in the WAL after the last commit (written by the WAL hook of `takeOverCheckpoints()`).
+    private let walPageCount: UnsafeMutablePointer<Int32>
+    /// The writer's checkpoint bookkeeping (see `RegionEngine.checkpointLargeWALs()`).
+    var nextCheckpointPages: Int32 = 1000
+    var lastSeenWALPages: Int32 = 0
     /// The last path component, for error contexts.
     var name: String { path.split(separator: "/").suffix(2).joined(separator: "/") }
 
@@ -32,11 +37,31 @@ final class SQLiteConnection {
             throw StoreError(.sqlite, sqliteCode: rc, message: message, context: "open \(path)")
         }
         sqlite3_extended_result_codes(db, 1)
+        walPageCount = .allocate(capacity: 1)
+        walPageCount.initialize(to: 0)
         self.handle = db
         self.path = path
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit {
+        sqlite3_close_v2(handle)
+        walPageCount.deallocate()
+    }
+
+    /// Pages in the WAL after the last commit on this connection (0 before `takeOverCheckpoints()`).
+    var walPages: Int32 { walPageCount.pointee }
+
+    /// Replaces SQLite's automatic checkpoint, which runs inside the COMMIT that crosses 1,000 WAL
+    /// pages (so the ACKs of that transaction wait for it), with a hook that only counts the pages:
+    /// the owner checkpoints when it chooses. (A WAL hook replaces `wal_autocheckpoint`.)
+    func takeOverCheckpoints() {
+        sqlite3_wal_hook(
+            handle,
+            { context, _, _, pages in
+                context?.assumingMemoryBound(to: Int32.self).pointee = pages
+                return SQLITE_OK
+            }, UnsafeMutableRawPointer(walPageCount))
+    }
 
     func error(_ rc: Int32, _ context: @autoclosure () -> String) -> StoreError {
         StoreError(

@@ -27,6 +27,7 @@ final class Partition {
             durability: configuration.durability, cacheKiB: configuration.cacheKiB,
             busyTimeoutMs: configuration.busyTimeoutMs)
         try db.exec("PRAGMA journal_size_limit=\(configuration.walTruncateBytes)")
+        db.takeOverCheckpoints()
         try StoreSchema.prepare(
             db, kind: .telemetry, region: region, range: (day.startMs, day.endMs), createdBy: configuration.createdBy)
         insertRow = try db.prepare(

@@ -361,6 +361,29 @@ final class RegionEngine {
         }
     }
 
+    /// Checkpoints (PASSIVE: never waits for readers) every open file whose WAL grew by
+    /// `checkpointPages` since its last checkpoint. The writer calls it after delivering a
+    /// transaction's completions, so no ACK waits for a checkpoint (SQLite's automatic checkpoint
+    /// would run inside the COMMIT that crosses the threshold).
+    func checkpointLargeWALs() throws(StoreError) {
+        for partition in partitions.values { try checkpointIfLarge(partition.db) }
+        if let registry { try checkpointIfLarge(registry.db) }
+    }
+
+    static let checkpointPages: Int32 = 1000
+
+    private func checkpointIfLarge(_ db: SQLiteConnection) throws(StoreError) {
+        let pages = db.walPages
+        // Fewer pages than last time: the WAL restarted from its beginning after a checkpoint.
+        if pages < db.lastSeenWALPages { db.nextCheckpointPages = Self.checkpointPages }
+        db.lastSeenWALPages = pages
+        guard pages >= db.nextCheckpointPages else { return }
+        let (log, _) = try db.checkpoint(truncate: false)
+        // Readers holding old snapshots can keep the WAL from restarting: try again once it grew
+        // by another `checkpointPages` (boundWAL truncates it past walTruncateBytes).
+        db.nextCheckpointPages = max(log, pages) + Self.checkpointPages
+    }
+
     /// Checkpoints every open file (TRUNCATE), used at a clean stop.
     func checkpointAll() {
         for partition in partitions.values { _ = try? partition.db.checkpoint(truncate: true) }

@@ -21,7 +21,8 @@ public enum RegionWriterState: Sendable, Hashable {
 /// `commitLatencyCounts` (the last count is "above the last bound"), the shape Prometheus wants.
 public struct RegionWriterStatistics: Sendable, Hashable {
     public static let commitLatencyBucketsUs: [Int] = [
-        250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+        250, 500, 1_000, 2_500, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 100_000, 250_000,
+        500_000, 1_000_000,
     ]
     public var recordsStored = 0
     public var recordsDuplicate = 0
@@ -190,7 +191,9 @@ public final class RegionWriter: Sendable {
                     continue
                 }
             }
-            let started = StoreClock.monotonicNs()
+            // The window runs from the oldest submission's arrival: time it spent queued behind a
+            // commit or a checkpoint counts, so it never waits a full window on top of that.
+            let started = pending[head].submittedNs
             let deadline = started + intervalNs
             let nowMs = configuration.clock()
             var rows = 0
@@ -253,7 +256,12 @@ public final class RegionWriter: Sendable {
             for (submission, outcome) in applied { submission.completion(outcome) }
             applied.removeAll(keepingCapacity: true)
             if head == pending.count { pending.removeAll(keepingCapacity: true); head = 0 }
-            do { try engine.maintain(nowMs: nowMs) } catch { fail(error) }
+            do {
+                try engine.checkpointLargeWALs()
+                try engine.maintain(nowMs: nowMs)
+            } catch {
+                fail(error)
+            }
         }
         engine.checkpointAll()
         engine.close()

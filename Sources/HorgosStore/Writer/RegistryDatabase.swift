@@ -14,10 +14,18 @@ final class RegistryDatabase {
 
     init(path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
         db = try SQLiteConnection(path: path, readOnly: false)
+        // The registry is a summary derived from the partitions (latest state, counters, active DTCs),
+        // so its commits are not fsynced whatever `durability` says: acknowledged records and events
+        // are in the partitions, which are. It survives a daemon crash (the WAL is written before
+        // the ACK); after a power loss it may lack the last moments' updates, which the next records
+        // refresh, and vehicles it lost are re-registered from the partitions at open. One fsync per
+        // transaction instead of two: in vehicle-mode load (scenario B) the ACK p99 fell from 250 to
+        // 95 ms.
         try db.configureForWriting(
-            durability: configuration.durability, cacheKiB: configuration.cacheKiB,
+            durability: .process, cacheKiB: configuration.cacheKiB,
             busyTimeoutMs: configuration.busyTimeoutMs)
         try db.exec("PRAGMA journal_size_limit=\(configuration.walTruncateBytes)")
+        db.takeOverCheckpoints()
         try StoreSchema.prepare(db, kind: .registry, region: region, range: nil, createdBy: configuration.createdBy)
         insertVehicle = try db.prepare("INSERT INTO vehicles(id, vin, last_received) VALUES (?1, ?2, ?3)")
         // A vehicle first seen in this transaction: one insert with its final values (not an insert
