@@ -13,6 +13,8 @@
 #   --scenarios A,B,C,D     which scenarios (default all; smoke: A,B)
 #   --duration S            seconds of traffic per scenario (default 40; smoke 5)
 #   --connections N         scenario C's target (default 50000, capped by RLIMIT_NOFILE, see below)
+#   --daemon-env K=V        a horgosd setting for every scenario (repeatable), e.g.
+#                           --daemon-env HORGOS_STORE_COMMIT_INTERVAL_MS=10
 #   --vehicles N            scenario B's fleet (default 10000; one connection per vehicle)
 #   --connect-rate N        new connections per second while the simulator ramps up (default: the
 #                           simulator's 2,000/s; scenarios B and C: 500/s, since 2,000 handshakes/s on top of
@@ -94,7 +96,7 @@ bin_dir, configuration = sys.argv[1], sys.argv[2]
 argv = sys.argv[3:]
 opts = {"smoke": False, "scenarios": None, "duration": None, "connections": 50_000, "profile": False,
         "json_out": None, "keep": False, "connect_rate": None, "durability": None,
-        "vehicles": None}
+        "vehicles": None, "daemon_env": {}}
 i = 0
 while i < len(argv):
     a = argv[i]
@@ -102,13 +104,17 @@ while i < len(argv):
     elif a == "--profile": opts["profile"] = True
     elif a == "--keep": opts["keep"] = True
     elif a in ("--scenarios", "--duration", "--connections", "--json-out", "--connect-rate", "--durability",
-               "--vehicles") and i + 1 < len(argv):
+               "--vehicles", "--daemon-env") and i + 1 < len(argv):
         v = argv[i + 1]; i += 1
         if a == "--scenarios": opts["scenarios"] = [s.strip().upper() for s in v.split(",") if s.strip()]
         elif a == "--duration": opts["duration"] = float(v)
         elif a == "--connections": opts["connections"] = int(v)
         elif a == "--connect-rate": opts["connect_rate"] = int(v)
         elif a == "--vehicles": opts["vehicles"] = int(v)
+        elif a == "--daemon-env":
+            key, _, value = v.partition("=")
+            if not key.startswith("HORGOS_") or not _: sys.exit("loadrun: --daemon-env takes HORGOS_KEY=value")
+            opts["daemon_env"][key] = value
         elif a == "--durability":
             if v not in ("disk", "process"): sys.exit("loadrun: --durability is disk or process")
             opts["durability"] = v
@@ -229,6 +235,7 @@ def run(name, sc):
                HORGOS_STORE_DURABILITY=sc["durability"],
                HORGOS_LIMITS_MAX_CONNECTIONS=str(limit),
                HORGOS_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=str(limit))
+    env.update(opts["daemon_env"])
     result = dict(scenario=name, title=sc["title"], durability=sc["durability"], vehicles=sc["vehicles"],
                   gateways=sc["gateways"], recordsPerFrame=sc["rpf"], intervalMs=sc["interval"], state=state, logs=logs,
                   problems=[])

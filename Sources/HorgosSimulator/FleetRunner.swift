@@ -119,6 +119,16 @@ public final class FleetRunner: Sendable {
         let startTime = settings.nowMs() - (settings.reportIntervalMs == 0 ? 3_600_000 : 0)
         var units: [NIOLoopBound<SimulatedUnit>] = []
         var index = 0
+        // One report timer per event loop for every unit on it (interval mode).
+        var wheels: [ObjectIdentifier: NIOLoopBound<ReportWheel>] = [:]
+        if settings.reportIntervalMs > 0 {
+            for loop in group.makeIterator() {
+                let interval = settings.reportIntervalMs
+                wheels[ObjectIdentifier(loop)] = try await loop.submit {
+                    NIOLoopBound(ReportWheel(eventLoop: loop, intervalMs: interval), eventLoop: loop)
+                }.get()
+            }
+        }
         func makeUnit(name: String, kind: Hello.ClientKind, members: [SimulatedVehicle], context: NIOSSLContext)
             async throws -> NIOLoopBound<SimulatedUnit>
         {
@@ -128,11 +138,13 @@ public final class FleetRunner: Sendable {
             let settings = self.settings
             let stats = self.stats
             let seed = plan.seed &+ UInt64(index)
+            let wheel = wheels[ObjectIdentifier(loop)]
             index += 1
             return try await loop.submit {
                 NIOLoopBound(
                     SimulatedUnit(name: name, kind: kind, vehicles: members, startTimeMs: startTime, eventLoop: loop,
-                                  settings: settings, sslContext: context, stats: stats, localAddress: source, seed: seed),
+                                  settings: settings, sslContext: context, stats: stats, localAddress: source, seed: seed,
+                                  wheel: wheel?.value),
                     eventLoop: loop)
             }.get()
         }

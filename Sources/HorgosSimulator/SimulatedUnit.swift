@@ -53,13 +53,16 @@ final class SimulatedUnit {
     var generating = true
     var stopped = false
     var reportTask: RepeatedTask?
+    /// The event loop's shared report timer (nil: the unit schedules its own).
+    let wheel: ReportWheel?
     var finished: EventLoopPromise<Void>
     var isFinished = false
 
     init(name: String, kind: Hello.ClientKind, vehicles: [SimulatedVehicle], startTimeMs: Int64,
          eventLoop: any EventLoop, settings: FleetSettings, sslContext: NIOSSLContext, stats: FleetStats,
-         localAddress: SocketAddress?, seed: UInt64) {
+         localAddress: SocketAddress?, seed: UInt64, wheel: ReportWheel? = nil) {
         self.name = name
+        self.wheel = wheel
         self.kind = kind
         self.eventLoop = eventLoop
         self.settings = settings
@@ -216,6 +219,10 @@ final class SimulatedUnit {
 
     func startReporting() {
         guard reportTask == nil, generating, settings.reportIntervalMs > 0 else { return }
+        if let wheel {
+            wheel.add(self, phase: random.unit())
+            return
+        }
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
         let interval = Int64(settings.reportIntervalMs)
         let initial = Int64(random.unit() * Double(interval))
@@ -288,6 +295,7 @@ final class SimulatedUnit {
         generating = false
         reportTask?.cancel()
         reportTask = nil
+        wheel?.remove(self)
         if pending.isEmpty && inFlight.isEmpty { sayBye() }
     }
 
@@ -296,6 +304,7 @@ final class SimulatedUnit {
         stopped = true
         generating = false
         reportTask?.cancel()
+        wheel?.remove(self)
         if let channel { channel.close(promise: nil) } else { finish() }
     }
 
