@@ -307,18 +307,24 @@ def run(name, sc):
         with urllib.request.urlopen(f"http://127.0.0.1:{aport}/metrics", timeout=10) as r:
             metrics = r.read().decode()
         with open(f"{logs}/metrics.txt", "w") as f: f.write(metrics)
-        buckets = {}
-        for m in re.finditer(r'^horgos_commit_latency_seconds_bucket\{region="[A-Z]+",le="([^"]+)"\} (\d+)', metrics, re.M):
-            le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
-            buckets[le] = buckets.get(le, 0) + int(m.group(2))
-        total = buckets.get(float("inf"), 0)
-        def commit_pct(p):
-            for le in sorted(buckets):
-                if buckets[le] >= p * total: return le * 1000
-            return float("nan")
+        def histogram(name):
+            """Bucket counts of `name` summed over the regions, and p50/p99 as bucket upper bounds in ms."""
+            buckets = {}
+            for m in re.finditer(name + r'_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)', metrics, re.M):
+                le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+                buckets[le] = buckets.get(le, 0) + int(m.group(2))
+            total = buckets.get(float("inf"), 0)
+            def pct(p):
+                for le in sorted(buckets):
+                    if buckets[le] >= p * total: return le * 1000
+                return float("nan")
+            return total, pct(0.5), pct(0.99)
+        total, p50, p99 = histogram("horgos_commit_latency_seconds")
         if total:
-            result["commits"] = total
-            result["commitP50Ms"], result["commitP99Ms"] = commit_pct(0.5), commit_pct(0.99)
+            result["commits"], result["commitP50Ms"], result["commitP99Ms"] = total, p50, p99
+        total, p50, p99 = histogram("horgos_ack_latency_seconds")
+        if total:
+            result["serverAckP50Ms"], result["serverAckP99Ms"] = p50, p99
     except Exception as error:  # the figure is diagnostic; the run's verdict does not depend on it
         result["problems"].append(f"GET /metrics failed: {error}")
     # Stop the daemon: SIGTERM drains and must exit 0.
@@ -435,7 +441,10 @@ for r in results:
         print(f"{r['scenario']}: daemon {r['cpuSeconds']:.1f} CPU-s, simulator {r['simCpuSeconds']:.1f} CPU-s "
               f"({r['simCpuSeconds'] / r['row']['landed'] * 1e6:.1f} µs per record) in {r['wallSeconds']:.1f} s of wall time"
               + (f"; store transactions {r['commits']:,}, first submission to commit p50 <= {r['commitP50Ms']:g} ms, "
-                 f"p99 <= {r['commitP99Ms']:g} ms" if r.get("commits") else ""))
+                 f"p99 <= {r['commitP99Ms']:g} ms" if r.get("commits") else "")
+              + (f"; server-side ACK latency (frame decoded to its commit back on the event loop) "
+                 f"p50 <= {r['serverAckP50Ms']:g} ms, p99 <= {r['serverAckP99Ms']:g} ms"
+                 if r.get("serverAckP99Ms") else ""))
 for r in results:
     if r.get("profile"): print(f"profile of {r['scenario']}: {r['profile']}")
 if opts["keep"] or opts["profile"] or failed:

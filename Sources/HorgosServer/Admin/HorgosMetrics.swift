@@ -10,8 +10,18 @@ public enum HorgosMetrics {
     /// records `horgos_build_info{version="..."} 1` so the endpoint is never empty.
     public static func bootstrap() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["horgos_ack_latency_seconds"] = ackLatencyBuckets
+        MetricsSystem.bootstrap(factory)
         Gauge(label: "horgos_build_info", dimensions: [("version", HorgosServerInfo.version)]).record(1)
         return registry
     }
+
+    /// Buckets of `horgos_ack_latency_seconds`: fine around the group-commit window (20 ms).
+    public static let ackLatencyBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(15),
+        .milliseconds(20), .milliseconds(25), .milliseconds(30), .milliseconds(40), .milliseconds(50),
+        .milliseconds(75), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
 }

@@ -9,7 +9,8 @@ import Synchronization
 /// Metrics: `horgos_sessions_total{role}`, `horgos_sessions_open`, `horgos_refusals_total{code}`,
 /// `horgos_frames_total{type,region}`, `horgos_records_total{region}`, `horgos_records_stored_total{region}`,
 /// `horgos_duplicates_total{region}`, `horgos_records_rejected_total{region}`, `horgos_errors_sent_total{code}`,
-/// `horgos_acks_total`. Labels are bounded: regions come from configuration, codes from the protocol.
+/// `horgos_acks_total`, `horgos_ack_latency_seconds{region}` (histogram: a data frame's arrival to its
+/// commit being back on the event loop, where its ACK is written). Labels are bounded: regions come from configuration, codes from the protocol.
 ///
 /// The per-frame counters are created once per label set and kept (`CounterCache`): creating a
 /// swift-metrics `Counter` validates its name and labels and looks the series up under the
@@ -82,6 +83,11 @@ public struct MetricsSessionObserver: SessionObserver {
         Counter(label: "horgos_refusals_total", dimensions: [("code", "TLS_HANDSHAKE_FAILED")]).increment()
     }
 
+    /// A data frame's ACK is queued: the server-side ACK latency, by region.
+    public func frameAcknowledged(region: String, latencyNanoseconds: UInt64) {
+        counters.ackLatency(region).recordNanoseconds(Int64(clamping: latencyNanoseconds))
+    }
+
     /// An ACK was sent.
     public func ackSent() {
         acks.increment()
@@ -121,17 +127,32 @@ private final class CounterCache: Sendable {
     private struct Counters {
         var frames: [FrameKey: Counter] = [:]
         var regional: [RegionalKey: Counter] = [:]
+        var ackLatency: [String: Timer] = [:]
+    }
+
+    static let ackLatencyLabel = "horgos_ack_latency_seconds"
+
+    func ackLatency(_ region: String) -> Timer {
+        if let counters = known[region] { return counters.ackLatency }
+        return counters.withLock { counters in
+            if let timer = counters.ackLatency[region] { return timer }
+            let timer = Timer(label: Self.ackLatencyLabel, dimensions: [("region", region)])
+            counters.ackLatency[region] = timer
+            return timer
+        }
     }
 
     /// Created at start for the configured regions, read without a lock.
     private struct RegionCounters: Sendable {
         let telemetryFrames: Counter
         let regional: [Counter]
+        let ackLatency: Timer
 
         init(region: String) {
             telemetryFrames = Counter(
                 label: "horgos_frames_total", dimensions: [("type", "\(FrameType.telemetry)"), ("region", region)])
             regional = Regional.allCases.map { Counter(label: $0.rawValue, dimensions: [("region", region)]) }
+            ackLatency = Timer(label: CounterCache.ackLatencyLabel, dimensions: [("region", region)])
         }
     }
 

@@ -56,6 +56,9 @@ public protocol SessionObserver: Sendable {
     func frameCommitted(region: String, outcome: CommitOutcome)
     func errorSent(_ code: ErrorCode)
     func ackSent()
+    /// A data frame's ACK is about to be sent: `latencyNanoseconds` from the frame's arrival (decoded
+    /// on the event loop) to its commit being back on the loop, the server's share of the ACK latency.
+    func frameAcknowledged(region: String, latencyNanoseconds: UInt64)
     /// The TLS handshake failed (no client certificate, another CA, expired, old protocol version...):
     /// the connection is closed without a session. `reason` is the TLS library's error.
     func handshakeFailed(reason: String)
@@ -64,6 +67,8 @@ public protocol SessionObserver: Sendable {
 extension SessionObserver {
     /// Default: ignore handshake failures (observers written before the hook existed).
     public func handshakeFailed(reason: String) {}
+    /// Default: no ACK latency (observers written before the hook existed).
+    public func frameAcknowledged(region: String, latencyNanoseconds: UInt64) {}
 }
 
 /// Drives one connection's `SessionStateMachine` and performs its actions on the channel.
@@ -255,12 +260,15 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let eventLoop = context.eventLoop
         let region = flow.region
         let observer = environment.observer
+        let receivedNs = NIODeadline.now().uptimeNanoseconds
         do {
             try environment.sink.submit(
                 IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
                     flow.remove(bytes)
                     observer.frameCommitted(region: region, outcome: outcome)
-                    inbox.deliver(.init(handler: loopBound, sequence: sequence, bytes: bytes, outcome: outcome))
+                    inbox.deliver(
+                        .init(handler: loopBound, sequence: sequence, bytes: bytes, outcome: outcome,
+                              receivedNs: receivedNs))
                 })
         } catch {
             queuedBytes -= bytes
@@ -281,8 +289,13 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    func committed(_ sequence: UInt32, bytes: Int, outcome: CommitOutcome) {
+    func committed(_ sequence: UInt32, bytes: Int, outcome: CommitOutcome, receivedNs: UInt64) {
         queuedBytes -= bytes
+        if let flow {
+            let now = NIODeadline.now().uptimeNanoseconds
+            environment.observer.frameAcknowledged(
+                region: flow.region, latencyNanoseconds: now > receivedNs ? now - receivedNs : 0)
+        }
         guard var machine, let context else { return }
         let action = machine.frameCommitted(sequence, rejected: UInt32(clamping: outcome.rejected))
         self.machine = machine
