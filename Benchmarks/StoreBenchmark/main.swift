@@ -273,6 +273,13 @@ func storeIngest(
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+/// p50, p99 and max of latencies given in seconds, in milliseconds.
+func latencySummary(_ seconds: [Double]) -> (p50: Double, p99: Double, max: Double) {
+    let sorted = seconds.sorted()
+    func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+    return (pct(0.5), pct(0.99), sorted.last! * 1000)
+}
+
 /// CPU time of the calling thread in seconds (the machine is shared: wall time includes waiting for a core).
 func threadCPU() -> Double {
     var ts = timespec()
@@ -441,13 +448,12 @@ if parts.contains("d") {
         let transactions = writers.reduce(0) { $0 + $1.statistics.commits }
         store.stop()
         try? FileManager.default.removeItem(atPath: dir)
-        let sorted = latencies.withLock { $0 }.sorted()
-        func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+        let ack = latencySummary(latencies.withLock { $0 })
         print(
             String(
                 format: "durability=%@  (d) paced %.0f rows/s for %.1f s: ACK latency p50 %.1f ms, p99 %.1f ms, "
                     + "max %.1f ms; %d transactions (%.0f rows each)",
-                durability.rawValue, Double(sentRows) / elapsed, elapsed, pct(0.5), pct(0.99), sorted.last! * 1000,
+                durability.rawValue, Double(sentRows) / elapsed, elapsed, ack.p50, ack.p99, ack.max,
                 transactions, Double(sentRows) / Double(max(1, transactions))))
     }
 }
@@ -536,13 +542,12 @@ if parts.contains("f") {
         let transactions = writers.reduce(0) { $0 + $1.statistics.commits } - commitsBefore
         store.stop()
         try? FileManager.default.removeItem(atPath: dir)
-        let sorted = latencies.withLock { $0 }.sorted()
-        func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+        let ack = latencySummary(latencies.withLock { $0 })
         print(
             String(
                 format: "(f) vehicle mode, window %d ms: %.0f rows/s for %.1f s, ACK p50 %.1f ms, p99 %.1f ms, "
                     + "max %.1f ms; %d transactions (%.1f rows each); %.1f us CPU per record",
-                interval, Double(paced.count) / elapsed, elapsed, pct(0.5), pct(0.99), sorted.last! * 1000,
+                interval, Double(paced.count) / elapsed, elapsed, ack.p50, ack.p99, ack.max,
                 transactions, Double(paced.count) / Double(max(1, transactions)), cpu * 1e6 / Double(paced.count)))
     }
 }
