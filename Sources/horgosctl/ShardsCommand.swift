@@ -59,7 +59,7 @@ struct ShardsCommand: AsyncParsableCommand {
                 if failure.status == .dataProblem { firstProblem = firstProblem ?? failure }
             }
             if check {
-                let reports = reader.checkEveryFile(quick: quick)
+                let reports = reader.integrityCheck(quick: quick)
                 entry.integrity = reports
                 if let bad = reports.first(where: { !$0.ok }), firstProblem == nil {
                     firstProblem = CtlError(

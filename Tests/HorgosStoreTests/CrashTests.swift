@@ -95,7 +95,7 @@ func crashVIN(_ index: Int) -> VIN {
                     verifiedBatches += 1
                 }
             }
-            let integrity = try reader.integrityCheck()
+            let integrity = reader.integrityCheck()
             #expect(integrity.allSatisfy { $0.ok }, "run \(run): \(integrity.filter { !$0.ok })")
         }
         print("crash test: \(kills) kills, \(verifiedBatches) committed batches verified")
@@ -164,6 +164,6 @@ let canStrace: Bool =
             verified += 1
         }
         #expect(verified > linesAtRecovery)
-        #expect(try reader.integrityCheck().allSatisfy { $0.ok })
+        #expect(reader.integrityCheck().allSatisfy { $0.ok })
     }
 }

@@ -142,6 +142,6 @@ let canMountTmpfs: Bool = {
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         for k in 0..<20 { #expect(try reader.track(testVIN(100 + k), fromMs: 0, toMs: .max).count == 1000) }
-        #expect(try reader.integrityCheck().allSatisfy(\.ok))
+        #expect(reader.integrityCheck().allSatisfy { $0.ok })
     }
 }

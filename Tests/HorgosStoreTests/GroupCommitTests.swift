@@ -72,7 +72,13 @@ import Testing
         #expect(done.wait(for: frames, seconds: 60))
         #expect(done.outcomes.map(\.stored).reduce(0, +) == frames * 50)
         // A new database file holds its schema in a few pages; the rows arrived only through the WAL.
-        let size = try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int ?? 0
-        #expect(size > 1_000_000, "database file \(size) bytes: the WAL was never checkpointed")
+        // The checkpoint runs after the completions of the transaction that crossed the threshold, so
+        // it may still be running when the last completion arrives: wait for it (bounded).
+        func databaseSize() -> Int {
+            (try? FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while databaseSize() <= 1_000_000 && Date() < deadline { usleep(20_000) }
+        #expect(databaseSize() > 1_000_000, "database file \(databaseSize()) bytes: the WAL was never checkpointed")
     }
 }

@@ -83,7 +83,7 @@ enum SchemaV1 {
         #expect(state.records == 3 && state.duplicates == 2 && state.rejected == 0 && state.events == 1)
         #expect(state.activeDTCs.map(\.code) == [9])
         #expect(try reader.track(vin, fromMs: 0, toMs: .max).map(\.timestampMs) == [noon - 2000, noon - 1000, noon])
-        #expect(try reader.integrityCheck().allSatisfy { $0.ok })
+        #expect(reader.integrityCheck().allSatisfy { $0.ok })
     }
 
     @Test func aFileFromANewerVersionIsRefusedNotWritten() throws {

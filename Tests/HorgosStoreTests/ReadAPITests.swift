@@ -111,9 +111,27 @@ import Testing
         // The backup is a consistent, readable copy of the region taken mid-ingest.
         #expect(backups.count == 2)
         let copy = ShardReader(stateDirectory: backupDir.path, region: ae)
-        #expect(try copy.integrityCheck().allSatisfy { $0.ok })
+        #expect(copy.integrityCheck().allSatisfy { $0.ok })
         let copied = try copy.track(vin, fromMs: 0, toMs: .max).count
         #expect(copied > 0 && copied % 20 == 0 && copied <= frames * 20)
         #expect(try copy.vehicle(testVIN(0))?.records == 1)
     }
+
+    @Test func integrityCheckReportsAFileThatIsNotADatabaseAndChecksTheOthers() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
+        let writer = try store.writer(for: ae)
+        #expect(try writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 60_000, records: simpleRecords(5))) != nil)
+        store.stop()
+        // Yesterday's partition replaced by something that is not SQLite (a bad restore, a copy gone wrong).
+        let damaged = UTCDay(epochMs: noon - 86_400_000).partitionFileName
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: "\(dir.path)/AE/\(damaged)"))
+        let reports = ShardReader(stateDirectory: dir.path, region: ae).integrityCheck()
+        #expect(reports.map(\.name) == ["registry.sqlite", damaged, UTCDay(epochMs: noon).partitionFileName])
+        #expect(reports.map(\.ok) == [true, false, true])
+        #expect(reports[1].messages.joined().contains("not a database"), "\(reports[1].messages)")
+    }
 }
+

@@ -3,13 +3,10 @@ extension ShardReader {
     public var hasData: Bool { StoreFiles.exists(directory) }
 
     /// `PRAGMA integrity_check` (or `quick_check`) of every file of the region, one report per file
-    /// even when a file cannot be opened or is not a database at all.
-    ///
-    /// `integrityCheck(quick:)` throws on the first file SQLite refuses to prepare a statement on
-    /// (a file that is not a database), losing the reports of the other files; this one records that
-    /// file as failed with SQLite's message and goes on. Reports come registry first, then partitions
+    /// even when a file cannot be opened or is not a database at all: that file is reported as failed
+    /// with SQLite's message and the check goes on. Reports come registry first, then partitions
     /// oldest first.
-    public func checkEveryFile(quick: Bool = false) -> [IntegrityReport] {
+    public func integrityCheck(quick: Bool = false) -> [IntegrityReport] {
         var names: [String] = []
         if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") {
             names.append(StoreFiles.registryFileName)

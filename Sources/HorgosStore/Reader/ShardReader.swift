@@ -214,28 +214,6 @@ public struct ShardReader: Sendable {
         }
         return files
     }
-
-    /// `PRAGMA integrity_check` (or `quick_check`) of every file of the region.
-    public func integrityCheck(quick: Bool = false) throws(StoreError) -> [IntegrityReport] {
-        var names: [String] = []
-        if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") {
-            names.append(StoreFiles.registryFileName)
-        }
-        names += partitionDays().map(\.partitionFileName)
-        var reports: [IntegrityReport] = []
-        for name in names {
-            let db = try SQLiteConnection(path: "\(directory)/\(name)", readOnly: true)
-            let stmt = try db.prepare(quick ? "PRAGMA quick_check" : "PRAGMA integrity_check")
-            var messages: [String] = []
-            do {
-                while try stmt.step() { messages.append(stmt.text(0)) }
-            } catch {
-                messages.append(error.description)
-            }
-            reports.append(IntegrityReport(name: name, ok: messages == ["ok"], messages: messages))
-        }
-        return reports
-    }
 }
 
 extension TrackPoint {
