@@ -299,36 +299,22 @@ public struct CertificateValidity: Sendable, Hashable {
 }
 
 /// Why a PKI operation failed.
-public struct FleetPKIError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What kind of failure.
-    public enum Code: String, Hashable, Sendable {
-        /// A certificate file or PEM text could not be parsed.
-        case unreadableCertificate
-        /// A key file or PEM text could not be parsed as P-256.
-        case unreadablePrivateKey
-        /// A key and certificate given together do not belong together.
-        case keyDoesNotMatchCertificate
-        /// A subject value (VIN, market, name) is not acceptable.
-        case invalidSubject
-        /// Building or signing the certificate failed.
-        case issuanceFailed
-        /// Reading or writing a file or directory failed.
-        case fileSystem
-    }
+public typealias FleetPKIError = CodedError<FleetPKIErrorCode>
 
-    /// What kind of failure.
-    public var code: Code
-    /// Details for the operator.
-    public var reason: String
-
-    /// An error from its parts.
-    public init(_ code: Code, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    /// `code: reason`.
-    public var description: String { "\(code.rawValue): \(reason)" }
+/// What kind of `FleetPKIError`.
+public enum FleetPKIErrorCode: String, Hashable, Sendable {
+    /// A certificate file or PEM text could not be parsed.
+    case unreadableCertificate
+    /// A key file or PEM text could not be parsed as P-256.
+    case unreadablePrivateKey
+    /// A key and certificate given together do not belong together.
+    case keyDoesNotMatchCertificate
+    /// A subject value (VIN, market, name) is not acceptable.
+    case invalidSubject
+    /// Building or signing the certificate failed.
+    case issuanceFailed
+    /// Reading or writing a file or directory failed.
+    case fileSystem
 }
 
 /// IP literal to SAN bytes.

@@ -22,7 +22,7 @@ func customLeaf(subject: DistinguishedName, sans: [GeneralName] = []) throws -> 
         extensions: extensions, issuerPrivateKey: .init(testAuthority.caPrivateKey))
 }
 
-private func identityError(_ certificate: Certificate) -> PeerIdentityError.Code? {
+private func identityError(_ certificate: Certificate) -> PeerIdentityErrorCode? {
     do {
         _ = try PeerIdentity(certificate: certificate)
         return nil

@@ -142,36 +142,22 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Why a certificate does not name an acceptable fleet identity.
-public struct PeerIdentityError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What is wrong; also the `reason` label of the refusal metric.
-    public enum Code: String, Hashable, Sendable {
-        /// The subject has no C attribute, so the market is unknown.
-        case missingCountry
-        /// The subject C is not a single two-letter upper-case code.
-        case invalidCountry
-        /// A vehicle certificate has neither a `urn:vin:` SAN nor a CN.
-        case missingVIN
-        /// The VIN is not 17 characters of `[A-HJ-NPR-Z0-9]`, or several disagree.
-        case invalidVIN
-        /// The OU names a role other than vehicle or gateway.
-        case unknownRole
-        /// The certificate bytes cannot be parsed.
-        case malformedCertificate
-    }
+public typealias PeerIdentityError = CodedError<PeerIdentityErrorCode>
 
-    /// What is wrong.
-    public var code: Code
-    /// Details for the log line.
-    public var reason: String
-
-    /// An error from its parts.
-    public init(_ code: Code, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    /// `code: reason`.
-    public var description: String { "\(code.rawValue): \(reason)" }
+/// What kind of `PeerIdentityError` (its raw value is also the `reason` label of the refusal metric).
+public enum PeerIdentityErrorCode: String, Hashable, Sendable {
+    /// The subject has no C attribute, so the market is unknown.
+    case missingCountry
+    /// The subject C is not a single two-letter upper-case code.
+    case invalidCountry
+    /// A vehicle certificate has neither a `urn:vin:` SAN nor a CN.
+    case missingVIN
+    /// The VIN is not 17 characters of `[A-HJ-NPR-Z0-9]`, or several disagree.
+    case invalidVIN
+    /// The OU names a role other than vehicle or gateway.
+    case unknownRole
+    /// The certificate bytes cannot be parsed.
+    case malformedCertificate
 }
 
 extension VIN {

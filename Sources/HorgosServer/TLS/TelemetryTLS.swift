@@ -1,3 +1,4 @@
+import HorgosPKI
 import NIOCore
 import NIOSSL
 import SwiftASN1
@@ -121,32 +122,18 @@ public enum TelemetryTLS {
 }
 
 /// Why the TLS context could not be built, or the peer certificate not read.
-public struct TelemetryTLSError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What failed.
-    public enum Code: String, Hashable, Sendable {
-        /// The CA file is missing, empty or not PEM.
-        case unreadableCA
-        /// The server certificate file is missing, empty or not PEM.
-        case unreadableServerCertificate
-        /// The server key file is missing or not a PEM private key.
-        case unreadableServerKey
-        /// BoringSSL refused the combination (e.g. key does not match certificate).
-        case contextRejected
-        /// After the handshake there is no (parseable) peer certificate.
-        case noPeerCertificate
-    }
+public typealias TelemetryTLSError = CodedError<TelemetryTLSErrorCode>
 
-    /// What failed.
-    public var code: Code
-    /// Details for the operator.
-    public var reason: String
-
-    /// An error from its parts.
-    public init(_ code: Code, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    /// `code: reason`.
-    public var description: String { "\(code.rawValue): \(reason)" }
+/// What kind of `TelemetryTLSError`.
+public enum TelemetryTLSErrorCode: String, Hashable, Sendable {
+    /// The CA file is missing, empty or not PEM.
+    case unreadableCA
+    /// The server certificate file is missing, empty or not PEM.
+    case unreadableServerCertificate
+    /// The server key file is missing or not a PEM private key.
+    case unreadableServerKey
+    /// BoringSSL refused the combination (e.g. key does not match certificate).
+    case contextRejected
+    /// After the handshake there is no (parseable) peer certificate.
+    case noPeerCertificate
 }
