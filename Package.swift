@@ -150,15 +150,22 @@ let package = Package(
         ),
         .executableTarget(
             name: "horgos-bench-store",
-            dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosBenchSupport"],
             path: "Benchmarks/StoreBenchmark",
+            swiftSettings: strictSettings
+        ),
+        // What the store and floor benchmarks share: the bare SQLite append loop.
+        .target(
+            name: "HorgosBenchSupport", dependencies: ["CSQLite", "HorgosWire"], path: "Benchmarks/Support",
             swiftSettings: strictSettings
         ),
         // The CPU floor of the ingest pipeline per record: TLS record decryption (NIO-SSL's BoringSSL),
         // frame parse + CRC, the store's bare append loop (issue 7; run by Benchmarks/loadrun.sh).
         .executableTarget(
             name: "horgos-bench-floor",
-            dependencies: ["HorgosWire", "CSQLite", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: [
+                "HorgosWire", "CSQLite", "HorgosBenchSupport", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
         ),

@@ -27,6 +27,7 @@
 import CNIOBoringSSL
 import CSQLite
 import Foundation
+import HorgosBenchSupport
 import HorgosWire
 
 #if canImport(Glibc)
@@ -264,13 +265,7 @@ func parse(_ buffer: UnsafeRawBufferPointer, decoder: FrameDecoder, validate: Bo
     return (records, sum)
 }
 
-// MARK: (c) the store's bare append loop (duplicate of Benchmarks/StoreBenchmark `bareAppend`)
-
-func check(_ rc: Int32, _ db: OpaquePointer?, _ what: String) {
-    if rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW {
-        fatalError("\(what): \(rc) \(db.map { String(cString: sqlite3_errmsg($0)) } ?? "")")
-    }
-}
+// MARK: (c) the store's bare append loop (HorgosBenchSupport's, as in horgos-bench-store)
 
 enum Durability: String, CaseIterable { case disk, process }
 
@@ -279,71 +274,22 @@ enum Durability: String, CaseIterable { case disk, process }
 func bareAppend(_ stream: FrameStream, durability: Durability, directory: String) -> UInt64 {
     let path = "\(directory)/bare-\(durability.rawValue).sqlite"
     for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
-    var db: OpaquePointer?
-    check(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil), db, "open")
-    let sync = durability == .disk ? "FULL" : "NORMAL"
-    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=\(sync); PRAGMA cache_size=-8192;", nil, nil, nil), db, "pragma")
-    check(sqlite3_exec(db, """
-        CREATE TABLE telemetry(
-            vehicle_id INTEGER NOT NULL, ts INTEGER NOT NULL,
-            latitude_e7 INTEGER, longitude_e7 INTEGER, odometer_hm INTEGER, speed_dkmh INTEGER,
-            heading_cdeg INTEGER, pack_voltage_dv INTEGER, pack_current_da INTEGER, soc INTEGER,
-            max_cell_temp INTEGER, min_cell_temp INTEGER, max_alarm_level INTEGER, status INTEGER NOT NULL,
-            aux_battery_cv INTEGER, alarm_flags INTEGER NOT NULL, remaining_range_km INTEGER)
-        """, nil, nil, nil), db, "create")
-    var stmt: OpaquePointer?
-    check(sqlite3_prepare_v2(db, "INSERT INTO telemetry VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)", -1, &stmt, nil), db, "prepare")
-    typealias NA = TelemetryRecord.NotAvailable
-    func bind(_ i: Int32, _ v: Int64, _ na: Bool) { if na { sqlite3_bind_null(stmt, i) } else { sqlite3_bind_int64(stmt, i, v) } }
-    var rows = 0
+    let appender = BareAppender(path: path, fsync: durability == .disk)
     let cpu = cpuTime {
-        var inTransaction = 0
-        check(sqlite3_exec(db, "BEGIN", nil, nil, nil), db, "begin")
         stream.bytes.withUnsafeBytes { all in
             var offset = 0
             for frameIndex in 0..<stream.frameCount {
                 let payloadLength = Int(UInt32(littleEndian: all.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)))
-                let p = UnsafeRawBufferPointer(rebasing: all[(offset + WireFormat.headerSize)..<(offset + WireFormat.headerSize + payloadLength)])
-                let vehicle = Int64(stream.vehicleOfFrame[frameIndex])
-                let base = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: Int64.self))
-                let count = Int(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 26, as: UInt16.self)))
-                for index in 0..<count {
-                    let start = 28 + index * 40
-                    let r = TelemetryRecordView(bytes: UnsafeRawBufferPointer(rebasing: p[start..<(start + 40)]), baseTimeMs: base)
-                    sqlite3_bind_int64(stmt, 1, vehicle)
-                    sqlite3_bind_int64(stmt, 2, r.timestampMs)
-                    bind(3, Int64(r.latitudeE7), r.latitudeE7 == NA.coordinate)
-                    bind(4, Int64(r.longitudeE7), r.longitudeE7 == NA.coordinate)
-                    bind(5, Int64(r.odometerHm), r.odometerHm == NA.u32)
-                    bind(6, Int64(r.speedDkmh), r.speedDkmh == NA.u16)
-                    bind(7, Int64(r.headingCdeg), r.headingCdeg == NA.u16)
-                    bind(8, Int64(r.packVoltageDv), r.packVoltageDv == NA.u16)
-                    bind(9, Int64(r.packCurrentDa), r.packCurrentDa == NA.current)
-                    bind(10, Int64(r.soc), r.soc == NA.u8)
-                    bind(11, Int64(r.maxCellTemp), r.maxCellTemp == NA.temperature)
-                    bind(12, Int64(r.minCellTemp), r.minCellTemp == NA.temperature)
-                    bind(13, Int64(r.maxAlarmLevel), r.maxAlarmLevel == NA.u8)
-                    sqlite3_bind_int64(stmt, 14, Int64(r.status))
-                    bind(15, Int64(r.auxBatteryCv), r.auxBatteryCv == NA.u16)
-                    sqlite3_bind_int64(stmt, 16, Int64(r.alarmFlags))
-                    bind(17, Int64(r.remainingRangeKm), r.remainingRangeKm == NA.u16)
-                    check(sqlite3_step(stmt), db, "step")
-                    sqlite3_reset(stmt)
-                }
-                rows += count
-                inTransaction += count
-                if inTransaction >= 20_000 {
-                    check(sqlite3_exec(db, "COMMIT; BEGIN", nil, nil, nil), db, "commit")
-                    inTransaction = 0
-                }
+                let payload = UnsafeRawBufferPointer(
+                    rebasing: all[(offset + WireFormat.headerSize)..<(offset + WireFormat.headerSize + payloadLength)])
+                appender.append(telemetryPayload: payload, vehicleID: Int64(stream.vehicleOfFrame[frameIndex]))
                 offset += WireFormat.headerSize + payloadLength + WireFormat.trailerSize
             }
         }
-        check(sqlite3_exec(db, "COMMIT", nil, nil, nil), db, "commit")
+        appender.commit()
     }
-    precondition(rows == stream.records, "store loop appended \(rows) of \(stream.records) rows")
-    sqlite3_finalize(stmt)
-    sqlite3_close(db)
+    precondition(appender.rows == stream.records, "store loop appended \(appender.rows) of \(stream.records) rows")
+    appender.close()
     for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
     return cpu
 }
