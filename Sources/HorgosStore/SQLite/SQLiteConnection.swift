@@ -22,6 +22,8 @@ final class SQLiteConnection {
     /// The writer's checkpoint bookkeeping (see `RegionEngine.checkpointLargeWALs()`).
     var nextCheckpointPages: Int32 = 1000
     var lastSeenWALPages: Int32 = 0
+    /// Bytes of one WAL frame (a page and its 24-byte header), set by `takeOverCheckpoints()`.
+    private(set) var walFrameBytes = 4096 + 24
     /// The last path component, for error contexts.
     var name: String { path.split(separator: "/").suffix(2).joined(separator: "/") }
 
@@ -55,6 +57,7 @@ final class SQLiteConnection {
     /// pages (so the ACKs of that transaction wait for it), with a hook that only counts the pages:
     /// the owner checkpoints when it chooses. (A WAL hook replaces `wal_autocheckpoint`.)
     func takeOverCheckpoints() {
+        if let pageSize = try? scalar("PRAGMA page_size") { walFrameBytes = Int(pageSize) + 24 }
         sqlite3_wal_hook(
             handle,
             { context, _, _, pages in

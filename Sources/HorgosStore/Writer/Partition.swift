@@ -16,7 +16,6 @@ final class Partition {
     /// Vehicle ids present in this partition's `vehicles` table.
     var knownVehicles: Set<Int64> = []
     var inTransaction = false
-    var commitsSinceWALCheck = 0
     /// Monotonic ns of the last transaction that wrote here (idle partitions are closed).
     var lastUsedNs: UInt64 = StoreClock.monotonicNs()
 

@@ -128,27 +128,8 @@ final class RegionEngine {
         for partition in partitions.values where partition.inTransaction {
             try partition.db.exec("COMMIT")
             partition.inTransaction = false
-            partition.commitsSinceWALCheck += 1
-            if partition.commitsSinceWALCheck >= 64 {
-                partition.commitsSinceWALCheck = 0
-                try boundWAL(partition.db)
-            }
         }
         try registry.db.exec("COMMIT")
-        registry.commitsSinceWALCheck += 1
-        if registry.commitsSinceWALCheck >= 64 {
-            registry.commitsSinceWALCheck = 0
-            try boundWAL(registry.db)
-        }
-    }
-
-    /// Truncates a WAL that outgrew `walTruncateBytes` (readers holding old snapshots can keep the
-    /// automatic checkpoints from resetting it). Never waits for readers: BUSY means "next time".
-    private func boundWAL(_ db: SQLiteConnection) throws(StoreError) {
-        guard StoreFiles.size(db.path + "-wal") > configuration.walTruncateBytes else { return }
-        sqlite3_busy_timeout(db.handle, 0)
-        defer { sqlite3_busy_timeout(db.handle, configuration.busyTimeoutMs) }
-        try db.checkpoint(truncate: true)
     }
 
     // MARK: applying submissions
@@ -361,10 +342,12 @@ final class RegionEngine {
         }
     }
 
-    /// Checkpoints (PASSIVE: never waits for readers) every open file whose WAL grew by
-    /// `checkpointPages` since its last checkpoint. The writer calls it after delivering a
-    /// transaction's completions, so no ACK waits for a checkpoint (SQLite's automatic checkpoint
-    /// would run inside the COMMIT that crosses the threshold).
+    /// Checkpoints every open file whose WAL grew by `checkpointPages` since its last checkpoint
+    /// (PASSIVE: never waits for readers), and truncates a WAL that outgrew `walTruncateBytes` (readers
+    /// holding old snapshots kept it from restarting; TRUNCATE without waiting: BUSY means "after the
+    /// next commit"). The writer calls it after delivering a transaction's completions, so no ACK waits
+    /// for a checkpoint (SQLite's automatic checkpoint would run inside the COMMIT that crosses the
+    /// threshold). The WAL's size comes from the WAL hook's page count, not from the file system.
     func checkpointLargeWALs() throws(StoreError) {
         for partition in partitions.values { try checkpointIfLarge(partition.db) }
         if let registry { try checkpointIfLarge(registry.db) }
@@ -377,10 +360,16 @@ final class RegionEngine {
         // Fewer pages than last time: the WAL restarted from its beginning after a checkpoint.
         if pages < db.lastSeenWALPages { db.nextCheckpointPages = Self.checkpointPages }
         db.lastSeenWALPages = pages
+        if Int(pages) * db.walFrameBytes > configuration.walTruncateBytes {
+            sqlite3_busy_timeout(db.handle, 0)
+            defer { sqlite3_busy_timeout(db.handle, configuration.busyTimeoutMs) }
+            try db.checkpoint(truncate: true)
+            return
+        }
         guard pages >= db.nextCheckpointPages else { return }
         let (log, _) = try db.checkpoint(truncate: false)
         // Readers holding old snapshots can keep the WAL from restarting: try again once it grew
-        // by another `checkpointPages` (boundWAL truncates it past walTruncateBytes).
+        // by another `checkpointPages` (and truncate it past walTruncateBytes, above).
         db.nextCheckpointPages = max(log, pages) + Self.checkpointPages
     }
 

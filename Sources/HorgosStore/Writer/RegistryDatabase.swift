@@ -10,7 +10,6 @@ final class RegistryDatabase {
     let updateAlarm: SQLiteStatement
     let activateDTC: SQLiteStatement
     let clearDTC: SQLiteStatement
-    var commitsSinceWALCheck = 0
 
     init(path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
         db = try SQLiteConnection(path: path, readOnly: false)
