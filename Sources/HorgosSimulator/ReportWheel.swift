@@ -24,9 +24,6 @@ final class ReportWheel {
         self.slots = Array(repeating: [], count: max(1, Int((Int64(intervalMs) + slotMs - 1) / slotMs)))
     }
 
-    /// Units registered.
-    var count: Int { slotOf.count }
-
     /// Adds `unit` at `phase` (0 ..< 1 of the interval): its first reading is up to one interval away.
     func add(_ unit: SimulatedUnit, phase: Double) {
         let id = ObjectIdentifier(unit)

@@ -52,15 +52,14 @@ final class SimulatedUnit {
     var backoffMs: Int
     var generating = true
     var stopped = false
-    var reportTask: RepeatedTask?
-    /// The event loop's shared report timer (nil: the unit schedules its own).
+    /// The event loop's shared report timer (interval mode; nil when readings go as fast as ACKs allow).
     let wheel: ReportWheel?
     var finished: EventLoopPromise<Void>
     var isFinished = false
 
     init(name: String, kind: Hello.ClientKind, vehicles: [SimulatedVehicle], startTimeMs: Int64,
          eventLoop: any EventLoop, settings: FleetSettings, sslContext: NIOSSLContext, stats: FleetStats,
-         localAddress: SocketAddress?, seed: UInt64, wheel: ReportWheel? = nil) {
+         localAddress: SocketAddress?, seed: UInt64, wheel: ReportWheel?) {
         self.name = name
         self.wheel = wheel
         self.kind = kind
@@ -218,17 +217,8 @@ final class SimulatedUnit {
     // MARK: Generating and sending
 
     func startReporting() {
-        guard reportTask == nil, generating, settings.reportIntervalMs > 0 else { return }
-        if let wheel {
-            wheel.add(self, phase: random.unit())
-            return
-        }
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        let interval = Int64(settings.reportIntervalMs)
-        let initial = Int64(random.unit() * Double(interval))
-        reportTask = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(initial), delay: .milliseconds(interval)) {
-            _ in loopBound.value.reportTick()
-        }
+        guard generating, settings.reportIntervalMs > 0, let wheel else { return }
+        wheel.add(self, phase: random.unit())
     }
 
     /// Interval mode: every vehicle of the unit takes one reading.
@@ -293,8 +283,6 @@ final class SimulatedUnit {
     /// Stops generating; the unit keeps sending until everything is acknowledged, then says BYE.
     func stopGenerating() {
         generating = false
-        reportTask?.cancel()
-        reportTask = nil
         wheel?.remove(self)
         if pending.isEmpty && inFlight.isEmpty { sayBye() }
     }
@@ -303,7 +291,6 @@ final class SimulatedUnit {
     func stopNow() {
         stopped = true
         generating = false
-        reportTask?.cancel()
         wheel?.remove(self)
         if let channel { channel.close(promise: nil) } else { finish() }
     }
