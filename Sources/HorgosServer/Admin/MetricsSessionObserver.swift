@@ -94,71 +94,35 @@ public struct MetricsSessionObserver: SessionObserver {
     }
 }
 
-/// The per-frame counters, created on first use and reused (labels are bounded: configured regions,
-/// protocol frame types).
+/// The per-frame metrics of the configured regions, created once at start and read without a lock.
+/// Anything else (HELLO, PING, EVENT and BYE frames, frames before the identity is known, a region
+/// not given at start) is rare and goes through swift-metrics, whose registry returns the same series.
 private final class CounterCache: Sendable {
     enum Regional: String, Sendable, CaseIterable {
         case records = "horgos_records_total"
         case stored = "horgos_records_stored_total"
         case duplicates = "horgos_duplicates_total"
         case rejected = "horgos_records_rejected_total"
-
-        /// Position in `allCases`.
-        var index: Int {
-            switch self {
-            case .records: 0
-            case .stored: 1
-            case .duplicates: 2
-            case .rejected: 3
-            }
-        }
     }
 
-    private struct FrameKey: Hashable {
-        let type: UInt8
-        let region: String
-    }
-
-    private struct RegionalKey: Hashable {
-        let metric: String
-        let region: String
-    }
-
-    private struct Counters {
-        var frames: [FrameKey: Counter] = [:]
-        var regional: [RegionalKey: Counter] = [:]
-        var ackLatency: [String: Timer] = [:]
-    }
-
+    static let framesLabel = "horgos_frames_total"
     static let ackLatencyLabel = "horgos_ack_latency_seconds"
 
-    func ackLatency(_ region: String) -> Timer {
-        if let counters = known[region] { return counters.ackLatency }
-        return counters.withLock { counters in
-            if let timer = counters.ackLatency[region] { return timer }
-            let timer = Timer(label: Self.ackLatencyLabel, dimensions: [("region", region)])
-            counters.ackLatency[region] = timer
-            return timer
-        }
-    }
-
-    /// Created at start for the configured regions, read without a lock.
     private struct RegionCounters: Sendable {
         let telemetryFrames: Counter
-        let regional: [Counter]
+        let regional: [Regional: Counter]
         let ackLatency: Timer
 
         init(region: String) {
             telemetryFrames = Counter(
-                label: "horgos_frames_total", dimensions: [("type", "\(FrameType.telemetry)"), ("region", region)])
-            regional = Regional.allCases.map { Counter(label: $0.rawValue, dimensions: [("region", region)]) }
+                label: CounterCache.framesLabel, dimensions: [("type", "\(FrameType.telemetry)"), ("region", region)])
+            regional = Dictionary(
+                uniqueKeysWithValues: Regional.allCases.map { ($0, Counter(label: $0.rawValue, dimensions: [("region", region)])) })
             ackLatency = Timer(label: CounterCache.ackLatencyLabel, dimensions: [("region", region)])
         }
     }
 
     private let known: [String: RegionCounters]
-    /// Anything else (other frame types, a region added after start), created on first use.
-    private let counters = Mutex(Counters())
 
     init(regions: [String]) {
         var known: [String: RegionCounters] = [:]
@@ -168,24 +132,15 @@ private final class CounterCache: Sendable {
 
     func frames(_ type: FrameType, region: String) -> Counter {
         if type == .telemetry, let counters = known[region] { return counters.telemetryFrames }
-        let key = FrameKey(type: type.rawValue, region: region)
-        return counters.withLock { counters in
-            if let counter = counters.frames[key] { return counter }
-            let counter = Counter(label: "horgos_frames_total", dimensions: [("type", "\(type)"), ("region", region)])
-            counters.frames[key] = counter
-            return counter
-        }
+        return Counter(label: Self.framesLabel, dimensions: [("type", "\(type)"), ("region", region)])
     }
 
     func regional(_ metric: Regional, _ region: String) -> Counter {
-        if let counters = known[region] { return counters.regional[metric.index] }
-        let key = RegionalKey(metric: metric.rawValue, region: region)
-        return counters.withLock { counters in
-            if let counter = counters.regional[key] { return counter }
-            let counter = Counter(label: metric.rawValue, dimensions: [("region", region)])
-            counters.regional[key] = counter
-            return counter
-        }
+        known[region]?.regional[metric] ?? Counter(label: metric.rawValue, dimensions: [("region", region)])
+    }
+
+    func ackLatency(_ region: String) -> Timer {
+        known[region]?.ackLatency ?? Timer(label: Self.ackLatencyLabel, dimensions: [("region", region)])
     }
 }
 
