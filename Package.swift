@@ -14,6 +14,28 @@ let strictSettings: [SwiftSetting] = [
 /// builds), so no set of imports compiles in both configurations; that target keeps the other rules.
 let serverSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
+/// Library products of the dependencies, named once.
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let nioTLS: Target.Dependency = .product(name: "NIOTLS", package: "swift-nio")
+let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
+let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
+let x509: Target.Dependency = .product(name: "X509", package: "swift-certificates")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let asn1: Target.Dependency = .product(name: "SwiftASN1", package: "swift-asn1")
+let configuration: Target.Dependency = .product(name: "Configuration", package: "swift-configuration")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swift-service-lifecycle")
+let systemPackage: Target.Dependency = .product(name: "SystemPackage", package: "swift-system")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let histogram: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
+/// What every NIO TLS client or server target needs.
+let nioTLSStack: [Target.Dependency] = [nioCore, nioPosix, nioSSL, nioTLS]
+
 let package = Package(
     name: "horgos",
     platforms: [.macOS(.v15)],
@@ -47,7 +69,7 @@ let package = Package(
         // The frame codec as a NIO ByteToMessageDecoder, shared by the daemon and the simulator.
         .target(
             name: "HorgosWireNIO",
-            dependencies: ["HorgosWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["HorgosWire", nioCore],
             swiftSettings: strictSettings
         ),
         // The fleet PKI (CA, server, vehicle and gateway certificates), shared by daemon, CLI and simulator.
@@ -55,9 +77,9 @@ let package = Package(
             name: "HorgosPKI",
             dependencies: [
                 "HorgosWire",
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
+                x509,
+                crypto,
+                asn1,
             ],
             swiftSettings: strictSettings
         ),
@@ -76,36 +98,32 @@ let package = Package(
                 "HorgosWireNIO",
                 "HorgosPKI",
                 "HorgosStore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOTLS", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "SystemPackage", package: "swift-system"),
-            ],
+                nioHTTP1,
+                x509,
+                crypto,
+                asn1,
+                configuration,
+                logging,
+                metrics,
+                prometheus,
+                serviceLifecycle,
+                systemPackage,
+            ] + nioTLSStack,
             swiftSettings: serverSettings
         ),
         .executableTarget(
             name: "horgosd",
             dependencies: [
                 "HorgosServer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                argumentParser,
+                logging,
+                nioCore,
+                nioPosix,
+                serviceLifecycle,
+                unixSignals,
+                nioSSL,
+                metrics,
+                prometheus,
                 "HorgosPKI",
                 "HorgosStore",
             ],
@@ -115,8 +133,8 @@ let package = Package(
             name: "horgosctl",
             dependencies: [
                 "HorgosServer", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "X509", package: "swift-certificates"),
+                argumentParser,
+                x509,
             ],
             swiftSettings: strictSettings
         ),
@@ -124,19 +142,15 @@ let package = Package(
             name: "HorgosSimulator",
             dependencies: [
                 "HorgosWire", "HorgosWireNIO", "HorgosPKI",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOTLS", package: "swift-nio"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
+                histogram,
+            ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "horgos-sim",
             dependencies: [
                 "HorgosSimulator", "HorgosPKI",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                argumentParser,
             ],
             swiftSettings: strictSettings
         ),
@@ -164,7 +178,7 @@ let package = Package(
         .executableTarget(
             name: "horgos-bench-floor",
             dependencies: [
-                "HorgosWire", "CSQLite", "HorgosBenchSupport", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "HorgosWire", "CSQLite", "HorgosBenchSupport", nioSSL,
             ],
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
@@ -201,29 +215,25 @@ let package = Package(
                 "HorgosServer",
                 "HorgosWireNIO",
                 "HorgosPKI",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOTLS", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ],
+                nioEmbedded,
+                nioHTTP1,
+                x509,
+                crypto,
+                asn1,
+                configuration,
+                logging,
+                metrics,
+            ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "HorgosIntegrationTests",
             dependencies: [
                 "HorgosServer", "HorgosSimulator", "HorgosPKI", "HorgosStore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
+                nioCore,
+                nioPosix,
+                nioSSL,
+                logging,
             ],
             swiftSettings: strictSettings
         ),
@@ -232,11 +242,7 @@ let package = Package(
             name: "HorgosEndToEndTests",
             dependencies: [
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOTLS", package: "swift-nio"),
-            ],
+            ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
         .testTarget(name: "DeployTests", swiftSettings: strictSettings),
