@@ -127,19 +127,9 @@ public struct FleetPKI: Sendable {
         validity: CertificateValidity = .leafDefault()
     ) throws(FleetPKIError) -> IssuedCertificate {
         guard VIN(vin) != nil else { throw FleetPKIError(.invalidSubject, "VIN \"\(vin)\" is not 17 of [A-HJ-NPR-Z0-9]") }
-        guard FleetPKI.isMarketCode(market) else {
-            throw FleetPKIError(.invalidSubject, "market \"\(market)\" is not a two-letter upper-case code")
-        }
-        return try issue(
-            subject: { () throws -> DistinguishedName in
-                try DistinguishedName {
-                    CountryName(market)
-                    OrganizationName("Horgos")
-                    OrganizationalUnitName(FleetPKI.vehicleUnit)
-                    CommonName(vin)
-                }
-            }, usage: .clientAuth, subjectAlternativeNames: [.uniformResourceIdentifier("urn:vin:\(vin)")],
-            validity: validity, what: "vehicle")
+        return try issueClient(
+            unit: FleetPKI.vehicleUnit, commonName: vin, market: market,
+            subjectAlternativeNames: [.uniformResourceIdentifier("urn:vin:\(vin)")], validity: validity)
     }
 
     /// Issues a regional gateway client certificate (any VIN of its one market).
@@ -153,6 +143,16 @@ public struct FleetPKI: Sendable {
         validity: CertificateValidity = .leafDefault()
     ) throws(FleetPKIError) -> IssuedCertificate {
         guard !name.isEmpty else { throw FleetPKIError(.invalidSubject, "gateway name is empty") }
+        return try issueClient(
+            unit: FleetPKI.gatewayUnit, commonName: name, market: market, subjectAlternativeNames: [],
+            validity: validity)
+    }
+
+    /// A client certificate of the fleet: C=market, O=Horgos, OU=unit (the role), CN.
+    private func issueClient(
+        unit: String, commonName: String, market: String, subjectAlternativeNames: [GeneralName],
+        validity: CertificateValidity
+    ) throws(FleetPKIError) -> IssuedCertificate {
         guard FleetPKI.isMarketCode(market) else {
             throw FleetPKIError(.invalidSubject, "market \"\(market)\" is not a two-letter upper-case code")
         }
@@ -161,10 +161,10 @@ public struct FleetPKI: Sendable {
                 try DistinguishedName {
                     CountryName(market)
                     OrganizationName("Horgos")
-                    OrganizationalUnitName(FleetPKI.gatewayUnit)
-                    CommonName(name)
+                    OrganizationalUnitName(unit)
+                    CommonName(commonName)
                 }
-            }, usage: .clientAuth, subjectAlternativeNames: [], validity: validity, what: "gateway")
+            }, usage: .clientAuth, subjectAlternativeNames: subjectAlternativeNames, validity: validity, what: unit)
     }
 
     private func issue(
