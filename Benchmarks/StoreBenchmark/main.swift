@@ -435,7 +435,7 @@ if parts.contains("f") {
         let dir = "\(root)/vehicle-mode-\(interval)"
         let store = try ShardStore(
             configuration: StoreConfiguration(
-                stateDirectory: dir, regions: Region.defaultSet, durability: .disk, commitIntervalMs: interval))
+                stateDirectory: dir, regions: Region.defaultSet, durability: .disk, applyIntervalMs: interval))
         let writers = Region.defaultSet.map { store.writers[$0]! }
         let start = nowMs - Int64(seconds + 60) * 1000
         submitAll(

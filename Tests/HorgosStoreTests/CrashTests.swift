@@ -84,10 +84,15 @@ func crashVIN(_ index: Int) -> VIN {
                 else { continue }  // the last line may be cut by the kill
                 reported[v, default: []].append((first, n))
             }
+            // The next start replays the journal into the shards.
+            let recovery = try ShardStore(
+                configuration: StoreConfiguration(stateDirectory: dir.path, regions: [ae], log: { _, _ in }))
+            recovery.stop()
             let reader = ShardReader(stateDirectory: dir.path, region: ae)
             for (vehicle, batches) in reported {
-                let stored = Set(
-                    try reader.track(crashVIN(vehicle), fromMs: base, toMs: base + 10_000_000).map(\.timestampMs))
+                let track = try reader.track(crashVIN(vehicle), fromMs: base, toMs: base + 10_000_000)
+                let stored = Set(track.map(\.timestampMs))
+                #expect(stored.count == track.count, "run \(run): vehicle \(vehicle) has duplicate rows")
                 for (first, count) in batches {
                     let missing = (0..<count).filter { !stored.contains(first + Int64($0) * 1000) }
                     #expect(
@@ -104,10 +109,130 @@ func crashVIN(_ index: Int) -> VIN {
     }
 }
 
-/// Whether `strace` can trace a child here (installed by .ci/run; ptrace allowed).
+/// Whether `strace` can trace a child here (installed by .ci/run; ptrace allowed). In CI (CI=true)
+/// the tests that need it run regardless, and fail if it is missing.
 let canStrace: Bool =
-    FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
-    && runProgram("/usr/bin/strace", ["-o", "/dev/null", "/bin/true"]) == 0
+    ProcessInfo.processInfo.environment["CI"] == "true"
+    || (FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
+        && runProgram("/usr/bin/strace", ["-o", "/dev/null", "/bin/true"]) == 0)
+
+/// The parsed lines of an `strace -f -y -o FILE` log, each with the calling thread.
+struct StraceLog {
+    struct Call {
+        let pid: Int
+        let text: String
+    }
+    let calls: [Call]
+
+    /// Joins `<unfinished ...>` / `<... resumed>` pairs into one call, placed where it returned.
+    init(path: String) throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var calls: [Call] = []
+        var unfinished: [Int: String] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 1)
+            guard fields.count == 2, let pid = Int(fields[0]) else { continue }
+            var body = String(fields[1])
+            if body.hasSuffix("<unfinished ...>") {
+                unfinished[pid] = String(body.dropLast("<unfinished ...>".count))
+                continue
+            }
+            if body.hasPrefix("<... "), let range = body.range(of: "resumed>") {
+                body = (unfinished.removeValue(forKey: pid) ?? "") + body[range.upperBound...]
+            }
+            calls.append(Call(pid: pid, text: body))
+        }
+        self.calls = calls
+    }
+}
+
+/// A journal fdatasync that fails must stop every acknowledgement (a `disk` journal that behaved
+/// like `process`, acknowledging after the write alone, would fail this test: it never calls
+/// fdatasync, so the injected failure never happens and the child never stops).
+@Suite(.serialized) struct JournalFsyncFailureTests {
+    @Test(.enabled(if: canStrace, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
+    func aFailedJournalFdatasyncStopsAcknowledgingAndExitsNonZeroAndReplayKeepsEveryAck() throws {
+        let child = try #require(crashChildPath())
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let base = StoreClock.systemMs() - 3_600_000
+        let trace = dir.path + "/strace.log"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+        // Every fdatasync from the 30th on fails (the journal's and, later, SQLite's checkpoints).
+        process.arguments = [
+            "-f", "-y", "-qq", "-o", trace, "-e", "trace=fdatasync,write", "-e",
+            "inject=fdatasync:error=EIO:when=30+", child, dir.path + "/state", String(base), "8", "disk",
+        ]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let stdout = PipeCollector(output.fileHandleForReading)
+        let stderr = PipeCollector(errors.fileHandleForReading)
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            let pids = (try? String(
+                contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children",
+                encoding: .utf8)) ?? ""
+            for pid in pids.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+        }
+        process.waitUntilExit()
+        stdout.waitForEnd()
+        stderr.waitForEnd()
+        #expect(process.terminationStatus == 74, "the child must exit 74 after the failed fdatasync")
+        #expect(stderr.text.contains("journal failed"), "\(stderr.text.prefix(1000))")
+
+        // In the trace: the journal's fdatasync that failed, and no acknowledgement written after it.
+        let log = try StraceLog(path: trace)
+        let journalSync = { (call: StraceLog.Call) in
+            call.text.hasPrefix("fdatasync(") && call.text.contains("/journal/")
+        }
+        let failedIndex = try #require(
+            log.calls.firstIndex { journalSync($0) && $0.text.contains("EIO") }, "no failed journal fdatasync")
+        let acks = log.calls.indices.filter { log.calls[$0].text.hasPrefix("write(1<") }
+        #expect(!acks.isEmpty)
+        #expect(acks.allSatisfy { $0 < failedIndex }, "an ACK was written after the failed fdatasync")
+        // On the journal thread (which runs the completions): after each write of entries to a
+        // segment, the segment's fdatasync returned 0 before the next acknowledgement was written.
+        let journalThread = log.calls[failedIndex].pid
+        var synced = true
+        var checkedAcks = 0
+        for call in log.calls where call.pid == journalThread {
+            if call.text.hasPrefix("write(") && call.text.contains("/journal/") {
+                synced = false
+            } else if journalSync(call) && call.text.hasSuffix("= 0") {
+                synced = true
+            } else if call.text.hasPrefix("write(1<") {
+                #expect(synced, "an ACK was written before its journal round's fdatasync returned: \(call.text)")
+                checkedAcks += 1
+            }
+        }
+        #expect(checkedAcks == acks.count)
+
+        // Every acknowledged frame is there after the replay.
+        let recovery = try ShardStore(
+            configuration: StoreConfiguration(stateDirectory: dir.path + "/state", regions: [ae], log: { _, _ in }))
+        recovery.stop()
+        let reader = ShardReader(stateDirectory: dir.path + "/state", region: ae)
+        var verified = 0
+        var stored: [Int: Set<Int64>] = [:]
+        for line in stdout.text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let v = Int(fields[0]), let first = Int64(fields[1]), let n = Int(fields[2]) else {
+                continue
+            }
+            if stored[v] == nil {
+                stored[v] = Set(try reader.track(crashVIN(v), fromMs: 0, toMs: .max).map(\.timestampMs))
+            }
+            #expect((0..<n).allSatisfy { stored[v]!.contains(first + Int64($0) * 1000) })
+            verified += 1
+        }
+        #expect(verified > 0)
+    }
+}
 
 @Suite(.serialized) struct InjectedIOErrorTests {
     @Test(.enabled(if: canStrace, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
@@ -149,6 +274,9 @@ let canStrace: Bool =
         #expect(log.contains("AE: writer recovered from io_error"))
         #expect(log.components(separatedBy: "writer degraded").count == 2)  // logged once
         var verified = 0
+        let recovery = try ShardStore(
+            configuration: StoreConfiguration(stateDirectory: dir.path, regions: [ae], log: { _, _ in }))
+        recovery.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         var stored: [Int: Set<Int64>] = [:]
         for line in stdout.text.split(separator: "\n") {
