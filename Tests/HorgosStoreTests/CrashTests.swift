@@ -191,7 +191,8 @@ struct StraceLog {
             call.text.hasPrefix("fdatasync(") && call.text.contains("/journal/")
         }
         let failedIndex = try #require(
-            log.calls.firstIndex { journalSync($0) && $0.text.contains("EIO") }, "no failed journal fdatasync")
+            log.calls.firstIndex { journalSync($0) && $0.text.contains("EIO") },
+            "no failed journal fdatasync in \(log.calls.count) calls: \(log.calls.filter { $0.text.contains("EIO") }.prefix(3))")
         let acks = log.calls.indices.filter { log.calls[$0].text.hasPrefix("write(1<") }
         #expect(!acks.isEmpty)
         #expect(acks.allSatisfy { $0 < failedIndex }, "an ACK was written after the failed fdatasync")

@@ -69,7 +69,9 @@ final class RegionApplier {
         if hasPending {
             let due = pending[head].durableNs + UInt64(max(0, configuration.applyIntervalMs)) * 1_000_000
             if stopping || nowNs >= due || pendingRows >= configuration.commitMaxRows {
-                if !applyPending() { return retryAtNs }
+                let applied = applyPending()
+                publishLag(nowNs: nowNs)
+                if !applied { return retryAtNs }
             } else {
                 return min(due, nowNs + 1_000_000_000)
             }
