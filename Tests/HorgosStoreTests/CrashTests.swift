@@ -45,6 +45,64 @@ func crashVIN(_ index: Int) -> VIN {
     return VIN("LCRASH" + String(repeating: "0", count: 11 - digits.count) + digits)!
 }
 
+/// `horgos-store-crash-child` run under `strace` with `arguments`, its stdout and stderr collected.
+struct TracedChild {
+    let process = Process()
+    let stdout: PipeCollector
+    let stderr: PipeCollector
+
+    init(straceArguments: [String], child: String, childArguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+        process.arguments = straceArguments + [child] + childArguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        stdout = PipeCollector(output.fileHandleForReading)
+        stderr = PipeCollector(errors.fileHandleForReading)
+    }
+
+    /// Kills the traced child (strace follows it and exits with it) unless it exited, and waits.
+    func finish() {
+        if process.isRunning {
+            let pids =
+                (try? String(
+                    contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children",
+                    encoding: .utf8)) ?? ""
+            for pid in pids.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+        }
+        process.waitUntilExit()
+        stdout.waitForEnd()
+        stderr.waitForEnd()
+    }
+}
+
+/// Replays the journal of `stateDirectory` (a store start and stop), then checks that every batch the
+/// child reported ("<vehicle> <first-ms> <records>" lines) is stored; returns the batches checked.
+func verifyReportedBatches(_ text: String, stateDirectory: String) throws -> Int {
+    let recovery = try ShardStore(
+        configuration: StoreConfiguration(stateDirectory: stateDirectory, regions: [ae], log: { _, _ in }))
+    recovery.stop()
+    let reader = ShardReader(stateDirectory: stateDirectory, region: ae)
+    var verified = 0
+    var stored: [Int: Set<Int64>] = [:]
+    for line in text.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.count == 3, let v = Int(fields[0]), let first = Int64(fields[1]), let n = Int(fields[2]) else {
+            continue  // the last line may be cut by the kill
+        }
+        if stored[v] == nil {
+            stored[v] = Set(try reader.track(crashVIN(v), fromMs: 0, toMs: .max).map(\.timestampMs))
+        }
+        let missing = (0..<n).filter { !stored[v]!.contains(first + Int64($0) * 1000) }
+        #expect(missing.isEmpty, "vehicle \(v) batch \(first) lost \(missing.count) records")
+        verified += 1
+    }
+    #expect(reader.integrityCheck().allSatisfy { $0.ok })
+    return verified
+}
+
 @Suite(.serialized) struct CrashTests {
     @Test(.timeLimit(.minutes(5)))
     func everyBatchReportedCommittedSurvivesKillNine() throws {
@@ -131,8 +189,9 @@ struct StraceLog {
         var unfinished: [Int: String] = [:]
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ", maxSplits: 1)
+            // strace pads the pid ("%-5d "): a short pid is followed by more than one space.
             guard fields.count == 2, let pid = Int(fields[0]) else { continue }
-            var body = String(fields[1])
+            var body = String(fields[1].drop { $0 == " " })
             if body.hasSuffix("<unfinished ...>") {
                 unfinished[pid] = String(body.dropLast("<unfinished ...>".count))
                 continue
@@ -157,31 +216,18 @@ struct StraceLog {
         defer { dir.cleanup() }
         let base = StoreClock.systemMs() - 3_600_000
         let trace = dir.path + "/strace.log"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
         // Every fdatasync from the 30th on fails (the journal's and, later, SQLite's checkpoints).
-        process.arguments = [
-            "-f", "-y", "-qq", "-o", trace, "-e", "trace=fdatasync,write", "-e",
-            "inject=fdatasync:error=EIO:when=30+", child, dir.path + "/state", String(base), "8", "disk",
-        ]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = PipeCollector(output.fileHandleForReading)
-        let stderr = PipeCollector(errors.fileHandleForReading)
+        let traced = try TracedChild(
+            straceArguments: [
+                "-f", "-y", "-qq", "-o", trace, "-e", "trace=fdatasync,write", "-e", "inject=fdatasync:error=EIO:when=30+",
+            ],
+            child: child, childArguments: [dir.path + "/state", String(base), "8", "disk"])
         let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            let pids = (try? String(
-                contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children",
-                encoding: .utf8)) ?? ""
-            for pid in pids.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
-        }
-        process.waitUntilExit()
-        stdout.waitForEnd()
-        stderr.waitForEnd()
+        while traced.process.isRunning && Date() < deadline { usleep(20_000) }
+        traced.finish()
+        let process = traced.process
+        let stdout = traced.stdout
+        let stderr = traced.stderr
         #expect(process.terminationStatus == 74, "the child must exit 74 after the failed fdatasync")
         #expect(stderr.text.contains("journal failed"), "\(stderr.text.prefix(1000))")
 
@@ -214,23 +260,7 @@ struct StraceLog {
         #expect(checkedAcks == acks.count)
 
         // Every acknowledged frame is there after the replay.
-        let recovery = try ShardStore(
-            configuration: StoreConfiguration(stateDirectory: dir.path + "/state", regions: [ae], log: { _, _ in }))
-        recovery.stop()
-        let reader = ShardReader(stateDirectory: dir.path + "/state", region: ae)
-        var verified = 0
-        var stored: [Int: Set<Int64>] = [:]
-        for line in stdout.text.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3, let v = Int(fields[0]), let first = Int64(fields[1]), let n = Int(fields[2]) else {
-                continue
-            }
-            if stored[v] == nil {
-                stored[v] = Set(try reader.track(crashVIN(v), fromMs: 0, toMs: .max).map(\.timestampMs))
-            }
-            #expect((0..<n).allSatisfy { stored[v]!.contains(first + Int64($0) * 1000) })
-            verified += 1
-        }
+        let verified = try verifyReportedBatches(stdout.text, stateDirectory: dir.path + "/state")
         #expect(verified > 0)
     }
 }
@@ -242,57 +272,26 @@ struct StraceLog {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let base = StoreClock.systemMs() - 3_600_000
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
         // Invocations 300 to 340 of pwrite64 (WAL, database and shared-memory writes) fail with EIO,
-        // then the disk "heals". Each retry uses up a few of them.
-        process.arguments = [
-            "-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64", "-e", "inject=pwrite64:error=EIO:when=300..340",
-            child, dir.path, String(base), "20", "disk",
-        ]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = PipeCollector(output.fileHandleForReading)
-        let stderr = PipeCollector(errors.fileHandleForReading)
+        // then the disk "heals". Each retry uses up a few of them. (The journal writes with write().)
+        let traced = try TracedChild(
+            straceArguments: [
+                "-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64", "-e", "inject=pwrite64:error=EIO:when=300..340",
+            ],
+            child: child, childArguments: [dir.path, String(base), "20", "disk"])
+        let stdout = traced.stdout
+        let stderr = traced.stderr
         let deadline = Date().addingTimeInterval(60)
         while !stderr.text.contains("recovered") && Date() < deadline { usleep(20_000) }
         let linesAtRecovery = stdout.text.split(separator: "\n").count
         while stdout.text.split(separator: "\n").count < linesAtRecovery + 50 && Date() < deadline { usleep(20_000) }
-        // Kill the traced child itself (strace follows it and exits with it).
-        let pidText = try String(
-            contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children",
-            encoding: .utf8)
-        for pid in pidText.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
-        process.waitUntilExit()
-        stdout.waitForEnd()
-        stderr.waitForEnd()
+        traced.finish()
 
         let log = stderr.text
         #expect(log.contains("AE: writer degraded (io_error)"), "\(log.prefix(2000))")
         #expect(log.contains("AE: writer recovered from io_error"))
         #expect(log.components(separatedBy: "writer degraded").count == 2)  // logged once
-        var verified = 0
-        let recovery = try ShardStore(
-            configuration: StoreConfiguration(stateDirectory: dir.path, regions: [ae], log: { _, _ in }))
-        recovery.stop()
-        let reader = ShardReader(stateDirectory: dir.path, region: ae)
-        var stored: [Int: Set<Int64>] = [:]
-        for line in stdout.text.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3, let v = Int(fields[0]), let first = Int64(fields[1]), let n = Int(fields[2]) else {
-                continue
-            }
-            if stored[v] == nil {
-                stored[v] = Set(try reader.track(crashVIN(v), fromMs: 0, toMs: .max).map(\.timestampMs))
-            }
-            let missing = (0..<n).filter { !stored[v]!.contains(first + Int64($0) * 1000) }
-            #expect(missing.isEmpty, "vehicle \(v) batch \(first) lost \(missing.count) records")
-            verified += 1
-        }
+        let verified = try verifyReportedBatches(stdout.text, stateDirectory: dir.path)
         #expect(verified > linesAtRecovery)
-        #expect(reader.integrityCheck().allSatisfy { $0.ok })
     }
 }

@@ -100,9 +100,12 @@ public struct RegionReport: Sendable {
         }
         let writers = store.writers.sorted { $0.key < $1.key }
         let snapshots = writers.map { ($0.key.code, $0.value.statistics, $0.value.queuedBytes, $0.value.state) }
-        header("horgos_region_queue_bytes", "gauge", "Journal bytes of the region acknowledged and not yet applied to its shards.")
+        header(
+            "horgos_region_queue_bytes", "gauge",
+            "Journal bytes of the region acknowledged and not yet applied to its shards.")
         for (region, _, queued, _) in snapshots { out += "horgos_region_queue_bytes{region=\"\(region)\"} \(queued)\n" }
-        header("horgos_region_degraded", "gauge", "1 while the region's applier is degraded (its frames wait in the journal).")
+        header(
+            "horgos_region_degraded", "gauge", "1 while the region's applier is degraded (its frames wait in the journal).")
         for (region, _, _, state) in snapshots {
             if case .degraded(let fault, _) = state {
                 out += "horgos_region_degraded{region=\"\(region)\",fault=\"\(fault.rawValue)\"} 1\n"
@@ -128,39 +131,60 @@ public struct RegionReport: Sendable {
             header(name, "counter", help)
             for (region, stats, _, _) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
         }
-        header("horgos_region_apply_lag_entries", "gauge", "Journal entries acknowledged and not yet applied to the region's shards.")
-        for (region, stats, _, _) in snapshots {
-            out += "horgos_region_apply_lag_entries{region=\"\(region)\"} \(stats.unappliedEntries)\n"
-        }
-        header("horgos_region_apply_lag_seconds", "gauge", "Age of the region's oldest unapplied journal entry.")
-        for (region, stats, _, _) in snapshots {
-            out += "horgos_region_apply_lag_seconds{region=\"\(region)\"} \(Self.lagSeconds(stats))\n"
-        }
-        header("horgos_region_applied_lsn", "gauge", "Last journal LSN applied to the region's shards.")
-        for (region, stats, _, _) in snapshots {
-            out += "horgos_region_applied_lsn{region=\"\(region)\"} \(stats.appliedLSN)\n"
-        }
-        header("horgos_region_quarantined_files_total", "counter", "Damaged shard files moved aside.")
-        for (region, stats, _, _) in snapshots {
-            out += "horgos_region_quarantined_files_total{region=\"\(region)\"} \(stats.quarantinedFiles)\n"
+        let applyGauges: [(String, String, String, (RegionWriterStatistics) -> String)] = [
+            (
+                "horgos_region_apply_lag_entries", "gauge",
+                "Journal entries acknowledged and not yet applied to the region's shards.",
+                { "\($0.unappliedEntries)" }
+            ),
+            (
+                "horgos_region_apply_lag_seconds", "gauge", "Age of the region's oldest unapplied journal entry.",
+                { "\(Self.lagSeconds($0))" }
+            ),
+            (
+                "horgos_region_applied_lsn", "gauge", "Last journal LSN applied to the region's shards.",
+                { "\($0.appliedLSN)" }
+            ),
+            (
+                "horgos_region_quarantined_files_total", "counter", "Damaged shard files moved aside.",
+                { "\($0.quarantinedFiles)" }
+            ),
+        ]
+        for (name, type, help, value) in applyGauges {
+            header(name, type, help)
+            for (region, stats, _, _) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
         }
         let journal = store.journalStatistics
         let journalValues: [(String, String, String, String)] = [
             ("horgos_journal_rounds_total", "counter", "Journal write rounds (group commits).", "\(journal.rounds)"),
             ("horgos_journal_fdatasyncs_total", "counter", "Journal fdatasync calls.", "\(journal.fdatasyncs)"),
             ("horgos_journal_entries_total", "counter", "Journal entries written.", "\(journal.entries)"),
-            ("horgos_journal_written_bytes_total", "counter", "Bytes written to the journal.", "\(journal.bytesWritten)"),
+            (
+                "horgos_journal_written_bytes_total", "counter", "Bytes written to the journal.",
+                "\(journal.bytesWritten)"
+            ),
             ("horgos_journal_disk_bytes", "gauge", "Bytes of the journal's segment files.", "\(journal.diskBytes)"),
             ("horgos_journal_segments", "gauge", "Journal segment files.", "\(journal.segments)"),
-            ("horgos_journal_durable_lsn", "gauge", "LSN of the last acknowledged journal entry.", "\(journal.durableLSN)"),
-            ("horgos_journal_held_frames", "gauge", "Frames held back by journal.max_bytes or a region's bound.", "\(journal.heldSubmissions)"),
-            ("horgos_journal_failed", "gauge", "1 once a journal write or fdatasync failed.", journal.failure == nil ? "0" : "1"),
+            (
+                "horgos_journal_durable_lsn", "gauge", "LSN of the last acknowledged journal entry.",
+                "\(journal.durableLSN)"
+            ),
+            (
+                "horgos_journal_held_frames", "gauge", "Frames held back by journal.max_bytes or a region's bound.",
+                "\(journal.heldSubmissions)"
+            ),
+            (
+                "horgos_journal_failed", "gauge", "1 once a journal write or fdatasync failed.",
+                journal.failure == nil ? "0" : "1"
+            ),
         ]
         for (name, type, help, value) in journalValues {
             header(name, type, help)
             out += "\(name) \(value)\n"
         }
-        header("horgos_commit_latency_seconds", "histogram", "From a frame's submission to the journal round holding it being durable (what its ACK waits for).")
+        header(
+            "horgos_commit_latency_seconds", "histogram",
+            "From a frame's submission to the journal round holding it being durable (what its ACK waits for).")
         let bounds = RegionWriterStatistics.commitLatencyBucketsUs
         for (region, stats, _, _) in snapshots {
             var cumulative = 0

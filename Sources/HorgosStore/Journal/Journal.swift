@@ -323,6 +323,8 @@ final class Journal: @unchecked Sendable {
         buffer.reserveCapacity(1 << 20)
         let maxDelayNs = UInt64(max(0, configuration.journalMaxDelayMicroseconds)) * 1000
         while true {
+            // A wedged store (test hook) acknowledges nothing more and stops marking progress.
+            WriterTestHooks.sleepWhileWedged()
             var batch = take(waitMs: heldCount > 0 ? 20 : 1000)
             if maxDelayNs > 0, let first = batch.first {
                 let until = first.submittedNs + maxDelayNs

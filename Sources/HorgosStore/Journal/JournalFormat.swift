@@ -35,7 +35,8 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
             for index in 0..<count {
                 let offset = WireFormat.telemetryHeaderSize + index * size
                 let delta = UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-                if !horizon.contains(base + Int64(delta), nowMs: arrivalMs) { rejected += 1 }
+                // The same arithmetic as `TelemetryRecordView.timestampMs` (wrapping: a hostile base never traps).
+                if !horizon.contains(base &+ Int64(delta), nowMs: arrivalMs) { rejected += 1 }
             }
             return rejected
         case .event:
