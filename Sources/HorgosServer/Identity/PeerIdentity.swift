@@ -159,8 +159,3 @@ public enum PeerIdentityErrorCode: String, Hashable, Sendable {
     /// The certificate bytes cannot be parsed.
     case malformedCertificate
 }
-
-extension VIN {
-    /// True for exactly 17 characters of `[A-HJ-NPR-Z0-9]` (no I, O, Q); the check digit is not verified.
-    public static func isValid(_ text: String) -> Bool { VIN(text) != nil }
-}
