@@ -152,4 +152,22 @@ func freeLoopbackPort() throws -> Int {
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(text == "horgosd: limits.ack_window: \"5000\" is not allowed; use an integer in 1...1024\n")
     }
+
+    @Test func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys() throws {
+        let executable = horgosdExecutable()
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
+        let state = try makeTemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.environment = ["HORGOS_LISTEN_TELEMETRY": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("tls.ca_certificate") && text.contains("tls.development"))
+        #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca-key.pem"))  // no CA was created
+    }
 }

@@ -9,10 +9,12 @@ import X509
 @testable import HorgosServer
 
 /// Signs an arbitrary leaf with the test CA, for subjects FleetPKI would refuse to issue.
-func customLeaf(subject: DistinguishedName, sans: [GeneralName] = []) throws -> Certificate {
-    let key = P256.Signing.PrivateKey()
+func customLeaf(
+    subject: DistinguishedName, sans: [GeneralName] = [], usage: [ExtendedKeyUsage.Usage]? = [.clientAuth],
+    key: P256.Signing.PrivateKey = P256.Signing.PrivateKey()
+) throws -> Certificate {
     let extensions = try Certificate.Extensions {
-        try ExtendedKeyUsage([.clientAuth])
+        if let usage { try ExtendedKeyUsage(usage) }
         if !sans.isEmpty { SubjectAlternativeNames(sans) }
     }
     return try Certificate(
@@ -65,6 +67,30 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityErrorCode?
         let identity = try PeerIdentity(certificate: cert)
         #expect(identity.vin == "WVWZZZ1JZXW000001")
         #expect(identity.role == .vehicle)  // no OU at all: a vehicle
+    }
+
+    @Test func sanAndCommonNameNamingDifferentVINsAreRefused() throws {
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("WVWZZZ1JZXW000002")
+            },
+            sans: [.uniformResourceIdentifier("urn:vin:WVWZZZ1JZXW000001")])
+        #expect(identityError(cert) == .vinMismatch)
+        let same = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("WVWZZZ1JZXW000001")
+            },
+            sans: [.uniformResourceIdentifier("urn:vin:WVWZZZ1JZXW000001")])
+        #expect(try PeerIdentity(certificate: same).vin == "WVWZZZ1JZXW000001")
+    }
+
+    @Test(arguments: [nil, [ExtendedKeyUsage.Usage.serverAuth]] as [[ExtendedKeyUsage.Usage]?])
+    func leafWithoutClientAuthUsageIsRefused(usage: [ExtendedKeyUsage.Usage]?) throws {
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("WVWZZZ1JZXW000001")
+            }, usage: usage)
+        #expect(identityError(cert) == .notForClientAuth)
     }
 
     @Test func serialHexDropsLeadingZerosLikeTheDenyList() throws {
