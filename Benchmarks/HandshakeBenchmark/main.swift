@@ -67,9 +67,13 @@ for (name, curve) in groups {
         }
         .bind(host: "127.0.0.1", port: 0).wait()
     var client = TLSConfiguration.makeClientConfiguration()
-    client.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(try authority.caCertificatePEM.utf8), format: .pem)])
+    client.trustRoots = .certificates([
+        try NIOSSLCertificate(bytes: Array(try authority.caCertificatePEM.utf8), format: .pem)
+    ])
     client.certificateVerification = .noHostnameVerification
-    client.certificateChain = [.certificate(try NIOSSLCertificate(bytes: Array(try vehicle.certificatePEM.utf8), format: .pem))]
+    client.certificateChain = [
+        .certificate(try NIOSSLCertificate(bytes: Array(try vehicle.certificatePEM.utf8), format: .pem))
+    ]
     client.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(vehicle.privateKeyPEM.utf8), format: .pem))
     client.curves = [curve]
     client.minimumTLSVersion = .tlsv13
@@ -96,8 +100,9 @@ for (name, curve) in groups {
     Thread.sleep(forTimeInterval: 0.2)  // let the server finish closing
     let after = try threadCPUNanoseconds(on: serverLoop)
     let perHandshake = Double(after - before) / Double(count) / 1000
-    print(name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(count).padding(toLength: 12, withPad: " ", startingAt: 0)
-        + String(format: "%.0f", perHandshake))
+    let columns = name.padding(toLength: 18, withPad: " ", startingAt: 0)
+        + String(count).padding(toLength: 12, withPad: " ", startingAt: 0)
+    print(columns + String(format: "%.0f", perHandshake))
     try listener.close().wait()
 }
 try serverGroup.syncShutdownGracefully()

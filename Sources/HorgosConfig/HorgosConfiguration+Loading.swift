@@ -58,7 +58,8 @@ extension HorgosConfiguration {
 
         listen.telemetry = try keys.address("listen.telemetry", default: defaults.listen.telemetry)
         if listen.telemetry.unixSocketPath != nil {
-            throw .invalid("listen.telemetry", listen.telemetry.description, "use host:port (vehicles connect over TCP)")
+            throw .invalid(
+                "listen.telemetry", listen.telemetry.description, "use host:port (vehicles connect over TCP)")
         }
         listen.admin = try keys.address("listen.admin", default: defaults.listen.admin)
 

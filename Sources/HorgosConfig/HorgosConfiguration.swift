@@ -23,7 +23,7 @@ import Logging
 /// | `tls.revocation_list` | `""` | deny-list file; empty: `<state>/pki/revoked.txt` if present |
 /// | `tls.crl` | `[]` | X.509 CRL files (PEM or DER) signed by the fleet CA |
 /// | `tls.development` | `false` | `true` allows a development PKI on a non-loopback listener |
-/// | `tls.key_exchange_groups` | `x25519_mlkem768,x25519,secp256r1,secp384r1` | those four names, in preference order |
+/// | `tls.key_exchange_groups` | `x25519_mlkem768,x25519,secp256r1,secp384r1` | those four, in preference order |
 /// | `limits.handshake_timeout_seconds` | `10` | 1...3600 |
 /// | `limits.idle_timeout_seconds` | `90` | 1...86400, above the heartbeat interval |
 /// | `limits.heartbeat_interval_seconds` | `30` | 1...3600 |

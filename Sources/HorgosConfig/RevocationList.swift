@@ -201,7 +201,9 @@ public struct RevocationSources: Sendable, Hashable {
     public var caCertificatePath: String
 
     /// Sources from their parts.
-    public init(denyListPath: String?, denyListRequired: Bool, crlPaths: [String] = [], caCertificatePath: String = "") {
+    public init(
+        denyListPath: String?, denyListRequired: Bool, crlPaths: [String] = [], caCertificatePath: String = ""
+    ) {
         self.denyListPath = denyListPath
         self.denyListRequired = denyListRequired
         self.crlPaths = crlPaths

@@ -7,16 +7,6 @@ import Testing
 
 @testable import HorgosServer
 
-/// Collects a response until the server closes.
-private final class Collector: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-    private var received: [UInt8] = []
-    let done: EventLoopPromise<String>
-    init(done: EventLoopPromise<String>) { self.done = done }
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { received += unwrapInboundIn(data).readableBytesView }
-    func channelInactive(context: ChannelHandlerContext) { done.succeed(String(decoding: received, as: UTF8.self)) }
-}
-
 @Suite(.serialized) struct AdminSocketTests {
     private func start(_ socket: ListenAddress, limits: AdminServer.Limits) async throws -> (AdminServer, Task<Void, any Error>) {
         let (bound, continuation) = AsyncStream.makeStream(of: Bool.self)
@@ -37,7 +27,7 @@ private final class Collector: ChannelInboundHandler, @unchecked Sendable {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(done: done))
+                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(done: done))
                 }
             }
             .connect(unixDomainSocketPath: path).get()

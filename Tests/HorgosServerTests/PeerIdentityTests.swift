@@ -19,7 +19,8 @@ func customLeaf(
     }
     return try Certificate(
         version: .v3, serialNumber: Certificate.SerialNumber(bytes: [0x00, 0x0A, 0xBC]),
-        publicKey: .init(key.publicKey), notValidBefore: Date(), notValidAfter: Date().addingTimeInterval(3600),
+        publicKey: .init(key.publicKey), notValidBefore: Date().addingTimeInterval(-3600),
+        notValidAfter: Date().addingTimeInterval(3600),
         issuer: testAuthority.caCertificate.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
         extensions: extensions, issuerPrivateKey: .init(testAuthority.caPrivateKey))
 }
@@ -212,7 +213,7 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityErrorCode?
         try holder.reload()
         #expect(holder.isRevoked(vehicle))
         try "serial:nothex\n".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(throws: RevocationListError.self) { try holder.reload() }
+        #expect(throws: RevocationLoadError.self) { try holder.reload() }
         #expect(holder.isRevoked(vehicle))  // previous list still in force
         #expect(throws: RevocationListError.self) { try RevocationListHolder(path: path + ".missing", required: true) }
     }

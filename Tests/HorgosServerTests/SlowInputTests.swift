@@ -151,10 +151,17 @@ func raiseOpenFileLimit(to wanted: Int) -> Int {
         // Every healthy frame acknowledged (cumulative ACK of sequence 20).
         #expect(healthyAcks.acks.load(ordering: .relaxed) == 20)
         #expect(healthy.isActive)
-        // What the server holds: the bound, plus at most one read of a connection without a partial frame.
-        #expect(maxUsed <= bound + 64 * 1024)
+        // What the server holds: the bound, plus the one read each connection had armed when the bound was
+        // crossed (NIO arms the next read before the count rises; a held connection arms no further one).
+        #expect(maxUsed <= bound + connections * chunk.count)
         #expect(listener.registry.count == connections + 1)  // nobody was dropped to make room
-        #expect(maxGrowth < bound, "RSS grew by \(maxGrowth >> 20) MiB with a \(bound >> 20) MiB bound")
+        // RSS: the bound plus each TLS connection's own buffers, counted for both ends since the clients
+        // run in this process (BoringSSL's record buffers, about 17 KiB a direction when data flows), and
+        // well below the ~116 MB of partial frames the trickle sends. Not bounded: those TLS buffers.
+        let perConnection = 64 * 1024
+        #expect(
+            maxGrowth < bound + connections * perConnection,
+            "RSS grew by \(maxGrowth >> 20) MiB with a \(bound >> 20) MiB bound")
         print("slow input: held \(maxUsed >> 20) MiB at most, RSS growth \(maxGrowth >> 20) MiB, bound \(bound >> 20) MiB")
         for channel in slow { channel.close(promise: nil) }
         try await healthy.close()
