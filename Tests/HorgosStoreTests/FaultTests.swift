@@ -99,6 +99,7 @@ let ciRequiresHostTools = ProcessInfo.processInfo.environment["CI"] == "true"
             telemetryPayload(vin: testVIN(3), baseTimeMs: noon, records: simpleRecords(2)), completion: done.callback)
         #expect(done.wait(for: 2, seconds: 5))
         #expect(writer.waitUntilApplied(seconds: 5))
+        #expect(try store.writer(for: br).waitUntilApplied(seconds: 5))
         #expect(writer.statistics.quarantinedFiles == 1)
         #expect(writer.waitForState { $0 == .ok })
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/AE")
