@@ -197,6 +197,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Reads Proto/vectors/sessions.txt for the trace test and the end-to-end sample.
+        .target(name: "HorgosSessionTraces", dependencies: ["HorgosWire"], path: "Tests/HorgosSessionTraces",
+                swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosWireTests",
             dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
@@ -215,6 +218,7 @@ let package = Package(
                 "HorgosServer",
                 "HorgosWireNIO",
                 "HorgosPKI",
+                "HorgosSessionTraces",
                 nioEmbedded,
                 nioHTTP1,
                 x509,
@@ -242,6 +246,7 @@ let package = Package(
             name: "HorgosEndToEndTests",
             dependencies: [
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO",
+                "HorgosSessionTraces",
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),

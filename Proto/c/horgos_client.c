@@ -1,13 +1,15 @@
 /*
  * horgos_client.c - a vehicle client built on the C reference codec, over TLS with OpenSSL.
  *
- *   usage: horgos_client HOST PORT CA_PEM CERT_PEM KEY_PEM VIN RECORDS START_MS [SERVER_NAME]
+ *   usage: horgos_client HOST PORT CA_PEM CERT_PEM KEY_PEM VIN RECORDS START_MS [SERVER_NAME [gateway]]
  *
  * Connects with mutual TLS (verifying the server certificate against CA_PEM for SERVER_NAME, default
  * "localhost", sent as SNI), says HELLO (protocol 1.1), honours WELCOME's window and max_records,
  * sends RECORDS telemetry records from START_MS on through the resend queue, answers PING, checks a
  * PING of its own is answered, waits until every frame is acknowledged, then says BYE and waits for
- * the server's BYE. On success it prints each record it sent as the CSV row `horgosctl export`
+ * the server's BYE. With `gateway` it says HELLO as a gateway (a gateway certificate) and sends
+ * records for VIN, which may be any vehicle of the gateway's market.
+ * On success it prints each record it sent as the CSV row `horgosctl export`
  * prints for it (without the header) and exits 0. Any ERROR, malformed server frame or rejected record
  * is reported on stderr with exit 1.
  *
@@ -190,7 +192,8 @@ int main(int argc, char **argv) {
     int pong_seen = 0;
     const uint64_t ping_opaque = 0x486f72676f732131ull;
     if (argc < 9) {
-        fprintf(stderr, "usage: %s HOST PORT CA_PEM CERT_PEM KEY_PEM VIN RECORDS START_MS [SERVER_NAME]\n", argv[0]);
+        fprintf(stderr, "usage: %s HOST PORT CA_PEM CERT_PEM KEY_PEM VIN RECORDS START_MS [SERVER_NAME [gateway]]\n",
+                argv[0]);
         return 2;
     }
     vin = argv[6];
@@ -201,7 +204,7 @@ int main(int argc, char **argv) {
     ssl = connect_tls(argv[1], argv[2], argv[3], argv[4], argv[5], server_name, &ctx);
 
     memset(&hello, 0, sizeof hello);
-    hello.client_kind = 1;
+    hello.client_kind = (uint8_t)(argc > 10 && strcmp(argv[10], "gateway") == 0 ? 2 : 1);
     hello.protocol_version = HG_VERSION;
     hello.protocol_minor = HG_PROTOCOL_MINOR;
     hello.client_time_ms = now_ms();

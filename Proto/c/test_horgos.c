@@ -510,7 +510,7 @@ static void unit_checks(void) {
 }
 
 int main(int argc, char **argv) {
-    static const char *files[] = { "valid.txt", "valid-large.txt", "invalid.txt" };
+    static const char *files[] = { "valid.txt", "valid-large.txt", "invalid.txt", "handwritten.txt" };
     char path[4096];
     int vectors = 0, traces, i;
     const unsigned probe = 1;

@@ -2,6 +2,7 @@ import Foundation
 import HorgosPKI
 import HorgosServer
 import HorgosStore
+import HorgosWire
 import Logging
 import Metrics
 import NIOCore
@@ -113,7 +114,10 @@ struct Daemon {
             authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
             limits: SessionLimits(
                 ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
-                heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds),
+                heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds,
+                horizon: AnnouncedHorizon(
+                    pastSeconds: UInt32(configuration.store.lateHorizonDays * 86_400),
+                    futureSeconds: UInt32(configuration.store.futureHorizonHours * 3_600))),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             observer: MetricsSessionObserver(logger: logger, regions: configuration.regions), logger: logger)
         let listener = TelemetryListener(
