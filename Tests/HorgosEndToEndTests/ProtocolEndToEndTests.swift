@@ -3,6 +3,7 @@ import HorgosPKI
 import HorgosSessionTraces
 import HorgosWire
 import NIOCore
+import Synchronization
 import Testing
 
 #if canImport(Glibc)

@@ -18,7 +18,7 @@ final class TraceStorage: IngestSink {
     let refuses: Bool
     let horizon: TimeHorizon
     let nowMs: Int64
-    private var seen: Set<String> = []
+    private let seen = Mutex<Set<String>>([])
 
     init(refuses: Bool, horizon: AnnouncedHorizon, nowMs: Int64) {
         self.refuses = refuses
@@ -59,7 +59,7 @@ final class TraceStorage: IngestSink {
         for timestamp in timestamps {
             if !horizon.contains(timestamp, nowMs: nowMs) {
                 outcome.rejected += 1
-            } else if !seen.insert("\(vin)@\(timestamp)").inserted {
+            } else if !seen.withLock({ $0.insert("\(vin)@\(timestamp)").inserted }) {
                 outcome.duplicates += 1
             } else {
                 outcome.stored += 1
@@ -125,7 +125,7 @@ final class RecordingObserver: SessionObserver {
     @Test func aWrongAnswerFailsTheTraceRunner() throws {
         // The runner must be able to fail: a trace expecting ACK where the server sends WELCOME.
         let trace = try #require(try SessionTrace.parse(
-            "trace wrong\nclient: " + hello.map { String(format: "%02x", $0) }.joined(separator: " ")
+            "trace wrong\nclient: " + hello.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
                 + "\nsend\nserver: ACK ack_sequence=1\nend\n").first)
         let outcome = try replay(trace)
         #expect(!outcome.failures.isEmpty)

@@ -78,7 +78,9 @@ import Testing
         #expect(hand.count >= 10)
         var pairs = 0
         for vector in hand {
-            for other in generated where other.frames == vector.frames && other.error == vector.error {
+            // `*_reserved_nonzero` vectors set reserved bytes, which no listed value shows: not comparable.
+            for other in generated
+            where other.frames == vector.frames && other.error == vector.error && !other.name.contains("reserved") {
                 pairs += 1
                 #expect(other.bytes == vector.bytes, "\(other) has the values of \(vector) but other bytes")
             }
