@@ -200,6 +200,14 @@ import Testing
         }
     }
 
+    @Test func badBytesAfterTheClientsByeAreNotAnError() {
+        var machine = streaming(vehicle)
+        _ = machine.received(header(.telemetry, 1), vin: Self.vin, nowMs: 0)
+        #expect(machine.bye() == .none)
+        #expect(machine.protocolViolation(.badMagic(0x4848), sequence: 0) == .none)
+        #expect(machine.frameCommitted(1, rejected: 0) == .finish(Ack(sequence: 1), .normal))
+    }
+
     @Test func aHelloAfterTheClientsByeIsNotRead() {
         var machine = streaming(vehicle)
         _ = machine.received(header(.telemetry, 1), vin: Self.vin, nowMs: 0)

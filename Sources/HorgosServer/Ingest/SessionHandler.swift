@@ -211,6 +211,8 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
             action = first
         }
+        // After the client's BYE nothing more is read (PROTOCOL.md 4.8), even while commits are pending.
+        if case .draining = machine.state { draining = true }
         self.machine = machine
         perform(action, context: context, frame: frame)
     }

@@ -247,6 +247,7 @@ public struct SessionStateMachine: Sendable {
     /// ended inside a frame gets no ERROR: there is no one left to read it.
     public mutating func protocolViolation(_ error: FrameError, sequence: UInt32) -> Action {
         guard state != .closed else { return .none }
+        if case .draining = state { return .none }  // after BYE nothing more is read, bad bytes included
         state = .closed
         if case .truncatedFrame = error { return .closeTruncated(reason: error.reason) }
         return .sendErrorAndClose(ErrorMessage(code: error.code, sequence: sequence, reason: error.reason))
