@@ -484,6 +484,25 @@ static void unit_checks(void) {
     uint32_t handle, sequence;
     size_t n;
     CHECK(hg_crc32c(check, 9) == 0xE3069283u, "CRC-32C check value");
+    {
+        /* ERROR reasons: strict UTF-8, also at the very end of the payload. */
+        static const uint8_t cut[] = { 0x03, 0x03, 0, 0, 1, 0, 0, 0, 'o', 'k', 0xC3 };
+        static const uint8_t whole[] = { 0x03, 0x03, 0, 0, 1, 0, 0, 0, 'o', 'k', 0xC3, 0xA9 };
+        static const uint8_t overlong[] = { 0x03, 0x03, 0, 0, 1, 0, 0, 0, 0xC0, 0xAF };
+        static const uint8_t surrogate[] = { 0x03, 0x03, 0, 0, 1, 0, 0, 0, 0xED, 0xA0, 0x80 };
+        struct hg_frame f;
+        struct hg_error_frame e;
+        f.type = HG_ERROR;
+        f.sequence = 1;
+        f.payload = cut; f.payload_length = sizeof cut;
+        CHECK(hg_decode_error(&f, &e) == HG_ERR_INVALID_PAYLOAD, "a reason ending inside a UTF-8 sequence");
+        f.payload = whole; f.payload_length = sizeof whole;
+        CHECK(hg_decode_error(&f, &e) == HG_OK && e.reason_length == 4 && e.code == 0x0303, "a whole UTF-8 reason");
+        f.payload = overlong; f.payload_length = sizeof overlong;
+        CHECK(hg_decode_error(&f, &e) == HG_ERR_INVALID_PAYLOAD, "an overlong UTF-8 form");
+        f.payload = surrogate; f.payload_length = sizeof surrogate;
+        CHECK(hg_decode_error(&f, &e) == HG_ERR_INVALID_PAYLOAD, "a UTF-8 surrogate");
+    }
     /* The wire bytes of a PING do not depend on this host's byte order. */
     n = hg_encode_ping(out, sizeof out, HG_PING, 0x0102030405060708ull);
     CHECK(n == 24 && out[0] == 0x48 && out[1] == 0x47 && out[8] == 8 && out[12] == 0x08 && out[19] == 0x01,
