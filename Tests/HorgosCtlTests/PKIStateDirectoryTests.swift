@@ -29,8 +29,10 @@ struct PKIStateDirectoryTests {
         let fixture = try CtlFixture(regions: ["AE"])
         let empty = fixture.root + "/empty-state"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-        let run = try fixture.run(["pki", "issue", "vehicle", "--state", empty, "--vin", "LSVAU2180N2183294",
-                                   "--market", "AE"])
+        let run = try fixture.run([
+            "pki", "issue", "vehicle", "--state", empty, "--vin", "LSVAU2180N2183294",
+            "--market", "AE",
+        ])
         #expect(run.status == 4)
         #expect(run.stderr.contains(empty + "/pki"), "\(run.stderr)")
     }

@@ -59,8 +59,9 @@ struct RunbookCommandTests {
             let subcommands = Self.subcommands(of: text)
             guard !subcommands.isEmpty else { continue }  // a value or a positional argument
             guard subcommands.contains(word) else {
-                problems.append("\(command): \(word) is not a subcommand of horgosctl \(path.joined(separator: " "))"
-                                + " (it has \(subcommands.sorted().joined(separator: ", ")))")
+                problems.append(
+                    "\(command): \(word) is not a subcommand of horgosctl \(path.joined(separator: " "))"
+                        + " (it has \(subcommands.sorted().joined(separator: ", ")))")
                 return problems
             }
             path.append(word)
@@ -83,7 +84,7 @@ struct RunbookCommandTests {
         for line in section.split(separator: "\n", omittingEmptySubsequences: false).dropFirst() {
             if line.isEmpty { break }
             guard line.hasPrefix("  "), !line.hasPrefix("      "),
-                  let name = line.split(separator: " ").first
+                let name = line.split(separator: " ").first
             else { continue }
             names.insert(String(name))
         }
@@ -138,13 +139,15 @@ struct RunbookCommandTests {
     func everyNamedFileExists() throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("Deploy/RUNBOOK.md"), encoding: .utf8)
         let pattern = try NSRegularExpression(
-            pattern: "(?<![/A-Za-z0-9_.-])(Deploy|systemd|Proto|Scripts|Benchmarks|Sources)/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
+            pattern:
+                "(?<![/A-Za-z0-9_.-])(Deploy|systemd|Proto|Scripts|Benchmarks|Sources)/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
         let matches = pattern.matches(in: text, range: NSRange(text.startIndex..., in: text))
         let paths = Set(matches.compactMap { Range($0.range, in: text).map { String(text[$0]) } })
         #expect(paths.count >= 5)
         for path in paths.sorted() {
-            #expect(FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(path).path),
-                    "RUNBOOK.md names \(path), which does not exist")
+            #expect(
+                FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(path).path),
+                "RUNBOOK.md names \(path), which does not exist")
         }
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Protocol 1.1 against the real daemon over TLS (issue 15): a sample of the session traces, a
@@ -30,7 +30,8 @@ extension DaemonEndToEndTests {
         let traces = try SessionTrace.loadAll().filter { Self.traceSample.contains($0.name) }
         #expect(traces.count == Self.traceSample.count)
         for trace in traces {
-            let issued = trace.peer.isGateway
+            let issued =
+                trace.peer.isGateway
                 ? try authority.issueGatewayCertificate(name: "trace-gateway", market: trace.peer.market)
                 : try authority.issueVehicleCertificate(vin: trace.peer.vin ?? "", market: trace.peer.market)
             let client = try await WireClient.connect(
@@ -101,8 +102,9 @@ extension DaemonEndToEndTests {
         defer { daemon.removeState() }
         let files = try Self.writeVehicleCredentials(daemon, vin: "LSVAU2180N2183294", market: "AE")
         let startMs = (Int64(Date().timeIntervalSince1970) - 600) * 1000
-        let run = try Self.runCClient(client, daemon: daemon, files: files, vin: "LSVAU2180N2183294", records: 57,
-                                      startMs: startMs)
+        let run = try Self.runCClient(
+            client, daemon: daemon, files: files, vin: "LSVAU2180N2183294", records: 57,
+            startMs: startMs)
         #expect(run.status == 0, "\(run.stderr)")
         let sent = run.stdout.split(separator: "\n").map(String.init)
         #expect(sent.count == 57)
@@ -153,8 +155,9 @@ extension DaemonEndToEndTests {
         let url = DaemonProcess.repositoryRoot.appendingPathComponent("Deploy/RUNBOOK.md")
         let text = try String(contentsOf: url, encoding: .utf8)
         let section = try #require(text.components(separatedBy: "### The same with openssl").dropFirst().first)
-        let block = try #require(section.components(separatedBy: "```console\n").dropFirst().first?
-            .components(separatedBy: "```").first)
+        let block = try #require(
+            section.components(separatedBy: "```console\n").dropFirst().first?
+                .components(separatedBy: "```").first)
         return block.split(separator: "\n").filter { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) }
             .joined(separator: "\n")
     }
@@ -162,10 +165,12 @@ extension DaemonEndToEndTests {
     /// Builds Proto/c's client with make (cc and libssl-dev are CI dependencies: missing is a failure).
     static func buildCClient() throws -> String {
         let build = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-c-\(getpid())").path
-        let make = try runProgram("/usr/bin/env", [
-            "make", "-s", "-C", DaemonProcess.repositoryRoot.appendingPathComponent("Proto/c").path, "client",
-            "BUILD=\(build)",
-        ])
+        let make = try runProgram(
+            "/usr/bin/env",
+            [
+                "make", "-s", "-C", DaemonProcess.repositoryRoot.appendingPathComponent("Proto/c").path, "client",
+                "BUILD=\(build)",
+            ])
         #expect(make.status == 0, "make -C Proto/c client (needs cc, make, libssl-dev): \(make.stderr)")
         return build + "/horgos_client"
     }
@@ -187,10 +192,12 @@ extension DaemonEndToEndTests {
         _ binary: String, daemon: DaemonProcess, files: (ca: String, certificate: String, key: String), vin: String,
         records: Int, startMs: Int64, gateway: Bool = false
     ) throws -> (status: Int32, stdout: String, stderr: String) {
-        try runProgram(binary, [
-            "127.0.0.1", String(daemon.telemetryPort), files.ca, files.certificate, files.key, vin, String(records),
-            String(startMs), "localhost",
-        ] + (gateway ? ["gateway"] : []))
+        try runProgram(
+            binary,
+            [
+                "127.0.0.1", String(daemon.telemetryPort), files.ca, files.certificate, files.key, vin, String(records),
+                String(startMs), "localhost",
+            ] + (gateway ? ["gateway"] : []))
     }
 
     /// Runs a program to completion, output through files (no pipe can fill up).
@@ -212,8 +219,10 @@ extension DaemonEndToEndTests {
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".err"))
         try process.run()
         process.waitUntilExit()
-        return (process.terminationStatus, try String(contentsOfFile: scratch + ".out", encoding: .utf8),
-                try String(contentsOfFile: scratch + ".err", encoding: .utf8))
+        return (
+            process.terminationStatus, try String(contentsOfFile: scratch + ".out", encoding: .utf8),
+            try String(contentsOfFile: scratch + ".err", encoding: .utf8)
+        )
     }
 }
 

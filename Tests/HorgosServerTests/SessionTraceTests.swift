@@ -108,8 +108,10 @@ final class RecordingObserver: SessionObserver {
         #expect(wanted.subtracting(codes).isEmpty, "no trace provokes \(wanted.subtracting(codes).sorted())")
         let names = traces.map(\.name)
         #expect(Set(names).count == names.count, "trace names are unique")
-        for wanted in ["truncated_frame", "server_shutdown_drains", "idle_timeout", "ping_pong", "window_exceeded",
-                       "client_bye_nothing_outstanding", "horizon_rejects_old_records", "resend_is_acked_like_new"] {
+        for wanted in [
+            "truncated_frame", "server_shutdown_drains", "idle_timeout", "ping_pong", "window_exceeded",
+            "client_bye_nothing_outstanding", "horizon_rejects_old_records", "resend_is_acked_like_new",
+        ] {
             #expect(names.contains(wanted), "trace \(wanted)")
         }
     }
@@ -124,9 +126,12 @@ final class RecordingObserver: SessionObserver {
 
     @Test func aWrongAnswerFailsTheTraceRunner() throws {
         // The runner must be able to fail: a trace expecting ACK where the server sends WELCOME.
-        let trace = try #require(try SessionTrace.parse(
-            "trace wrong\nclient: " + hello.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
-                + "\nsend\nserver: ACK ack_sequence=1\nend\n").first)
+        let trace = try #require(
+            try SessionTrace.parse(
+                "trace wrong\nclient: "
+                    + hello.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
+                    + "\nsend\nserver: ACK ack_sequence=1\nend\n"
+            ).first)
         let outcome = try replay(trace)
         #expect(!outcome.failures.isEmpty)
     }

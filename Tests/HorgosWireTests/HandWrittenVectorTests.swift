@@ -16,7 +16,8 @@ import Testing
     static func workedExample() throws -> WorkedExample {
         let url = VectorFile.directory.deletingLastPathComponent().appendingPathComponent("PROTOCOL.md")
         let text = try String(contentsOf: url, encoding: .utf8)
-        let section = try #require(text.components(separatedBy: "## 8. Worked example").dropFirst().first)
+        let section =
+            try #require(text.components(separatedBy: "## 8. Worked example").dropFirst().first)
             .components(separatedBy: "\n## ").first ?? ""
         var example = WorkedExample()
         var inCode = false
@@ -99,17 +100,19 @@ import Testing
         #expect(out == (try bytes("hand_hello_1_1")))
         out = []
         FrameEncoder.appendWelcome(
-            Welcome(serverTimeMs: 1_700_000_000_000, maxPayload: 65_536, ackWindow: 64, heartbeatSeconds: 30,
-                    idleTimeoutSeconds: 90, maxRecords: 1637,
-                    horizon: AnnouncedHorizon(pastSeconds: 604_800, futureSeconds: 86_400)),
+            Welcome(
+                serverTimeMs: 1_700_000_000_000, maxPayload: 65_536, ackWindow: 64, heartbeatSeconds: 30,
+                idleTimeoutSeconds: 90, maxRecords: 1637,
+                horizon: AnnouncedHorizon(pastSeconds: 604_800, futureSeconds: 86_400)),
             sequence: 1, to: &out)
         #expect(out == (try bytes("hand_welcome_1_1")))
         out = []
         FrameEncoder.appendAck(Ack(sequence: 2, rejectedRecords: 3), sequence: 2, to: &out)
         #expect(out == (try bytes("hand_ack")))
         out = []
-        FrameEncoder.appendError(ErrorMessage(code: .sequenceGap, sequence: 5, reason: "expected sequence 1, got 5"),
-                                 sequence: 3, to: &out)
+        FrameEncoder.appendError(
+            ErrorMessage(code: .sequenceGap, sequence: 5, reason: "expected sequence 1, got 5"),
+            sequence: 3, to: &out)
         #expect(out == (try bytes("hand_error_sequence_gap")))
     }
 }
