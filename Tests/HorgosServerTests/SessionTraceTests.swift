@@ -101,9 +101,9 @@ final class RecordingObserver: SessionObserver {
         for trace in traces {
             for case .server("ERROR", let fields) in trace.steps { codes.insert(fields["code"] ?? "") }
         }
-        // Not provokable by frames: certificate checks (the TLS tests), a server fault, and
-        // TRUNCATED_FRAME, which the server never sends (trace truncated_frame shows the close).
-        let excluded: Set<ErrorCode> = [.certificateRevoked, .identityInvalid, .internalError, .truncatedFrame]
+        // Not provokable by a client: a server fault, and TRUNCATED_FRAME, which the server never sends
+        // (trace truncated_frame shows the close instead).
+        let excluded: Set<ErrorCode> = [.internalError, .truncatedFrame]
         let wanted = Set(ErrorCode.allCases.filter { !excluded.contains($0) }.map(\.name))
         #expect(wanted.subtracting(codes).isEmpty, "no trace provokes \(wanted.subtracting(codes).sorted())")
         let names = traces.map(\.name)
@@ -159,8 +159,11 @@ final class RecordingObserver: SessionObserver {
         let peer = SessionPeer(
             role: trace.peer.isGateway ? .gateway : .vehicle, vin: trace.peer.vin.flatMap { VIN($0) },
             market: trace.peer.market)
+        let refusal = trace.refusal.flatMap { ErrorCode(name: $0) }
         let environment = SessionEnvironment(
-            authorize: { _ in .success(peer) },
+            authorize: { _ in
+                refusal.map { .failure(SessionRefusal(code: $0, reason: "refused by the trace")) } ?? .success(peer)
+            },
             regions: ["AE": RegionFlowControl(region: "AE", highWatermark: 1 << 24, lowWatermark: 1 << 23)],
             sink: storage, limits: limits, now: { trace.clockMs }, observer: observer, logger: Logger(label: "trace"))
         let channel = EmbeddedChannel()

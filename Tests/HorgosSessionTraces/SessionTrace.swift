@@ -37,6 +37,9 @@ public struct SessionTrace: Sendable, CustomStringConvertible {
     public var ackWindow: Int?
     public var maxPayload: Int?
     public var peer = Peer(isGateway: false, vin: "LSVAU2180N2183294", market: "AE")
+    /// `peer: refused CODE`: the certificate passed the handshake but the server's identity checks
+    /// refuse it with this ERROR code (CERTIFICATE_REVOKED, IDENTITY_INVALID).
+    public var refusal: String?
     public var storageRefuses = false
     public var clockMs: Int64 = 1_700_000_000_000
     public var steps: [Step] = []
@@ -119,6 +122,7 @@ public struct SessionTrace: Sendable, CustomStringConvertible {
                     switch (words.first, words.count) {
                     case ("vehicle", 3): trace.peer = Peer(isGateway: false, vin: words[1], market: words[2])
                     case ("gateway", 2): trace.peer = Peer(isGateway: true, vin: nil, market: words[1])
+                    case ("refused", 2) where ErrorCode(name: words[1]) != nil: trace.refusal = words[1]
                     default: throw fail("peer is `vehicle VIN MARKET` or `gateway MARKET`")
                     }
                 case "server":
