@@ -191,7 +191,7 @@ final class RecordingObserver: SessionObserver {
             case .send(let bytes):
                 var buffer = channel.allocator.buffer(capacity: bytes.count)
                 buffer.writeBytes(bytes)
-                try? channel.writeInbound(buffer)
+                _ = try? channel.writeInbound(buffer)  // a refused frame closes the channel; the trace checks that
             case .commit(let sequence):
                 try storage.commit(sequence)
             case .shutdown:
