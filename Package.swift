@@ -219,6 +219,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Reads Proto/vectors/sessions.txt for the trace test and the end-to-end sample.
+        .target(name: "HorgosSessionTraces", dependencies: ["HorgosWire"], path: "Tests/HorgosSessionTraces",
+                swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosWireTests",
             dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
@@ -239,6 +242,7 @@ let package = Package(
                 "CHorgosLibcrypto",
                 "HorgosWireNIO",
                 "HorgosPKI",
+                "HorgosSessionTraces",
                 nioEmbedded,
                 nioHTTP1,
                 x509,
@@ -266,6 +270,7 @@ let package = Package(
             name: "HorgosEndToEndTests",
             dependencies: [
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO",
+                "HorgosSessionTraces",
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),

@@ -2,6 +2,7 @@ import Foundation
 import HorgosPKI
 import HorgosServer
 import HorgosStore
+import HorgosWire
 import Logging
 import Metrics
 import NIOCore
@@ -120,7 +121,7 @@ struct Daemon {
         let limits = configuration.limits
         var environment = SessionEnvironment(
             authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
-            limits: Self.sessionLimits(limits),
+            limits: Self.sessionLimits(limits, store: configuration.store),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             observer: MetricsSessionObserver(logger: logger, regions: configuration.regions), logger: logger)
         let holder = self.revocations
@@ -325,16 +326,19 @@ extension Daemon {
                     ListenerLimits(
                         handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
                         idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
-                    session: Daemon.sessionLimits(limits))
+                    session: Daemon.sessionLimits(limits, store: started.store))
             },
             logger: logger)
     }
 
-    /// The session limits from `limits.*`.
-    static func sessionLimits(_ limits: HorgosConfiguration.Limits) -> SessionLimits {
+    /// The session limits from `limits.*`, and the time horizon of `store.*` that WELCOME 1.1 announces.
+    static func sessionLimits(_ limits: HorgosConfiguration.Limits, store: HorgosConfiguration.Store) -> SessionLimits {
         SessionLimits(
             ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
-            heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds)
+            heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds,
+            horizon: AnnouncedHorizon(
+                pastSeconds: UInt32(store.lateHorizonDays * 86_400),
+                futureSeconds: UInt32(store.futureHorizonHours * 3_600)))
     }
 }
 
