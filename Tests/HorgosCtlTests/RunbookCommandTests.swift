@@ -143,7 +143,7 @@ struct RunbookCommandTests {
                 "(?<![/A-Za-z0-9_.-])(Deploy|systemd|Proto|Scripts|Benchmarks|Sources)/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
         let matches = pattern.matches(in: text, range: NSRange(text.startIndex..., in: text))
         let paths = Set(matches.compactMap { Range($0.range, in: text).map { String(text[$0]) } })
-        #expect(paths.count >= 5)
+        #expect(paths.count >= 3, "the extraction finds the files the runbook names")
         for path in paths.sorted() {
             #expect(
                 FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(path).path),
