@@ -33,7 +33,8 @@ public struct CommitOutcome: Sendable, Hashable {
 /// One queued unit of work for a region writer (a class: it moves through the queue and the
 /// transaction's list, and a reference is one retain where the existential and closure were several).
 final class Submission: Sendable {
-    enum Kind: Sendable { case telemetry, event }
+    /// `gbt32960`: a `GBT32960Entry` (one realtime or reissue frame; RegionEngine+GBT32960.swift).
+    enum Kind: Sendable { case telemetry, event, gbt32960 }
     let kind: Kind
     let bytes: any FrameBytes
     /// Records (telemetry) or 1 (event): what the commitMaxRows limit counts.

@@ -153,6 +153,9 @@ struct Daemon {
             statusLine: { state.statusLine() },
             onStopping: { state.isServing = false },
             logger: logger)
+        let gbt32960 = gbt32960Service(
+            policy: policy, flows: flows, sink: StoreIngestSink(store: store),
+            onBound: { address in _ = state.listenerBound("gbt32960", address: ListenAddress(address)?.description ?? "") })
         let reloader = ReloadService(
             configuration: configuration, tls: tlsContext, revocations: revocations, notifier: notifier,
             state: state, logger: logger)
@@ -165,7 +168,9 @@ struct Daemon {
                     service: StoreService(
                         store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) })),
                 .init(service: admin),
-                .init(service: telemetry), .init(service: reloader), .init(service: RateSampler(state: state)),
+                .init(service: telemetry),
+            ] + (gbt32960.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
+                .init(service: reloader), .init(service: RateSampler(state: state)),
                 .init(service: systemd),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

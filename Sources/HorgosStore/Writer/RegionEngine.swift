@@ -14,12 +14,12 @@ final class RegionEngine {
     private var partitions: [Int64: Partition] = [:]
     private var vehicleIndex: [VIN: Int] = [:]
     private var indexByID: [Int64: Int] = [:]
-    private var entries: [VehicleEntry] = []
+    var entries: [VehicleEntry] = []  // internal: RegionEngine+GBT32960.swift
     private var touched: [Int] = []
     private var nextVehicleID: Int64 = 1
     private var lastMaintenanceMs: Int64 = Int64.min
     /// Effect of the running transaction, for the statistics.
-    private(set) var txRows = 0
+    var txRows = 0
 
     init(region: Region, configuration: StoreConfiguration) {
         self.region = region
@@ -84,7 +84,7 @@ final class RegionEngine {
     /// The open partition of `dayNumber`, opened (and created) on first use. Opening loads its
     /// high-water marks and re-registers vehicles the registry lost (a crash between the partition's
     /// commit and the registry's).
-    private func partition(_ dayNumber: Int64) throws(StoreError) -> Partition {
+    func partition(_ dayNumber: Int64) throws(StoreError) -> Partition {
         if let partition = partitions[dayNumber] { return partition }
         let day = UTCDay(dayNumber: dayNumber)
         let partition = try Partition(
@@ -134,7 +134,7 @@ final class RegionEngine {
 
     // MARK: applying submissions
 
-    private func vehicle(_ vin: VIN, nowMs: Int64) throws(StoreError) -> Int {
+    func vehicle(_ vin: VIN, nowMs: Int64) throws(StoreError) -> Int {
         if let index = vehicleIndex[vin] {
             if !entries[index].touched {
                 entries[index].touched = true

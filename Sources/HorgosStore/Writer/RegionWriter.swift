@@ -101,6 +101,17 @@ public final class RegionWriter: Sendable {
         try enqueue(Submission(kind: .event, bytes: payload, rows: 1, completion: completion))
     }
 
+    /// Queues a GB/T 32960 realtime or reissue frame as a `GBT32960Entry` (validated by the caller
+    /// with HorgosGBT32960); `completion` runs on the writer thread once it is committed.
+    public func submitGBT32960(
+        _ entry: some FrameBytes, completion: @escaping @Sendable (CommitOutcome) -> Void
+    ) throws(StoreError) {
+        guard entry.withUnsafeBytes({ GBT32960Entry.hasShape($0) }) else {
+            throw StoreError(.invalidPayload, message: "GB/T 32960 entry lengths do not add up", context: "submit \(region)")
+        }
+        try enqueue(Submission(kind: .gbt32960, bytes: entry, rows: 1, completion: completion))
+    }
+
     private func enqueue(_ submission: Submission) throws(StoreError) {
         let size = submission.byteCount
         if bytes.load(ordering: .relaxed) + size > configuration.maxQueuedBytes {
@@ -207,6 +218,7 @@ public final class RegionWriter: Sendable {
                             switch submission.kind {
                             case .telemetry: try engine.applyTelemetry(payload, nowMs: nowMs)
                             case .event: try engine.applyEvent(payload, nowMs: nowMs)
+                            case .gbt32960: try engine.applyGBT32960(payload, nowMs: nowMs)
                             }
                         }
                         applied.append((submission, outcome))
