@@ -146,7 +146,7 @@ let package = Package(
         .target(
             name: "HorgosSimulator",
             dependencies: [
-                "HorgosWire", "HorgosWireNIO", "HorgosPKI",
+                "HorgosWire", "HorgosWireNIO", "HorgosPKI", "HorgosGBT32960",
                 histogram,
             ] + nioTLSStack,
             swiftSettings: strictSettings
