@@ -169,7 +169,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "horgos-bench-store",
-            dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosBenchSupport"],
+            dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosBenchSupport", "HorgosGBT32960"],
             path: "Benchmarks/StoreBenchmark",
             swiftSettings: strictSettings
         ),

@@ -13,6 +13,7 @@
 //     the ACK latency a vehicle sees (submit to completion) and the transactions it takes.
 // (a), (b) and (d) run for both durability modes. Files go under $TMPDIR (default /tmp).
 // (f) vehicle mode: 1-record submissions from 10,000 vehicles at 1 record/s each, per commit window.
+// (g) GB/T 32960 frames through the writer beside native 1-record frames, and the cell-list layout.
 // HORGOS_BENCH_PARTS selects parts (default "abcde"), HORGOS_BENCH_REPEAT repeats (a)/(b) and keeps the best.
 import CSQLite
 import Dispatch
@@ -481,5 +482,12 @@ if parts.contains("f") {
                 interval, Double(paced.count) / elapsed, elapsed, ack.p50, ack.p99, ack.max,
                 transactions, Double(paced.count) / Double(max(1, transactions)), cpu * 1e6 / Double(paced.count)))
     }
+}
+if parts.contains("g") {
+    let environment = ProcessInfo.processInfo.environment
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    try gbt32960Part(
+        root: root, frames: Int(environment["HORGOS_BENCH_GBT_FRAMES"] ?? "100000") ?? 100_000,
+        vehicles: Int(environment["HORGOS_BENCH_VEHICLES"] ?? "2000") ?? 2_000)
 }
 if !keepFiles { try? FileManager.default.removeItem(atPath: root) }
