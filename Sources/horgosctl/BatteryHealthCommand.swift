@@ -37,7 +37,7 @@ struct BatteryHealthCommand: AsyncParsableCommand {
     var limit = 10_000
 
     /// One vehicle's summary over the range.
-    struct VehicleSummary: Encodable {
+    struct VehicleSummary: Codable {
         var vin: String
         var region: String
         var samples: Int
