@@ -5,7 +5,7 @@
 #   (loadrun.sh hands `--scenarios G` to this script; it can also be run directly)
 #
 # Two runs, each on a fresh state directory: G1 vehicle mode (N vehicles, one TLS connection and
-# certificate each, realtime every second, every unit reconnecting every 10 reports and reissuing
+# certificate each, realtime every second, every unit reconnecting every 20 reports and reissuing
 # what was unanswered) and G2 platform mode (the same fleet over 4 gateway-certificate platforms).
 # For each: the daemon's CPU from /proc/PID/stat around the traffic, SIGTERM (must exit 0), then the
 # `telemetry` rows counted in the shards with the sqlite3 CLI. Passes when rows stored = frames the
@@ -76,7 +76,7 @@ def run(name, platforms):
     time.sleep(0.5)  # the GB/T listener binds beside the others
     args = [f"{bin_dir}/horgos-sim", "--protocol", "gbt32960", "--gbt32960-port", str(gport), "--pki", f"{state}/pki",
             "--vehicles", str(vehicles), "--gateways", str(platforms), "--duration", str(duration),
-            "--reconnect-every", "0" if platforms else "10", "--regions", "AE,SA,MX,BR,DE,TH", "--json",
+            "--reconnect-every", "0" if platforms else "20", "--regions", "AE,SA,MX,BR,DE,TH", "--json",
             "--drain-timeout", "30"]
     cpu_before, wall_before = cpu_seconds(daemon.pid), time.time()
     sim = subprocess.run(args, capture_output=True, text=True)

@@ -56,51 +56,6 @@ let bytes = UnsafeRawBufferPointer(buffer)
 let target = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 4_096)
 target.initializeMemory(as: UInt8.self, repeating: 0)
 
-/// Every value of every block, summed.
-@inline(__always)
-func readEveryField(_ r: GBT32960RealtimeReport) -> Int {
-    var sum = Int(r.time.second)
-    if let v = r.vehicle {
-        sum &+= Int(v.speedDkmh ?? 0) &+ Int(v.odometerHm ?? 0) &+ Int(v.totalVoltageDv ?? 0)
-        sum &+= Int(v.totalCurrentDa ?? 0) &+ Int(v.soc ?? 0) &+ Int(v.insulationKohm ?? 0) &+ Int(v.gear)
-        sum &+= Int(v.vehicleState ?? 0) &+ Int(v.chargingState ?? 0) &+ Int(v.dcdcState ?? 0)
-    }
-    if let motors = r.driveMotors {
-        for index in 0..<motors.count {
-            let m = motors[index]
-            sum &+= Int(m.speedRpm ?? 0) &+ Int(m.torqueDnm ?? 0) &+ Int(m.temperature ?? 0)
-            sum &+= Int(m.controllerTemperature ?? 0) &+ Int(m.inputVoltageDv ?? 0) &+ Int(m.dcBusCurrentDa ?? 0)
-        }
-    }
-    if let f = r.fuelCell {
-        sum &+= Int(f.voltageDv ?? 0) &+ Int(f.hydrogenMaxPressure ?? 0) &+ Int(f.dcdcState ?? 0)
-        for index in 0..<f.probeCount { sum &+= Int(f.probeTemperature(index) ?? 0) }
-    }
-    if let e = r.engine { sum &+= Int(e.crankshaftRpm ?? 0) &+ Int(e.fuelRate ?? 0) }
-    if let p = r.position { sum &+= Int(p.latitudeE7 ?? 0) &+ Int(p.longitudeE7 ?? 0) }
-    if let x = r.extremes {
-        sum &+= Int(x.maxCellVoltageMv ?? 0) &+ Int(x.minCellVoltageMv ?? 0) &+ Int(x.maxTemperature ?? 0)
-        sum &+= Int(x.minTemperature ?? 0)
-    }
-    if let a = r.alarms {
-        sum &+= Int(a.maxLevel ?? 0) &+ Int(a.generalFlags)
-        for code in a.faults(.energyStorage) { sum &+= Int(code) }
-        for code in a.faults(.other) { sum &+= Int(code) }
-    }
-    if let cells = r.cellVoltages {
-        for s in cells {
-            sum &+= Int(s.voltageDv ?? 0) &+ s.totalCells
-            for index in 0..<s.frameCellCount { sum &+= Int(s.cellVoltageMv(index) ?? 0) }
-        }
-    }
-    if let probes = r.probeTemperatures {
-        for s in probes {
-            for index in 0..<s.probeCount { sum &+= Int(s.temperature(index) ?? 0) }
-        }
-    }
-    return sum
-}
-
 /// Decodes the whole buffer; `readFields` false stops after the body walk (framing + BCC + lengths).
 @inline(never)
 func decodeAll(_ bytes: UnsafeRawBufferPointer, readFields: Bool) -> (frames: Int, sum: Int) {
@@ -111,7 +66,7 @@ func decodeAll(_ bytes: UnsafeRawBufferPointer, readFields: Bool) -> (frames: In
         do throws(GBT32960Error) {
             guard let frame = try decoder.decode(rest) else { fatalError("buffer ends inside a frame") }
             guard case .realtime(let report) = try frame.body() else { fatalError("not a realtime frame") }
-            sum &+= readFields ? readEveryField(report) : report.customBlocks &+ Int(report.time.minute)
+            sum &+= readFields ? report.checksumOfEveryValue : report.customBlocks &+ Int(report.time.minute)
             count &+= 1
             offset &+= frame.header.frameLength
         } catch {

@@ -68,6 +68,7 @@ func checkBody(_ frame: GBT32960FrameView) {
     }
     switch body {
     case .realtime(let report), .reissue(let report):
+        precondition(report.checksumOfEveryValue != Int.min)  // every value read through the views
         let values = GBT32960RealtimeValues(report)
         var unit: [UInt8] = []
         values.appendDataUnit(to: &unit)

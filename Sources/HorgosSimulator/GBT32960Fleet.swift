@@ -363,7 +363,10 @@ final class GBT32960SimulatedUnitHandler: ChannelInboundHandler, @unchecked Send
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        unit.counters.update { $0.errors["connection: \(type(of: error))", default: 0] += 1 }
+        // An error on a connection the unit already left (it closed it to reconnect) is expected.
+        if unit.channel === context.channel {
+            unit.counters.update { $0.errors["connection: \(type(of: error))", default: 0] += 1 }
+        }
         context.close(promise: nil)
     }
 }

@@ -82,7 +82,12 @@ struct DemoCommand: AsyncParsableCommand {
 
         var health: [FleetHealth] = []
         var alarms: [VehicleAlarm] = []
-        for region in report.vehiclesByRegion.keys.sorted() {
+        // Every region with data: the native fleet's and the GB/T 32960 share's.
+        let withData = Set(report.vehiclesByRegion.keys).union(
+            gbtReport == nil ? [] : HorgosStore.Region.defaultSet.map(\.code).filter {
+                FileManager.default.fileExists(atPath: stateDirectory + "/" + $0)
+            })
+        for region in withData.sorted() {
             guard let code = Region(region) else { continue }
             let reader = ShardReader(stateDirectory: stateDirectory, region: code)
             guard let regionHealth = try? reader.fleetHealth() else { continue }
@@ -90,8 +95,10 @@ struct DemoCommand: AsyncParsableCommand {
             alarms.append(contentsOf: (try? reader.activeAlarms(limit: 3)) ?? [])
         }
         var summary = DemoSummary(
-            stateDirectory: stateDirectory, vehicles: report.vehicles, seconds: report.seconds,
-            recordsAcked: report.totals.recordsAcked, framesAcked: report.totals.framesAcked,
+            stateDirectory: stateDirectory, vehicles: report.vehicles + (gbtReport?.vehicles ?? 0),
+            seconds: report.seconds,
+            recordsAcked: report.totals.recordsAcked + (gbtReport?.framesAnswered ?? 0),
+            framesAcked: report.totals.framesAcked + (gbtReport?.framesAnswered ?? 0),
             recordsPerSecond: report.recordsPerSecond, ackLatencyMs: .init(report.totals.ackLatencyMicros),
             errors: report.totals.errors, daemonExitStatus: Int(exit), regions: health,
             sampleAlarms: Array(alarms.prefix(8)))

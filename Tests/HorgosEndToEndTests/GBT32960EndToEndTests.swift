@@ -92,7 +92,8 @@ import Glibc
         #expect(relogin[3] == GBT32960ResponseFlag.success.rawValue)
         let again = try #require(try await unit.request(Self.realtime(first, .reissue)))
         #expect(again == Self.expectedAnswer(.reissue, .success, data: first.time.bytes))
-        let second = GBT32960RealtimeValues.typical(seed: 4, time: Self.beijingTime(secondsAgo: 590))
+        let second = GBT32960RealtimeValues.typical(
+            seed: 4, time: GBT32960Time(epochSeconds: firstMs / 1000 + 10, utcOffsetSeconds: Self.beijing))
         let secondAnswer = try #require(try await unit.request(Self.realtime(second, .reissue)))
         #expect(secondAnswer == Self.expectedAnswer(.reissue, .success, data: second.time.bytes))
 
