@@ -92,15 +92,18 @@ def run(name, platforms):
     ok = (exit_code == 0 and sim.returncode == 0 and stored == answered and not report.get("errors")
           and report.get("outstandingFrames", 1) == 0)
     print(f"{name} {'platforms' if platforms else 'vehicles'} {vehicles} veh/{report.get('connections')} conn: "
-          f"{stored} rows stored, {answered} frames answered success, {report.get('reissued')} reissued, "
+          f"{stored} rows stored, {answered} frames answered success, {report.get('outstandingFrames')} unanswered, "
+          f"{report.get('reissued')} reissued, "
           f"{stored / wall:.0f} records/s over {wall:.1f} s, daemon {cpu:.2f} CPU-s = {cpu / max(stored, 1) * 1e6:.0f} µs "
           f"CPU per record, answer p99 {report.get('answerLatencyP99Ms', 0):.1f} ms, errors {report.get('errors')}, "
           f"exit {exit_code}: {'ok' if ok else 'FAILED'}")
+    if not ok: open(f"{state}/horgos-sim.json", "w").write(sim.stdout)
     if ok: shutil.rmtree(state, ignore_errors=True)
     else: print(f"  state and log kept in {state}; simulator stderr: {sim.stderr[-500:]}")
     return ok
 
-results = [run("G1", 0), run("G2", 4)]
+only = os.environ.get("HORGOS_LOADRUN_G")
+results = [run(n, p) for n, p in (("G1", 0), ("G2", 4)) if not only or only == n]
 if all(results):
     print("loadrun G: ok (stored = acknowledged, 0 errors)")
 else:

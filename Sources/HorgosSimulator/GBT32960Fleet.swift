@@ -110,7 +110,8 @@ public final class GBT32960FleetRunner: Sendable {
         let started = clock.now
         for unit in units { unit.start() }
         try await Task.sleep(for: duration)
-        for unit in units { unit.stopGenerating() }
+        // Stopped on each unit's own loop before the drain looks: no round may start after the check.
+        for unit in units { try await unit.stopGenerating() }
         let deadline = clock.now + drainTimeout
         while clock.now < deadline, units.contains(where: { $0.outstanding > 0 }) {
             try await Task.sleep(for: .milliseconds(50))
@@ -162,13 +163,15 @@ final class GBT32960SimulatedUnit: @unchecked Sendable {
         self.settings = settings
         self.counters = counters
         self.eventLoop = eventLoop
+        // Spread the reconnects over the interval: a whole fleet reconnecting at once is a handshake storm.
+        if settings.reconnectEvery > 0 { sinceReconnect = -Int.random(in: 0..<settings.reconnectEvery) }
     }
 
     var outstanding: Int { outstandingCount.load(ordering: .relaxed) }
 
     func start() { eventLoop.execute { self.connect(reissue: false) } }
 
-    func stopGenerating() { eventLoop.execute { self.generating = false } }
+    func stopGenerating() async throws { try await eventLoop.submit { self.generating = false }.get() }
 
     func close() { eventLoop.execute { self.channel?.close(promise: nil) } }
 
@@ -365,7 +368,7 @@ final class GBT32960SimulatedUnitHandler: ChannelInboundHandler, @unchecked Send
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // An error on a connection the unit already left (it closed it to reconnect) is expected.
         if unit.channel === context.channel {
-            unit.counters.update { $0.errors["connection: \(type(of: error))", default: 0] += 1 }
+            unit.counters.update { $0.errors["connection: \(error)".prefix(80).description, default: 0] += 1 }
         }
         context.close(promise: nil)
     }
