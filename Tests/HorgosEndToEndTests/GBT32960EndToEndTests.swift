@@ -153,8 +153,8 @@ import Glibc
     }
 
     @Test func killNineBetweenReceiptAndAnswerNeverLeavesASuccessAnswerForUnstoredData() async throws {
-        // A long commit window: frames sit received and unanswered when the daemon is killed.
-        let daemon = try DaemonProcess(environment: ["HORGOS_STORE_COMMIT_INTERVAL_MS": "400"])
+        // Frames sit received and unanswered (their journal round not yet durable) when the daemon is killed.
+        let daemon = try DaemonProcess(environment: ["HORGOS_STORE_APPLY_INTERVAL_MS": "400"])
         try await daemon.start()
         defer { daemon.removeState() }
         let unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: try context(daemon))
@@ -172,6 +172,9 @@ import Glibc
         #expect(!answers.isEmpty, "some frames were answered before the kill")
         #expect(answers.count < frames, "the kill came between receipt and answer for some frames")
         #expect(answers.allSatisfy { $0[3] == GBT32960ResponseFlag.success.rawValue })
+        // Restart: the journal replays what was answered; then stop cleanly and read the shard.
+        try await daemon.start()
+        #expect(try await daemon.stop() == 0)
         let stored = Set(
             try ShardReader(stateDirectory: daemon.stateDirectory, region: Region("AE")!)
                 .track(Self.vin, fromMs: 0, toMs: Int64.max / 2).map(\.timestampMs))

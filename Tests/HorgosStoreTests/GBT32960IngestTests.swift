@@ -93,9 +93,17 @@ import Testing
 }
 
 extension RegionWriter {
+    /// Submits a GB/T 32960 entry, waits for its acknowledgement (the journal round) and for the
+    /// applier; returns what the applier did (from the statistics' change), nil on timeout.
     func storeGBT32960(_ entry: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
+        let before = statistics
         let done = Completions()
         try submitGBT32960(entry, completion: done.callback)
-        return done.wait(for: 1, seconds: seconds) ? done.outcomes.first : nil
+        guard done.wait(for: 1, seconds: seconds), waitUntilApplied(seconds: seconds) else { return nil }
+        let after = statistics
+        return CommitOutcome(
+            stored: after.recordsStored - before.recordsStored,
+            duplicates: after.recordsDuplicate - before.recordsDuplicate,
+            rejected: after.recordsRejected - before.recordsRejected)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import HorgosWire
 
 /// The GB/T 32960 listener's configuration keys (`listen.gbt32960`, `gbt32960.*`); every key has a default.
