@@ -7,29 +7,40 @@ import NIOSSL
 import NIOTLS
 import Synchronization
 
-/// The VINs logged in on live GB/T 32960 connections: a second login of the same VIN elsewhere is
-/// answered 0x03 (VIN duplicate) until the first connection closes or logs out.
+/// The VINs logged in on live GB/T 32960 connections.
+///
+/// A vehicle certificate's VIN logging in on a new connection takes the VIN over: the older
+/// connection (a unit that reconnected before the server saw the old one die) is closed. The same VIN
+/// from two different platforms is a real duplicate: the second login is answered 0x03 until the
+/// first connection closes or logs out.
 public final class GBT32960LoginRegistry: Sendable {
-    private let sessions = Mutex<[VIN: ObjectIdentifier]>([:])
+    private let sessions = Mutex<[VIN: (owner: ObjectIdentifier, channel: any Channel, platform: Bool)]>([:])
 
     public init() {}
 
-    /// Records `vin` for `owner`; false when another owner has it.
-    func login(_ vin: VIN, owner: ObjectIdentifier) -> Bool {
-        sessions.withLock { sessions in
-            if let current = sessions[vin], current != owner { return false }
-            sessions[vin] = owner
-            return true
+    /// Records `vin` for `owner`; false when another platform has it. A vehicle's older connection is
+    /// closed and replaced.
+    func login(_ vin: VIN, owner: ObjectIdentifier, channel: any Channel, platform: Bool) -> Bool {
+        let (accepted, replaced): (Bool, (any Channel)?) = sessions.withLock { sessions in
+            if let current = sessions[vin], current.owner != owner {
+                if platform || current.platform { return (false, nil) }
+                sessions[vin] = (owner, channel, platform)
+                return (true, current.channel)
+            }
+            sessions[vin] = (owner, channel, platform)
+            return (true, nil)
         }
+        replaced?.close(promise: nil)
+        return accepted
     }
 
     /// Forgets every VIN of `owner` (logout or close).
     func release(_ owner: ObjectIdentifier, vin: VIN? = nil) {
         sessions.withLock { sessions in
             if let vin {
-                if sessions[vin] == owner { sessions[vin] = nil }
+                if sessions[vin]?.owner == owner { sessions[vin] = nil }
             } else {
-                sessions = sessions.filter { $0.value != owner }
+                sessions = sessions.filter { $0.value.owner != owner }
             }
         }
     }
@@ -220,7 +231,10 @@ public final class GBT32960SessionHandler: ChannelDuplexHandler, RemovableChanne
             answer(header, flag, data, bytes: bytes, close: close, context: context)
         case .loginVehicle(let vin):
             guard var machine, let header else { return }
-            let fresh = environment.logins.login(vin, owner: ObjectIdentifier(self))
+            var platform = false
+            if case .platform = machine.peer { platform = true }
+            let fresh = environment.logins.login(
+                vin, owner: ObjectIdentifier(self), channel: context.channel, platform: platform)
             let next = machine.vehicleLogin(vin, duplicate: !fresh)
             self.machine = machine
             if !fresh { environment.metrics.error("vin_duplicate") }
