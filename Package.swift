@@ -242,6 +242,7 @@ let package = Package(
         .testTarget(
             name: "HorgosServerTests",
             dependencies: [
+                "HorgosGBT32960",
                 "HorgosServer",
                 "HorgosWireNIO",
                 "HorgosPKI",
