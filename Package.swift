@@ -94,11 +94,18 @@ let package = Package(
         ),
         .target(
             name: "HorgosStore", dependencies: ["CSQLite", "HorgosWire", "HorgosGBT32960"], swiftSettings: strictSettings),
+        // The system libcrypto (OpenSSL 3), for X.509 CRLs only; NIO-SSL's BoringSSL stays the TLS stack
+        // (its symbols are prefixed CNIOBoringSSL_, so both link into one binary).
+        .systemLibrary(
+            name: "CHorgosLibcrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // The daemon's configuration and revocation lists (deny list, X.509 CRLs): read by the daemon and
         // by horgosctl, which therefore does not link the daemon module.
         .target(
             name: "HorgosConfig",
-            dependencies: ["HorgosWire", "HorgosPKI", configuration, logging, systemPackage],
+            dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage],
             swiftSettings: strictSettings
         ),
         // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
@@ -196,6 +203,13 @@ let package = Package(
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
         ),
+        // Server CPU per mutual-TLS handshake by key-exchange group (RUNBOOK "TLS policy", BENCHMARKS.md).
+        .executableTarget(
+            name: "horgos-bench-handshake",
+            dependencies: ["HorgosServer", "HorgosPKI"] + nioTLSStack,
+            path: "Benchmarks/HandshakeBenchmark",
+            swiftSettings: strictSettings
+        ),
         // Child process of the store's crash test: writes through the store until it is killed.
         .executableTarget(
             name: "horgos-store-crash-child",
@@ -210,6 +224,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Reads Proto/vectors/sessions.txt for the trace test and the end-to-end sample.
+        .target(name: "HorgosSessionTraces", dependencies: ["HorgosWire"], path: "Tests/HorgosSessionTraces",
+                swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosWireTests",
             dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
@@ -244,8 +261,11 @@ let package = Package(
             dependencies: [
                 "HorgosGBT32960",
                 "HorgosServer",
+                "HorgosConfig",
+                "CHorgosLibcrypto",
                 "HorgosWireNIO",
                 "HorgosPKI",
+                "HorgosSessionTraces",
                 nioEmbedded,
                 nioHTTP1,
                 x509,
@@ -273,6 +293,7 @@ let package = Package(
             name: "HorgosEndToEndTests",
             dependencies: [
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
+                "HorgosSessionTraces",
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),

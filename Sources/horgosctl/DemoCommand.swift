@@ -64,14 +64,15 @@ struct DemoCommand: AsyncParsableCommand {
                 credentials: try PKIFleetCredentials(authority: authority))
             say("driving \(vehicles) simulated vehicles over mutual TLS for \(Int(duration)) s ...")
             let showProgress = !json
+            let progress = DemoProgress(terminal: isatty(STDOUT_FILENO) == 1)
             report = try await runner.run(duration: .milliseconds(Int64(duration * 1000))) { snapshot, elapsed in
                 guard showProgress else { return }
                 let line = String(
-                    format: "\r  %3.0fs  %5d connected  %9d records acked  ack p99 %6.1f ms  ",
+                    format: "  %3.0fs  %5d connected  %9d records acked  ack p99 %6.1f ms",
                     elapsed, snapshot.connected, snapshot.recordsAcked, Double(snapshot.ackLatencyMicros.p99) / 1000)
-                FileHandle.standardOutput.write(Data(line.utf8))
+                FileHandle.standardOutput.write(Data(progress.render(line).utf8))
             }
-            if showProgress { print("") }
+            if showProgress { FileHandle.standardOutput.write(Data(progress.finish.utf8)) }
             gbtReport = try await gbtRun.value
         } catch {
             _ = try? await daemon.stop()
@@ -334,4 +335,18 @@ enum LocalPorts {
         let line = String(decoding: buffer[0..<n], as: UTF8.self)
         return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
+}
+
+/// How the demo's progress line is written: redrawn in place with a carriage return on a terminal,
+/// one line per update otherwise (a log or a pipe gets lines, not one line of many redraws).
+struct DemoProgress {
+    let terminal: Bool
+
+    /// The bytes to write for one update.
+    func render(_ line: String) -> String {
+        terminal ? "\r" + line + "  " : line + "\n"
+    }
+
+    /// What ends the progress output (the newline after the last redraw on a terminal).
+    var finish: String { terminal ? "\n" : "" }
 }

@@ -31,6 +31,11 @@ public struct SessionEnvironment: Sendable {
     public var logger: Logger
     /// Where writer completions wait for their event loop (one batch per loop, see `CommitInbox`).
     public var commitInboxes = CommitInboxes()
+    /// True when a VIN is revoked (`vin:` in the deny list): a gateway's frames for it are not stored
+    /// and are acknowledged as rejected records.
+    public var isVINRevoked: @Sendable (VIN) -> Bool = { _ in false }
+    /// `limits.max_buffered_bytes`: queued frames count the whole receive buffer they keep alive.
+    public var bufferBudget: BufferedBytesBudget?
 
     public init(
         authorize: @escaping @Sendable (NIOSSLCertificate?) -> Result<SessionPeer, SessionRefusal>,
@@ -62,6 +67,9 @@ public protocol SessionObserver: Sendable {
     /// The TLS handshake failed (no client certificate, another CA, expired, old protocol version...):
     /// the connection is closed without a session. `reason` is the TLS library's error.
     func handshakeFailed(reason: String)
+    /// The client's stream ended inside a frame: the connection closed without an ERROR frame
+    /// (nobody is left to read one; PROTOCOL.md 2, check 1).
+    func streamEndedInsideFrame()
 }
 
 extension SessionObserver {
@@ -69,6 +77,8 @@ extension SessionObserver {
     public func handshakeFailed(reason: String) {}
     /// Default: no ACK latency (observers written before the hook existed).
     public func frameAcknowledged(region: String, latencyNanoseconds: UInt64) {}
+    /// Default: ignore truncated streams (observers written before the hook existed).
+    public func streamEndedInsideFrame() {}
 }
 
 /// Drives one connection's `SessionStateMachine` and performs its actions on the channel.
@@ -172,6 +182,13 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         let header = frame.header
+        // Header-only session checks come before the payload's (PROTOCOL.md 6.1).
+        let admitted = machine.admit(header)
+        if admitted != .none {
+            self.machine = machine
+            perform(admitted, context: context)
+            return
+        }
         let limits = environment.limits
         let parsed: Result<ParsedFrame, FrameError> = frame.bytes.withUnsafeReadableBytes { raw in
             let payload = UnsafeRawBufferPointer(rebasing: raw[WireFormat.headerSize..<(header.frameLength - 4)])
@@ -199,12 +216,48 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
             action = first
         }
+        // After the client's BYE nothing more is read (PROTOCOL.md 4.8), even while commits are pending.
+        if case .draining = machine.state { draining = true }
         self.machine = machine
+        if case .store(let sequence) = action, machine.peer.role == .gateway, case .success(let message) = parsed,
+            let vin = message.vin, environment.isVINRevoked(vin)
+        {
+            refuseRevokedVIN(vin, sequence: sequence, records: message.records, context: context)
+            return
+        }
         perform(action, context: context, frame: frame)
     }
 
+    /// A gateway sent a frame for a revoked VIN: not stored, acknowledged with its records rejected.
+    private func refuseRevokedVIN(_ vin: VIN, sequence: UInt32, records: Int, context: ChannelHandlerContext) {
+        guard var machine else { return }
+        environment.observer.refused(SessionRefusal(code: .certificateRevoked, reason: "VIN \(vin) is revoked"))
+        let action = machine.frameCommitted(sequence, rejected: UInt32(clamping: max(records, 1)))
+        self.machine = machine
+        perform(action, context: context)
+    }
+
+    /// Ends the session with ERROR CERTIFICATE_REVOKED when `isRevoked` says its peer is now revoked (a
+    /// reload); returns whether it did. Frames not yet acknowledged are not acknowledged.
+    public func endIfRevoked(_ isRevoked: (SessionPeer) -> Bool) -> Bool {
+        guard let context, var machine, !draining, isRevoked(machine.peer) else { return false }
+        let action = machine.serverFailure(
+            .certificateRevoked, sequence: 0, reason: "the certificate was revoked while connected")
+        self.machine = machine
+        environment.observer.refused(SessionRefusal(code: .certificateRevoked, reason: "revoked while connected"))
+        send(action, context: context)
+        return true
+    }
+
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let frameError = error as? FrameError, var machine {
+        if let framing = error as? FramingError, var machine {
+            let action = machine.protocolViolation(framing.error, sequence: framing.sequence)
+            self.machine = machine
+            perform(action, context: context)
+        } else if let framing = error as? FramingError {
+            environment.logger.debug("frame error before identity", metadata: ["error": "\(framing.error.reason)"])
+            context.close(promise: nil)
+        } else if let frameError = error as? FrameError, var machine {
             let action = machine.protocolViolation(frameError, sequence: 0)
             self.machine = machine
             perform(action, context: context)
@@ -256,6 +309,9 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     ) {
         let bytes = frame.header.frameLength
         queuedBytes += bytes
+        let budget = environment.bufferBudget
+        let pinned = frame.bytes.storageCapacity
+        budget?.add(pinned)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         let region = flow.region
@@ -265,6 +321,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             try environment.sink.submit(
                 IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
                     flow.remove(bytes)
+                    budget?.remove(pinned)
                     observer.frameCommitted(region: region, outcome: outcome)
                     inbox.deliver(
                         .init(handler: loopBound, sequence: sequence, bytes: bytes, outcome: outcome,
@@ -272,6 +329,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 })
         } catch {
             queuedBytes -= bytes
+            budget?.remove(pinned)
             environment.logger.warning("storage refused a frame", metadata: ["region": "\(region)",
                                                                             "reason": "\(error.reason)"])
             if var machine {
@@ -354,6 +412,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .sendWelcome(let welcome):
             appendFrame(to: &buffer) { FrameEncoder.appendWelcome(welcome, sequence: $1, to: &$0) }
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            context.triggerUserOutboundEvent(SessionEvent.helloAccepted, promise: nil)
         case .sendPong(let opaque):
             appendFrame(to: &buffer) { FrameEncoder.appendPing(opaque, type: .pong, sequence: $1, to: &$0) }
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -383,6 +442,12 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             closeAfter(buffer, context: context)
         case .close:
             draining = true
+            context.close(promise: nil)
+        case .closeTruncated(let reason):
+            draining = true
+            environment.observer.streamEndedInsideFrame()
+            environment.logger.info(
+                "stream ended inside a frame, closing without ERROR", metadata: ["reason": "\(reason)"])
             context.close(promise: nil)
         }
     }
