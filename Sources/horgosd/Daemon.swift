@@ -173,6 +173,9 @@ struct Daemon {
             statusLine: { state.statusLine() },
             onStopping: { state.isServing = false },
             logger: logger)
+        let gbt32960 = gbt32960Service(
+            policy: policy, flows: flows, sink: StoreIngestSink(store: store),
+            onBound: { address in _ = state.listenerBound("gbt32960", address: ListenAddress(address)?.description ?? "") })
         let reloader = ReloadService(reloader: trust, notifier: notifier, state: state, logger: logger)
 
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
@@ -183,7 +186,9 @@ struct Daemon {
                     service: StoreService(
                         store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) })),
                 .init(service: admin),
-                .init(service: telemetry), .init(service: reloader), .init(service: RateSampler(state: state)),
+                .init(service: telemetry),
+            ] + (gbt32960.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
+                .init(service: reloader), .init(service: RateSampler(state: state)),
                 .init(service: systemd),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
