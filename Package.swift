@@ -183,6 +183,16 @@ let package = Package(
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
         ),
+        // The per-frame cost of the event-loop path (issue 11): frames through the real session pipeline on
+        // EmbeddedChannels with a fake store; counted with callgrind (see BENCHMARKS.md).
+        .executableTarget(
+            name: "horgos-bench-session",
+            dependencies: [
+                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", logging, nioCore, nioEmbedded, nioTLS,
+            ],
+            path: "Benchmarks/SessionBenchmark",
+            swiftSettings: serverSettings
+        ),
         // Child process of the store's crash test: writes through the store until it is killed.
         .executableTarget(
             name: "horgos-store-crash-child",
