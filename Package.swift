@@ -188,7 +188,8 @@ let package = Package(
         .executableTarget(
             name: "horgos-bench-session",
             dependencies: [
-                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", logging, nioCore, nioEmbedded, nioTLS,
+                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosAllocationCounter",
+                logging, nioCore, nioEmbedded, nioTLS,
             ],
             path: "Benchmarks/SessionBenchmark",
             swiftSettings: serverSettings

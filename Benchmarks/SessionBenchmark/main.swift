@@ -14,9 +14,12 @@
 //   valgrind --tool=callgrind --toggle-collect='*measuredRound*' \
 //       .build-hotpath/release/horgos-bench-session --sessions 100 --rounds 100
 //
-// Instructions per frame = the collected total / (sessions x rounds). Without valgrind it prints the
-// wall time per frame (indicative only). It exits non-zero unless every frame was acknowledged.
+// Instructions per frame = the collected total / (sessions x rounds). It also prints the heap
+// allocations per frame made inside `measuredRound` (HorgosAllocationCounter, linked in: it counts this
+// thread's malloc calls) and, without valgrind, the wall time per frame (indicative only). It exits
+// non-zero unless every frame was acknowledged.
 import Foundation
+import HorgosAllocationCounter
 import HorgosServer
 import HorgosStore
 import HorgosWire
@@ -59,7 +62,7 @@ final class RoundSink: IngestSink, @unchecked Sendable {
 }
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
-LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: .info) }
+LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: .warning) }
 _ = HorgosMetrics.bootstrap()
 let logger = Logger(label: "horgos-bench-session")
 let vin = VIN("LSVAU2180N2183294")!
@@ -88,7 +91,7 @@ for _ in 0..<options.sessions {
 }
 
 /// This round's frame for every session (sequence = round + 1, one record, 84 bytes).
-func frames(round: Int) -> [ByteBuffer] {
+@MainActor func frames(round: Int) -> [ByteBuffer] {
     var bytes: [UInt8] = []
     FrameEncoder.appendTelemetry(
         vin: vin, baseTimeMs: 1_700_000_000_000 + Int64(round) * 100,
@@ -97,7 +100,7 @@ func frames(round: Int) -> [ByteBuffer] {
     return channels.map { $0.allocator.buffer(bytes: bytes) }
 }
 
-@inline(never)
+@MainActor @inline(never)
 func measuredRound(_ frames: [ByteBuffer]) throws {
     for (channel, frame) in zip(channels, frames) {
         try channel.writeInbound(frame)
@@ -107,7 +110,7 @@ func measuredRound(_ frames: [ByteBuffer]) throws {
 }
 
 /// Reads back what the sessions wrote; returns the highest acknowledged sequence of each.
-@inline(never)
+@MainActor @inline(never)
 func drainReplies() throws -> [UInt32] {
     var highest: [UInt32] = []
     for channel in channels {
@@ -133,11 +136,14 @@ func drainReplies() throws -> [UInt32] {
 _ = try drainReplies()
 var acked = [UInt32](repeating: 0, count: channels.count)
 var elapsed: Duration = .zero
+var allocations: Int64 = 0
 let clock = ContinuousClock()
 for round in 0..<options.rounds {
     let batch = frames(round: round)
     let start = clock.now
+    horgos_allocation_counter_start()
     try measuredRound(batch)
+    allocations += horgos_allocation_counter_stop()
     elapsed += clock.now - start
     for (index, top) in try drainReplies().enumerated() where top > 0 { acked[index] = top }
 }
@@ -146,7 +152,9 @@ let unacked = acked.filter { $0 != UInt32(options.rounds) }.count
 let perFrameNs = Double(elapsed.components.seconds) * 1e9 / Double(total)
     + Double(elapsed.components.attoseconds) / 1e9 / Double(total)
 print("sessions=\(options.sessions) rounds=\(options.rounds) frames=\(total) "
-      + "ns_per_frame=\(String(format: "%.0f", perFrameNs)) sessions_not_fully_acked=\(unacked)")
+      + "ns_per_frame=\(String(format: "%.0f", perFrameNs)) "
+      + "allocations_per_frame=\(String(format: "%.2f", Double(allocations) / Double(total))) "
+      + "sessions_not_fully_acked=\(unacked)")
 if unacked > 0 || flow.queuedBytes != 0 {
     print("FAILED: \(unacked) sessions did not get an ACK of their last frame; queued bytes \(flow.queuedBytes)")
     exit(1)
