@@ -109,13 +109,14 @@ struct Daemon {
                 lowWatermark: configuration.queue.lowWatermarkBytes)
         }
         let limits = configuration.limits
+        let observer = MetricsSessionObserver(logger: logger, regions: configuration.regions)
         let environment = SessionEnvironment(
             authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
             limits: SessionLimits(
                 ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
                 heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
-            observer: MetricsSessionObserver(logger: logger, regions: configuration.regions), logger: logger)
+            observer: observer, logger: logger)
         let listener = TelemetryListener(
             tls: tlsContext,
             registry: ConnectionRegistry(
@@ -144,7 +145,7 @@ struct Daemon {
             socket: adminSocket,
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
-                extraMetrics: { report.prometheusText() }),
+                extraMetrics: { report.prometheusText() + observer.prometheusText() }),
             logger: logger,
             onBound: { onBound("admin", $0) })
         let systemd = SystemdService(
