@@ -4,6 +4,14 @@ import Testing
 
 @testable import HorgosServer
 
+/// A session's identity and how often it was resumed.
+final class WaitingSession: Sendable {
+    let resumes = Atomic<Int>(0)
+    var id: ObjectIdentifier { ObjectIdentifier(self) }
+    var resumed: Int { resumes.load(ordering: .sequentiallyConsistent) }
+    func resume() { resumes.wrappingAdd(1, ordering: .sequentiallyConsistent) }
+}
+
 @Suite struct RegionFlowControlTests {
     @Test func theQueueCountsBytesAndReportsTheHighWatermark() {
         let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
@@ -17,30 +25,28 @@ import Testing
     @Test func aWaiterIsResumedOnceBelowTheLowWatermarkAndNotBefore() {
         let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
         _ = flow.add(150)
-        let resumes = Atomic<Int>(0)
-        let session = Atomic<Int>(0)
-        #expect(flow.waitForRoom(ObjectIdentifier(session)) { resumes.wrappingAdd(1, ordering: .relaxed) })
+        let session = WaitingSession()
+        #expect(flow.waitForRoom(session.id) { session.resume() })
         #expect(flow.waitingSessions == 1)
         flow.remove(90)  // 60 left: above the low mark
-        #expect(resumes.load(ordering: .relaxed) == 0)
+        #expect(session.resumed == 0)
         flow.remove(20)  // 40 left
-        #expect(resumes.load(ordering: .relaxed) == 1)
+        #expect(session.resumed == 1)
         #expect(flow.waitingSessions == 0)
         // Below the low mark a session does not wait at all.
-        #expect(!flow.waitForRoom(ObjectIdentifier(session)) { resumes.wrappingAdd(1, ordering: .relaxed) })
+        #expect(!flow.waitForRoom(session.id) { session.resume() })
         flow.remove(40)
-        #expect(resumes.load(ordering: .relaxed) == 1)
+        #expect(session.resumed == 1)
     }
 
     @Test func aCancelledWaiterIsNotResumed() {
         let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
         _ = flow.add(150)
-        let resumes = Atomic<Int>(0)
-        let session = Atomic<Int>(0)
-        #expect(flow.waitForRoom(ObjectIdentifier(session)) { resumes.wrappingAdd(1, ordering: .relaxed) })
-        flow.cancelWait(ObjectIdentifier(session))
+        let session = WaitingSession()
+        #expect(flow.waitForRoom(session.id) { session.resume() })
+        flow.cancelWait(session.id)
         flow.remove(150)
-        #expect(resumes.load(ordering: .relaxed) == 0)
+        #expect(session.resumed == 0)
         #expect(flow.waitingSessions == 0)
     }
 
@@ -50,18 +56,16 @@ import Testing
         for _ in 0..<3_000 {
             let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
             _ = flow.add(200)
-            let resumed = Atomic<Bool>(false)
-            let waiting = Atomic<Bool>(false)
-            let session = Atomic<Int>(0)
-            let id = ObjectIdentifier(session)
+            let session = WaitingSession()
+            let waiting = WaitingSession()  // resumed = the session registered as waiting
             DispatchQueue.concurrentPerform(iterations: 2) { index in
                 if index == 0 {
                     flow.remove(200)
-                } else if flow.waitForRoom(id, resume: { resumed.store(true, ordering: .sequentiallyConsistent) }) {
-                    waiting.store(true, ordering: .sequentiallyConsistent)
+                } else if flow.waitForRoom(session.id, resume: { session.resume() }) {
+                    waiting.resume()
                 }
             }
-            let left = waiting.load(ordering: .sequentiallyConsistent) && !resumed.load(ordering: .sequentiallyConsistent)
+            let left = waiting.resumed == 1 && session.resumed == 0
             #expect(!left, "a session waits for room although the queue is empty")
             if left { return }
             #expect(flow.queuedBytes == 0)

@@ -1,3 +1,4 @@
+import HorgosStore
 import HorgosWire
 import HorgosWireNIO
 import Logging

@@ -117,10 +117,12 @@ public final class LogLineQueue: @unchecked Sendable {
             writing = true
             swap(&batch, &queued)
             queuedBytes = 0
+            // Lines are dropped only while the queue is full, so these drops came after this batch's
+            // lines: the notice follows them.
+            let lost = dropped.exchange(0, ordering: .relaxed)
             condition.unlock()
             writeBatch(batch)
             batch.removeAll(keepingCapacity: true)
-            let lost = dropped.exchange(0, ordering: .relaxed)
             if lost > 0 { write(dropNotice(lost)) }
         }
     }
