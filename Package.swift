@@ -90,10 +90,25 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "HorgosStore", dependencies: ["CSQLite", "HorgosWire"], swiftSettings: strictSettings),
-        // The daemon's parts: TLS listener, identity, PKI, configuration, admin endpoint, systemd glue.
+        // The system libcrypto (OpenSSL 3), for X.509 CRLs only; NIO-SSL's BoringSSL stays the TLS stack
+        // (its symbols are prefixed CNIOBoringSSL_, so both link into one binary).
+        .systemLibrary(
+            name: "CHorgosLibcrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // The daemon's configuration and revocation lists (deny list, X.509 CRLs): read by the daemon and
+        // by horgosctl, which therefore does not link the daemon module.
+        .target(
+            name: "HorgosConfig",
+            dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage],
+            swiftSettings: strictSettings
+        ),
+        // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
         .target(
             name: "HorgosServer",
             dependencies: [
+                "HorgosConfig",
                 "HorgosWire",
                 "HorgosWireNIO",
                 "HorgosPKI",
@@ -132,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosServer", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
+                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
                 argumentParser,
                 x509,
             ],
@@ -194,6 +209,13 @@ let package = Package(
             path: "Benchmarks/SessionBenchmark",
             swiftSettings: serverSettings
         ),
+        // Server CPU per mutual-TLS handshake by key-exchange group (RUNBOOK "TLS policy", BENCHMARKS.md).
+        .executableTarget(
+            name: "horgos-bench-handshake",
+            dependencies: ["HorgosServer", "HorgosPKI"] + nioTLSStack,
+            path: "Benchmarks/HandshakeBenchmark",
+            swiftSettings: strictSettings
+        ),
         // Child process of the store's crash test: writes through the store until it is killed.
         .executableTarget(
             name: "horgos-store-crash-child",
@@ -224,6 +246,8 @@ let package = Package(
             name: "HorgosServerTests",
             dependencies: [
                 "HorgosServer",
+                "HorgosConfig",
+                "CHorgosLibcrypto",
                 "HorgosWireNIO",
                 "HorgosPKI",
                 nioEmbedded,
@@ -260,7 +284,7 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosStore", "HorgosWire", "HorgosServer", "HorgosPKI"],
+            dependencies: ["HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
             swiftSettings: strictSettings
         ),
     ]

@@ -2,7 +2,8 @@
     import Glibc
 #endif
 
-/// A minimal HTTP/1.1 GET over a blocking POSIX socket, for the daemon's loopback admin endpoint.
+/// A minimal HTTP/1.1 GET over a blocking POSIX socket (Unix domain or TCP), for the daemon's admin
+/// endpoint. The one place horgosctl chooses its admin transport (``connect(_:timeoutSeconds:)``).
 ///
 /// One request per connection (`Connection: close`), body read to the end; chunked and
 /// `Content-Length` bodies are both understood. Limits: no TLS, no redirects, responses up to 16 MiB,
@@ -18,9 +19,11 @@ enum AdminClient {
     static func get(_ address: AdminAddress, path: String, timeoutSeconds: Int = 5) throws(CtlError) -> Response {
         let fd = try connect(address, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
-        let host = address.host.contains(":") ? "[\(address.host)]" : address.host
+        let host =
+            address.unixSocketPath != nil
+            ? "localhost" : (address.host.contains(":") ? "[\(address.host)]" : address.host) + ":\(address.port)"
         let head =
-            "GET \(path) HTTP/1.1\r\nHost: \(host):\(address.port)\r\n"
+            "GET \(path) HTTP/1.1\r\nHost: \(host)\r\n"
             + "Accept: application/json\r\nConnection: close\r\n\r\n"
         let request = Array(head.utf8)
         var sent = 0
@@ -44,6 +47,7 @@ enum AdminClient {
     }
 
     private static func connect(_ address: AdminAddress, timeoutSeconds: Int) throws(CtlError) -> Int32 {
+        if let path = address.unixSocketPath { return try connectUnix(path, address: address, timeoutSeconds: timeoutSeconds) }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
@@ -72,6 +76,38 @@ enum AdminClient {
             close(fd)
         }
         throw unreachable(address, lastError)
+    }
+
+    private static func connectUnix(_ path: String, address: AdminAddress, timeoutSeconds: Int) throws(CtlError)
+        -> Int32
+    {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw unreachable(address, errnoText()) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var socketAddress = sockaddr_un()
+        socketAddress.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: socketAddress.sun_path) else {
+            close(fd)
+            throw unreachable(address, "the socket path is too long")
+        }
+        withUnsafeMutableBytes(of: &socketAddress.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard rc == 0 else {
+            let why = errnoText()
+            close(fd)
+            throw unreachable(address, why)
+        }
+        return fd
     }
 
     private static func parse(_ raw: [UInt8], address: AdminAddress) throws(CtlError) -> Response {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import HorgosServer
+import HorgosConfig
 import HorgosStore
 import HorgosWire
 
@@ -27,8 +27,8 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Admin endpoint of horgosd (default: listen.admin of the configuration, "
-                + "http://127.0.0.1:9477).", valueName: "url"))
+            "Admin endpoint of horgosd: unix:/PATH or http://HOST:PORT (default: listen.admin of the "
+                + "configuration; the shipped one is unix:/run/horgos/admin.sock).", valueName: "url"))
     var admin: String?
 
     @Flag(name: .long, help: "Print machine-readable JSON on stdout instead of tables.")
@@ -113,16 +113,23 @@ struct CtlContext: Sendable {
     }
 }
 
-/// The admin endpoint's host and port, from `--admin` (`http://host:port` or `host:port`) or
-/// `listen.admin` (a wildcard bind address is reached over loopback).
+/// The admin endpoint: a Unix socket (`unix:/run/horgos/admin.sock`, the shipped default) or host and
+/// port, from `--admin` (`unix:/path`, `http://host:port` or `host:port`) or `listen.admin` (a wildcard
+/// bind address is reached over loopback).
 struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
     var host: String
     var port: Int
+    /// The Unix domain socket's path, when the endpoint is one.
+    var unixSocketPath: String? = nil
 
-    var description: String { host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
+    var description: String {
+        if let unixSocketPath { return "unix:" + unixSocketPath }
+        return host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+    }
 
     static func resolve(explicit: String?, configured: ListenAddress) throws(CtlError) -> AdminAddress {
         guard let explicit else {
+            if let path = configured.unixSocketPath { return AdminAddress(host: "localhost", port: 0, unixSocketPath: path) }
             let host: String
             switch configured.host {
             case "0.0.0.0", "": host = "127.0.0.1"
@@ -130,6 +137,14 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
             default: host = configured.host
             }
             return AdminAddress(host: host, port: configured.port)
+        }
+        if explicit.hasPrefix("unix:") {
+            guard let address = ListenAddress(parsing: explicit), let path = address.unixSocketPath else {
+                throw CtlError(
+                    .badArguments, "--admin \"\(explicit)\" is not a socket path",
+                    remedy: "use unix:/ABSOLUTE/PATH, for example unix:/run/horgos/admin.sock")
+            }
+            return AdminAddress(host: "localhost", port: 0, unixSocketPath: path)
         }
         var text = Substring(explicit)
         if text.hasPrefix("https://") {
@@ -143,7 +158,7 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         guard let address = ListenAddress(parsing: String(text)), address.port > 0 else {
             throw CtlError(
                 .badArguments, "--admin \"\(explicit)\" is not an address",
-                remedy: "use http://HOST:PORT, for example http://127.0.0.1:9477")
+                remedy: "use unix:/PATH or http://HOST:PORT, for example http://127.0.0.1:9477")
         }
         return AdminAddress(host: address.host, port: address.port)
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import HorgosServer
+import HorgosConfig
 
 #if canImport(Glibc)
     import Glibc
@@ -44,7 +44,7 @@ struct Horgosctl: AsyncParsableCommand {
         version: HorgosServerInfo.version,
         subcommands: [
             StatusCommand.self, FleetCommand.self, VehicleCommand.self, AlarmsCommand.self, ShardsCommand.self,
-            ExportCommand.self, PruneCommand.self, PKICommand.self, DemoCommand.self,
+            ExportCommand.self, PruneCommand.self, PKICommand.self, DemoCommand.self, ReloadCommand.self,
         ])
 
     /// Parses, runs, and exits with the documented status.

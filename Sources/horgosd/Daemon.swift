@@ -15,14 +15,17 @@ import UnixSignals
 /// glue, run as one ServiceGroup. Built in `init` (fails fast with EX_CONFIG), started with `run`.
 struct Daemon {
     let configuration: HorgosConfiguration
+    /// `--config` (nil: the default path), re-read on reload.
+    let configurationFile: String?
     let logger: Logger
     let tlsContext: ReloadableTLSContext
     let revocations: RevocationListHolder
     let state: DaemonState
     let notifier: SystemdNotifier
 
-    init(configuration: HorgosConfiguration, logger: Logger) throws(DaemonStartupError) {
+    init(configuration: HorgosConfiguration, configurationFile: String?, logger: Logger) throws(DaemonStartupError) {
         self.configuration = configuration
+        self.configurationFile = configurationFile
         self.logger = logger
         logger.notice(
             "horgosd starting",
@@ -31,6 +34,9 @@ struct Daemon {
                 "regions": "\(configuration.regions.count)",
             ])
         if configuration.tls.usesDevelopmentPKI {
+            if let refusal = DevelopmentPKIPolicy.refusal(configuration) {
+                throw DaemonStartupError(message: refusal, exitCode: 78)
+            }
             do {
                 let pki = try FleetPKI.ensureDevelopmentPKI(in: configuration.developmentPKIDirectory)
                 logger.warning(
@@ -49,16 +55,18 @@ struct Daemon {
             throw DaemonStartupError(message: "TLS: \(error)", exitCode: 78)
         }
         do {
-            revocations = try RevocationListHolder(
-                path: configuration.effectiveRevocationListPath, required: !configuration.tls.revocationList.isEmpty)
+            revocations = try RevocationListHolder(sources: configuration.revocationSources)
         } catch {
-            throw DaemonStartupError(message: "tls.revocation_list: \(error)", exitCode: 78)
+            throw DaemonStartupError(message: "\(error)", exitCode: 78)
         }
         logger.info(
             "revocation list loaded",
             metadata: [
                 "path": "\(configuration.effectiveRevocationListPath)", "entries": "\(revocations.current.count)",
+                "crls": "\(revocations.revocations.crls.count)",
+                "crl_serials": "\(revocations.revocations.crlSerialNumbers.count)",
             ])
+        TrustReloader.report(revocations.revocations, logger: logger)
         state = DaemonState(regions: configuration.regions)
         notifier = SystemdNotifier()
     }
@@ -66,7 +74,8 @@ struct Daemon {
     static func makeTLSContext(_ configuration: HorgosConfiguration) throws(TelemetryTLSError) -> NIOSSLContext {
         let files = configuration.effectiveTLSFiles
         return try TelemetryTLS.makeServerContext(
-            caCertificatePath: files.ca, certificateChainPath: files.certificate, privateKeyPath: files.key)
+            caCertificatePath: files.ca, certificateChainPath: files.certificate, privateKeyPath: files.key,
+            keyExchangeGroups: configuration.tls.keyExchangeGroups)
     }
 
     func run(registry: PrometheusCollectorRegistry) async throws {
@@ -110,13 +119,16 @@ struct Daemon {
         }
         let limits = configuration.limits
         let observer = MetricsSessionObserver(logger: logger, regions: configuration.regions)
-        let environment = SessionEnvironment(
+        var environment = SessionEnvironment(
             authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
-            limits: SessionLimits(
-                ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
-                heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds),
+            limits: Self.sessionLimits(limits),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             observer: observer, logger: logger)
+        let holder = self.revocations
+        environment.isVINRevoked = { holder.isRevoked(vin: String(describing: $0)) }
+        let budget = BufferedBytesBudget(limit: limits.maxBufferedBytes)
+        environment.bufferBudget = budget
+        Gauge(label: "horgos_buffered_bytes_limit").record(Double(limits.maxBufferedBytes))
         let listener = TelemetryListener(
             tls: tlsContext,
             registry: ConnectionRegistry(
@@ -133,6 +145,7 @@ struct Daemon {
                 Counter(label: "horgos_refusals_total", dimensions: [("code", refusal.rawValue.uppercased())])
                     .increment()
             })
+        let trust = makeTrustReloader(listener: listener, budget: budget)
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
         let report = RegionReport(store: store)
@@ -145,7 +158,13 @@ struct Daemon {
             socket: adminSocket,
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
-                extraMetrics: { report.prometheusText() + observer.prometheusText() }),
+                extraMetrics: {
+                    report.prometheusText() + observer.prometheusText()
+                        + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
+                        + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
+                }, reloadVerdict: { trust.latest }),
+            limits: AdminServer.Limits(
+                maxConnections: limits.adminMaxConnections, idleTimeout: .seconds(Int64(limits.adminIdleTimeoutSeconds))),
             logger: logger,
             onBound: { onBound("admin", $0) })
         let systemd = SystemdService(
@@ -154,9 +173,7 @@ struct Daemon {
             statusLine: { state.statusLine() },
             onStopping: { state.isServing = false },
             logger: logger)
-        let reloader = ReloadService(
-            configuration: configuration, tls: tlsContext, revocations: revocations, notifier: notifier,
-            state: state, logger: logger)
+        let reloader = ReloadService(reloader: trust, notifier: notifier, state: state, logger: logger)
 
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
         // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
@@ -183,11 +200,22 @@ struct Daemon {
             stateDirectory: configuration.stateDirectory,
             regions: configuration.regions.compactMap(HorgosStore.Region.init),
             durability: store.durability == .disk ? .disk : .process,
-            commitIntervalMs: store.commitIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
+            applyIntervalMs: store.applyIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
             horizon: TimeHorizon(
                 pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000
             ),
             retentionDays: store.retentionDays,
+            journalSegmentBytes: store.journalSegmentBytes, journalMaxBytes: store.journalMaxBytes,
+            journalMaxDelayMicroseconds: store.journalMaxDelayMicroseconds,
+            appliers: store.appliers > 0 ? store.appliers : ProcessInfo.processInfo.activeProcessorCount,
+            onJournalFailure: { error in
+                // Never retried on the same file (the kernel may have dropped the pages): stop, let
+                // systemd restart us, replay the journal; units resend what was not acknowledged.
+                logger.critical(
+                    "journal write failed; exiting so that a restart replays the journal",
+                    metadata: ["error": "\(error)"])
+                exit(74)  // EX_IOERR
+            },
             log: { level, message in
                 switch level {
                 case .info: logger.info("\(message)", metadata: ["component": "store"])
@@ -202,6 +230,8 @@ struct Daemon {
     /// second); a writer hung in a system call withholds the systemd watchdog ping.
     static func writersMakeProgress(_ store: ShardStore) -> Bool {
         let nowNs = SystemdNotifier.monotonicMicroseconds() * 1000
+        let journal = store.journalStatistics.lastProgressNs
+        guard journal == 0 || nowNs &- journal < 10_000_000_000 else { return false }
         return store.writers.values.allSatisfy { writer in
             let last = writer.statistics.lastProgressNs
             return last == 0 || nowNs &- last < 10_000_000_000
@@ -244,13 +274,11 @@ struct StoreService: Service, CustomStringConvertible {
     }
 }
 
-/// Reloads certificates and the revocation list on SIGHUP, bracketed by RELOADING=1 / READY=1.
-/// Existing sessions keep their connection; new handshakes use the new material. Limits and regions are
-/// not reloaded yet (a restart applies them).
+/// Runs a ``TrustReloader`` reload on each SIGHUP, bracketed by RELOADING=1 / READY=1. The verdict is on
+/// the admin endpoint's `/reload`, which `horgosctl reload` (the unit's ExecReload) waits for, so a
+/// failed reload makes `systemctl reload horgosd` fail. Regions, listeners and store keys need a restart.
 struct ReloadService: Service, CustomStringConvertible {
-    let configuration: HorgosConfiguration
-    let tls: ReloadableTLSContext
-    let revocations: RevocationListHolder
+    let reloader: TrustReloader
     let notifier: SystemdNotifier
     let state: DaemonState
     let logger: Logger
@@ -260,23 +288,54 @@ struct ReloadService: Service, CustomStringConvertible {
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            notifier.reloading(status: "reloading certificates and revocation list")
+            notifier.reloading(status: "reloading certificates, revocations and limits")
             logger.notice("reload requested (SIGHUP)")
-            do {
-                tls.replace(with: try Daemon.makeTLSContext(configuration))
-                logger.notice("TLS certificates reloaded")
-            } catch {
-                logger.error("TLS reload failed; keeping the previous certificates", metadata: ["error": "\(error)"])
-            }
-            do {
-                let list = try revocations.reload()
-                logger.notice("revocation list reloaded", metadata: ["entries": "\(list.count)"])
-            } catch {
-                logger.error(
-                    "revocation list reload failed; keeping the previous list", metadata: ["error": "\(error)"])
-            }
-            notifier.ready(status: state.statusLine())
+            let verdict = await reloader.reload()
+            notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
         }
+    }
+}
+
+extension Daemon {
+    /// The reloader: re-reads the configuration file, builds the TLS context and loads every revocation
+    /// source from it, and applies `limits.*` to the listener and the connection registry.
+    func makeTrustReloader(listener: TelemetryListener, budget: BufferedBytesBudget) -> TrustReloader {
+        let file = configurationFile
+        let started = configuration
+        let logger = self.logger
+        return TrustReloader(
+            load: {
+                let fresh = try await HorgosConfiguration.load(filePath: file)
+                if fresh.regions != started.regions || fresh.listen != started.listen || fresh.store != started.store {
+                    logger.warning("regions, listen.* and store.* changes need a restart; they are not applied")
+                }
+                if fresh.tls.usesDevelopmentPKI != started.tls.usesDevelopmentPKI {
+                    throw DaemonStartupError(
+                        message: "switching between the development PKI and tls.* files needs a restart", exitCode: 78)
+                }
+                let context = try Daemon.makeTLSContext(fresh)
+                let revocations = try Revocations.load(fresh.revocationSources)
+                return TrustMaterial(tlsContext: context, revocations: revocations, limits: fresh.limits)
+            },
+            tls: tlsContext, revocations: revocations, listener: listener,
+            applyLimits: { limits in
+                budget.limit = limits.maxBufferedBytes
+                listener.registry.setLimits(
+                    maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress)
+                listener.apply(
+                    ListenerLimits(
+                        handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
+                        idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
+                    session: Daemon.sessionLimits(limits))
+            },
+            logger: logger)
+    }
+
+    /// The session limits from `limits.*`.
+    static func sessionLimits(_ limits: HorgosConfiguration.Limits) -> SessionLimits {
+        SessionLimits(
+            ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
+            heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds)
     }
 }
 
@@ -296,4 +355,8 @@ struct RateSampler: Service, CustomStringConvertible {
             state.sampleRates()
         }
     }
+}
+
+extension DaemonStartupError: CustomStringConvertible {
+    var description: String { message }
 }

@@ -37,13 +37,17 @@ public struct ListenerLimits: Sendable, Hashable {
 /// connection's pipeline (handshake timeout, TLS, idle timeout, frame decoder, session).
 ///
 /// ```
-///   socket -> [TLS] -> [HandshakeTimeout] -> [IdleState] -> [FrameChannelDecoder] -> [SessionHandler]
+///   socket -> [TLS] -> [HandshakeTimeout] -> [PartialFrameBudget] -> [FrameChannelDecoder] -> [FramedBytes]
+///          -> [FrameIdleTimeout] -> [SessionHandler]
 /// ```
+/// The limits are read per connection, so a reload (``apply(_:session:)``) reaches new connections.
 public final class TelemetryListener: Sendable {
     public let tls: ReloadableTLSContext
     public let registry: ConnectionRegistry
     let environment: SessionEnvironment
-    let limits: ListenerLimits
+    private let current: Mutex<(listener: ListenerLimits, session: SessionLimits)>
+    /// The limits new connections get.
+    public var limits: ListenerLimits { current.withLock { $0.listener } }
     let group: any EventLoopGroup
     let serverChannel = Mutex<(any Channel)?>(nil)
     let handshakeTimeouts: @Sendable () -> Void
@@ -58,7 +62,7 @@ public final class TelemetryListener: Sendable {
         self.tls = tls
         self.registry = registry
         self.environment = environment
-        self.limits = limits
+        self.current = Mutex((limits, environment.limits))
         self.group = group
         self.handshakeTimeouts = handshakeTimedOut
         self.refusedAtAccept = refusedAtAccept
@@ -92,20 +96,31 @@ public final class TelemetryListener: Sendable {
         return channel.localAddress!
     }
 
+    /// Replaces the limits for connections accepted from now on (SIGHUP reload of `limits.*`).
+    public func apply(_ limits: ListenerLimits, session: SessionLimits) {
+        current.withLock { $0 = (limits, session) }
+    }
+
     private func initialize(_ channel: any Channel) throws {
         if let refusal = registry.admit(channel) {
             refusedAtAccept(refusal)
             channel.close(promise: nil)
             return
         }
+        let (limits, sessionLimits) = current.withLock { ($0.listener, $0.session) }
+        var environment = self.environment
+        environment.limits = sessionLimits
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
         // After the TLS handler: it must see TLSUserEvent.handshakeCompleted, which NIOSSLHandler fires
         // towards the tail. Placed before it, the timeout never heard of the handshake and closed every
         // session once `handshakeTimeout` had passed.
         try pipeline.addHandler(HandshakeTimeoutHandler(timeout: limits.handshakeTimeout, onTimeout: handshakeTimeouts))
-        try pipeline.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+        let partial = environment.bufferBudget.map { PartialFrameBudgetHandler(budget: $0) }
+        if let partial { try pipeline.addHandler(partial) }
         try pipeline.addHandler(ByteToMessageHandler(FrameChannelDecoder(maxPayload: limits.maxPayload)))
+        if let partial { try pipeline.addHandler(FramedBytesHandler(partial: partial)) }
+        try pipeline.addHandler(FrameIdleTimeoutHandler(timeout: limits.idleTimeout))
         try pipeline.addHandler(SessionHandler(environment: environment))
     }
 

@@ -1,6 +1,5 @@
 import HorgosPKI
 import Logging
-import NIOCore
 
 /// The daemon's whole configuration: every key has a default, so `horgosd` starts with no file at all.
 ///
@@ -15,11 +14,16 @@ import NIOCore
 /// | `state_directory` | `./horgos-state` | any non-empty path |
 /// | `regions` | 41 ISO 3166-1 alpha-2 codes (``defaultRegions``) | non-empty, two letters A-Z each, no duplicates |
 /// | `listen.telemetry` | `127.0.0.1:7443` | `host:port` or `[v6]:port`, port 0...65535 |
-/// | `listen.admin` | `127.0.0.1:9477` | `host:port` or `[v6]:port`, port 0...65535 |
+/// | `listen.admin` | `127.0.0.1:9477` | `host:port`, `[v6]:port` or `unix:/absolute/path` |
+/// | `limits.admin_max_connections` | `16` | 1...1024 |
+/// | `limits.admin_idle_timeout_seconds` | `30` | 1...3600 |
 /// | `tls.ca_certificate` | `""` | PEM file; empty: dev PKI under `<state>/pki` |
 /// | `tls.server_certificate` | `""` | PEM file; set together with `tls.ca_certificate` and `tls.server_key` |
 /// | `tls.server_key` | `""` | PEM file |
 /// | `tls.revocation_list` | `""` | deny-list file; empty: `<state>/pki/revoked.txt` if present |
+/// | `tls.crl` | `[]` | X.509 CRL files (PEM or DER) signed by the fleet CA |
+/// | `tls.development` | `false` | `true` allows a development PKI on a non-loopback listener |
+/// | `tls.key_exchange_groups` | `x25519_mlkem768,x25519,secp256r1,secp384r1` | those four, in preference order |
 /// | `limits.handshake_timeout_seconds` | `10` | 1...3600 |
 /// | `limits.idle_timeout_seconds` | `90` | 1...86400, above the heartbeat interval |
 /// | `limits.heartbeat_interval_seconds` | `30` | 1...3600 |
@@ -27,11 +31,17 @@ import NIOCore
 /// | `limits.max_connections` | `100000` | 1...10000000 |
 /// | `limits.max_connections_per_address` | `2000` | 1...max_connections |
 /// | `limits.ack_window` | `64` | 1...1024 |
+/// | `limits.max_buffered_bytes` | `1073741824` | 1048576...1099511627776 |
 /// | `queue.high_watermark_bytes` | `8388608` | 1024...17179869184 |
 /// | `queue.low_watermark_bytes` | `4194304` | 0...high_watermark_bytes - 1 |
 /// | `store.durability` | `disk` | `disk` or `process` |
-/// | `store.commit_interval_ms` | `20` | 0...10000 |
-/// | `store.commit_max_rows` | `20000` | 1...10000000 |
+/// | `store.commit_interval_ms` | `20` | 0...10000; unused since the journal (kept so old files load) |
+/// | `store.commit_max_rows` | `20000` | 1...10000000: rows per apply transaction |
+/// | `store.apply_interval_ms` | `500` | 0...60000 |
+/// | `store.appliers` | `0` (one per core) | 0...256 |
+/// | `journal.segment_bytes` | `67108864` | 1048576...1073741824 |
+/// | `journal.max_bytes` | `1073741824` | 2 x segment_bytes...1099511627776 |
+/// | `journal.max_delay_us` | `0` | 0...100000 |
 /// | `store.retention_days` | `90` | 1...36500 |
 /// | `store.late_horizon_days` | `7` | 0...3650 |
 /// | `store.future_horizon_hours` | `24` | 0...8760 |
@@ -118,6 +128,16 @@ public struct HorgosConfiguration: Sendable, Hashable {
         /// `<state>/pki/revoked.txt` when that file exists, otherwise nothing is revoked.
         public var revocationList: String
 
+        /// `tls.crl`: X.509 CRL files (PEM or DER, as `openssl ca -gencrl`, step-ca or Vault write them),
+        /// each signature-checked against the fleet CA at start and on every reload. Default none.
+        public var crlFiles: [String] = []
+        /// `tls.development`: allow the development PKI although a listener is not on loopback.
+        /// Default false: without `tls.*` files and off loopback, `horgosd` refuses to start.
+        public var development: Bool = false
+        /// `tls.key_exchange_groups`: (EC)DHE groups offered, in preference order. The hybrid
+        /// post-quantum `x25519_mlkem768` costs more handshake CPU (see the RUNBOOK's TLS policy).
+        public var keyExchangeGroups: [KeyExchangeGroup] = KeyExchangeGroup.defaultOrder
+
         /// All empty: a development PKI is created in the state directory.
         public init(
             caCertificate: String = "", serverCertificate: String = "", serverKey: String = "",
@@ -154,6 +174,16 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var maxConnectionsPerAddress: Int
         /// `limits.ack_window`: frames in flight (unacknowledged) per connection. Default 64, allowed 1...1024.
         public var ackWindow: Int
+        /// `limits.admin_max_connections`: open admin-endpoint connections at most; more are closed at
+        /// accept. Default 16.
+        public var adminMaxConnections: Int = 16
+        /// `limits.admin_idle_timeout_seconds`: an admin connection with no request for this long is
+        /// closed. Default 30.
+        public var adminIdleTimeoutSeconds: Int = 30
+        /// `limits.max_buffered_bytes`: all connections' partial frames plus queued frames (the whole
+        /// receive buffers they pin) together; above it the daemon stops reading. Default 1 GiB (about
+        /// 10 KiB for each of 100,000 connections).
+        public var maxBufferedBytes: Int = 1 << 30
 
         /// The defaults stated on each property.
         public init(
@@ -188,9 +218,9 @@ public struct HorgosConfiguration: Sendable, Hashable {
 
     /// How far a commit must reach before an ACK is sent.
     public enum Durability: String, Sendable, Hashable, CaseIterable {
-        /// WAL with synchronous=FULL: acked data survives power loss.
+        /// ACK after the journal round's fdatasync: acked data survives power loss.
         case disk
-        /// WAL with synchronous=NORMAL: acked data survives a daemon crash, not a power cut.
+        /// ACK after the journal round's write: acked data survives a daemon crash, not a power cut.
         case process
     }
 
@@ -208,6 +238,17 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var lateHorizonDays: Int
         /// `store.future_horizon_hours`: records further ahead than this are refused. Default 24.
         public var futureHorizonHours: Int
+        /// `store.apply_interval_ms`: acknowledged journal entries are applied to the shards after at
+        /// most this long (or `commit_max_rows` rows); data is visible to readers then. Default 500.
+        public var applyIntervalMilliseconds: Int = 500
+        /// `store.appliers`: applier threads; 0 (default) means one per core.
+        public var appliers: Int = 0
+        /// `journal.segment_bytes`: the journal starts a new segment file at this size. Default 64 MiB.
+        public var journalSegmentBytes: Int = 64 << 20
+        /// `journal.max_bytes`: the journal's bound on disk; at it, frames wait (backpressure). Default 1 GiB.
+        public var journalMaxBytes: Int = 1 << 30
+        /// `journal.max_delay_us`: optional extra wait of a journal round for more frames. Default 0.
+        public var journalMaxDelayMicroseconds: Int = 0
 
         /// The defaults stated on each property.
         public init(
@@ -261,9 +302,41 @@ extension HorgosConfiguration {
         stateDirectory.hasSuffix("/") ? stateDirectory + "pki" : stateDirectory + "/pki"
     }
 
+    /// Where revocations come from: the deny list and the CRLs, checked against the effective fleet CA.
+    public var revocationSources: RevocationSources {
+        RevocationSources(
+            denyListPath: effectiveRevocationListPath, denyListRequired: !tls.revocationList.isEmpty,
+            crlPaths: tls.crlFiles, caCertificatePath: effectiveTLSFiles.ca)
+    }
+
     /// The revocation list path: the configured one, or `<state>/pki/revoked.txt` (used only if present).
     public var effectiveRevocationListPath: String {
         tls.revocationList.isEmpty ? developmentPKIDirectory + "/revoked.txt" : tls.revocationList
+    }
+}
+
+/// A key-exchange group the TLS listener may offer (`tls.key_exchange_groups`).
+public enum KeyExchangeGroup: String, Sendable, Hashable, CaseIterable {
+    /// Hybrid X25519 + ML-KEM-768 (post-quantum), TLS 1.3 only.
+    case x25519MLKEM768 = "x25519_mlkem768"
+    /// X25519.
+    case x25519
+    /// NIST P-256.
+    case secp256r1
+    /// NIST P-384.
+    case secp384r1
+
+    /// The default: the hybrid group first, then the classical ones old units speak.
+    public static let defaultOrder: [KeyExchangeGroup] = [.x25519MLKEM768, .x25519, .secp256r1, .secp384r1]
+
+    /// The IANA TLS supported-groups code point.
+    public var codePoint: UInt16 {
+        switch self {
+        case .x25519MLKEM768: 0x11EC
+        case .x25519: 0x1D
+        case .secp256r1: 0x17
+        case .secp384r1: 0x18
+        }
     }
 }
 
@@ -275,15 +348,35 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     /// TCP port, 0...65535.
     public var port: Int
+    /// A Unix domain socket's path instead of host and port (`unix:/run/horgos/admin.sock`; the admin
+    /// endpoint only).
+    public var unixSocketPath: String?
 
     /// An address from its parts.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
+        self.unixSocketPath = nil
     }
 
-    /// Parses `host:port` or `[v6]:port`; nil when malformed.
+    /// A Unix domain socket.
+    public init(unixSocketPath: String) {
+        self.host = ""
+        self.port = 0
+        self.unixSocketPath = unixSocketPath
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `unix:/absolute/path`; nil when malformed.
     public init?(parsing text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst("unix:".count))
+            guard path.hasPrefix("/"), path.utf8.count < 108, !path.contains(" ") else { return nil }
+            self.host = ""
+            self.port = 0
+            self.unixSocketPath = path
+            return
+        }
+        self.unixSocketPath = nil
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {
@@ -305,14 +398,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// The IP and port of a bound socket (nil for a Unix domain socket).
-    public init?(_ address: SocketAddress) {
-        guard let ip = address.ipAddress, let port = address.port else { return nil }
-        self.init(host: ip, port: port)
-    }
-
-    /// `host:port`, with brackets around IPv6 literals.
+    /// `host:port`, with brackets around IPv6 literals, or `unix:/path`.
     public var description: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        if let unixSocketPath { return "unix:" + unixSocketPath }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
