@@ -13,6 +13,15 @@ final class WaitingSession: Sendable {
 }
 
 @Suite struct RegionFlowControlTests {
+    /// A region (high 100, low 50 bytes) holding 150 bytes, and a session registered to wait for room.
+    static func sessionWaitingAt150Bytes() -> (RegionFlowControl, WaitingSession) {
+        let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
+        _ = flow.add(150)
+        let session = WaitingSession()
+        #expect(flow.waitForRoom(session.id) { session.resume() })
+        return (flow, session)
+    }
+
     @Test func theQueueCountsBytesAndReportsTheHighWatermark() {
         let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
         #expect(!flow.add(60))
@@ -23,10 +32,7 @@ final class WaitingSession: Sendable {
     }
 
     @Test func aWaiterIsResumedOnceBelowTheLowWatermarkAndNotBefore() {
-        let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
-        _ = flow.add(150)
-        let session = WaitingSession()
-        #expect(flow.waitForRoom(session.id) { session.resume() })
+        let (flow, session) = Self.sessionWaitingAt150Bytes()
         #expect(flow.waitingSessions == 1)
         flow.remove(90)  // 60 left: above the low mark
         #expect(session.resumed == 0)
@@ -40,10 +46,7 @@ final class WaitingSession: Sendable {
     }
 
     @Test func aCancelledWaiterIsNotResumed() {
-        let flow = RegionFlowControl(region: "AE", highWatermark: 100, lowWatermark: 50)
-        _ = flow.add(150)
-        let session = WaitingSession()
-        #expect(flow.waitForRoom(session.id) { session.resume() })
+        let (flow, session) = Self.sessionWaitingAt150Bytes()
         flow.cancelWait(session.id)
         flow.remove(150)
         #expect(session.resumed == 0)
