@@ -203,6 +203,17 @@ let package = Package(
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
         ),
+        // The per-frame cost of the event-loop path (issue 11): frames through the real session pipeline on
+        // EmbeddedChannels with a fake store; counted with callgrind (see BENCHMARKS.md).
+        .executableTarget(
+            name: "horgos-bench-session",
+            dependencies: [
+                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosAllocationCounter",
+                logging, nioCore, nioEmbedded, nioTLS,
+            ],
+            path: "Benchmarks/SessionBenchmark",
+            swiftSettings: serverSettings
+        ),
         // Server CPU per mutual-TLS handshake by key-exchange group (RUNBOOK "TLS policy", BENCHMARKS.md).
         .executableTarget(
             name: "horgos-bench-handshake",

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The end-to-end load run (issue 7): horgosd against horgos-sim over mutual TLS on loopback, one table.
 #
-#   Benchmarks/loadrun.sh                      # build release, floor benchmark, scenarios A B C D (~40 s each)
-#   Benchmarks/loadrun.sh --smoke              # a few seconds, small fleet, A and B; asserts correctness only
+#   Benchmarks/loadrun.sh                      # build release, floor benchmark, scenarios A B C D E (~40 s each)
+#   Benchmarks/loadrun.sh --smoke              # a few seconds, small fleets, A, B and E; asserts correctness only
 #   Benchmarks/loadrun.sh --scenarios A,C --duration 30
 #
 # Options:
-#   --smoke                 small fleets, a few seconds, scenarios A and B; exits non-zero unless every
+#   --smoke                 small fleets, a few seconds, scenarios A, B and E; exits non-zero unless every
 #                           scenario landed exactly the records the client saw acknowledged (minus the
 #                           ones the server acknowledged as rejected), with 0 errors and a clean exit
 #                           of the daemon. Never a speed assertion.
-#   --scenarios A,B,C,D     which scenarios (default all; smoke: A,B)
+#   --scenarios A,B,C,D,E   which scenarios (default all; smoke: A,B,E)
 #   --duration S            seconds of traffic per scenario (default 40; smoke 5)
 #   --connections N         scenario C's target (default 50000, capped by RLIMIT_NOFILE, see below)
 #   --daemon-env K=V        a horgosd setting for every scenario (repeatable), e.g.
@@ -36,12 +36,18 @@
 #   D  scenario A with store durability = process
 #   G  GB/T 32960 units (vehicles and platforms) on the GB/T 32960 listener (Benchmarks/loadrun-g.sh;
 #      only with --scenarios G)
+#   E  vehicle mode at 10 Hz (issue 11): 1,000 vehicles, one connection each, 1 record per frame every 100 ms
 #
 # For each: a fresh temporary state directory, horgosd started and waited for (GET /health on the
 # admin port), horgos-sim --json, the daemon's CPU (utime + stime from /proc/PID/stat) sampled before
 # and after the traffic, its RSS sampled every 250 ms and VmHWM read at the end, SIGTERM (must exit 0),
 # then the rows counted in the shards with the sqlite3 CLI (<state>/<CC>/telemetry-*.sqlite, table
 # `telemetry`; duplicates from the registries, <state>/<CC>/registry.sqlite, vehicles.duplicates).
+# Issue 11's columns: the bytes horgosd wrote to disk per record landed (`write_bytes` of /proc/PID/io from
+# before the simulator starts to the daemon's exit, read before it is reaped, so the shutdown's checkpoint
+# counts) and its CPU per record in the measured phase only (utime + stime sampled when horgos-sim says
+# every unit is connected and again when the drain starts; records = those the simulator saw ACKed in
+# between), so the handshakes of the ramp stay out.
 # The floor comes from horgos-bench-floor (Benchmarks/FloorBenchmark) run in the same invocation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -130,7 +136,7 @@ while i < len(argv):
 
 smoke = opts["smoke"]
 duration = opts["duration"] or (5.0 if smoke else 40.0)
-wanted = opts["scenarios"] or (["A", "B"] if smoke else ["A", "B", "C", "D"])
+wanted = opts["scenarios"] or (["A", "B", "E"] if smoke else ["A", "B", "C", "D", "E"])
 nofile_soft, nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 # horgosd keeps ~6 files per region (41 regions: registry + partition, each with -wal and -shm) plus
 # listeners and logs; keep 600 descriptors for those in whichever process holds the most.
@@ -146,6 +152,7 @@ def scenario_table():
             "C": dict(title="conn scale 500/1 rec/10 s", vehicles=500, gateways=0, rpf=1, interval=10_000, durability="disk",
                       sources="127.0.0.2-127.0.0.9"),
             "D": dict(title="A, durability=process", vehicles=200, gateways=4, rpf=50, interval=0, durability="process"),
+            "E": dict(title="vehicle 100 conn/10 Hz/1 rec", vehicles=100, gateways=0, rpf=1, interval=100, durability="disk"),
         }
     return {
         "A": dict(title="gateway 10k veh/20 gw/50 rec", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="disk"),
@@ -155,13 +162,15 @@ def scenario_table():
         "C": dict(title=f"conn scale {c_target}/1 rec/10 s", vehicles=c_target, gateways=0, rpf=1, interval=10_000,
                   durability="disk", sources="127.0.0.2-127.0.0.9", connect_rate=500),
         "D": dict(title="A, durability=process", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="process"),
+        "E": dict(title="vehicle 1k conn/10 Hz/1 rec", vehicles=1_000, gateways=0, rpf=1, interval=100, durability="disk",
+                  connect_rate=500),
     }
 
 scenarios = scenario_table()
 if opts["durability"]:
     for sc in scenarios.values(): sc["durability"] = opts["durability"]
 for s in wanted:
-    if s not in scenarios: sys.exit(f"loadrun: no scenario {s} (A, B, C, D)")
+    if s not in scenarios: sys.exit(f"loadrun: no scenario {s} (A, B, C, D, E)")
 
 work = tempfile.mkdtemp(prefix="horgos-loadrun-")
 clk_tck = os.sysconf("SC_CLK_TCK")
@@ -200,6 +209,17 @@ def proc_status_kib(pid, key):
     except OSError:
         pass
     return 0
+
+def proc_write_bytes(pid):
+    """`write_bytes` of /proc/PID/io: bytes this process (all its threads) caused to be sent to storage."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 def proc_fds(pid):
     try: return len(os.listdir(f"/proc/{pid}/fd"))
@@ -270,19 +290,42 @@ def run(name, sc):
     result["simCommand"] = " ".join(sim_args[1:])
     log(f"{name}: horgos-sim {result['simCommand']}")
     perf = None
+    phases = {}
+    def read_sim_stderr(stream, sink):
+        # horgos-sim --json announces its phases on stderr; sample the daemon at each.
+        for text in stream:
+            sink.write(text); sink.flush()
+            m = re.match(r"horgos-sim: phase (\w+) records_acked=(\d+) frames_acked=(\d+)", text)
+            if m:
+                phases[m.group(1)] = dict(cpu=proc_cpu_seconds(daemon.pid), writeBytes=proc_write_bytes(daemon.pid),
+                                          recordsAcked=int(m.group(2)), framesAcked=int(m.group(3)), time=time.time())
+    write_bytes_before = proc_write_bytes(daemon.pid)
     cpu_before = proc_cpu_seconds(daemon.pid)
     wall_before = time.time()
     sampling = threading.Thread(target=sampler, daemon=True)
     sampling.start()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(f"{logs}/horgos-sim.stderr", "w") as sim_err:
-        sim = subprocess.Popen(sim_args, stdout=subprocess.PIPE, stderr=sim_err, stdin=subprocess.DEVNULL, text=True)
+        sim = subprocess.Popen(sim_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        stderr_reader = threading.Thread(target=read_sim_stderr, args=(sim.stderr, sim_err), daemon=True)
+        stderr_reader.start()
         if opts["profile"]:
             perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-g", "-p", str(daemon.pid),
                                      "-o", f"{logs}/horgosd.perf.data"],
                                     stdout=subprocess.DEVNULL, stderr=open(f"{logs}/perf.stderr", "w"))
-        sim_out, _ = sim.communicate()
+        sim_out = sim.stdout.read()
+        sim.wait()
+        stderr_reader.join()
     cpu_after = proc_cpu_seconds(daemon.pid)
+    if "measuring" in phases and "draining" in phases:
+        a, b = phases["measuring"], phases["draining"]
+        result["steadyCpuSeconds"] = b["cpu"] - a["cpu"]
+        result["steadyRecordsAcked"] = b["recordsAcked"] - a["recordsAcked"]
+        result["steadySeconds"] = b["time"] - a["time"]
+        if a["writeBytes"] is not None and b["writeBytes"] is not None:
+            result["steadyWriteBytes"] = b["writeBytes"] - a["writeBytes"]
+    else:
+        result["problems"].append("horgos-sim announced no measured phase (see horgos-sim.stderr)")
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["simCpuSeconds"] = (children_after.ru_utime + children_after.ru_stime
                                - children_before.ru_utime - children_before.ru_stime)
@@ -335,7 +378,16 @@ def run(name, sc):
     # Stop the daemon: SIGTERM drains and must exit 0.
     daemon.send_signal(signal.SIGTERM)
     try:
-        rc = daemon.wait(timeout=120)
+        # Wait for the exit without reaping, so /proc/PID/io still holds the whole run's writes.
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            info = os.waitid(os.P_PID, daemon.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is not None: break
+            time.sleep(0.05)
+        write_bytes_after = proc_write_bytes(daemon.pid)
+        if write_bytes_before is not None and write_bytes_after is not None:
+            result["writeBytes"] = write_bytes_after - write_bytes_before
+        rc = daemon.wait(timeout=max(1, deadline - time.time()))
         if rc != 0: result["problems"].append(f"horgosd exited {rc} after SIGTERM")
     except subprocess.TimeoutExpired:
         daemon.kill(); daemon.wait()
@@ -404,26 +456,31 @@ for r in results:
     steady = t.get("steadyAckLatencyMicros", {})
     peak_conn = t.get("peakConnected", 0)
     rss_per_conn = (r.get("peakSampledRssKiB", 0) - r.get("baseRssKiB", 0)) / peak_conn if peak_conn else float("nan")
+    steady_records = r.get("steadyRecordsAcked", 0)
+    steady_cpu_us = r["steadyCpuSeconds"] / steady_records * 1e6 if steady_records else float("nan")
+    bytes_per_record = r["writeBytes"] / landed if landed and "writeBytes" in r else float("nan")
     row = dict(scenario=f"{r['scenario']} {r['title']}", connections=peak_conn,
                recordsPerSecond=landed / seconds if seconds else float("nan"),
                framesPerSecond=landed / records_per_frame / seconds if seconds and frames_acked else float("nan"),
                p50=lat.get("p50", 0) / 1000, p99=lat.get("p99", 0) / 1000, p999=lat.get("p999", 0) / 1000,
                steadyP50=steady.get("p50", 0) / 1000, steadyP99=steady.get("p99", 0) / 1000,
                steadyP999=steady.get("p999", 0) / 1000,
-               cpuPerMillion=cpu_per_million, floorNs=fl, ratio=ratio, peakRssMiB=r.get("peakRssKiB", 0) / 1024,
+               cpuPerMillion=cpu_per_million, steadyCpuMicrosPerRecord=steady_cpu_us, diskBytesPerRecord=bytes_per_record,
+               floorNs=fl, ratio=ratio, peakRssMiB=r.get("peakRssKiB", 0) / 1024,
                rssPerConnKiB=rss_per_conn, duplicates=r.get("duplicates", 0), errors=error_text,
                landed=landed, acked=acked, rejected=rejected, consistent=consistent, ok=ok)
     r["row"] = row
     rows.append(row)
 
 headers = ["scenario", "conns", "records/s landed", "frames/s landed", "ack p50 / p99 / p99.9 ms", "steady ack p50 / p99 / p99.9 ms",
-           "daemon CPU s per M records", "x floor", "peak RSS MiB", "RSS/conn KiB", "dup", "errors",
+           "daemon CPU s per M records", "steady CPU µs/record", "disk bytes/record", "x floor", "peak RSS MiB", "RSS/conn KiB", "dup", "errors",
            "landed = acked"]
 table = []
 for w in rows:
     table.append([w["scenario"], fmt(w["connections"]), fmt(w["recordsPerSecond"]), fmt(w["framesPerSecond"]),
                   f"{w['p50']:.1f} / {w['p99']:.1f} / {w['p999']:.1f}",
                   f"{w['steadyP50']:.1f} / {w['steadyP99']:.1f} / {w['steadyP999']:.1f}", fmt(w["cpuPerMillion"], 2),
+                  fmt(w["steadyCpuMicrosPerRecord"], 2), fmt(w["diskBytesPerRecord"]),
                   fmt(w["ratio"], 2), fmt(w["peakRssMiB"], 1), fmt(w["rssPerConnKiB"], 1), fmt(w["duplicates"]),
                   w["errors"], f"{'yes' if w['consistent'] else 'NO'} ({w['landed']:,} / {w['acked'] - w['rejected']:,})"])
 widths = [max(len(h), *(len(row[k]) for row in table)) if table else len(h) for k, h in enumerate(headers)]
@@ -441,12 +498,20 @@ shape_text = "; ".join(
     f"(process: {v['floorProcessNsPerRecord']:.1f})" for k, v in sorted(floor.items(), reverse=True))
 print(f"floor (horgos-bench-floor, CPU ns per record): {shape_text}")
 print("x floor = daemon CPU per landed record / the floor of its frame shape (and durability).")
+print("steady CPU µs/record = daemon CPU while every unit was connected (handshakes and drain excluded) / records "
+      "ACKed meanwhile; disk bytes/record = write_bytes of /proc/PID/io from the simulator's start to the daemon's "
+      "exit / records landed.")
 for r in results:
     if r.get("row") and r["row"]["landed"]:
         print(f"{r['scenario']}: daemon {r['cpuSeconds']:.1f} CPU-s, simulator {r['simCpuSeconds']:.1f} CPU-s "
               f"({r['simCpuSeconds'] / r['row']['landed'] * 1e6:.1f} µs per record) in {r['wallSeconds']:.1f} s of wall time"
               + (f"; store transactions {r['commits']:,}, first submission to commit p50 <= {r['commitP50Ms']:g} ms, "
                  f"p99 <= {r['commitP99Ms']:g} ms" if r.get("commits") else "")
+              + (f"; measured phase {r['steadySeconds']:.1f} s: {r['steadyCpuSeconds']:.1f} CPU-s for "
+                 f"{r['steadyRecordsAcked']:,} records ACKed"
+                 + (f", {r['steadyWriteBytes'] / r['steadyRecordsAcked']:,.0f} bytes written per record ACKed"
+                    if r.get("steadyWriteBytes") is not None and r["steadyRecordsAcked"] else "")
+                 if r.get("steadyRecordsAcked") else "")
               + (f"; server-side ACK latency (frame decoded to its commit back on the event loop) "
                  f"p50 <= {r['serverAckP50Ms']:g} ms, p99 <= {r['serverAckP99Ms']:g} ms"
                  if r.get("serverAckP99Ms") else ""))

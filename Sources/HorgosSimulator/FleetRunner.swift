@@ -113,7 +113,8 @@ public final class FleetRunner: Sendable {
     /// connections dropped abruptly each minute (they reconnect and resend).
     public func run(
         duration: Duration, connectRatePerSecond: Int = 2000, churnPerMinute: Double = 0,
-        drainTimeout: Duration = .seconds(30), rampTimeout: Duration = .seconds(60), progress: @Sendable (FleetSnapshot, Double) -> Void = { _, _ in }
+        drainTimeout: Duration = .seconds(30), rampTimeout: Duration = .seconds(60), progress: @Sendable (FleetSnapshot, Double) -> Void = { _, _ in },
+        phase: @Sendable (FleetPhase, FleetSnapshot) -> Void = { _, _ in }
     ) async throws -> FleetReport {
         let vehicles = plan.vehicles()
         let startTime = settings.nowMs() - (settings.reportIntervalMs == 0 ? 3_600_000 : 0)
@@ -185,6 +186,7 @@ public final class FleetRunner: Sendable {
         }
         let started = clock.now
         stats.setMeasuring(true)
+        phase(.measuring, stats.snapshot())
         var random = SimRandom(seed: plan.seed ^ 0xC0FFEE)
         while clock.now - started < duration {
             try await Task.sleep(for: .seconds(1))
@@ -199,6 +201,7 @@ public final class FleetRunner: Sendable {
         }
         let generationSeconds = seconds(clock.now - started)
         stats.setMeasuring(false)
+        phase(.draining, stats.snapshot())
         for unit in units { unit.eventLoop.execute { unit.value.stopGenerating() } }
         let drainStarted = clock.now
         while stats.finishedUnits < units.count && clock.now - drainStarted < drainTimeout {
@@ -231,4 +234,12 @@ public final class FleetRunner: Sendable {
     private func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
+}
+
+/// The phases of a fleet run that `FleetRunner.run` announces (the load run samples the daemon at each).
+public enum FleetPhase: String, Sendable {
+    /// Every unit is connected (or the ramp timed out): the measured phase starts.
+    case measuring
+    /// The measured phase is over: units stop generating and wait for their last ACKs.
+    case draining
 }

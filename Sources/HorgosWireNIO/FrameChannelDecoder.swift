@@ -5,14 +5,29 @@ import NIOCore
 ///
 /// `bytes` is a slice of NIO's buffer holding the whole frame; `payload` the slice of its payload.
 /// Slices share storage with the receive buffer, so handing one to a writer thread costs a reference
-/// count, not a copy.
+/// count, not a copy. The frame is only its `ByteBuffer` (the header is read back from its first 12
+/// bytes): at 24 bytes it fits an existential's inline buffer, so passing it down the pipeline in a
+/// `NIOAny` allocates nothing per frame.
 public struct InboundFrame: Sendable {
-    public let header: FrameHeader
     public let bytes: ByteBuffer
+
+    /// A frame whose header the decoder has checked (`bytes` starts with it).
+    public init(bytes: ByteBuffer) {
+        self.bytes = bytes
+    }
+
+    /// The frame's header (type, sequence, payload length), as the decoder validated it.
+    public var header: FrameHeader {
+        let start = bytes.readerIndex
+        return FrameHeader(
+            type: FrameType(wireValue: bytes.getInteger(at: start + 3, as: UInt8.self)!)!,
+            sequence: bytes.getInteger(at: start + 4, endianness: .little, as: UInt32.self)!,
+            payloadLength: Int(bytes.getInteger(at: start + 8, endianness: .little, as: UInt32.self)!))
+    }
 
     /// The payload bytes of the frame.
     public var payload: ByteBuffer {
-        bytes.getSlice(at: bytes.readerIndex + WireFormat.headerSize, length: header.payloadLength)!
+        bytes.getSlice(at: bytes.readerIndex + WireFormat.headerSize, length: bytes.readableBytes - WireFormat.overhead)!
     }
 }
 
@@ -70,7 +85,7 @@ public struct FrameChannelDecoder: ByteToMessageDecoder {
         }
         guard let header else { return .needMoreData }
         let bytes = buffer.readSlice(length: header.frameLength)!
-        context.fireChannelRead(wrapInboundOut(InboundFrame(header: header, bytes: bytes)))
+        context.fireChannelRead(wrapInboundOut(InboundFrame(bytes: bytes)))
         return .continue
     }
 

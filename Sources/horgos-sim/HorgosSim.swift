@@ -98,6 +98,13 @@ struct HorgosSim: AsyncParsableCommand {
                 elapsed, snapshot.connected, snapshot.framesAcked, snapshot.recordsAcked,
                 Double(snapshot.ackLatencyMicros.p99) / 1000, snapshot.errors.values.reduce(0, +))
             FileHandle.standardError.write(Data(line.utf8))
+        } phase: { phase, snapshot in
+            // With --json, one machine-readable line per phase (Benchmarks/loadrun.sh samples the daemon's
+            // CPU and disk writes at each, so handshakes and the drain stay out of the steady figures).
+            guard json else { return }
+            let line = "horgos-sim: phase \(phase.rawValue) records_acked=\(snapshot.recordsAcked) "
+                + "frames_acked=\(snapshot.framesAcked)\n"
+            FileHandle.standardError.write(Data(line.utf8))
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         if json {

@@ -119,11 +119,12 @@ struct Daemon {
                 lowWatermark: configuration.queue.lowWatermarkBytes)
         }
         let limits = configuration.limits
+        let observer = MetricsSessionObserver(logger: logger, regions: configuration.regions)
         var environment = SessionEnvironment(
             authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
             limits: Self.sessionLimits(limits, store: configuration.store),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
-            observer: MetricsSessionObserver(logger: logger, regions: configuration.regions), logger: logger)
+            observer: observer, logger: logger)
         let holder = self.revocations
         environment.isVINRevoked = { holder.isRevoked(vin: String(describing: $0)) }
         let budget = BufferedBytesBudget(limit: limits.maxBufferedBytes)
@@ -159,7 +160,7 @@ struct Daemon {
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
                 extraMetrics: {
-                    report.prometheusText()
+                    report.prometheusText() + observer.prometheusText()
                         + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
                         + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
                 }, reloadVerdict: { trust.latest }),

@@ -15,7 +15,9 @@ import Synchronization
 ///
 /// The per-frame counters are created once per label set and kept (`CounterCache`): creating a
 /// swift-metrics `Counter` validates its name and labels and looks the series up under the
-/// registry's lock, which cost more than the increment on every frame and every ACK.
+/// registry's lock, which cost more than the increment on every frame and every ACK. The ACK latency of
+/// the configured regions is an `AckLatencyHistogram` (atomics, no lock per frame), rendered by
+/// `prometheusText()`, which the daemon appends to `/metrics`.
 public struct MetricsSessionObserver: SessionObserver {
     private let logger: Logger
     private let open: Gauge
@@ -86,8 +88,11 @@ public struct MetricsSessionObserver: SessionObserver {
 
     /// A data frame's ACK is queued: the server-side ACK latency, by region.
     public func frameAcknowledged(region: String, latencyNanoseconds: UInt64) {
-        counters.ackLatency(region).recordNanoseconds(Int64(clamping: latencyNanoseconds))
+        counters.recordAckLatency(region, nanoseconds: Int64(clamping: latencyNanoseconds))
     }
+
+    /// `horgos_ack_latency_seconds` of the configured regions, in the Prometheus text format.
+    public func prometheusText() -> String { counters.ackLatencyText() }
 
     /// An ACK was sent.
     public func ackSent() {
@@ -114,40 +119,99 @@ private final class CounterCache: Sendable {
     static let framesLabel = "horgos_frames_total"
     static let ackLatencyLabel = "horgos_ack_latency_seconds"
 
+    /// One region's series, as fields: a frame costs one dictionary lookup (the region), not one per metric.
     private struct RegionCounters: Sendable {
         let telemetryFrames: Counter
-        let regional: [Regional: Counter]
-        let ackLatency: Timer
+        let records: Counter
+        let stored: Counter
+        let duplicates: Counter
+        let rejected: Counter
+        let ackLatency: AckLatencyHistogram
 
         init(region: String) {
             telemetryFrames = Counter(
                 label: CounterCache.framesLabel, dimensions: [("type", "\(FrameType.telemetry)"), ("region", region)])
-            regional = Dictionary(
-                uniqueKeysWithValues: Regional.allCases.map { ($0, Counter(label: $0.rawValue, dimensions: [("region", region)])) })
-            ackLatency = Timer(label: CounterCache.ackLatencyLabel, dimensions: [("region", region)])
+            func counter(_ metric: Regional) -> Counter { Counter(label: metric.rawValue, dimensions: [("region", region)]) }
+            records = counter(.records)
+            stored = counter(.stored)
+            duplicates = counter(.duplicates)
+            rejected = counter(.rejected)
+            ackLatency = AckLatencyHistogram(region: region)
+        }
+
+        func counter(_ metric: Regional) -> Counter {
+            switch metric {
+            case .records: records
+            case .stored: stored
+            case .duplicates: duplicates
+            case .rejected: rejected
+            }
         }
     }
 
     private let known: [String: RegionCounters]
+    /// The configured regions' histograms, in configuration order (for `/metrics`).
+    private let histograms: [AckLatencyHistogram]
+    /// `known` again for two-letter ISO codes, indexed by the letters (26 x 26 slots; 0 = none, else the
+    /// index in `lettered` + 1): a frame's lookups hash no String.
+    private let slots: [UInt8]
+    private let lettered: [RegionCounters]
 
     init(regions: [String]) {
         var known: [String: RegionCounters] = [:]
-        for region in regions { known[region] = RegionCounters(region: region) }
+        var histograms: [AckLatencyHistogram] = []
+        var slots = [UInt8](repeating: 0, count: 26 * 26)
+        var lettered: [RegionCounters] = []
+        for region in regions where known[region] == nil {
+            let counters = RegionCounters(region: region)
+            known[region] = counters
+            histograms.append(counters.ackLatency)
+            if let slot = Self.slot(region), lettered.count < 255 {
+                lettered.append(counters)
+                slots[slot] = UInt8(lettered.count)
+            }
+        }
         self.known = known
+        self.histograms = histograms
+        self.slots = slots
+        self.lettered = lettered
+    }
+
+    /// The table slot of a code of two ASCII capitals, else nil.
+    private static func slot(_ region: String) -> Int? {
+        var letters = region.utf8.makeIterator()
+        guard let first = letters.next(), let second = letters.next(), letters.next() == nil,
+            (65...90).contains(first), (65...90).contains(second)
+        else { return nil }
+        return Int(first - 65) * 26 + Int(second - 65)
+    }
+
+    private func counters(_ region: String) -> RegionCounters? {
+        if let slot = Self.slot(region) {
+            let index = slots[slot]
+            return index == 0 ? nil : lettered[Int(index) - 1]
+        }
+        return known[region]
     }
 
     func frames(_ type: FrameType, region: String) -> Counter {
-        if type == .telemetry, let counters = known[region] { return counters.telemetryFrames }
+        if type == .telemetry, let cached = counters(region) { return cached.telemetryFrames }
         return Counter(label: Self.framesLabel, dimensions: [("type", "\(type)"), ("region", region)])
     }
 
     func regional(_ metric: Regional, _ region: String) -> Counter {
-        known[region]?.regional[metric] ?? Counter(label: metric.rawValue, dimensions: [("region", region)])
+        counters(region)?.counter(metric) ?? Counter(label: metric.rawValue, dimensions: [("region", region)])
     }
 
-    func ackLatency(_ region: String) -> Timer {
-        known[region]?.ackLatency ?? Timer(label: Self.ackLatencyLabel, dimensions: [("region", region)])
+    func recordAckLatency(_ region: String, nanoseconds: Int64) {
+        if let histogram = counters(region)?.ackLatency {
+            histogram.record(nanoseconds: nanoseconds)
+        } else {
+            Timer(label: Self.ackLatencyLabel, dimensions: [("region", region)]).recordNanoseconds(nanoseconds)
+        }
     }
+
+    func ackLatencyText() -> String { AckLatencyHistogram.prometheusText(of: histograms) }
 }
 
 /// The open-session count behind the gauge.

@@ -2,14 +2,17 @@ import HorgosStore
 import NIOCore
 import Synchronization
 
-/// Hands the region writers' commit completions back to one event loop in batches.
+/// Hands the store's commit completions back to one event loop in batches, and writes the ACKs they
+/// produce once per batch.
 ///
-/// A writer finishes a transaction for many frames at once, on its own thread. Scheduling one
+/// The store finishes a durable round for many frames at once, on its own thread. Scheduling one
 /// event-loop task per frame costs a lock, a task and often a wake-up of the loop (an `eventfd`
 /// write) per frame: with one record per frame (a fleet of vehicles at 1 record/s) that was one
 /// cross-thread hop per record. The inbox queues each completion and schedules a task only when its
 /// queue goes from empty to non-empty, so one task delivers everything the commits of every region
-/// finished while the loop was busy.
+/// finished while the loop was busy. The sessions whose cumulative ACK advanced during that delivery
+/// register with the inbox (`flushAfterDelivery`) and each writes one ACK at the end of it: one ACK
+/// write per session per completion burst, and no event-loop task per ACK.
 final class CommitInbox: Sendable {
     struct Delivery: Sendable {
         let handler: NIOLoopBound<SessionHandler>
@@ -25,6 +28,10 @@ final class CommitInbox: Sendable {
     /// The other buffer, touched only by `drain` on the event loop: the two are swapped so an
     /// append under the lock (41 writer threads deliver here) almost never allocates.
     nonisolated(unsafe) private var spare: [Delivery] = []
+    /// True while `drain` runs (event loop only).
+    nonisolated(unsafe) private var delivering = false
+    /// Sessions with an ACK to write once the current delivery is done (event loop only; reused).
+    nonisolated(unsafe) private var acksToFlush: [SessionHandler] = []
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -44,12 +51,24 @@ final class CommitInbox: Sendable {
         var batch = spare
         spare = []
         pending.withLock { swap(&$0, &batch) }
+        delivering = true
         for delivery in batch {
             delivery.handler.value.committed(
                 delivery.sequence, bytes: delivery.bytes, outcome: delivery.outcome, receivedNs: delivery.receivedNs)
         }
+        delivering = false
         batch.removeAll(keepingCapacity: true)
         spare = batch
+        for handler in acksToFlush { handler.flushAck() }
+        acksToFlush.removeAll(keepingCapacity: true)
+    }
+
+    /// Called on the event loop by a session whose ACK is pending: true when the inbox is delivering
+    /// and will call its `flushAck` at the end of the delivery; false otherwise (the caller flushes).
+    func flushAfterDelivery(_ handler: SessionHandler) -> Bool {
+        guard delivering else { return false }
+        acksToFlush.append(handler)
+        return true
     }
 }
 

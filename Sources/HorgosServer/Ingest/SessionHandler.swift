@@ -86,8 +86,12 @@ extension SessionObserver {
 /// Sits after the TLS handler, the idle-state handler and the frame decoder. It is thin on
 /// purpose: the protocol rules are in the state machine; this type reads identity after the
 /// handshake, hands data frames to the region's writer, turns commits into cumulative ACKs
-/// (coalesced: one ACK per event-loop tick), stops reading while the region's queue is above its
-/// high watermark, and writes WELCOME, PONG, ERROR and BYE.
+/// (coalesced: one ACK write per burst of completions, see `CommitInbox`), stops reading while the
+/// region's queue is above its high watermark, and writes WELCOME, PONG, ERROR and BYE.
+///
+/// The per-frame path takes no lock and writes no log line: the region's byte accounting is atomic
+/// (`RegionFlowControl`), the metrics are atomic counters created once, and the ACK is encoded into a
+/// buffer reused from one ACK to the next.
 public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = InboundFrame
     public typealias OutboundIn = ByteBuffer
@@ -108,6 +112,8 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var inbox: CommitInbox?
     /// Reused encoding space for server frames (no allocation per ACK).
     private var encoded: [UInt8] = []
+    /// The last ACK's buffer, reused once the channel has written it (then it is uniquely referenced).
+    private var ackBuffer: ByteBuffer?
 
     public init(environment: SessionEnvironment) {
         self.environment = environment
@@ -177,15 +183,13 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let frame = unwrapInboundIn(data)
         // After ERROR or BYE nothing more is read: frames already decoded from the same read are dropped.
         guard !draining else { return }
-        guard var machine else {
-            // Frames before the identity is known cannot happen after a TLS handshake; drop them.
-            return
-        }
+        // Frames before the identity is known cannot happen after a TLS handshake; drop them. The state
+        // machine is mutated in place (`machine!`): a local copy would copy its ACK-window arrays per frame.
+        guard machine != nil else { return }
         let header = frame.header
         // Header-only session checks come before the payload's (PROTOCOL.md 6.1).
-        let admitted = machine.admit(header)
+        let admitted = machine!.admit(header)
         if admitted != .none {
-            self.machine = machine
             perform(admitted, context: context)
             return
         }
@@ -202,30 +206,29 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let action: SessionStateMachine.Action
         switch parsed {
         case .failure(let error):
-            action = machine.protocolViolation(error, sequence: header.sequence)
+            action = machine!.protocolViolation(error, sequence: header.sequence)
         case .success(let message):
             environment.observer.frameReceived(header.type, region: flow?.region, records: message.records)
-            var first = machine.received(header, vin: message.vin, nowMs: environment.now())
+            var first = machine!.received(header, vin: message.vin, nowMs: environment.now())
             if first == .none {
                 switch message {
-                case .hello(let hello): first = machine.hello(hello, nowMs: environment.now())
-                case .ping(let opaque): first = machine.ping(opaque)
-                case .bye: first = machine.bye()
+                case .hello(let hello): first = machine!.hello(hello, nowMs: environment.now())
+                case .ping(let opaque): first = machine!.ping(opaque)
+                case .bye: first = machine!.bye()
                 default: break
                 }
             }
             action = first
         }
         // After the client's BYE nothing more is read (PROTOCOL.md 4.8), even while commits are pending.
-        if case .draining = machine.state { draining = true }
-        self.machine = machine
-        if case .store(let sequence) = action, machine.peer.role == .gateway, case .success(let message) = parsed,
+        if case .draining = machine!.state { draining = true }
+        if case .store(let sequence) = action, machine!.peer.role == .gateway, case .success(let message) = parsed,
             let vin = message.vin, environment.isVINRevoked(vin)
         {
             refuseRevokedVIN(vin, sequence: sequence, records: message.records, context: context)
             return
         }
-        perform(action, context: context, frame: frame)
+        perform(action, context: context, frame: frame, header: header)
     }
 
     /// A gateway sent a frame for a revoked VIN: not stored, acknowledged with its records rejected.
@@ -291,11 +294,14 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     // MARK: Actions
 
-    private func perform(_ action: SessionStateMachine.Action, context: ChannelHandlerContext, frame: InboundFrame? = nil) {
+    private func perform(
+        _ action: SessionStateMachine.Action, context: ChannelHandlerContext, frame: InboundFrame? = nil,
+        header: FrameHeader? = nil
+    ) {
         switch action {
         case .store(let sequence):
-            guard let frame, let flow, let inbox else { return }
-            store(frame, sequence: sequence, flow: flow, inbox: inbox, context: context)
+            guard let frame, let header, let flow, let inbox else { return }
+            store(frame, header: header, sequence: sequence, flow: flow, inbox: inbox, context: context)
         case .sendAck(let ack):
             coalesce(ack, context: context)
         default:
@@ -304,10 +310,10 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func store(
-        _ frame: InboundFrame, sequence: UInt32, flow: RegionFlowControl, inbox: CommitInbox,
+        _ frame: InboundFrame, header: FrameHeader, sequence: UInt32, flow: RegionFlowControl, inbox: CommitInbox,
         context: ChannelHandlerContext
     ) {
-        let bytes = frame.header.frameLength
+        let bytes = header.frameLength
         queuedBytes += bytes
         let budget = environment.bufferBudget
         let pinned = frame.bytes.storageCapacity
@@ -319,7 +325,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         let receivedNs = NIODeadline.now().uptimeNanoseconds
         do {
             try environment.sink.submit(
-                IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
+                IngestSubmission(region: region, type: header.type, payload: frame.payload) { outcome in
                     flow.remove(bytes)
                     budget?.remove(pinned)
                     observer.frameCommitted(region: region, outcome: outcome)
@@ -354,9 +360,8 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             environment.observer.frameAcknowledged(
                 region: flow.region, latencyNanoseconds: now > receivedNs ? now - receivedNs : 0)
         }
-        guard var machine, let context else { return }
-        let action = machine.frameCommitted(sequence, rejected: UInt32(clamping: outcome.rejected))
-        self.machine = machine
+        guard machine != nil, let context else { return }
+        let action = machine!.frameCommitted(sequence, rejected: UInt32(clamping: outcome.rejected))
         perform(action, context: context)
     }
 
@@ -390,18 +395,24 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         guard !ackFlushScheduled else { return }
         ackFlushScheduled = true
+        // Commits arrive through the inbox, which writes every pending ACK once its delivery is done.
+        if inbox?.flushAfterDelivery(self) == true { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.execute { loopBound.value.flushAck() }
     }
 
-    private func flushAck() {
+    /// Writes the pending cumulative ACK, if any (event loop; called once per completion burst).
+    func flushAck() {
         ackFlushScheduled = false
         guard let ack = pendingAck, let context else { return }
         pendingAck = nil
-        var buffer = context.channel.allocator.buffer(capacity: 24)
+        var buffer = ackBuffer ?? context.channel.allocator.buffer(capacity: 32)
+        ackBuffer = nil
+        buffer.clear()
         appendFrame(to: &buffer) { FrameEncoder.appendAck(ack, sequence: $1, to: &$0) }
         environment.observer.ackSent()
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        ackBuffer = buffer
     }
 
     private func send(_ action: SessionStateMachine.Action, context: ChannelHandlerContext) {

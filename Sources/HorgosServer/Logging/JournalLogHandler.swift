@@ -12,7 +12,11 @@ import Logging
 /// Under journald (stderr is the stream named by `JOURNAL_STREAM`) each line starts with the syslog
 /// priority, `<6>horgosd: peer authenticated peer=...`, so `journalctl -p warning` works and no timestamp is
 /// duplicated. Elsewhere: `2026-11-29T09:00:00.123Z INFO horgosd: message key=value`. Newlines inside a
-/// message or value are escaped so one event is always one line. Each line is a single write(2).
+/// message or value are escaped so one event is always one line.
+///
+/// The stderr handlers never write on the caller's thread (an event loop must not wait for journald):
+/// they format the line and hand it to `LogLineQueue.standardError`, whose own thread writes whole
+/// lines; when that queue is full the line is dropped and counted, and a warning says how many.
 public struct JournalLogHandler: LogHandler {
     /// The line format.
     public enum Format: Sendable, Hashable {
@@ -32,13 +36,19 @@ public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let write: @Sendable (String) -> Void
 
-    /// A handler writing to stderr, in journald format when `JOURNAL_STREAM` names stderr.
+    /// A handler writing to stderr through `LogLineQueue.standardError`, in journald format when
+    /// `JOURNAL_STREAM` names stderr.
     public init(label: String, level: Logger.Level = .info, environment: [String: String] = ProcessEnvironment.current)
     {
         self.init(
             label: label, level: level,
             format: Self.stderrIsJournal(environment: environment) ? .journald : .plain,
-            write: { line in Self.writeToStderr(line) })
+            queue: .standardError)
+    }
+
+    /// A handler handing its lines to `queue` (never blocks on the queue's writer).
+    public init(label: String, level: Logger.Level, format: Format, queue: LogLineQueue) {
+        self.init(label: label, level: level, format: format, write: { line in queue.enqueue(line) })
     }
 
     /// A handler with an explicit format and sink (tests).
@@ -120,6 +130,7 @@ public struct JournalLogHandler: LogHandler {
             + "\(pad(now.hour, 2)):\(pad(now.minute, 2)):\(pad(now.second, 2)).\(pad(now.millisecond, 3))Z"
     }
 
+    /// Writes `line` to stderr with as many write(2) calls as it takes (the log queue's thread only).
     static func writeToStderr(_ line: String) {
         var bytes = Array(line.utf8)
         var offset = 0
