@@ -31,6 +31,13 @@ struct GlobalOptions: ParsableArguments {
                 + "http://127.0.0.1:9477).", valueName: "url"))
     var admin: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Admin endpoint of one node of the fleet; repeat for every node (status and fleet merge their "
+                + "answers; default: nodes: of the configuration, else --admin).", valueName: "url"))
+    var node: [String] = []
+
     @Flag(name: .long, help: "Print machine-readable JSON on stdout instead of tables.")
     var json = false
 
@@ -45,9 +52,14 @@ struct GlobalOptions: ParsableArguments {
                 remedy: "fix the file or variable it names, or point --config at the daemon's file")
         }
         let admin = try AdminAddress.resolve(explicit: self.admin, configured: configuration.listen.admin)
+        var nodes: [AdminAddress] = []
+        for text in node.isEmpty ? configuration.nodes : node {
+            nodes.append(
+                try AdminAddress.resolve(explicit: text, configured: configuration.listen.admin, option: "--node"))
+        }
         return CtlContext(
             configuration: configuration, stateDirectory: state ?? configuration.stateDirectory, admin: admin,
-            json: json)
+            json: json, nodes: nodes)
     }
 }
 
@@ -61,6 +73,8 @@ struct CtlContext: Sendable {
     let admin: AdminAddress
     /// `--json`.
     let json: Bool
+    /// The fleet's nodes (`--node`, else `nodes:`); empty: this node only (the shards or `--admin`).
+    var nodes: [AdminAddress] = []
 
     /// The configured regions, in configuration order.
     var regions: [HorgosStore.Region] { configuration.regions.compactMap(HorgosStore.Region.init) }
@@ -113,15 +127,39 @@ struct CtlContext: Sendable {
     }
 }
 
-/// The admin endpoint's host and port, from `--admin` (`http://host:port` or `host:port`) or
-/// `listen.admin` (a wildcard bind address is reached over loopback).
+/// The admin endpoint's address, from `--admin` / `--node` (`http://host:port`, `host:port` or
+/// `unix:/path/to/admin.sock`) or `listen.admin` (a wildcard bind address is reached over loopback).
 struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
-    var host: String
-    var port: Int
+    /// How to reach it: TCP or a Unix domain socket.
+    enum Transport: Sendable, Hashable {
+        case tcp(host: String, port: Int)
+        case unix(path: String)
+    }
 
-    var description: String { host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
+    var transport: Transport
 
-    static func resolve(explicit: String?, configured: ListenAddress) throws(CtlError) -> AdminAddress {
+    init(host: String, port: Int) { transport = .tcp(host: host, port: port) }
+
+    init(unixPath: String) { transport = .unix(path: unixPath) }
+
+    var description: String {
+        switch transport {
+        case .tcp(let host, let port): host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+        case .unix(let path): "unix:\(path)"
+        }
+    }
+
+    /// The `Host` header's value.
+    var hostHeader: String {
+        switch transport {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix: "localhost"
+        }
+    }
+
+    static func resolve(explicit: String?, configured: ListenAddress, option: String = "--admin") throws(CtlError)
+        -> AdminAddress
+    {
         guard let explicit else {
             let host: String
             switch configured.host {
@@ -132,9 +170,18 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
             return AdminAddress(host: host, port: configured.port)
         }
         var text = Substring(explicit)
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst("unix:".count))
+            guard path.hasPrefix("/") else {
+                throw CtlError(
+                    .badArguments, "\(option) \(explicit): a Unix socket needs an absolute path",
+                    remedy: "use unix:/run/horgos/admin.sock")
+            }
+            return AdminAddress(unixPath: path)
+        }
         if text.hasPrefix("https://") {
             throw CtlError(
-                .badArguments, "--admin \(explicit): the admin endpoint speaks plain HTTP",
+                .badArguments, "\(option) \(explicit): the admin endpoint speaks plain HTTP",
                 remedy: "use http://HOST:PORT (it should listen on loopback or a management network)")
         }
         if text.hasPrefix("http://") { text = text.dropFirst("http://".count) }
@@ -142,8 +189,8 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         if !text.contains(":") || (text.hasPrefix("[") && !text.contains("]:")) { text += ":80" }
         guard let address = ListenAddress(parsing: String(text)), address.port > 0 else {
             throw CtlError(
-                .badArguments, "--admin \"\(explicit)\" is not an address",
-                remedy: "use http://HOST:PORT, for example http://127.0.0.1:9477")
+                .badArguments, "\(option) \"\(explicit)\" is not an address",
+                remedy: "use http://HOST:PORT, for example http://127.0.0.1:9477, or unix:/PATH")
         }
         return AdminAddress(host: address.host, port: address.port)
     }

@@ -44,7 +44,8 @@ struct Horgosctl: AsyncParsableCommand {
         version: HorgosServerInfo.version,
         subcommands: [
             StatusCommand.self, FleetCommand.self, VehicleCommand.self, AlarmsCommand.self, ShardsCommand.self,
-            ExportCommand.self, PruneCommand.self, PKICommand.self, DemoCommand.self,
+            ExportCommand.self, PruneCommand.self, BackupCommand.self, RestoreCommand.self, PKICommand.self,
+            DemoCommand.self,
         ])
 
     /// Parses, runs, and exits with the documented status.

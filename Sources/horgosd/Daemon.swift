@@ -1,5 +1,6 @@
 import Foundation
 import HorgosPKI
+import HorgosProxyProtocol
 import HorgosServer
 import HorgosStore
 import Logging
@@ -131,9 +132,18 @@ struct Daemon {
             refusedAtAccept: { refusal in
                 Counter(label: "horgos_refusals_total", dimensions: [("code", refusal.rawValue.uppercased())])
                     .increment()
+            },
+            proxyProtocol: configuration.listen.proxyProtocol,
+            proxyHeaderRejected: { error in
+                Counter(label: "horgos_proxy_header_rejected_total", dimensions: [("reason", error.reason)]).increment()
+                logger.notice("connection without a valid PROXY v2 header closed", metadata: ["error": "\(error)"])
             })
+        FleetMetrics.registerSeries(queueHighWatermarkBytes: configuration.queue.highWatermarkBytes)
+        FleetMetrics.recordServerCertificateExpiry(chainPath: configuration.effectiveTLSFiles.certificate)
+        FleetMetrics.recordRevocationListLoaded()
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
+        state.setAddressReporter { registryOfConnections.connectionsByAddress() }
         let report = RegionReport(store: store)
         state.setRegionReporter({ report.regions() }, totals: { report.totals() })
         let telemetry = TelemetryService(
@@ -144,7 +154,16 @@ struct Daemon {
             socket: adminSocket,
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
-                extraMetrics: { report.prometheusText() }),
+                extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
+                    report.publish(into: publisher)
+                    return report.prometheusText()
+                },
+                regionStatus: { code in report.regions().first { $0.region == code } },
+                fleetHealth: { [configuration] lowSOC, maxCellTemp in
+                    NodeFleetHealth.read(
+                        stateDirectory: configuration.stateDirectory, regions: configuration.regions,
+                        lowSOCPercent: lowSOC, maxCellTempThresholdC: maxCellTemp)
+                }),
             logger: logger,
             onBound: { onBound("admin", $0) })
         let systemd = SystemdService(
@@ -263,12 +282,14 @@ struct ReloadService: Service, CustomStringConvertible {
             logger.notice("reload requested (SIGHUP)")
             do {
                 tls.replace(with: try Daemon.makeTLSContext(configuration))
+                FleetMetrics.recordServerCertificateExpiry(chainPath: configuration.effectiveTLSFiles.certificate)
                 logger.notice("TLS certificates reloaded")
             } catch {
                 logger.error("TLS reload failed; keeping the previous certificates", metadata: ["error": "\(error)"])
             }
             do {
                 let list = try revocations.reload()
+                FleetMetrics.recordRevocationListLoaded()
                 logger.notice("revocation list reloaded", metadata: ["entries": "\(list.count)"])
             } catch {
                 logger.error(

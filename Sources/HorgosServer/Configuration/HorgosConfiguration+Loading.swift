@@ -58,6 +58,11 @@ extension HorgosConfiguration {
 
         listen.telemetry = try keys.address("listen.telemetry", default: defaults.listen.telemetry)
         listen.admin = try keys.address("listen.admin", default: defaults.listen.admin)
+        let proxyText = try keys.string("listen.proxy_protocol", default: defaults.listen.proxyProtocol.rawValue)
+        guard let proxyMode = ProxyProtocolMode(rawValue: proxyText) else {
+            throw .invalid("listen.proxy_protocol", proxyText, "use off or v2")
+        }
+        listen.proxyProtocol = proxyMode
 
         tls.caCertificate = try keys.string("tls.ca_certificate", default: "")
         tls.serverCertificate = try keys.string("tls.server_certificate", default: "")
@@ -125,6 +130,12 @@ extension HorgosConfiguration {
                 "log.level", levelText, "use " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
         }
         log.level = level
+
+        if let list = reader.stringArray(forKey: ConfigKey("nodes")) {
+            nodes = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } else if let single = reader.string(forKey: ConfigKey("nodes")) {
+            nodes = single.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
     }
 }
 

@@ -16,6 +16,7 @@ import NIOCore
 /// | `regions` | 41 ISO 3166-1 alpha-2 codes (``defaultRegions``) | non-empty, two letters A-Z each, no duplicates |
 /// | `listen.telemetry` | `127.0.0.1:7443` | `host:port` or `[v6]:port`, port 0...65535 |
 /// | `listen.admin` | `127.0.0.1:9477` | `host:port` or `[v6]:port`, port 0...65535 |
+/// | `listen.proxy_protocol` | `off` | `off` or `v2` (a PROXY v2 header before TLS, from HAProxy) |
 /// | `tls.ca_certificate` | `""` | PEM file; empty: dev PKI under `<state>/pki` |
 /// | `tls.server_certificate` | `""` | PEM file; set together with `tls.ca_certificate` and `tls.server_key` |
 /// | `tls.server_key` | `""` | PEM file |
@@ -37,6 +38,7 @@ import NIOCore
 /// | `store.future_horizon_hours` | `24` | 0...8760 |
 /// | `shutdown.drain_timeout_seconds` | `20` | 0...3600 |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `nodes` | `[]` | admin URLs of every node of the fleet, for `horgosctl status` / `fleet` (the daemon ignores it) |
 public struct HorgosConfiguration: Sendable, Hashable {
     /// `state_directory`: where shards, the dev PKI and other daemon state live. Default `./horgos-state`.
     public var stateDirectory: String
@@ -56,6 +58,9 @@ public struct HorgosConfiguration: Sendable, Hashable {
     public var shutdown: Shutdown
     /// `log.*`: logging.
     public var log: Log
+    /// `nodes`: the admin endpoints (`http://host:port` or `unix:/path`) of every node of the fleet;
+    /// `horgosctl status` and `fleet` merge their answers. Read by `horgosctl` only. Default empty.
+    public var nodes: [String] = []
 
     /// The 41 markets served by default (the Gulf, Africa, Central Asia, South-East Asia, Oceania,
     /// Latin America and Europe). Configuration, not code: override with `regions`.
@@ -95,6 +100,10 @@ public struct HorgosConfiguration: Sendable, Hashable {
         /// `listen.admin`: the plain-HTTP admin endpoint (`/health`, `/status`, `/metrics`); keep it on
         /// loopback or a management network. Default `127.0.0.1:9477`.
         public var admin: ListenAddress
+        /// `listen.proxy_protocol`: `v2` when the telemetry listener sits behind a load balancer that
+        /// sends PROXY protocol v2 (HAProxy `send-proxy-v2`); limits, logs and `/status` then use the
+        /// client address from the header. Default `off`.
+        public var proxyProtocol: ProxyProtocolMode = .off
 
         /// Loopback defaults.
         public init(

@@ -99,8 +99,12 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Reused encoding space for server frames (no allocation per ACK).
     private var encoded: [UInt8] = []
 
-    public init(environment: SessionEnvironment) {
+    /// The client's address from a PROXY header (behind a load balancer); nil: the TCP peer's.
+    private let clientAddress: String?
+
+    public init(environment: SessionEnvironment, clientAddress: String? = nil) {
         self.environment = environment
+        self.clientAddress = clientAddress
     }
 
     // MARK: Inbound
@@ -124,6 +128,11 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // The listener drains (SIGTERM): finish like a BYE from the server.
+            startDraining(.serverShutdown)
+            return
+        }
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
             handshakeCompleted = true
             authorize(context: context)
@@ -159,7 +168,11 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func refuse(_ refusal: SessionRefusal, context: ChannelHandlerContext) {
         environment.observer.refused(refusal)
         environment.logger.notice(
-            "connection refused", metadata: ["code": "\(refusal.code.name)", "reason": "\(refusal.reason)"])
+            "connection refused",
+            metadata: [
+                "code": "\(refusal.code.name)", "reason": "\(refusal.reason)",
+                "remote": "\(clientAddress ?? context.channel.remoteAddress?.ipAddress ?? "?")",
+            ])
         send(.sendErrorAndClose(ErrorMessage(code: refusal.code, reason: refusal.reason)), context: context)
     }
 
@@ -217,7 +230,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 "connection refused",
                 metadata: [
                     "code": "TLS_HANDSHAKE_FAILED", "reason": "\(error)",
-                    "remote": "\(context.channel.remoteAddress?.description ?? "?")",
+                    "remote": "\(clientAddress ?? context.channel.remoteAddress?.description ?? "?")",
                 ])
             context.close(promise: nil)
         } else {
