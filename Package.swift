@@ -94,10 +94,18 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "HorgosStore", dependencies: ["CSQLite", "HorgosWire"], swiftSettings: strictSettings),
-        // The daemon's parts: TLS listener, identity, PKI, configuration, admin endpoint, systemd glue.
+        // The daemon's configuration and revocation lists (deny list, X.509 CRLs): read by the daemon and
+        // by horgosctl, which therefore does not link the daemon module.
+        .target(
+            name: "HorgosConfig",
+            dependencies: ["HorgosWire", "HorgosPKI", configuration, logging, systemPackage],
+            swiftSettings: strictSettings
+        ),
+        // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
         .target(
             name: "HorgosServer",
             dependencies: [
+                "HorgosConfig",
                 "HorgosWire",
                 "HorgosWireNIO",
                 "HorgosPKI",
@@ -139,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosServer", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
+                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
                 argumentParser,
                 x509,
                 nioCore,
@@ -269,7 +277,7 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosStore", "HorgosWire", "HorgosServer", "HorgosPKI"],
+            dependencies: ["HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import HorgosServer
+import HorgosConfig
 import HorgosStore
 import HorgosWire
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import HorgosPKI
-import HorgosServer
+import HorgosConfig
 import HorgosStore
 import HorgosWire
 import X509

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import HorgosServer
+import HorgosConfig
 import HorgosStore
 
 /// `horgosctl prune`: applies retention now, deleting whole day partitions that have expired.

@@ -1,6 +1,5 @@
 import HorgosPKI
 import Logging
-import NIOCore
 
 /// The daemon's whole configuration: every key has a default, so `horgosd` starts with no file at all.
 ///
@@ -312,12 +311,6 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         else { return nil }
         self.host = String(host)
         self.port = port
-    }
-
-    /// The IP and port of a bound socket (nil for a Unix domain socket).
-    public init?(_ address: SocketAddress) {
-        guard let ip = address.ipAddress, let port = address.port else { return nil }
-        self.init(host: ip, port: port)
     }
 
     /// `host:port`, with brackets around IPv6 literals.

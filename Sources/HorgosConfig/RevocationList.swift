@@ -69,10 +69,10 @@ public struct RevocationList: Sendable, Hashable {
         try self.init(parsing: text)
     }
 
-    /// True when the identity's certificate serial or its VIN is listed.
-    public func isRevoked(_ identity: PeerIdentity) -> Bool {
-        if serialNumbers.contains(identity.serialNumber) { return true }
-        if let vin = identity.vin, vins.contains(vin) { return true }
+    /// True when the certificate serial (normalised, as ``normalisedSerial(_:)`` gives it) or the VIN is listed.
+    public func isRevoked(serialNumber: String, vin: String?) -> Bool {
+        if serialNumbers.contains(serialNumber) { return true }
+        if let vin, vins.contains(vin) { return true }
         return false
     }
 
@@ -80,7 +80,7 @@ public struct RevocationList: Sendable, Hashable {
     public var count: Int { serialNumbers.count + vins.count }
 
     /// Lower-case hex without separators or leading zeros (the form ``PeerIdentity/serialNumber`` uses).
-    static func normalisedSerial(_ text: String) -> String? {
+    public static func normalisedSerial(_ text: String) -> String? {
         let digits = text.lowercased().filter { $0 != ":" }
         guard !digits.isEmpty, digits.allSatisfy({ $0.isHexDigit }) else { return nil }
         let trimmed = digits.drop(while: { $0 == "0" })
@@ -133,9 +133,9 @@ public final class RevocationListHolder: Sendable {
     /// The list in force.
     public var current: RevocationList { state.withLock { $0 } }
 
-    /// True when the identity is revoked by the list in force.
-    public func isRevoked(_ identity: PeerIdentity) -> Bool {
-        state.withLock { $0.isRevoked(identity) }
+    /// True when the serial or the VIN is revoked by the list in force.
+    public func isRevoked(serialNumber: String, vin: String?) -> Bool {
+        state.withLock { $0.isRevoked(serialNumber: serialNumber, vin: vin) }
     }
 
     /// Re-reads the file (SIGHUP); on error the previous list stays and the error is thrown for the log.
