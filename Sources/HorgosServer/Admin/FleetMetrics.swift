@@ -9,7 +9,7 @@ import X509
 ///
 /// `Deploy/prometheus/horgos-rules.yml` and `Deploy/grafana/horgos.json` name only metrics the daemon
 /// exports; `rate()` and `increase()` need a series to exist at 0 before the first event, so the
-/// labelled refusal and PROXY-header counters are created up front with every label value they can take.
+/// labelled refusal, ERROR-frame and PROXY-header counters are created up front with every label value they can take.
 public enum FleetMetrics {
     /// The refusal codes of `horgos_refusals_total{code}`: accept-time limits, TLS, and the session's
     /// identity checks.
@@ -21,6 +21,9 @@ public enum FleetMetrics {
     /// Creates the labelled counters at 0 and records the queue bound of `horgos_region_queue_bytes`.
     public static func registerSeries(queueHighWatermarkBytes: Int) {
         for code in refusalCodes { _ = Counter(label: "horgos_refusals_total", dimensions: [("code", code)]) }
+        for code in ErrorCode.allCases {
+            _ = Counter(label: "horgos_errors_sent_total", dimensions: [("code", code.name)])
+        }
         for reason in ProxyHeaderError.allReasons {
             _ = Counter(label: "horgos_proxy_header_rejected_total", dimensions: [("reason", reason)])
         }
