@@ -12,7 +12,8 @@
 // (d) paced ingest at a steady rate (HORGOS_BENCH_RATE rows/s, default 100,000) over the 41 regions:
 //     the ACK latency a vehicle sees (submit to completion) and the transactions it takes.
 // (a), (b) and (d) run for both durability modes. Files go under $TMPDIR (default /tmp).
-// (f) vehicle mode: 1-record submissions from 10,000 vehicles at 1 record/s each, per commit window.
+// (f) vehicle mode: 1-record submissions from 10,000 vehicles at 1 record/s each, per apply interval:
+//     ACK latency (journal round), bytes written to disk per record (/proc/self/io), fdatasyncs per second.
 // HORGOS_BENCH_PARTS selects parts (default "abcde"), HORGOS_BENCH_REPEAT repeats (a)/(b) and keeps the best.
 import CSQLite
 import Dispatch
@@ -424,18 +425,26 @@ if parts.contains("e") {
 
 // Issue 7's scenario B without the network: HORGOS_BENCH_VEHICLES (default 10,000) vehicles over the
 // 41 regions each submit one 1-record payload per second (HORGOS_BENCH_SECONDS, default 10), with
-// durability = disk, once per commit window in HORGOS_BENCH_INTERVALS (ms, default "5,20"). It prints
-// the ACK latency (submit to completion), the transactions and the process CPU per record.
+// durability = disk, once per apply interval in HORGOS_BENCH_INTERVALS (ms, default "500"). It prints
+// the ACK latency (submit to completion: the journal round), the apply transactions, the process CPU
+// per record, the bytes written to disk per record (journal + shards + checkpoints, up to the store's
+// stop) and the journal's fdatasyncs per second.
 if parts.contains("f") {
     let environment = ProcessInfo.processInfo.environment
     let vehicles = Int(environment["HORGOS_BENCH_VEHICLES"] ?? "10000") ?? 10_000
     let seconds = Int(environment["HORGOS_BENCH_SECONDS"] ?? "10") ?? 10
-    let intervals = (environment["HORGOS_BENCH_INTERVALS"] ?? "5,20").split(separator: ",").compactMap { Int($0) }
+    let intervals = (environment["HORGOS_BENCH_INTERVALS"] ?? "500").split(separator: ",").compactMap { Int($0) }
+    /// Bytes this process caused to be written to storage so far (`write_bytes` of /proc/self/io).
+    func writtenBytes() -> Int {
+        let text = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix("write_bytes:") }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+    }
     for interval in intervals {
         let dir = "\(root)/vehicle-mode-\(interval)"
         let store = try ShardStore(
             configuration: StoreConfiguration(
-                stateDirectory: dir, regions: Region.defaultSet, durability: .disk, commitIntervalMs: interval))
+                stateDirectory: dir, regions: Region.defaultSet, durability: .disk, applyIntervalMs: interval))
         let writers = Region.defaultSet.map { store.writers[$0]! }
         let start = nowMs - Int64(seconds + 60) * 1000
         submitAll(
@@ -456,6 +465,8 @@ if parts.contains("f") {
         let done = DispatchSemaphore(value: 0)
         let rate = Double(vehicles)
         let cpuStarted = processCPU()
+        let syncsBefore = store.journalStatistics.fdatasyncs
+        let writtenBefore = writtenBytes()
         let started = monotonic()
         for (index, frame) in paced.enumerated() {
             let wait = started + Double(index) / rate - monotonic()
@@ -470,16 +481,20 @@ if parts.contains("f") {
         done.wait()
         let elapsed = monotonic() - started
         let cpu = processCPU() - cpuStarted
-        let transactions = writers.reduce(0) { $0 + $1.statistics.commits } - commitsBefore
+        let syncs = store.journalStatistics.fdatasyncs - syncsBefore
         store.stop()
+        let transactions = writers.reduce(0) { $0 + $1.statistics.commits } - commitsBefore
+        let written = writtenBytes() - writtenBefore
         try? FileManager.default.removeItem(atPath: dir)
         let ack = latencySummary(latencies.withLock { $0 })
         print(
             String(
-                format: "(f) vehicle mode, window %d ms: %.0f rows/s for %.1f s, ACK p50 %.1f ms, p99 %.1f ms, "
-                    + "max %.1f ms; %d transactions (%.1f rows each); %.1f us CPU per record",
+                format: "(f) vehicle mode, apply interval %d ms: %.0f rows/s for %.1f s, ACK p50 %.1f ms, "
+                    + "p99 %.1f ms, max %.1f ms; %d apply transactions (%.1f rows each); %.1f us CPU per record; "
+                    + "%.0f bytes written per record; %.0f journal fdatasyncs/s",
                 interval, Double(paced.count) / elapsed, elapsed, ack.p50, ack.p99, ack.max,
-                transactions, Double(paced.count) / Double(max(1, transactions)), cpu * 1e6 / Double(paced.count)))
+                transactions, Double(paced.count) / Double(max(1, transactions)), cpu * 1e6 / Double(paced.count),
+                Double(written) / Double(paced.count), Double(syncs) / elapsed))
     }
 }
 if !keepFiles { try? FileManager.default.removeItem(atPath: root) }

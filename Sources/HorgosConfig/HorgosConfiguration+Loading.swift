@@ -120,6 +120,16 @@ extension HorgosConfiguration {
         store.lateHorizonDays = try keys.int("store.late_horizon_days", default: s.lateHorizonDays, in: 0...3650)
         store.futureHorizonHours = try keys.int(
             "store.future_horizon_hours", default: s.futureHorizonHours, in: 0...8760)
+        store.applyIntervalMilliseconds = try keys.int(
+            "store.apply_interval_ms", default: s.applyIntervalMilliseconds, in: 0...60000)
+        store.appliers = try keys.int("store.appliers", default: s.appliers, in: 0...256)
+        store.journalSegmentBytes = try keys.int(
+            "journal.segment_bytes", default: s.journalSegmentBytes, in: (1 << 20)...(1 << 30))
+        store.journalMaxBytes = try keys.int(
+            "journal.max_bytes", default: s.journalMaxBytes, in: (2 * store.journalSegmentBytes)...(1 << 40),
+            allowed: "use an integer of at least twice journal.segment_bytes (\(2 * store.journalSegmentBytes))")
+        store.journalMaxDelayMicroseconds = try keys.int(
+            "journal.max_delay_us", default: s.journalMaxDelayMicroseconds, in: 0...100_000)
 
         shutdown.drainTimeoutSeconds = try keys.int(
             "shutdown.drain_timeout_seconds", default: defaults.shutdown.drainTimeoutSeconds, in: 0...3600)

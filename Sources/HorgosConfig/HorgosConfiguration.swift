@@ -30,8 +30,13 @@ import Logging
 /// | `queue.high_watermark_bytes` | `8388608` | 1024...17179869184 |
 /// | `queue.low_watermark_bytes` | `4194304` | 0...high_watermark_bytes - 1 |
 /// | `store.durability` | `disk` | `disk` or `process` |
-/// | `store.commit_interval_ms` | `20` | 0...10000 |
-/// | `store.commit_max_rows` | `20000` | 1...10000000 |
+/// | `store.commit_interval_ms` | `20` | 0...10000; unused since the journal (kept so old files load) |
+/// | `store.commit_max_rows` | `20000` | 1...10000000: rows per apply transaction |
+/// | `store.apply_interval_ms` | `500` | 0...60000 |
+/// | `store.appliers` | `0` (one per core) | 0...256 |
+/// | `journal.segment_bytes` | `67108864` | 1048576...1073741824 |
+/// | `journal.max_bytes` | `1073741824` | 2 x segment_bytes...1099511627776 |
+/// | `journal.max_delay_us` | `0` | 0...100000 |
 /// | `store.retention_days` | `90` | 1...36500 |
 /// | `store.late_horizon_days` | `7` | 0...3650 |
 /// | `store.future_horizon_hours` | `24` | 0...8760 |
@@ -196,9 +201,9 @@ public struct HorgosConfiguration: Sendable, Hashable {
 
     /// How far a commit must reach before an ACK is sent.
     public enum Durability: String, Sendable, Hashable, CaseIterable {
-        /// WAL with synchronous=FULL: acked data survives power loss.
+        /// ACK after the journal round's fdatasync: acked data survives power loss.
         case disk
-        /// WAL with synchronous=NORMAL: acked data survives a daemon crash, not a power cut.
+        /// ACK after the journal round's write: acked data survives a daemon crash, not a power cut.
         case process
     }
 
@@ -216,6 +221,17 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var lateHorizonDays: Int
         /// `store.future_horizon_hours`: records further ahead than this are refused. Default 24.
         public var futureHorizonHours: Int
+        /// `store.apply_interval_ms`: acknowledged journal entries are applied to the shards after at
+        /// most this long (or `commit_max_rows` rows); data is visible to readers then. Default 500.
+        public var applyIntervalMilliseconds: Int = 500
+        /// `store.appliers`: applier threads; 0 (default) means one per core.
+        public var appliers: Int = 0
+        /// `journal.segment_bytes`: the journal starts a new segment file at this size. Default 64 MiB.
+        public var journalSegmentBytes: Int = 64 << 20
+        /// `journal.max_bytes`: the journal's bound on disk; at it, frames wait (backpressure). Default 1 GiB.
+        public var journalMaxBytes: Int = 1 << 30
+        /// `journal.max_delay_us`: optional extra wait of a journal round for more frames. Default 0.
+        public var journalMaxDelayMicroseconds: Int = 0
 
         /// The defaults stated on each property.
         public init(

@@ -1,30 +1,78 @@
 import Foundation
+import Synchronization
 
-/// The per-country shard store: one `RegionWriter` per configured region under one state directory.
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The per-country shard store: one ingest journal for every region, the region handles
+/// (`RegionWriter`) submissions go through, and the applier threads that write acknowledged journal
+/// entries into the regions' shards.
 ///
 /// This is what the daemon creates at start (`ShardStore(configuration:)`), routes submissions
-/// through (`writer(for:)`), watches (`writers`) and stops at shutdown (`stop()`). Regions are
-/// independent: a fault in one region's files degrades only that region's writer.
-/// Readers (the CLI) do not need a `ShardStore`; they use `ShardReader` on the same directory.
+/// through (`writer(for:)`), watches (`writers`, `journalStatistics`) and stops at shutdown (`stop()`).
+/// At start the journal is read back and every region replays the entries its shards have not applied
+/// (idempotent). Regions are independent: a fault in one region's files degrades only that region's
+/// applier; its entries wait in the journal. Readers (the CLI) use `ShardReader` on the same directory.
 ///
-/// Limits: writer threads run until `stop()`, which must be called before the store is dropped;
-/// one process per state directory (a second writer on the same files would only see SQLITE_BUSY).
+/// Limits: threads run until `stop()`, which must be called before the store is dropped; one process
+/// per state directory (a second writer on the same files would only see SQLITE_BUSY).
 public final class ShardStore: Sendable {
     public let configuration: StoreConfiguration
-    /// The writers by region.
+    /// The regions by code.
     public let writers: [Region: RegionWriter]
+    let journal: Journal
+    private let pool: ApplierPool
+    private let stopped = Mutex(false)
 
-    /// Creates the state directory and starts one writer thread per region. Files are opened on the
-    /// writer threads; a region whose files cannot be opened starts `degraded` and keeps retrying.
+    /// Opens the journal (replaying it: a torn tail is cut and logged, damage in the middle throws
+    /// `.journalCorrupt`), then starts the journal writer and the applier threads. Shard files are
+    /// opened on the applier threads; a region whose files cannot be opened starts `degraded` and
+    /// keeps retrying.
     public init(configuration: StoreConfiguration) throws(StoreError) {
         SQLiteProcessSetup.ensure()
         try StoreFiles.createDirectory(configuration.stateDirectory)
         self.configuration = configuration
+        let regions = Array(Set(configuration.regions))
+        let floor = regions.map { Self.appliedLSN(stateDirectory: configuration.stateDirectory, region: $0) }.max() ?? 0
+        let journal = try Journal(configuration: configuration, floorLSN: floor)
+        self.journal = journal
         var writers: [Region: RegionWriter] = [:]
-        for region in Set(configuration.regions) {
-            writers[region] = RegionWriter(region: region, configuration: configuration)
+        var appliers: [RegionApplier] = []
+        for region in regions {
+            let writer = RegionWriter(region: region, configuration: configuration, journal: journal)
+            writers[region] = writer
+            appliers.append(
+                RegionApplier(writer: writer, configuration: configuration, recovered: journal.recovered[region] ?? []))
+        }
+        for (region, entries) in journal.recovered where writers[region] == nil {
+            configuration.log(
+                .warning,
+                "journal: \(entries.count) entries of \(region), which is no longer configured, are not applied "
+                    + "(they stay in the journal until it is retired; configure the region again to apply them)")
         }
         self.writers = writers
+        let pool = ApplierPool(appliers: appliers, count: configuration.appliers, journal: journal)
+        self.pool = pool
+        journal.start(regions: writers) { pool.notify($0) }
+        for writer in writers.values {
+            writer.stopStore.withLock { $0 = { [weak self] timeoutMs in self?.stop(timeoutMs: timeoutMs) } }
+        }
+    }
+
+    /// The applied LSN a region's registry records (0 when it has none: a release before the journal).
+    static func appliedLSN(stateDirectory: String, region: Region) -> UInt64 {
+        let path = "\(StoreFiles.regionDirectory(stateDirectory, region))/\(StoreFiles.registryFileName)"
+        guard StoreFiles.exists(path) else { return 0 }
+        do throws(StoreError) {
+            let db = try SQLiteConnection(path: path, readOnly: true)
+            guard try db.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'meta'") == 1 else { return 0 }
+            return UInt64(try db.prepare("SELECT value FROM meta WHERE key = 'applied_lsn'").firstText() ?? "0") ?? 0
+        } catch {
+            return 0
+        }
     }
 
     /// The writer of `region`; throws `.unknownRegion` for a market that is not configured.
@@ -35,10 +83,32 @@ public final class ShardStore: Sendable {
         return writer
     }
 
-    /// Stops every writer (in parallel): commit what is queued, checkpoint, close.
+    /// The journal's counters (rounds, fdatasyncs, bytes, segments, durable LSN, held frames).
+    public var journalStatistics: JournalStatistics { journal.statistics }
+
+    /// Stops the journal (writes and acknowledges what is queued), then the appliers (apply what is
+    /// acknowledged, checkpoint, close), and records the regions' durable LSNs.
     public func stop(timeoutMs: Int = 30_000) {
-        let all = Array(writers.values)
-        DispatchQueue.concurrentPerform(iterations: all.count) { index in all[index].stop(timeoutMs: timeoutMs) }
+        let first = stopped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        let deadline = StoreClock.monotonicNs() + UInt64(timeoutMs) * 1_000_000
+        journal.stop(timeoutMs: timeoutMs)
+        pool.stop(deadlineNs: deadline)
+        journal.retire()
+    }
+
+    /// Test support: waits until every entry acknowledged so far is applied to the shards (true), or
+    /// the timeout passed (false).
+    public func waitUntilApplied(timeoutMs: Int = 20_000) -> Bool {
+        let deadline = StoreClock.monotonicNs() + UInt64(timeoutMs) * 1_000_000
+        while StoreClock.monotonicNs() < deadline {
+            if writers.values.allSatisfy({ $0.queuedBytes == 0 }) { return true }
+            usleep(5_000)
+        }
+        return false
     }
 
     /// Copies a region's registry and partitions into `destination/<CC>/` as consistent snapshots

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A storage region: an ISO 3166-1 alpha-2 market code such as `AE` or `MX`.
 ///
 /// The market in a certificate picks the region; each region has its own directory, writer and files,
@@ -26,12 +28,14 @@ public struct Region: Sendable, Hashable, Comparable, CustomStringConvertible {
     public static let defaultSet: [Region] = defaultCodes.compactMap(Region.init)
 }
 
-/// What a commit survives before the writer reports it.
+/// What an acknowledged frame survives: when the journal round holding it completes.
 ///
-/// - `disk`: WAL with `synchronous=FULL`; the WAL is fsynced at every commit, so an acknowledged row
-///   survives a power loss or kernel panic. The default.
-/// - `process`: WAL with `synchronous=NORMAL`; the WAL is fsynced only at checkpoints, so an
-///   acknowledged row survives a daemon crash or `kill -9` but the last commits may be lost on power loss.
+/// - `disk`: after the round's `write` and `fdatasync`: an acknowledged frame survives a power loss or
+///   kernel panic. The default.
+/// - `process`: after the round's `write`: it survives a daemon crash or `kill -9`, but the last
+///   rounds may be lost on power loss.
+///
+/// The shards use `synchronous=NORMAL` either way: they are rebuilt from the journal after a crash.
 public enum Durability: String, Sendable, Hashable, CaseIterable {
     case disk
     case process
@@ -61,8 +65,10 @@ public struct TimeHorizon: Sendable, Hashable {
 
 /// Settings of the shard store; every field has a production default.
 ///
-/// Limits: `commitMaxRows` bounds a transaction's size (and so the WAL growth per commit);
-/// `maxQueuedBytes` is a hard guard behind the daemon's own watermarks on `RegionWriter.queuedBytes`.
+/// Limits: `commitMaxRows` bounds an apply transaction's size (and so the WAL growth per commit);
+/// `maxQueuedBytes` bounds one region's unapplied journal bytes and `journalMaxBytes` the journal on
+/// disk: past either, new frames of the region (or of every region) wait before the journal, their
+/// completions do not run, and the daemon's sessions stop reading (backpressure, never a drop).
 public struct StoreConfiguration: Sendable {
     /// Directory holding one sub-directory per region.
     public var stateDirectory: String
@@ -70,14 +76,27 @@ public struct StoreConfiguration: Sendable {
     public var regions: [Region]
     /// Default `.disk` (see `Durability`).
     public var durability: Durability
-    /// Longest time the first submission of a transaction waits for others (default 20 ms). Every
-    /// transaction costs a WAL write and fsync per file it touches, so a window that holds several
-    /// submissions is what makes one-record-per-frame traffic cheap: at 240 records/s per region
-    /// (10,000 vehicles at 1 record/s over 41 regions) 5 ms held ~2 records per transaction and cost
-    /// ~100 µs of CPU per record, 20 ms holds ~5 and costs ~60 µs (`horgos-bench-store`, part f).
-    public var commitIntervalMs: Int
-    /// Rows after which a transaction commits at once (default 20,000).
+    /// How long acknowledged journal entries wait before a region's applier writes them into the
+    /// shards in one transaction (default 500 ms): data is visible to readers within this plus the
+    /// commit. Durability comes from the journal, so a long interval costs only visibility, and each
+    /// transaction holds hundreds of rows instead of a handful.
+    public var applyIntervalMs: Int
+    /// Rows after which an apply transaction commits at once (default 20,000).
     public var commitMaxRows: Int
+    /// Size at which the journal starts a new segment file (default 64 MiB, at least 1 MiB).
+    public var journalSegmentBytes: Int
+    /// The journal's bound on disk (default 1 GiB, at least two segments): at it, new frames wait.
+    public var journalMaxBytes: Int
+    /// Optional extra wait of a journal round for more arrivals (default 0: natural batching only).
+    public var journalMaxDelayMicroseconds: Int
+    /// Applier threads (default: one per core, at most the number of regions).
+    public var appliers: Int
+    /// How often appliers checkpoint and fsync their shards so journal segments can be deleted
+    /// (default 10 s; also at once when a segment fills or the journal is full).
+    public var durabilityIntervalMs: Int
+    /// Called once (on the journal thread) when a journal write or fdatasync failed; the journal then
+    /// acknowledges nothing more. The daemon exits non-zero here (systemd restarts it, replay recovers).
+    public var onJournalFailure: @Sendable (StoreError) -> Void
     /// The storable window of device timestamps.
     public var horizon: TimeHorizon
     /// Days partitions are kept (default 90); older partitions are deleted whole.
@@ -88,7 +107,7 @@ public struct StoreConfiguration: Sendable {
     public var cacheKiB: Int
     /// How long the writer waits on a lock held by another process before treating it as a fault.
     public var busyTimeoutMs: Int32
-    /// Submissions beyond this many queued payload bytes are refused with `.queueFull` (default 256 MiB).
+    /// A region's unapplied journal bytes above which its new frames wait (default 64 MiB).
     public var maxQueuedBytes: Int
     /// First retry delay after a fault; doubles up to `maxRetryDelayMs` (defaults 50 ms, 5 s).
     public var retryDelayMs: Int
@@ -102,9 +121,12 @@ public struct StoreConfiguration: Sendable {
 
     public init(
         stateDirectory: String, regions: [Region] = Region.defaultSet, durability: Durability = .disk,
-        commitIntervalMs: Int = 20, commitMaxRows: Int = 20_000, horizon: TimeHorizon = TimeHorizon(),
+        applyIntervalMs: Int = 500, commitMaxRows: Int = 20_000, horizon: TimeHorizon = TimeHorizon(),
         retentionDays: Int = 90, walTruncateBytes: Int = 64 << 20, cacheKiB: Int = 8192, busyTimeoutMs: Int32 = 1000,
-        maxQueuedBytes: Int = 256 << 20, retryDelayMs: Int = 50, maxRetryDelayMs: Int = 5000,
+        maxQueuedBytes: Int = 64 << 20, retryDelayMs: Int = 50, maxRetryDelayMs: Int = 5000,
+        journalSegmentBytes: Int = 64 << 20, journalMaxBytes: Int = 1 << 30, journalMaxDelayMicroseconds: Int = 0,
+        appliers: Int = ProcessInfo.processInfo.activeProcessorCount, durabilityIntervalMs: Int = 10_000,
+        onJournalFailure: @escaping @Sendable (StoreError) -> Void = { _ in },
         clock: @escaping @Sendable () -> Int64 = StoreClock.systemMs,
         log: @escaping @Sendable (StoreLogLevel, String) -> Void = StoreLogLevel.standardError,
         createdBy: String = "horgos"
@@ -112,7 +134,7 @@ public struct StoreConfiguration: Sendable {
         self.stateDirectory = stateDirectory
         self.regions = regions
         self.durability = durability
-        self.commitIntervalMs = commitIntervalMs
+        self.applyIntervalMs = applyIntervalMs
         self.commitMaxRows = commitMaxRows
         self.horizon = horizon
         self.retentionDays = retentionDays
@@ -122,6 +144,12 @@ public struct StoreConfiguration: Sendable {
         self.maxQueuedBytes = maxQueuedBytes
         self.retryDelayMs = retryDelayMs
         self.maxRetryDelayMs = maxRetryDelayMs
+        self.journalSegmentBytes = max(1 << 20, journalSegmentBytes)
+        self.journalMaxBytes = max(2 * self.journalSegmentBytes, journalMaxBytes)
+        self.journalMaxDelayMicroseconds = journalMaxDelayMicroseconds
+        self.appliers = max(1, appliers)
+        self.durabilityIntervalMs = durabilityIntervalMs
+        self.onJournalFailure = onJournalFailure
         self.clock = clock
         self.log = log
         self.createdBy = createdBy

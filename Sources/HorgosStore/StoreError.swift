@@ -29,6 +29,10 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let fileSystem = Kind(rawValue: "file_system")
         /// The thing asked for does not exist (a region directory, a vehicle).
         public static let notFound = Kind(rawValue: "not_found")
+        /// A journal segment is damaged before its end (not a torn tail); the message says what to do.
+        public static let journalCorrupt = Kind(rawValue: "journal_corrupt")
+        /// A journal write or fdatasync failed: nothing more is acknowledged until a restart.
+        public static let journalFailed = Kind(rawValue: "journal_failed")
         public var description: String { rawValue }
     }
 

@@ -7,7 +7,7 @@ import HorgosWire
 public protocol FrameBytes: Sendable {
     /// Calls `body` with the payload bytes.
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
-    /// Number of payload bytes (counted against `RegionWriter.queuedBytes`).
+    /// Number of payload bytes.
     var count: Int { get }
 }
 
@@ -17,7 +17,10 @@ extension Array: FrameBytes where Element == UInt8 {}
 /// records outside the time horizon (rejected, not stored).
 ///
 /// Stored + duplicates + rejected = the records of the submission (1 for an EVENT). Duplicates count
-/// as stored for the ACK; `rejected` goes into the ACK's `rejected_records`.
+/// as stored for the ACK; `rejected` goes into the ACK's `rejected_records`. A completion reports it
+/// when the journal round holding the frame is durable: `rejected` is then exact (the time-horizon
+/// rule is a pure function of the stored arrival time), while duplicates are found only when the
+/// applier writes the rows, so the completion counts them in `stored` (the statistics count them).
 public struct CommitOutcome: Sendable, Hashable {
     public var stored: Int
     public var duplicates: Int
@@ -27,30 +30,6 @@ public struct CommitOutcome: Sendable, Hashable {
         self.stored = stored
         self.duplicates = duplicates
         self.rejected = rejected
-    }
-}
-
-/// One queued unit of work for a region writer (a class: it moves through the queue and the
-/// transaction's list, and a reference is one retain where the existential and closure were several).
-final class Submission: Sendable {
-    enum Kind: Sendable { case telemetry, event }
-    let kind: Kind
-    let bytes: any FrameBytes
-    /// Records (telemetry) or 1 (event): what the commitMaxRows limit counts.
-    let rows: Int
-    /// Payload bytes, counted in `queuedBytes`.
-    let byteCount: Int
-    let completion: @Sendable (CommitOutcome) -> Void
-    /// Monotonic ns when it was submitted: the group-commit window runs from the oldest's.
-    let submittedNs: UInt64
-
-    init(kind: Kind, bytes: any FrameBytes, rows: Int, completion: @escaping @Sendable (CommitOutcome) -> Void) {
-        self.submittedNs = StoreClock.monotonicNs()
-        self.kind = kind
-        self.bytes = bytes
-        self.rows = rows
-        self.byteCount = bytes.count
-        self.completion = completion
     }
 }
 

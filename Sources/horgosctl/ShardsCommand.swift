@@ -30,6 +30,8 @@ struct ShardsCommand: AsyncParsableCommand {
         var region: String
         var files: [ShardFile]
         var integrity: [IntegrityReport]?
+        /// Damaged files the daemon moved aside (their rows can be salvaged).
+        var quarantined: [QuarantinedFile] = []
         /// Why the inventory could not be read (nil when it could).
         var error: String?
     }
@@ -52,6 +54,7 @@ struct ShardsCommand: AsyncParsableCommand {
             guard reader.hasData else { continue }
             var entry = RegionShards(region: region.code, files: [])
             do throws(StoreError) {
+                entry.quarantined = try reader.quarantinedFiles()
                 entry.files = try reader.inventory()
             } catch {
                 let failure = CtlError(error, region: region, stateDirectory: context.stateDirectory)
@@ -114,6 +117,14 @@ struct ShardsCommand: AsyncParsableCommand {
             for report in region.integrity ?? [] where !names.contains(report.name) {
                 table.append([region.region, report.name, "?", "?", "-", "-", Self.verdict(report)])
             }
+            for file in region.quarantined {
+                var row = [
+                    region.region, file.name, "-", Format.bytes(file.bytes), "QUARANTINED",
+                    Format.time(file.quarantinedAtMs),
+                ]
+                if check { row.append("-") }
+                table.append(row)
+            }
             if let error = region.error { table.append([region.region, "(unreadable)", "", "", "", "", error]) }
         }
         table.style = { _, column, text in
@@ -122,6 +133,12 @@ struct ShardsCommand: AsyncParsableCommand {
         }
         Console.out(table.render())
         Console.line("\(regions.count) region(s), \(totalRows) telemetry rows, \(Format.bytes(totalBytes))")
+        let quarantined = regions.reduce(0) { $0 + $1.quarantined.count }
+        if quarantined > 0 {
+            Console.line(
+                "\(quarantined) quarantined file(s): damaged files moved aside; salvage their rows as "
+                    + "Deploy/RUNBOOK.md 'A region is quarantined' says")
+        }
     }
 
     private static func verdict(_ report: IntegrityReport) -> String {

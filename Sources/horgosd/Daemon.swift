@@ -201,11 +201,22 @@ struct Daemon {
             stateDirectory: configuration.stateDirectory,
             regions: configuration.regions.compactMap(HorgosStore.Region.init),
             durability: store.durability == .disk ? .disk : .process,
-            commitIntervalMs: store.commitIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
+            applyIntervalMs: store.applyIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
             horizon: TimeHorizon(
                 pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000
             ),
             retentionDays: store.retentionDays,
+            journalSegmentBytes: store.journalSegmentBytes, journalMaxBytes: store.journalMaxBytes,
+            journalMaxDelayMicroseconds: store.journalMaxDelayMicroseconds,
+            appliers: store.appliers > 0 ? store.appliers : ProcessInfo.processInfo.activeProcessorCount,
+            onJournalFailure: { error in
+                // Never retried on the same file (the kernel may have dropped the pages): stop, let
+                // systemd restart us, replay the journal; units resend what was not acknowledged.
+                logger.critical(
+                    "journal write failed; exiting so that a restart replays the journal",
+                    metadata: ["error": "\(error)"])
+                exit(74)  // EX_IOERR
+            },
             log: { level, message in
                 switch level {
                 case .info: logger.info("\(message)", metadata: ["component": "store"])
@@ -220,6 +231,8 @@ struct Daemon {
     /// second); a writer hung in a system call withholds the systemd watchdog ping.
     static func writersMakeProgress(_ store: ShardStore) -> Bool {
         let nowNs = SystemdNotifier.monotonicMicroseconds() * 1000
+        let journal = store.journalStatistics.lastProgressNs
+        guard journal == 0 || nowNs &- journal < 10_000_000_000 else { return false }
         return store.writers.values.allSatisfy { writer in
             let last = writer.statistics.lastProgressNs
             return last == 0 || nowNs &- last < 10_000_000_000

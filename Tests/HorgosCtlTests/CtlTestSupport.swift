@@ -166,7 +166,7 @@ final class FleetWriter: Sendable {
         store = try ShardStore(
             configuration: StoreConfiguration(
                 stateDirectory: stateDirectory, regions: regions.compactMap(Region.init), durability: .process,
-                commitIntervalMs: 1, retentionDays: 3650, clock: { clock.value }, log: { _, _ in },
+                applyIntervalMs: 1, retentionDays: 3650, clock: { clock.value }, log: { _, _ in },
                 createdBy: "horgosctl-tests"))
     }
 

@@ -4,15 +4,38 @@ import Testing
 
 @testable import HorgosStore
 
-/// The group-commit window of a region writer (`commitIntervalMs`, `commitMaxRows`).
+/// Group commit in the journal (one write + fdatasync per round) and the appliers' batching
+/// (`applyIntervalMs`, `commitMaxRows`).
 @Suite(.serialized) struct GroupCommitTests {
-    /// A long window with a small row limit: the writer sleeps out its window without waking for each
-    /// arrival, so it must be woken when the queued rows reach the limit, not wait for the window.
-    @Test func aFullBatchCommitsWithoutWaitingOutTheWindow() throws {
+    /// Frames that arrive while a journal round is being prepared share its write and fdatasync
+    /// (`journalMaxDelayMicroseconds` makes the batching deterministic here).
+    @Test func framesArrivingTogetherShareOneJournalRoundAndOneFdatasync() throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, clock: TestClock(noon))
-        configuration.commitIntervalMs = 600_000
+        configuration.journalMaxDelayMicroseconds = 300_000
+        let store = try ShardStore(configuration: configuration)
+        defer { store.stop(timeoutMs: 1000) }
+        let writer = try store.writer(for: ae)
+        let done = Completions()
+        for index in 0..<200 {
+            let payload = telemetryPayload(vin: testVIN(index), baseTimeMs: noon - 60_000, records: simpleRecords(1))
+            try writer.submitTelemetry(payload, completion: done.callback)
+        }
+        #expect(done.wait(for: 200))
+        let statistics = store.journalStatistics
+        #expect(statistics.entries == 200)
+        #expect(statistics.rounds <= 3, "200 frames in \(statistics.rounds) rounds")
+        #expect(statistics.fdatasyncs == statistics.rounds)
+    }
+
+    /// A long apply interval with a small row limit: the applier must apply once the waiting rows reach
+    /// the limit, not wait out the interval.
+    @Test func aFullBatchIsAppliedWithoutWaitingOutTheApplyInterval() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        var configuration = makeConfiguration(dir, clock: TestClock(noon))
+        configuration.applyIntervalMs = 600_000
         configuration.commitMaxRows = 100
         let store = try ShardStore(configuration: configuration)
         defer { store.stop(timeoutMs: 1000) }
@@ -26,15 +49,17 @@ import Testing
         }
         #expect(done.wait(for: 3, seconds: 30))
         #expect(done.outcomes.map(\.stored).reduce(0, +) == 101)
+        #expect(writer.waitUntilApplied(seconds: 30))
+        #expect(writer.statistics.recordsStored == 101)
         #expect(writer.statistics.commits == 1)
     }
 
-    /// Submissions that arrive while a transaction's window is open share its commit.
-    @Test func submissionsInsideTheWindowShareOneCommit() throws {
+    /// Entries acknowledged within one apply interval share one apply transaction.
+    @Test func entriesInsideTheApplyIntervalShareOneTransaction() throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, clock: TestClock(noon))
-        configuration.commitIntervalMs = 2_000
+        configuration.applyIntervalMs = 2_000
         let store = try ShardStore(configuration: configuration)
         defer { store.stop(timeoutMs: 1000) }
         let writer = try store.writer(for: ae)
@@ -45,6 +70,7 @@ import Testing
         }
         #expect(done.wait(for: 20, seconds: 30))
         #expect(done.outcomes.map(\.stored).reduce(0, +) == 20)
+        #expect(writer.waitUntilApplied(seconds: 30))
         // 20 one-record frames submitted within a few ms of each other: one transaction, not 20. (A
         // stall of the test thread longer than the 2 s window could split them; never into 20.)
         #expect(writer.statistics.commits <= 2)

@@ -27,14 +27,18 @@ import Testing
         // Another vehicle at the same timestamps is not a duplicate.
         let other = telemetryPayload(vin: testVIN(11), baseTimeMs: base, records: simpleRecords(50))
         #expect(try writer.storeTelemetry(other) == CommitOutcome(stored: 50))
-        // Duplicates inside one group commit (two submissions before the writer commits).
+        // Duplicates inside one apply transaction (two submissions before the applier runs): the ACKs
+        // count both as stored (duplicates are found at apply time), the statistics say what happened.
         let done = Completions()
+        let before = writer.statistics
         let again = telemetryPayload(vin: testVIN(12), baseTimeMs: base, records: simpleRecords(10))
         try writer.submitTelemetry(again, completion: done.callback)
         try writer.submitTelemetry(again, completion: done.callback)
         #expect(done.wait(for: 2))
-        #expect(done.outcomes.map(\.stored).reduce(0, +) == 10)
-        #expect(done.outcomes.map(\.duplicates).reduce(0, +) == 10)
+        #expect(done.outcomes.map(\.stored).reduce(0, +) == 20)
+        #expect(writer.waitUntilApplied())
+        #expect(writer.statistics.recordsStored - before.recordsStored == 10)
+        #expect(writer.statistics.recordsDuplicate - before.recordsDuplicate == 10)
         store.stop()
 
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
@@ -192,29 +196,36 @@ import Testing
         #expect(error?.kind == .unknownRegion)
     }
 
-    @Test func aFullQueueRefusesSubmissionsAndAnEventOutsideTheHorizonIsRejected() throws {
+    /// A region whose applier is stuck (another process holds its registry lock) keeps acknowledging
+    /// until its unapplied bytes reach `maxQueuedBytes`; then its frames wait before the journal
+    /// (backpressure: the completion does not run) and go on once the region applies again.
+    @Test func aRegionOverItsUnappliedBoundHoldsFramesBackAndAnEventOutsideTheHorizonIsRejected() throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, clock: TestClock(noon))
         let payload = telemetryPayload(vin: testVIN(70), baseTimeMs: noon, records: simpleRecords(10))
-        configuration.maxQueuedBytes = payload.count  // room for exactly one queued payload
+        configuration.maxQueuedBytes = payload.count + JournalFormat.entryOverhead  // one unapplied entry
         let store = try ShardStore(configuration: configuration)
         defer { store.stop() }
         let writer = try store.writer(for: ae)
-        // Hold the writer: another connection keeps the registry's write lock.
         #expect(try writer.storeTelemetry(payload) == CommitOutcome(stored: 10))
         let locker = try SQLiteConnection(path: "\(dir.path)/AE/registry.sqlite", readOnly: false)
         try locker.exec("BEGIN IMMEDIATE")
         let done = Completions()
         let second = telemetryPayload(vin: testVIN(71), baseTimeMs: noon, records: simpleRecords(10))
+        let third = telemetryPayload(vin: testVIN(72), baseTimeMs: noon, records: simpleRecords(10))
         try writer.submitTelemetry(second, completion: done.callback)
-        let error = #expect(throws: StoreError.self) {
-            try writer.submitTelemetry(second) { _ in }
-        }
-        #expect(error?.kind == .queueFull)
-        #expect(writer.queuedBytes == second.count)
+        #expect(done.wait(for: 1))  // acknowledged: it is in the journal
+        try writer.submitTelemetry(third, completion: done.callback)
+        #expect(!done.wait(for: 1, seconds: 0.5))  // held: the region is at its bound
+        #expect(store.journalStatistics.heldSubmissions == 1)
+        #expect(writer.queuedBytes == second.count + JournalFormat.entryOverhead)
         try locker.exec("ROLLBACK")
         #expect(done.wait(for: 1))
+        #expect(writer.waitUntilApplied())
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        #expect(try reader.track(testVIN(71), fromMs: 0, toMs: .max).count == 10)
+        #expect(try reader.track(testVIN(72), fromMs: 0, toMs: .max).count == 10)
         let late = eventPayload(vin: testVIN(70), timeMs: noon - 8 * 86_400_000, level: 1, flags: 0, dtcs: [])
         #expect(try writer.storeEvent(late) == CommitOutcome(rejected: 1))
     }

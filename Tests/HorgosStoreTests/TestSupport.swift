@@ -96,17 +96,39 @@ final class Completions: Sendable {
 }
 
 extension RegionWriter {
-    /// Submits and waits for the commit; nil on timeout.
+    /// Submits, waits for the acknowledgement and then for the applier; returns what the applier did
+    /// (stored, duplicates, rejected: from the statistics' change), nil on timeout. Submissions
+    /// must not overlap on one region while this runs.
     func storeTelemetry(_ payload: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
-        let done = Completions()
-        try submitTelemetry(payload, completion: done.callback)
-        return done.wait(for: 1, seconds: seconds) ? done.outcomes.first : nil
+        try stored(seconds: seconds) { try submitTelemetry(payload, completion: $0) }
     }
 
     func storeEvent(_ payload: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
+        try stored(seconds: seconds) { try submitEvent(payload, completion: $0) }
+    }
+
+    private func stored(
+        seconds: Double, _ submit: (@escaping @Sendable (CommitOutcome) -> Void) throws -> Void
+    ) throws -> CommitOutcome? {
+        let before = statistics
         let done = Completions()
-        try submitEvent(payload, completion: done.callback)
-        return done.wait(for: 1, seconds: seconds) ? done.outcomes.first : nil
+        try submit(done.callback)
+        guard done.wait(for: 1, seconds: seconds), waitUntilApplied(seconds: seconds) else { return nil }
+        let after = statistics
+        return CommitOutcome(
+            stored: after.recordsStored - before.recordsStored + after.eventsStored - before.eventsStored,
+            duplicates: after.recordsDuplicate - before.recordsDuplicate,
+            rejected: after.recordsRejected - before.recordsRejected)
+    }
+
+    /// Waits until every acknowledged entry of the region is applied to its shards.
+    func waitUntilApplied(seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if queuedBytes == 0 && statistics.unappliedEntries == 0 { return true }
+            usleep(2_000)
+        }
+        return false
     }
 
     /// Polls until `predicate(state)` or the timeout.
@@ -125,8 +147,10 @@ func makeConfiguration(
     durability: Durability = .disk
 ) -> StoreConfiguration {
     StoreConfiguration(
-        stateDirectory: dir.path, regions: regions, durability: durability, busyTimeoutMs: 50, retryDelayMs: 20,
-        maxRetryDelayMs: 200, clock: clock.function, log: log.function, createdBy: "horgos-tests")
+        stateDirectory: dir.path, regions: regions, durability: durability, applyIntervalMs: 5, busyTimeoutMs: 50,
+        retryDelayMs: 20, maxRetryDelayMs: 200, journalSegmentBytes: 1 << 20, journalMaxBytes: 64 << 20,
+        appliers: 2, durabilityIntervalMs: 200, clock: clock.function, log: log.function,
+        createdBy: "horgos-tests")
 }
 
 /// Runs one SQL query on a file and returns the first column of every row as text.

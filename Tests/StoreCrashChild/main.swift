@@ -2,9 +2,10 @@
 //
 // Usage: horgos-store-crash-child <state-dir> <base-time-ms> <vehicles> [durability]
 // Writes 20-record TELEMETRY frames for <vehicles> vehicles of region AE, one second apart from
-// <base-time-ms>, through the real store, and prints one line per committed frame on stdout:
-// "<vehicle-index> <first-timestamp-ms> <records>". The parent kills it with SIGKILL at a random
-// moment and checks that every printed frame is in the files.
+// <base-time-ms>, through the real store, and prints one line per acknowledged frame (its journal
+// round is durable) on stdout: "<vehicle-index> <first-timestamp-ms> <records>". The parent kills it
+// with SIGKILL at a random moment, replays the journal and checks that every printed frame is in the
+// files. A journal write or fdatasync failure exits with status 74 (as horgosd does).
 import Dispatch
 import HorgosStore
 import HorgosWire
@@ -22,7 +23,12 @@ let durability = arguments.count > 4 ? Durability(rawValue: arguments[4]) ?? .di
 let region = Region("AE")!
 let store = try ShardStore(
     configuration: StoreConfiguration(
-        stateDirectory: arguments[1], regions: [region], durability: durability, retryDelayMs: 20, maxRetryDelayMs: 200)
+        stateDirectory: arguments[1], regions: [region], durability: durability, retryDelayMs: 20, maxRetryDelayMs: 200,
+        onJournalFailure: { error in
+            let line = "journal failed: \(error)\n"
+            _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+            exit(74)
+        })
 )
 let writer = try store.writer(for: region)
 let window = DispatchSemaphore(value: 64)

@@ -18,6 +18,14 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
     public var eventsStored: Int
     public var commits: Int
     public var failedAttempts: Int
+    /// The last journal LSN applied to the region's shards.
+    public var appliedLsn: UInt64 = 0
+    /// Entries acknowledged and not yet applied (the apply lag in journal entries).
+    public var applyLagEntries: Int = 0
+    /// Seconds since the arrival of the oldest unapplied entry (0 when none).
+    public var applyLagSeconds: Double = 0
+    /// Damaged files moved aside since start.
+    public var quarantinedFiles: Int = 0
 
     public init(region: String, state: String, fault: String? = nil, message: String? = nil, queuedBytes: Int,
                 recordsStored: Int, recordsDuplicate: Int, recordsRejected: Int, eventsStored: Int, commits: Int,
@@ -55,6 +63,10 @@ public struct RegionReport: Sendable {
                 recordsStored: stats.recordsStored, recordsDuplicate: stats.recordsDuplicate,
                 recordsRejected: stats.recordsRejected, eventsStored: stats.eventsStored, commits: stats.commits,
                 failedAttempts: stats.failedAttempts)
+            status.appliedLsn = stats.appliedLSN
+            status.applyLagEntries = stats.unappliedEntries
+            status.applyLagSeconds = Self.lagSeconds(stats)
+            status.quarantinedFiles = stats.quarantinedFiles
             switch writer.state {
             case .starting: status.state = "starting"
             case .ok: status.state = "ok"
@@ -66,6 +78,12 @@ public struct RegionReport: Sendable {
             }
             return status
         }
+    }
+
+    /// Seconds from the oldest unapplied entry's arrival to now (0 when everything is applied).
+    static func lagSeconds(_ stats: RegionWriterStatistics) -> Double {
+        guard let oldest = stats.oldestUnappliedArrivalMs else { return 0 }
+        return max(0, Double(StoreClock.systemMs() - oldest) / 1000)
     }
 
     /// Totals over all regions: records stored and data frames committed.
@@ -87,12 +105,13 @@ public struct RegionReport: Sendable {
         })
     }
 
-    /// The commit-latency histogram in Prometheus text format (appended to `/metrics`).
+    /// The apply-lag gauges, the journal's figures and the commit-latency histogram in Prometheus text
+    /// format (appended to `/metrics`).
     ///
-    /// Kept as text: the writers count commits into their own fixed buckets on the writer threads
-    /// (no metrics call per commit); swift-prometheus's histogram only takes single observations, so
-    /// replaying the bucket counts into it would make its `_sum` wrong. Gauges and counters are
-    /// published through swift-prometheus (``publish(into:)``).
+    /// Still text: the histogram's buckets are counted by the journal and appliers on their own threads
+    /// (no metrics call per round); swift-prometheus's histogram only takes single observations, so
+    /// replaying the bucket counts into it would make its `_sum` wrong. The queue, degraded state and
+    /// per-region counters go through swift-prometheus (``publish(into:)``).
     public func prometheusText() -> String {
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) {
@@ -100,7 +119,60 @@ public struct RegionReport: Sendable {
         }
         let writers = store.writers.sorted { $0.key < $1.key }
         let snapshots = writers.map { ($0.key.code, $0.value.statistics) }
-        header("horgos_commit_latency_seconds", "histogram", "From the first submission of a group-commit transaction to its commit (its window included).")
+        let applyGauges: [(String, String, String, (RegionWriterStatistics) -> String)] = [
+            (
+                "horgos_region_apply_lag_entries", "gauge",
+                "Journal entries acknowledged and not yet applied to the region's shards.",
+                { "\($0.unappliedEntries)" }
+            ),
+            (
+                "horgos_region_apply_lag_seconds", "gauge", "Age of the region's oldest unapplied journal entry.",
+                { "\(Self.lagSeconds($0))" }
+            ),
+            (
+                "horgos_region_applied_lsn", "gauge", "Last journal LSN applied to the region's shards.",
+                { "\($0.appliedLSN)" }
+            ),
+            (
+                "horgos_region_quarantined_files_total", "counter", "Damaged shard files moved aside.",
+                { "\($0.quarantinedFiles)" }
+            ),
+        ]
+        for (name, type, help, value) in applyGauges {
+            header(name, type, help)
+            for (region, stats) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
+        }
+        let journal = store.journalStatistics
+        let journalValues: [(String, String, String, String)] = [
+            ("horgos_journal_rounds_total", "counter", "Journal write rounds (group commits).", "\(journal.rounds)"),
+            ("horgos_journal_fdatasyncs_total", "counter", "Journal fdatasync calls.", "\(journal.fdatasyncs)"),
+            ("horgos_journal_entries_total", "counter", "Journal entries written.", "\(journal.entries)"),
+            (
+                "horgos_journal_written_bytes_total", "counter", "Bytes written to the journal.",
+                "\(journal.bytesWritten)"
+            ),
+            ("horgos_journal_disk_bytes", "gauge", "Bytes of the journal's segment files.", "\(journal.diskBytes)"),
+            ("horgos_journal_segments", "gauge", "Journal segment files.", "\(journal.segments)"),
+            (
+                "horgos_journal_durable_lsn", "gauge", "LSN of the last acknowledged journal entry.",
+                "\(journal.durableLSN)"
+            ),
+            (
+                "horgos_journal_held_frames", "gauge", "Frames held back by journal.max_bytes or a region's bound.",
+                "\(journal.heldSubmissions)"
+            ),
+            (
+                "horgos_journal_failed", "gauge", "1 once a journal write or fdatasync failed.",
+                journal.failure == nil ? "0" : "1"
+            ),
+        ]
+        for (name, type, help, value) in journalValues {
+            header(name, type, help)
+            out += "\(name) \(value)\n"
+        }
+        header(
+            "horgos_commit_latency_seconds", "histogram",
+            "From a frame's submission to the journal round holding it being durable (what its ACK waits for).")
         let bounds = RegionWriterStatistics.commitLatencyBucketsUs
         for (region, stats) in snapshots {
             var cumulative = 0
@@ -146,7 +218,7 @@ public final class RegionMetricsPublisher: Sendable {
         ("duplicates", "Records already stored (resends), acknowledged.", { $0.recordsDuplicate }),
         ("records_rejected", "Records outside the time horizon, not stored.", { $0.recordsRejected }),
         ("events_stored", "EVENT frames stored.", { $0.eventsStored }),
-        ("commits", "Transactions committed.", { $0.commits }),
+        ("commits", "Apply transactions committed into the shards.", { $0.commits }),
         ("commit_failures", "Transactions that failed and were retried.", { $0.failedAttempts }),
     ]
 
@@ -164,9 +236,9 @@ public final class RegionMetricsPublisher: Sendable {
     /// Sets the gauges and advances the counters to `snapshots`.
     public func publish(_ snapshots: [Snapshot]) {
         let queue = descriptor(
-            "queue", unit: "bytes", help: "Bytes queued for the region's writer and not yet committed.")
+            "queue", unit: "bytes", help: "Journal bytes of the region acknowledged and not yet applied to its shards.")
         let degraded = descriptor(
-            "degraded", unit: "", help: "1 while the region's writer is degraded and acknowledges nothing.")
+            "degraded", unit: "", help: "1 while the region's applier is degraded (its frames wait in the journal).")
         published.withLock { published in
             for snapshot in snapshots {
                 let region = snapshot.region

@@ -126,3 +126,14 @@ public struct IntegrityReport: Sendable, Hashable, Codable {
     /// SQLite's messages ("ok" when fine).
     public var messages: [String]
 }
+
+/// A damaged shard file the daemon moved aside (`horgosctl shards` lists them).
+public struct QuarantinedFile: Sendable, Hashable, Codable {
+    /// Its name now, e.g. `telemetry-2026-11-29.sqlite.quarantined-1764417600000`.
+    public var name: String
+    /// The name it had (a new file of that name took its place).
+    public var originalName: String
+    /// When it was moved aside (ms since the epoch).
+    public var quarantinedAtMs: Int64?
+    public var bytes: Int64
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 extension ShardReader {
     /// Whether the region has a directory at all (nothing was ever stored for it when false).
     public var hasData: Bool { StoreFiles.exists(directory) }
@@ -23,5 +25,20 @@ extension ShardReader {
             }
             return IntegrityReport(name: name, ok: messages == ["ok"], messages: messages)
         }
+    }
+
+    /// Files the daemon quarantined (moved aside as damaged: `<name>.quarantined-<ms since epoch>`),
+    /// with their sizes; their rows can be salvaged with `sqlite3 <file> .recover`.
+    public func quarantinedFiles() throws(StoreError) -> [QuarantinedFile] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.contains(Quarantine.marker) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+            .sorted()
+            .map { name in
+                let path = "\(directory)/\(name)"
+                let parts = name.components(separatedBy: Quarantine.marker)
+                return QuarantinedFile(
+                    name: name, originalName: parts[0], quarantinedAtMs: parts.count > 1 ? Int64(parts[1]) : nil,
+                    bytes: StoreFiles.size(path) + StoreFiles.size(path + "-wal"))
+            }
     }
 }

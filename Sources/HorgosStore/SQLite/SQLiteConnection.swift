@@ -158,6 +158,12 @@ final class SQLiteStatement {
             context: "step \(String(cString: sqlite3_sql(handle)).prefix(60)) \(connection.name)")
     }
 
+    /// The first column of the first row as text (nil for no row), then resets.
+    func firstText() throws(StoreError) -> String? {
+        defer { sqlite3_reset(handle) }
+        return try step() ? text(0) : nil
+    }
+
     /// Steps a statement without rows and resets it for the next use.
     @inline(__always) func run() throws(StoreError) {
         defer { sqlite3_reset(handle) }

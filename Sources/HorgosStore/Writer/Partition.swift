@@ -22,8 +22,9 @@ final class Partition {
     init(day: UTCDay, path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
         self.day = day
         db = try SQLiteConnection(path: path, readOnly: false)
+        // synchronous=NORMAL: durability comes from the journal (the shards are rebuilt from it).
         try db.configureForWriting(
-            durability: configuration.durability, cacheKiB: configuration.cacheKiB,
+            durability: .process, cacheKiB: configuration.cacheKiB,
             busyTimeoutMs: configuration.busyTimeoutMs)
         try db.exec("PRAGMA journal_size_limit=\(configuration.walTruncateBytes)")
         db.takeOverCheckpoints()

@@ -20,6 +20,9 @@ final class RegionEngine {
     private var lastMaintenanceMs: Int64 = Int64.min
     /// Effect of the running transaction, for the statistics.
     private(set) var txRows = 0
+    /// The region's applied LSN as its registry's `meta` says (read at open, written at commit).
+    private(set) var appliedLSN: UInt64 = 0
+    private var setAppliedLSN: SQLiteStatement?
 
     init(region: Region, configuration: StoreConfiguration) {
         self.region = region
@@ -38,6 +41,10 @@ final class RegionEngine {
         let registry = try RegistryDatabase(
             path: "\(directory)/\(StoreFiles.registryFileName)", region: region, configuration: configuration)
         self.registry = registry
+        appliedLSN = UInt64(
+            try registry.db.prepare("SELECT value FROM meta WHERE key = 'applied_lsn'").firstText() ?? "0") ?? 0
+        setAppliedLSN = try registry.db.prepare(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('applied_lsn', ?1)")
         let stmt = try registry.db.prepare("SELECT id, vin FROM vehicles")
         while try stmt.step() {
             guard let vin = VIN(stmt.text(1)) else { continue }
@@ -60,6 +67,7 @@ final class RegionEngine {
         for partition in partitions.values where partition.db.inTransaction { try? partition.db.exec("ROLLBACK") }
         if let registry, registry.db.inTransaction { try? registry.db.exec("ROLLBACK") }
         partitions.removeAll()
+        setAppliedLSN = nil
         registry = nil
         vehicleIndex.removeAll(keepingCapacity: true)
         indexByID.removeAll(keepingCapacity: true)
@@ -116,9 +124,15 @@ final class RegionEngine {
     }
 
     /// Writes the registry's per-vehicle updates and commits every file of the transaction:
-    /// partitions first, the registry last (a crash in between is repaired at the next open).
-    func commit(nowMs: Int64) throws(StoreError) {
+    /// partitions first, the registry last (a crash in between is repaired at the next open, and the
+    /// journal replays from the applied LSN the registry holds: the partitions' rows are then
+    /// duplicates, skipped). `appliedLSN` is stored in the registry's `meta` in the same transaction.
+    func commit(nowMs: Int64, appliedLSN lsn: UInt64? = nil) throws(StoreError) {
         guard let registry else { throw StoreError(.stopped, message: "not open", context: "commit \(region)") }
+        if let lsn, lsn > appliedLSN, let setAppliedLSN {
+            setAppliedLSN.bind(1, String(lsn))
+            try setAppliedLSN.run()
+        }
         for index in touched {
             try registry.update(entries[index], nowMs: nowMs)
             entries[index].resetTransaction()
@@ -130,6 +144,34 @@ final class RegionEngine {
             partition.inTransaction = false
         }
         try registry.db.exec("COMMIT")
+        if let lsn, lsn > appliedLSN { appliedLSN = lsn }
+    }
+
+    /// Applies one journal entry's payload (shape-checked at submission) with the row writer of its
+    /// kind. `arrivalMs` is the server time the entry records: the time-horizon rule's "now".
+    func apply(_ kind: JournalEntryKind, payload: UnsafeRawBufferPointer, arrivalMs: Int64) throws(StoreError)
+        -> CommitOutcome
+    {
+        switch kind {
+        case .telemetry: try applyTelemetry(payload, nowMs: arrivalMs)
+        case .event: try applyEvent(payload, nowMs: arrivalMs)
+        }
+    }
+
+    /// Checkpoints every open file completely (its WAL is fsynced, copied into the database and the
+    /// database fsynced): true when every file's WAL was fully copied, so everything committed so far
+    /// survives a power loss. Readers holding old snapshots can make it return false (try later).
+    func checkpointForDurability() throws(StoreError) -> Bool {
+        var complete = true
+        for partition in partitions.values {
+            let (log, done) = try partition.db.checkpoint(truncate: false)
+            if done < log { complete = false }
+        }
+        if let registry {
+            let (log, done) = try registry.db.checkpoint(truncate: false)
+            if done < log { complete = false }
+        }
+        return complete
     }
 
     // MARK: applying submissions
@@ -324,7 +366,10 @@ final class RegionEngine {
             if !isWithinHorizon(partition.day, nowMs: nowMs)
                 || (abs(dayNumber - today) > 1 && monotonicNow - partition.lastUsedNs > 600_000_000_000)
             {
-                partitions[dayNumber] = nil
+                // Closed only once its WAL is fully in the database file (and so fsynced): the
+                // durability rounds see open files only.
+                let (log, done) = try partition.db.checkpoint(truncate: true)
+                if done >= log { partitions[dayNumber] = nil }
             }
         }
         try removeExpiredPartitions(nowMs: nowMs)
