@@ -47,7 +47,7 @@ public struct RevocationList: Sendable, Hashable {
                 serialNumbers.insert(serial)
             case "vin":
                 let vin = value.uppercased()
-                guard VIN.isValid(vin) else {
+                guard VIN(vin) != nil else {
                     throw RevocationListError(
                         line: lineNumber, text: entry, reason: "VIN is not 17 characters of [A-HJ-NPR-Z0-9]")
                 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HorgosConfig
 import HorgosStore
 
 /// What a backup directory holds: `<dir>/manifest.json` beside `<dir>/<CC>/*.sqlite`.

@@ -203,10 +203,15 @@ enum FleetWide {
             let values = [h.vehiclesTotal, h.reportingLastHour, h.silentOver24h, h.withActiveAlarms, h.lowSOC,
                           h.overTemperature]
             for index in totals.indices { totals[index] += values[index] }
-            table.append([h.region, row.node] + values.map(String.init)
-                + [h.averageSOC.map { String(format: "%.1f%%", $0) } ?? "-"])
+            var cells: [String] = [h.region, row.node]
+            cells += values.map { String($0) }
+            cells.append(h.averageSOC.map { String(format: "%.1f%%", $0) } ?? "-")
+            table.append(cells)
         }
-        table.append(["total", "\(context.nodes.count) nodes"] + totals.map(String.init) + [""])
+        var totalCells: [String] = ["total", "\(context.nodes.count) nodes"]
+        totalCells += totals.map { String($0) }
+        totalCells.append("")
+        table.append(totalCells)
         table.style = { _, _, text in
             ["unreachable", "unreadable"].contains(text.trimmingCharacters(in: .whitespaces)) ? Console.red(text) : text
         }

@@ -138,7 +138,9 @@ struct Daemon {
                 Counter(label: "horgos_proxy_header_rejected_total", dimensions: [("reason", error.reason)]).increment()
                 logger.notice("connection without a valid PROXY v2 header closed", metadata: ["error": "\(error)"])
             })
-        FleetMetrics.registerSeries(queueHighWatermarkBytes: configuration.queue.highWatermarkBytes)
+        FleetMetrics.registerSeries(
+            queueHighWatermarkBytes: configuration.queue.highWatermarkBytes,
+            journalMaxBytes: configuration.store.journalMaxBytes)
         FleetMetrics.recordServerCertificateExpiry(chainPath: configuration.effectiveTLSFiles.certificate)
         FleetMetrics.recordRevocationListLoaded()
         let registryOfConnections = listener.registry

@@ -16,6 +16,12 @@ private final class ByteRecorder: ChannelInboundHandler {
     }
 }
 
+/// What the handler's callbacks reported, in order.
+private final class SeenEvents: Sendable {
+    let events = Mutex<[String]>([])
+    var all: [String] { events.withLock { $0 } }
+}
+
 /// The NIO side of PROXY v2: what reaches the handlers behind it, and when the connection closes.
 @Suite struct ProxyProtocolHandlerTests {
     static let tcp4Header = ProxyHeader(
@@ -25,18 +31,18 @@ private final class ByteRecorder: ChannelInboundHandler {
 
     /// A channel with [PROXY handler, recorder]; returns the channel, the recorder and what was seen.
     private func makeChannel(timeout: TimeAmount = .seconds(5), refuseHeader: Bool = false) throws -> (
-        EmbeddedChannel, ByteRecorder, Mutex<[String]>
+        EmbeddedChannel, ByteRecorder, SeenEvents
     ) {
         let channel = EmbeddedChannel()
         let recorder = ByteRecorder()
-        let seen = Mutex<[String]>([])
+        let seen = SeenEvents()
         let handler = ProxyProtocolHandler(
             timeout: timeout,
             onHeader: { _, header in
-                seen.withLock { $0.append("header \(header.clientIPAddress ?? "-")") }
+                seen.events.withLock { $0.append("header \(header.clientIPAddress ?? "-")") }
                 if refuseHeader { throw ProxyAdmissionRefused(refusal: .addressLimit) }
             },
-            onRejected: { error in seen.withLock { $0.append("rejected \(error.reason)") } })
+            onRejected: { error in seen.events.withLock { $0.append("rejected \(error.reason)") } })
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.pipeline.syncOperations.addHandler(recorder)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.2", port: 5000)).wait()
@@ -53,7 +59,7 @@ private final class ByteRecorder: ChannelInboundHandler {
         try channel.writeInbound(buffer(channel, Self.tcp4Header + tls))
         try channel.writeInbound(buffer(channel, [0xAA]))
         #expect(recorder.bytes == tls + [0xAA])
-        #expect(seen.withLock { $0 } == ["header 203.0.113.7"])
+        #expect(seen.all == ["header 203.0.113.7"])
         #expect(channel.isActive)
         #expect(throws: (any Error).self) {
             try channel.pipeline.syncOperations.handler(type: ProxyProtocolHandler.self)
@@ -65,7 +71,7 @@ private final class ByteRecorder: ChannelInboundHandler {
         let stream = Self.tcp4Header + [0x16, 0x03]
         for byte in stream { try channel.writeInbound(buffer(channel, [byte])) }
         #expect(recorder.bytes == [0x16, 0x03])
-        #expect(seen.withLock { $0 } == ["header 203.0.113.7"])
+        #expect(seen.all == ["header 203.0.113.7"])
     }
 
     @Test func aForgedHeaderNeverReachesTLSAndClosesTheConnection() throws {
@@ -75,7 +81,7 @@ private final class ByteRecorder: ChannelInboundHandler {
         try? channel.writeInbound(buffer(channel, forged))
         #expect(recorder.bytes.isEmpty)
         #expect(!channel.isActive)
-        #expect(seen.withLock { $0 } == ["rejected unsupported_version"])
+        #expect(seen.all == ["rejected unsupported_version"])
     }
 
     @Test func aDirectTLSClientWithoutHeaderNeverReachesTLS() throws {
@@ -83,7 +89,7 @@ private final class ByteRecorder: ChannelInboundHandler {
         try? channel.writeInbound(buffer(channel, [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
         #expect(recorder.bytes.isEmpty)
         #expect(!channel.isActive)
-        #expect(seen.withLock { $0 } == ["rejected bad_signature"])
+        #expect(seen.all == ["rejected bad_signature"])
     }
 
     @Test func aTruncatedHeaderThenCloseNeverReachesTLS() throws {
@@ -92,7 +98,7 @@ private final class ByteRecorder: ChannelInboundHandler {
         #expect(channel.isActive)
         _ = try? channel.close().wait()
         #expect(recorder.bytes.isEmpty)
-        #expect(seen.withLock { $0 } == ["rejected truncated"])
+        #expect(seen.all == ["rejected truncated"])
     }
 
     @Test func aHeaderThatDoesNotArriveInTimeClosesTheConnection() throws {
@@ -103,7 +109,7 @@ private final class ByteRecorder: ChannelInboundHandler {
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(!channel.isActive)
         #expect(recorder.bytes.isEmpty)
-        #expect(seen.withLock { $0 } == ["rejected truncated"])
+        #expect(seen.all == ["rejected truncated"])
     }
 
     @Test func aRefusedClientAddressClosesBeforeTLS() throws {
@@ -111,7 +117,7 @@ private final class ByteRecorder: ChannelInboundHandler {
         try? channel.writeInbound(buffer(channel, Self.tcp4Header + [0x16]))
         #expect(recorder.bytes.isEmpty)
         #expect(!channel.isActive)
-        #expect(seen.withLock { $0 } == ["header 203.0.113.7"])
+        #expect(seen.all == ["header 203.0.113.7"])
     }
 
     @Test func perAddressLimitCountsTheHeaderAddress() throws {

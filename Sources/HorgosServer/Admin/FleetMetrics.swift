@@ -18,8 +18,9 @@ public enum FleetMetrics {
         ErrorCode.unknownMarket.name, ErrorCode.certificateRevoked.name, ErrorCode.identityInvalid.name,
     ]
 
-    /// Creates the labelled counters at 0 and records the queue bound of `horgos_region_queue_bytes`.
-    public static func registerSeries(queueHighWatermarkBytes: Int) {
+    /// Creates the labelled counters at 0 and records the bounds of `horgos_region_queue_bytes` and of
+    /// `horgos_journal_disk_bytes` (`journal.max_bytes`), for the near-the-bound alerts.
+    public static func registerSeries(queueHighWatermarkBytes: Int, journalMaxBytes: Int) {
         for code in refusalCodes { _ = Counter(label: "horgos_refusals_total", dimensions: [("code", code)]) }
         for code in ErrorCode.allCases {
             _ = Counter(label: "horgos_errors_sent_total", dimensions: [("code", code.name)])
@@ -28,6 +29,7 @@ public enum FleetMetrics {
             _ = Counter(label: "horgos_proxy_header_rejected_total", dimensions: [("reason", reason)])
         }
         Gauge(label: "horgos_region_queue_high_watermark_bytes").record(queueHighWatermarkBytes)
+        Gauge(label: "horgos_journal_max_bytes").record(journalMaxBytes)
     }
 
     /// `horgos_server_certificate_expiry_timestamp_seconds`: the notAfter of the server certificate
