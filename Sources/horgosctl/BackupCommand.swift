@@ -151,8 +151,12 @@ struct BackupCommand: AsyncParsableCommand {
         let path = "\(directory)/\(BackupManifest.fileName)"
         do {
             try encoder.encode(manifest).write(to: URL(fileURLWithPath: path + ".partial"))
-            _ = try FileManager.default.replaceItemAt(
-                URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: path + ".partial"))
+            if FileManager.default.fileExists(atPath: path) {
+                _ = try FileManager.default.replaceItemAt(
+                    URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: path + ".partial"))
+            } else {
+                try FileManager.default.moveItem(atPath: path + ".partial", toPath: path)
+            }
         } catch {
             throw CtlError(.failure, "cannot write \(path): \(error)", remedy: "check the space and rights in --to")
         }

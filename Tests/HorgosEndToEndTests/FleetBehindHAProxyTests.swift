@@ -115,6 +115,8 @@ extension DaemonEndToEndTests {
         #expect(rowsA.values.reduce(0, +) + rowsB.values.reduce(0, +) == report.totals.recordsAcked)
 
         // A client that skips the balancer (TLS straight to the node) is closed before TLS and counted.
+        let handshakeFailuresBefore = Self.sample(
+            try await nodeA.httpGet("/metrics").body, "horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"}")
         let direct = try RawSocket.connect(port: nodeA.telemetryPort)
         defer { close(direct) }
         RawSocket.send(direct, [0x16, 0x03, 0x01, 0x00, 0x2F, 0x01, 0x00, 0x00, 0x2B, 0x03, 0x03])
@@ -126,7 +128,9 @@ extension DaemonEndToEndTests {
         #expect(closed)
         let metrics = try await nodeA.httpGet("/metrics").body
         #expect(metrics.contains("horgos_proxy_header_rejected_total{reason=\"bad_signature\"} 1"))
-        #expect(!metrics.contains("code=\"TLS_HANDSHAKE_FAILED\"} 1"), "the bytes never reached TLS")
+        #expect(
+            Self.sample(metrics, "horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"}") == handshakeFailuresBefore,
+            "the bytes never reached TLS")
 
         // One fleet-wide view: both nodes' regions in one table with a node column; a dead node is a
         // row of its own and makes the exit status 3.
@@ -164,6 +168,14 @@ extension DaemonEndToEndTests {
 
         #expect(try await nodeA.stop() == 0)
         #expect(try await nodeB.stop() == 0)
+    }
+
+    /// The value of one series in a Prometheus text scrape (nil when absent).
+    static func sample(_ scrape: String, _ series: String) -> Double? {
+        for line in scrape.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
     }
 
     /// The `clientAddresses` of a node's `/status`.
