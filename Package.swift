@@ -94,11 +94,18 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "HorgosStore", dependencies: ["CSQLite", "HorgosWire"], swiftSettings: strictSettings),
+        // The system libcrypto (OpenSSL 3), for X.509 CRLs only; NIO-SSL's BoringSSL stays the TLS stack
+        // (its symbols are prefixed CNIOBoringSSL_, so both link into one binary).
+        .systemLibrary(
+            name: "CHorgosLibcrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // The daemon's configuration and revocation lists (deny list, X.509 CRLs): read by the daemon and
         // by horgosctl, which therefore does not link the daemon module.
         .target(
             name: "HorgosConfig",
-            dependencies: ["HorgosWire", "HorgosPKI", configuration, logging, systemPackage],
+            dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage],
             swiftSettings: strictSettings
         ),
         // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
@@ -201,6 +208,13 @@ let package = Package(
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
         ),
+        // Server CPU per mutual-TLS handshake by key-exchange group (RUNBOOK "TLS policy", BENCHMARKS.md).
+        .executableTarget(
+            name: "horgos-bench-handshake",
+            dependencies: ["HorgosServer", "HorgosPKI"] + nioTLSStack,
+            path: "Benchmarks/HandshakeBenchmark",
+            swiftSettings: strictSettings
+        ),
         // Child process of the store's crash test: writes through the store until it is killed.
         .executableTarget(
             name: "horgos-store-crash-child",
@@ -232,6 +246,8 @@ let package = Package(
             dependencies: [
                 "HorgosServer",
                 "HorgosProxyProtocol",
+                "HorgosConfig",
+                "CHorgosLibcrypto",
                 "HorgosWireNIO",
                 "HorgosPKI",
                 nioEmbedded,

@@ -42,7 +42,9 @@ socket="$unit_dir/horgosd.socket"
 mkdir -p "$work/units/horgosd.service.d" "$work/bin"
 printf '#!/bin/sh\nexit 0\n' >"$work/bin/horgosd"
 chmod 0755 "$work/bin/horgosd"
-sed -E "s%^ExecStart=/[^ ]*/horgosd( |$)%ExecStart=$work/bin/horgosd\1%" "$service" >"$work/units/horgosd.service"
+cp "$work/bin/horgosd" "$work/bin/horgosctl"
+sed -E -e "s%^ExecStart=/[^ ]*/horgosd( |$)%ExecStart=$work/bin/horgosd\1%" \
+    -e "s%^ExecReload=/[^ ]*/horgosctl( |$)%ExecReload=$work/bin/horgosctl\1%" "$service" >"$work/units/horgosd.service"
 cp "$socket" "$work/units/horgosd.socket"
 if [[ -d $unit_dir/horgosd.service.d ]]; then
     cp "$unit_dir"/horgosd.service.d/*.conf "$work/units/horgosd.service.d/" 2>/dev/null || true
@@ -94,7 +96,7 @@ expect StateDirectory horgos
 expect ConfigurationDirectory horgos
 expect RuntimeDirectory horgos
 expect LimitNOFILE 1048576
-expect ExecReload '/bin/kill -HUP $MAINPID'
+expect ExecReload "$work/bin/horgosctl reload --config /etc/horgos/horgosd.yaml --pid \$MAINPID"
 families=" $(value_of RestrictAddressFamilies) "
 for family in AF_UNIX AF_INET AF_INET6; do
     [[ $families == *" $family "* ]] \

@@ -98,6 +98,7 @@ done
 # The shipped units name /usr/local/bin/horgosd and /usr/local/share/doc; point them at this PREFIX.
 rewrite_unit() {
     sed -E -e "s%^ExecStart=/[^ ]*/horgosd( |$)%ExecStart=$bindir/horgosd\1%" \
+        -e "s%^ExecReload=/[^ ]*/horgosctl( |$)%ExecReload=$bindir/horgosctl\1%" \
         -e "s|file:/usr/local/share/doc/horgos/|file:$docdir/|" "$1"
 }
 step "units -> $DESTDIR$unitdir"

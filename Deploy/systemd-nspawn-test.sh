@@ -297,6 +297,9 @@ install_in_container() {
         if [[ $mode == stand-in ]]; then
             echo "Environment=STANDIN_LISTEN=127.0.0.1:$port STANDIN_READY_DELAY_MS=$ready_delay_ms"
             echo "Environment=STANDIN_RELOAD_MS=$reload_ms"
+            # The stand-in serves no admin endpoint, so no /reload verdict: signal it directly.
+            echo "ExecReload="
+            echo "ExecReload=/bin/kill -HUP \$MAINPID"
             echo "Environment=STANDIN_READ_FILES=/etc/horgos/pki/ca.crt:/etc/horgos/pki/server.crt:/etc/horgos/pki/server.key:/etc/horgos/pki/revoked.txt"
             echo "Environment=STANDIN_MUST_NOT_READ=/root/horgos-ca/ca.key"
         else
@@ -685,13 +688,13 @@ check_reload_keeps_session() {
         not_ok "systemctl reload failed"
     fi
     elapsed_ms=$((($(date +%s%N) - started) / 1000000))
-    wait_until 15 journal_matches 'TLS certificates reloaded' || true
+    wait_until 15 journal_matches 'reloaded certificates, revocations and limits' || true
     wait_until 10 service_active || true
     served=$(served_serial "$port")
-    if journal_has 'TLS certificates reloaded' && journal_has 'revocation list reloaded' \
+    if journal_has 'reloaded certificates, revocations and limits' \
         && [[ $(main_pid) == "$pid_before" && -n $new_serial && $served == "$new_serial" && $old_serial != "$new_serial" ]] \
         && service_active; then
-        ok "systemctl reload (returned in ${elapsed_ms} ms): same PID, journal 'TLS certificates reloaded', new handshakes get the rotated certificate (serial ${old_serial:0:8}… -> ${new_serial:0:8}…)"
+        ok "systemctl reload (returned in ${elapsed_ms} ms): same PID, journal 'reloaded certificates, revocations and limits', new handshakes get the rotated certificate (serial ${old_serial:0:8}… -> ${new_serial:0:8}…)"
     else
         not_ok "reload: PID $pid_before -> $(main_pid), served serial '$served', new '$new_serial', old '$old_serial'; journal: $(journal | grep -iE 'reload' | tail -n 3 | tr '\n' '|')"
     fi
@@ -705,6 +708,28 @@ check_reload_keeps_session() {
         ok "sessions kept across the reload: one connection per vehicle, no reconnect, nothing resent ($(sim_summary "$out"); the $vehicles disconnects are the closes after BYE)"
     else
         not_ok "fleet across the reload (exit $status): $(sim_summary "$out")"
+    fi
+}
+
+# A reload the daemon refuses (an empty deny list) makes `systemctl reload` fail; the daemon keeps running
+# with its previous state, and the next good reload succeeds.
+check_failed_reload_fails_systemctl() {
+    local pid_before
+    pid_before=$(main_pid)
+    inside cp /etc/horgos/pki/revoked.txt /root/revoked.txt.good
+    inside sh -c ': > /etc/horgos/pki/revoked.txt'
+    if timeout 60 nsenter -t "$container_pid" -a systemctl reload horgosd.service; then
+        not_ok "systemctl reload succeeded with an empty deny list"
+    elif service_active && [[ $(main_pid) == "$pid_before" ]] && journal_has 'reload failed'; then
+        ok "systemctl reload fails on an empty deny list; the daemon keeps running (same PID, journal 'reload failed')"
+    else
+        not_ok "failed reload: PID $pid_before -> $(main_pid), active $(unit_prop horgosd.service ActiveState)"
+    fi
+    inside cp /root/revoked.txt.good /etc/horgos/pki/revoked.txt
+    if timeout 60 nsenter -t "$container_pid" -a systemctl reload horgosd.service && service_active; then
+        ok "systemctl reload succeeds again once the deny list is restored"
+    else
+        not_ok "reload after restoring the deny list failed"
     fi
 }
 
@@ -837,6 +862,7 @@ if [[ $mode == daemon ]]; then
     check_client_gets_acks
     check_watchdog_survives_daemon
     check_reload_keeps_session
+    check_failed_reload_fails_systemctl
     check_wedged_writer_daemon
     check_stop_under_load
     check_socket_activated_privileged_port

@@ -57,6 +57,10 @@ extension HorgosConfiguration {
         regions = try keys.regions("regions", default: defaults.regions)
 
         listen.telemetry = try keys.address("listen.telemetry", default: defaults.listen.telemetry)
+        if listen.telemetry.unixSocketPath != nil {
+            throw .invalid(
+                "listen.telemetry", listen.telemetry.description, "use host:port (vehicles connect over TCP)")
+        }
         listen.admin = try keys.address("listen.admin", default: defaults.listen.admin)
         let proxyText = try keys.string("listen.proxy_protocol", default: defaults.listen.proxyProtocol.rawValue)
         guard let proxyMode = ProxyProtocolMode(rawValue: proxyText) else {
@@ -68,6 +72,25 @@ extension HorgosConfiguration {
         tls.serverCertificate = try keys.string("tls.server_certificate", default: "")
         tls.serverKey = try keys.string("tls.server_key", default: "")
         tls.revocationList = try keys.string("tls.revocation_list", default: "")
+        tls.crlFiles = try keys.strings("tls.crl")
+        if tls.crlFiles.contains(where: \.isEmpty) {
+            throw .invalid("tls.crl", tls.crlFiles.joined(separator: ","), "list CRL file paths, none empty")
+        }
+        tls.development = try keys.bool("tls.development", default: false)
+        let groupNames = try keys.strings("tls.key_exchange_groups")
+        if !groupNames.isEmpty {
+            var groups: [KeyExchangeGroup] = []
+            for name in groupNames {
+                guard let group = KeyExchangeGroup(rawValue: name.lowercased()), !groups.contains(group) else {
+                    throw .invalid(
+                        "tls.key_exchange_groups", name,
+                        "list each of " + KeyExchangeGroup.allCases.map(\.rawValue).joined(separator: ", ")
+                            + " at most once")
+                }
+                groups.append(group)
+            }
+            tls.keyExchangeGroups = groups
+        }
         if !tls.usesDevelopmentPKI {
             for (key, value) in [
                 ("tls.ca_certificate", tls.caCertificate), ("tls.server_certificate", tls.serverCertificate),
@@ -99,6 +122,12 @@ extension HorgosConfiguration {
         limits.maxConnectionsPerAddress = try keys.int(
             "limits.max_connections_per_address", default: l.maxConnectionsPerAddress, in: 1...limits.maxConnections)
         limits.ackWindow = try keys.int("limits.ack_window", default: l.ackWindow, in: 1...1024)
+        limits.adminMaxConnections = try keys.int(
+            "limits.admin_max_connections", default: l.adminMaxConnections, in: 1...1024)
+        limits.adminIdleTimeoutSeconds = try keys.int(
+            "limits.admin_idle_timeout_seconds", default: l.adminIdleTimeoutSeconds, in: 1...3600)
+        limits.maxBufferedBytes = try keys.int(
+            "limits.max_buffered_bytes", default: l.maxBufferedBytes, in: (1 << 20)...(1 << 40))
 
         queue.highWatermarkBytes = try keys.int(
             "queue.high_watermark_bytes", default: defaults.queue.highWatermarkBytes, in: 1024...(1 << 34))
@@ -174,12 +203,32 @@ private struct KeyReader {
         return value
     }
 
+    func bool(_ key: String, default defaultValue: Bool) throws(HorgosConfigurationError) -> Bool {
+        let text = try string(key, default: defaultValue ? "true" : "false")
+        switch text.lowercased() {
+        case "true", "yes", "1": return true
+        case "false", "no", "0": return false
+        default: throw .invalid(key, text, "use true or false")
+        }
+    }
+
+    /// A list: a YAML sequence, or one comma-separated string (the environment's form); absent: empty.
+    func strings(_ key: String) throws(HorgosConfigurationError) -> [String] {
+        if let list = reader.stringArray(forKey: ConfigKey(key)) {
+            return list.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        if let single = reader.string(forKey: ConfigKey(key)) {
+            return single.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return []
+    }
+
     func address(_ key: String, default defaultValue: ListenAddress) throws(HorgosConfigurationError)
         -> ListenAddress
     {
         let text = try string(key, default: defaultValue.description)
         guard let address = ListenAddress(parsing: text) else {
-            throw .invalid(key, text, "use host:port or [ipv6]:port with a port in 0...65535")
+            throw .invalid(key, text, "use host:port or [ipv6]:port with a port in 0...65535, or unix:/absolute/path")
         }
         return address
     }

@@ -14,12 +14,17 @@ import Logging
 /// | `state_directory` | `./horgos-state` | any non-empty path |
 /// | `regions` | 41 ISO 3166-1 alpha-2 codes (``defaultRegions``) | non-empty, two letters A-Z each, no duplicates |
 /// | `listen.telemetry` | `127.0.0.1:7443` | `host:port` or `[v6]:port`, port 0...65535 |
-/// | `listen.admin` | `127.0.0.1:9477` | `host:port` or `[v6]:port`, port 0...65535 |
+/// | `listen.admin` | `127.0.0.1:9477` | `host:port`, `[v6]:port` or `unix:/absolute/path` |
+/// | `limits.admin_max_connections` | `16` | 1...1024 |
+/// | `limits.admin_idle_timeout_seconds` | `30` | 1...3600 |
 /// | `listen.proxy_protocol` | `off` | `off` or `v2` (a PROXY v2 header before TLS, from HAProxy) |
 /// | `tls.ca_certificate` | `""` | PEM file; empty: dev PKI under `<state>/pki` |
 /// | `tls.server_certificate` | `""` | PEM file; set together with `tls.ca_certificate` and `tls.server_key` |
 /// | `tls.server_key` | `""` | PEM file |
 /// | `tls.revocation_list` | `""` | deny-list file; empty: `<state>/pki/revoked.txt` if present |
+/// | `tls.crl` | `[]` | X.509 CRL files (PEM or DER) signed by the fleet CA |
+/// | `tls.development` | `false` | `true` allows a development PKI on a non-loopback listener |
+/// | `tls.key_exchange_groups` | `x25519_mlkem768,x25519,secp256r1,secp384r1` | those four, in preference order |
 /// | `limits.handshake_timeout_seconds` | `10` | 1...3600 |
 /// | `limits.idle_timeout_seconds` | `90` | 1...86400, above the heartbeat interval |
 /// | `limits.heartbeat_interval_seconds` | `30` | 1...3600 |
@@ -27,6 +32,7 @@ import Logging
 /// | `limits.max_connections` | `100000` | 1...10000000 |
 /// | `limits.max_connections_per_address` | `2000` | 1...max_connections |
 /// | `limits.ack_window` | `64` | 1...1024 |
+/// | `limits.max_buffered_bytes` | `1073741824` | 1048576...1099511627776 |
 /// | `queue.high_watermark_bytes` | `8388608` | 1024...17179869184 |
 /// | `queue.low_watermark_bytes` | `4194304` | 0...high_watermark_bytes - 1 |
 /// | `store.durability` | `disk` | `disk` or `process` |
@@ -131,6 +137,16 @@ public struct HorgosConfiguration: Sendable, Hashable {
         /// `<state>/pki/revoked.txt` when that file exists, otherwise nothing is revoked.
         public var revocationList: String
 
+        /// `tls.crl`: X.509 CRL files (PEM or DER, as `openssl ca -gencrl`, step-ca or Vault write them),
+        /// each signature-checked against the fleet CA at start and on every reload. Default none.
+        public var crlFiles: [String] = []
+        /// `tls.development`: allow the development PKI although a listener is not on loopback.
+        /// Default false: without `tls.*` files and off loopback, `horgosd` refuses to start.
+        public var development: Bool = false
+        /// `tls.key_exchange_groups`: (EC)DHE groups offered, in preference order. The hybrid
+        /// post-quantum `x25519_mlkem768` costs more handshake CPU (see the RUNBOOK's TLS policy).
+        public var keyExchangeGroups: [KeyExchangeGroup] = KeyExchangeGroup.defaultOrder
+
         /// All empty: a development PKI is created in the state directory.
         public init(
             caCertificate: String = "", serverCertificate: String = "", serverKey: String = "",
@@ -167,6 +183,16 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var maxConnectionsPerAddress: Int
         /// `limits.ack_window`: frames in flight (unacknowledged) per connection. Default 64, allowed 1...1024.
         public var ackWindow: Int
+        /// `limits.admin_max_connections`: open admin-endpoint connections at most; more are closed at
+        /// accept. Default 16.
+        public var adminMaxConnections: Int = 16
+        /// `limits.admin_idle_timeout_seconds`: an admin connection with no request for this long is
+        /// closed. Default 30.
+        public var adminIdleTimeoutSeconds: Int = 30
+        /// `limits.max_buffered_bytes`: all connections' partial frames plus queued frames (the whole
+        /// receive buffers they pin) together; above it the daemon stops reading. Default 1 GiB (about
+        /// 10 KiB for each of 100,000 connections).
+        public var maxBufferedBytes: Int = 1 << 30
 
         /// The defaults stated on each property.
         public init(
@@ -285,9 +311,41 @@ extension HorgosConfiguration {
         stateDirectory.hasSuffix("/") ? stateDirectory + "pki" : stateDirectory + "/pki"
     }
 
+    /// Where revocations come from: the deny list and the CRLs, checked against the effective fleet CA.
+    public var revocationSources: RevocationSources {
+        RevocationSources(
+            denyListPath: effectiveRevocationListPath, denyListRequired: !tls.revocationList.isEmpty,
+            crlPaths: tls.crlFiles, caCertificatePath: effectiveTLSFiles.ca)
+    }
+
     /// The revocation list path: the configured one, or `<state>/pki/revoked.txt` (used only if present).
     public var effectiveRevocationListPath: String {
         tls.revocationList.isEmpty ? developmentPKIDirectory + "/revoked.txt" : tls.revocationList
+    }
+}
+
+/// A key-exchange group the TLS listener may offer (`tls.key_exchange_groups`).
+public enum KeyExchangeGroup: String, Sendable, Hashable, CaseIterable {
+    /// Hybrid X25519 + ML-KEM-768 (post-quantum), TLS 1.3 only.
+    case x25519MLKEM768 = "x25519_mlkem768"
+    /// X25519.
+    case x25519
+    /// NIST P-256.
+    case secp256r1
+    /// NIST P-384.
+    case secp384r1
+
+    /// The default: the hybrid group first, then the classical ones old units speak.
+    public static let defaultOrder: [KeyExchangeGroup] = [.x25519MLKEM768, .x25519, .secp256r1, .secp384r1]
+
+    /// The IANA TLS supported-groups code point.
+    public var codePoint: UInt16 {
+        switch self {
+        case .x25519MLKEM768: 0x11EC
+        case .x25519: 0x1D
+        case .secp256r1: 0x17
+        case .secp384r1: 0x18
+        }
     }
 }
 
@@ -299,15 +357,35 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     /// TCP port, 0...65535.
     public var port: Int
+    /// A Unix domain socket's path instead of host and port (`unix:/run/horgos/admin.sock`; the admin
+    /// endpoint only).
+    public var unixSocketPath: String?
 
     /// An address from its parts.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
+        self.unixSocketPath = nil
     }
 
-    /// Parses `host:port` or `[v6]:port`; nil when malformed.
+    /// A Unix domain socket.
+    public init(unixSocketPath: String) {
+        self.host = ""
+        self.port = 0
+        self.unixSocketPath = unixSocketPath
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `unix:/absolute/path`; nil when malformed.
     public init?(parsing text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst("unix:".count))
+            guard path.hasPrefix("/"), path.utf8.count < 108, !path.contains(" ") else { return nil }
+            self.host = ""
+            self.port = 0
+            self.unixSocketPath = path
+            return
+        }
+        self.unixSocketPath = nil
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {
@@ -329,8 +407,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// `host:port`, with brackets around IPv6 literals.
+    /// `host:port`, with brackets around IPv6 literals, or `unix:/path`.
     public var description: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        if let unixSocketPath { return "unix:" + unixSocketPath }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

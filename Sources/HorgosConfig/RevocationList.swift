@@ -59,12 +59,27 @@ public struct RevocationList: Sendable, Hashable {
     }
 
     /// Reads and parses a file; a missing file is an error (callers decide whether absence is fine).
+    ///
+    /// A file that is empty (or only whitespace), or whose last line has no newline, is refused as
+    /// truncated: an empty file written by a failed copy must not un-revoke every entry. A list that
+    /// revokes nothing is written as a comment line (`# nothing revoked`).
     public init(contentsOfFile path: String) throws(RevocationListError) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw RevocationListError(line: 0, text: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        if text.allSatisfy(\.isWhitespace) {
+            throw RevocationListError(
+                line: 0, text: path,
+                reason: "the file is empty (truncated?); write '# nothing revoked' to revoke nothing")
+        }
+        if !text.hasSuffix("\n") {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            throw RevocationListError(
+                line: lines.count, text: String(lines.last ?? ""),
+                reason: "the last line has no newline (truncated?); end the file with a newline")
         }
         try self.init(parsing: text)
     }
@@ -110,45 +125,157 @@ public struct RevocationListError: Error, Hashable, Sendable, CustomStringConver
     }
 }
 
-/// The revocation list currently in force, shared by all connections and swapped atomically on reload.
+/// The revocation state currently in force (deny list and CRLs), shared by all connections and swapped
+/// atomically on reload.
 ///
-/// Thread-safe (a mutex around a value). A reload that fails keeps the previous list.
+/// Thread-safe (a mutex around a value). A reload that fails keeps the previous state, whole: a new deny
+/// list is never combined with old CRLs or the other way round.
 public final class RevocationListHolder: Sendable {
-    private let state: Mutex<RevocationList>
-    /// The file reloaded by ``reload()``; nil means nothing is ever revoked.
-    public let path: String?
-    /// When false, a missing file is an empty list (the default `<state>/pki/revoked.txt` case).
-    public let required: Bool
+    private let state: Mutex<Revocations>
+    /// Where the state is read from.
+    public let sources: RevocationSources
+    /// The deny-list file reloaded by ``reload()``; nil means no deny list.
+    public var path: String? { sources.denyListPath }
+    /// When false, a missing deny-list file is an empty list (the default `<state>/pki/revoked.txt` case).
+    public var required: Bool { sources.denyListRequired }
 
-    /// Loads `path` now.
+    /// Loads a deny list only (no CRL).
     ///
     /// - Parameter required: whether a missing file is an error (an explicitly configured list) or an
     ///   empty list (the optional default location).
     public init(path: String?, required: Bool) throws(RevocationListError) {
-        self.path = path
-        self.required = required
-        self.state = Mutex(try Self.read(path: path, required: required))
+        let sources = RevocationSources(denyListPath: path, denyListRequired: required)
+        self.sources = sources
+        var list = RevocationList()
+        if let path, required || FileManager.default.fileExists(atPath: path) {
+            list = try RevocationList(contentsOfFile: path)
+        }
+        self.state = Mutex(Revocations(denyList: list))
     }
 
-    /// The list in force.
-    public var current: RevocationList { state.withLock { $0 } }
+    /// Loads every source now.
+    public init(sources: RevocationSources) throws(RevocationLoadError) {
+        self.sources = sources
+        self.state = Mutex(try Revocations.load(sources))
+    }
 
-    /// True when the serial or the VIN is revoked by the list in force.
+    /// The deny list in force.
+    public var current: RevocationList { state.withLock { $0.denyList } }
+
+    /// The whole state in force.
+    public var revocations: Revocations { state.withLock { $0 } }
+
+    /// True when the serial or the VIN is revoked by the state in force.
     public func isRevoked(serialNumber: String, vin: String?) -> Bool {
         state.withLock { $0.isRevoked(serialNumber: serialNumber, vin: vin) }
     }
 
-    /// Re-reads the file (SIGHUP); on error the previous list stays and the error is thrown for the log.
-    @discardableResult
-    public func reload() throws(RevocationListError) -> RevocationList {
-        let list = try Self.read(path: path, required: required)
-        state.withLock { $0 = list }
-        return list
+    /// True when the VIN is on the deny list in force (a gateway's frames for it are refused).
+    public func isRevoked(vin: String) -> Bool {
+        state.withLock { $0.denyList.vins.contains(vin) }
     }
 
-    private static func read(path: String?, required: Bool) throws(RevocationListError) -> RevocationList {
-        guard let path else { return RevocationList() }
-        if !required && !FileManager.default.fileExists(atPath: path) { return RevocationList() }
-        return try RevocationList(contentsOfFile: path)
+    /// Re-reads every source (SIGHUP); on error the previous state stays and the error is thrown.
+    @discardableResult
+    public func reload() throws(RevocationLoadError) -> Revocations {
+        let loaded = try Revocations.load(sources)
+        state.withLock { $0 = loaded }
+        return loaded
     }
+
+    /// Installs an already loaded state (a reload that checked every part first).
+    public func install(_ revocations: Revocations) {
+        state.withLock { $0 = revocations }
+    }
+}
+
+/// Where revocations come from: the deny-list file and the CRL files, checked against the fleet CA.
+public struct RevocationSources: Sendable, Hashable {
+    /// The deny-list file; nil: none.
+    public var denyListPath: String?
+    /// Whether a missing deny-list file is an error.
+    public var denyListRequired: Bool
+    /// `tls.crl`: CRL files (PEM or DER).
+    public var crlPaths: [String]
+    /// The fleet CA file the CRLs must be signed by (needed when ``crlPaths`` is not empty).
+    public var caCertificatePath: String
+
+    /// Sources from their parts.
+    public init(
+        denyListPath: String?, denyListRequired: Bool, crlPaths: [String] = [], caCertificatePath: String = ""
+    ) {
+        self.denyListPath = denyListPath
+        self.denyListRequired = denyListRequired
+        self.crlPaths = crlPaths
+        self.caCertificatePath = caCertificatePath
+    }
+}
+
+/// One consistent revocation state: the deny list plus every CRL.
+public struct Revocations: Sendable, Hashable {
+    /// The deny list (serials and VINs).
+    public var denyList: RevocationList
+    /// The CRLs, each verified against the fleet CA.
+    public var crls: [CertificateRevocationList]
+    /// Every serial revoked by some CRL.
+    public private(set) var crlSerialNumbers: Set<String>
+
+    /// A state from its parts.
+    public init(denyList: RevocationList = RevocationList(), crls: [CertificateRevocationList] = []) {
+        self.denyList = denyList
+        self.crls = crls
+        self.crlSerialNumbers = crls.reduce(into: []) { $0.formUnion($1.serialNumbers) }
+    }
+
+    /// True when a CRL or the deny list revokes the serial, or the deny list names the VIN.
+    public func isRevoked(serialNumber: String, vin: String?) -> Bool {
+        crlSerialNumbers.contains(serialNumber) || denyList.isRevoked(serialNumber: serialNumber, vin: vin)
+    }
+
+    /// CRLs whose `nextUpdate` has passed.
+    public func staleCRLs(now: Date = Date()) -> [CertificateRevocationList] {
+        crls.filter { $0.isStale(now: now) }
+    }
+
+    /// Reads and checks every source; the first problem is thrown.
+    public static func load(_ sources: RevocationSources) throws(RevocationLoadError) -> Revocations {
+        var denyList = RevocationList()
+        if let path = sources.denyListPath, sources.denyListRequired || FileManager.default.fileExists(atPath: path) {
+            do {
+                denyList = try RevocationList(contentsOfFile: path)
+            } catch {
+                throw .denyList(error)
+            }
+        }
+        var crls: [CertificateRevocationList] = []
+        for path in sources.crlPaths {
+            do {
+                crls += try CertificateRevocationList.load(path: path, caCertificatePath: sources.caCertificatePath)
+            } catch {
+                throw .crl(error)
+            }
+        }
+        return Revocations(denyList: denyList, crls: crls)
+    }
+}
+
+/// Why the revocation state could not be loaded.
+public enum RevocationLoadError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The deny list (`tls.revocation_list`) is unreadable, empty, truncated or has a bad line.
+    case denyList(RevocationListError)
+    /// A CRL (`tls.crl`) is unreadable, malformed, from another CA or badly signed.
+    case crl(CRLError)
+
+    /// `tls.revocation_list: ...` or `tls.crl: ...`.
+    public var description: String {
+        switch self {
+        case .denyList(let error): "tls.revocation_list: \(error)"
+        case .crl(let error): "tls.crl: \(error)"
+        }
+    }
+}
+
+extension VIN {
+    /// True for exactly 17 characters of `[A-HJ-NPR-Z0-9]` (no I, O, Q); the check digit is not verified.
+    public static func isValid(_ text: String) -> Bool { VIN(text) != nil }
 }

@@ -33,11 +33,10 @@ enum AdminClient {
             }
         let channel: any Channel
         do {
-            switch address.transport {
-            case .tcp(let host, let port):
-                channel = try await bootstrap.connect(host: host, port: port).get()
-            case .unix(let path):
+            if let path = address.unixSocketPath {
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            } else {
+                channel = try await bootstrap.connect(host: address.host, port: address.port).get()
             }
         } catch {
             answer.fail(error)

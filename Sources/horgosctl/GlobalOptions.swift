@@ -27,8 +27,8 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Admin endpoint of horgosd (default: listen.admin of the configuration, "
-                + "http://127.0.0.1:9477).", valueName: "url"))
+            "Admin endpoint of horgosd: unix:/PATH or http://HOST:PORT (default: listen.admin of the "
+                + "configuration; the shipped one is unix:/run/horgos/admin.sock).", valueName: "url"))
     var admin: String?
 
     @Option(
@@ -127,40 +127,31 @@ struct CtlContext: Sendable {
     }
 }
 
-/// The admin endpoint's address, from `--admin` / `--node` (`http://host:port`, `host:port` or
-/// `unix:/path/to/admin.sock`) or `listen.admin` (a wildcard bind address is reached over loopback).
+/// The admin endpoint: a Unix socket (`unix:/run/horgos/admin.sock`, the shipped default) or host and
+/// port, from `--admin` (`unix:/path`, `http://host:port` or `host:port`) or `listen.admin` (a wildcard
+/// bind address is reached over loopback).
 struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
-    /// How to reach it: TCP or a Unix domain socket.
-    enum Transport: Sendable, Hashable {
-        case tcp(host: String, port: Int)
-        case unix(path: String)
-    }
-
-    var transport: Transport
-
-    init(host: String, port: Int) { transport = .tcp(host: host, port: port) }
-
-    init(unixPath: String) { transport = .unix(path: unixPath) }
+    var host: String
+    var port: Int
+    /// The Unix domain socket's path, when the endpoint is one.
+    var unixSocketPath: String? = nil
 
     var description: String {
-        switch transport {
-        case .tcp(let host, let port): host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
-        case .unix(let path): "unix:\(path)"
-        }
+        if let unixSocketPath { return "unix:" + unixSocketPath }
+        return host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
     }
 
     /// The `Host` header's value.
     var hostHeader: String {
-        switch transport {
-        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        case .unix: "localhost"
-        }
+        if unixSocketPath != nil { return "localhost" }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     static func resolve(explicit: String?, configured: ListenAddress, option: String = "--admin") throws(CtlError)
         -> AdminAddress
     {
         guard let explicit else {
+            if let path = configured.unixSocketPath { return AdminAddress(host: "localhost", port: 0, unixSocketPath: path) }
             let host: String
             switch configured.host {
             case "0.0.0.0", "": host = "127.0.0.1"
@@ -169,16 +160,15 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
             }
             return AdminAddress(host: host, port: configured.port)
         }
-        var text = Substring(explicit)
-        if text.hasPrefix("unix:") {
-            let path = String(text.dropFirst("unix:".count))
-            guard path.hasPrefix("/") else {
+        if explicit.hasPrefix("unix:") {
+            guard let address = ListenAddress(parsing: explicit), let path = address.unixSocketPath else {
                 throw CtlError(
-                    .badArguments, "\(option) \(explicit): a Unix socket needs an absolute path",
-                    remedy: "use unix:/run/horgos/admin.sock")
+                    .badArguments, "\(option) \"\(explicit)\" is not a socket path",
+                    remedy: "use unix:/ABSOLUTE/PATH, for example unix:/run/horgos/admin.sock")
             }
-            return AdminAddress(unixPath: path)
+            return AdminAddress(host: "localhost", port: 0, unixSocketPath: path)
         }
+        var text = Substring(explicit)
         if text.hasPrefix("https://") {
             throw CtlError(
                 .badArguments, "\(option) \(explicit): the admin endpoint speaks plain HTTP",
@@ -190,7 +180,7 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         guard let address = ListenAddress(parsing: String(text)), address.port > 0 else {
             throw CtlError(
                 .badArguments, "\(option) \"\(explicit)\" is not an address",
-                remedy: "use http://HOST:PORT, for example http://127.0.0.1:9477, or unix:/PATH")
+                remedy: "use unix:/PATH or http://HOST:PORT, for example http://127.0.0.1:9477")
         }
         return AdminAddress(host: address.host, port: address.port)
     }

@@ -45,7 +45,7 @@ struct Horgosctl: AsyncParsableCommand {
         subcommands: [
             StatusCommand.self, FleetCommand.self, VehicleCommand.self, AlarmsCommand.self, ShardsCommand.self,
             ExportCommand.self, PruneCommand.self, BackupCommand.self, RestoreCommand.self, PKICommand.self,
-            DemoCommand.self,
+            DemoCommand.self, ReloadCommand.self,
         ])
 
     /// Parses, runs, and exits with the documented status.

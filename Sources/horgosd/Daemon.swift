@@ -16,14 +16,17 @@ import UnixSignals
 /// glue, run as one ServiceGroup. Built in `init` (fails fast with EX_CONFIG), started with `run`.
 struct Daemon {
     let configuration: HorgosConfiguration
+    /// `--config` (nil: the default path), re-read on reload.
+    let configurationFile: String?
     let logger: Logger
     let tlsContext: ReloadableTLSContext
     let revocations: RevocationListHolder
     let state: DaemonState
     let notifier: SystemdNotifier
 
-    init(configuration: HorgosConfiguration, logger: Logger) throws(DaemonStartupError) {
+    init(configuration: HorgosConfiguration, configurationFile: String?, logger: Logger) throws(DaemonStartupError) {
         self.configuration = configuration
+        self.configurationFile = configurationFile
         self.logger = logger
         logger.notice(
             "horgosd starting",
@@ -32,6 +35,9 @@ struct Daemon {
                 "regions": "\(configuration.regions.count)",
             ])
         if configuration.tls.usesDevelopmentPKI {
+            if let refusal = DevelopmentPKIPolicy.refusal(configuration) {
+                throw DaemonStartupError(message: refusal, exitCode: 78)
+            }
             do {
                 let pki = try FleetPKI.ensureDevelopmentPKI(in: configuration.developmentPKIDirectory)
                 logger.warning(
@@ -50,16 +56,18 @@ struct Daemon {
             throw DaemonStartupError(message: "TLS: \(error)", exitCode: 78)
         }
         do {
-            revocations = try RevocationListHolder(
-                path: configuration.effectiveRevocationListPath, required: !configuration.tls.revocationList.isEmpty)
+            revocations = try RevocationListHolder(sources: configuration.revocationSources)
         } catch {
-            throw DaemonStartupError(message: "tls.revocation_list: \(error)", exitCode: 78)
+            throw DaemonStartupError(message: "\(error)", exitCode: 78)
         }
         logger.info(
             "revocation list loaded",
             metadata: [
                 "path": "\(configuration.effectiveRevocationListPath)", "entries": "\(revocations.current.count)",
+                "crls": "\(revocations.revocations.crls.count)",
+                "crl_serials": "\(revocations.revocations.crlSerialNumbers.count)",
             ])
+        TrustReloader.report(revocations.revocations, logger: logger)
         state = DaemonState(regions: configuration.regions)
         notifier = SystemdNotifier()
     }
@@ -67,7 +75,8 @@ struct Daemon {
     static func makeTLSContext(_ configuration: HorgosConfiguration) throws(TelemetryTLSError) -> NIOSSLContext {
         let files = configuration.effectiveTLSFiles
         return try TelemetryTLS.makeServerContext(
-            caCertificatePath: files.ca, certificateChainPath: files.certificate, privateKeyPath: files.key)
+            caCertificatePath: files.ca, certificateChainPath: files.certificate, privateKeyPath: files.key,
+            keyExchangeGroups: configuration.tls.keyExchangeGroups)
     }
 
     func run(registry: PrometheusCollectorRegistry) async throws {
@@ -110,13 +119,16 @@ struct Daemon {
                 lowWatermark: configuration.queue.lowWatermarkBytes)
         }
         let limits = configuration.limits
-        let environment = SessionEnvironment(
+        var environment = SessionEnvironment(
             authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
-            limits: SessionLimits(
-                ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
-                heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds),
+            limits: Self.sessionLimits(limits),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             observer: MetricsSessionObserver(logger: logger, regions: configuration.regions), logger: logger)
+        let holder = self.revocations
+        environment.isVINRevoked = { holder.isRevoked(vin: String(describing: $0)) }
+        let budget = BufferedBytesBudget(limit: limits.maxBufferedBytes)
+        environment.bufferBudget = budget
+        Gauge(label: "horgos_buffered_bytes_limit").record(Double(limits.maxBufferedBytes))
         let listener = TelemetryListener(
             tls: tlsContext,
             registry: ConnectionRegistry(
@@ -143,6 +155,7 @@ struct Daemon {
             journalMaxBytes: configuration.store.journalMaxBytes)
         FleetMetrics.recordServerCertificateExpiry(chainPath: configuration.effectiveTLSFiles.certificate)
         FleetMetrics.recordRevocationListLoaded()
+        let trust = makeTrustReloader(listener: listener, budget: budget)
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
         state.setAddressReporter { registryOfConnections.connectionsByAddress() }
@@ -159,13 +172,18 @@ struct Daemon {
                 extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
                     report.publish(into: publisher)
                     return report.prometheusText()
+                        + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
+                        + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
                 },
                 regionStatus: { code in report.regions().first { $0.region == code } },
                 fleetHealth: { [configuration] lowSOC, maxCellTemp in
                     NodeFleetHealth.read(
                         stateDirectory: configuration.stateDirectory, regions: configuration.regions,
                         lowSOCPercent: lowSOC, maxCellTempThresholdC: maxCellTemp)
-                }),
+                },
+                reloadVerdict: { trust.latest }),
+            limits: AdminServer.Limits(
+                maxConnections: limits.adminMaxConnections, idleTimeout: .seconds(Int64(limits.adminIdleTimeoutSeconds))),
             logger: logger,
             onBound: { onBound("admin", $0) })
         let systemd = SystemdService(
@@ -175,7 +193,7 @@ struct Daemon {
             onStopping: { state.isServing = false },
             logger: logger)
         let reloader = ReloadService(
-            configuration: configuration, tls: tlsContext, revocations: revocations, notifier: notifier,
+            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
             state: state, logger: logger)
 
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
@@ -277,13 +295,13 @@ struct StoreService: Service, CustomStringConvertible {
     }
 }
 
-/// Reloads certificates and the revocation list on SIGHUP, bracketed by RELOADING=1 / READY=1.
-/// Existing sessions keep their connection; new handshakes use the new material. Limits and regions are
-/// not reloaded yet (a restart applies them).
+/// Runs a ``TrustReloader`` reload on each SIGHUP, bracketed by RELOADING=1 / READY=1. The verdict is on
+/// the admin endpoint's `/reload`, which `horgosctl reload` (the unit's ExecReload) waits for, so a
+/// failed reload makes `systemctl reload horgosd` fail. Regions, listeners and store keys need a restart.
 struct ReloadService: Service, CustomStringConvertible {
-    let configuration: HorgosConfiguration
-    let tls: ReloadableTLSContext
-    let revocations: RevocationListHolder
+    let reloader: TrustReloader
+    /// The server certificate chain file, whose notAfter is exported again after each reload.
+    let certificatePath: String
     let notifier: SystemdNotifier
     let state: DaemonState
     let logger: Logger
@@ -293,25 +311,58 @@ struct ReloadService: Service, CustomStringConvertible {
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            notifier.reloading(status: "reloading certificates and revocation list")
+            notifier.reloading(status: "reloading certificates, revocations and limits")
             logger.notice("reload requested (SIGHUP)")
-            do {
-                tls.replace(with: try Daemon.makeTLSContext(configuration))
-                FleetMetrics.recordServerCertificateExpiry(chainPath: configuration.effectiveTLSFiles.certificate)
-                logger.notice("TLS certificates reloaded")
-            } catch {
-                logger.error("TLS reload failed; keeping the previous certificates", metadata: ["error": "\(error)"])
-            }
-            do {
-                let list = try revocations.reload()
+            let verdict = await reloader.reload()
+            if verdict.succeeded {
+                FleetMetrics.recordServerCertificateExpiry(chainPath: certificatePath)
                 FleetMetrics.recordRevocationListLoaded()
-                logger.notice("revocation list reloaded", metadata: ["entries": "\(list.count)"])
-            } catch {
-                logger.error(
-                    "revocation list reload failed; keeping the previous list", metadata: ["error": "\(error)"])
             }
-            notifier.ready(status: state.statusLine())
+            notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
         }
+    }
+}
+
+extension Daemon {
+    /// The reloader: re-reads the configuration file, builds the TLS context and loads every revocation
+    /// source from it, and applies `limits.*` to the listener and the connection registry.
+    func makeTrustReloader(listener: TelemetryListener, budget: BufferedBytesBudget) -> TrustReloader {
+        let file = configurationFile
+        let started = configuration
+        let logger = self.logger
+        return TrustReloader(
+            load: {
+                let fresh = try await HorgosConfiguration.load(filePath: file)
+                if fresh.regions != started.regions || fresh.listen != started.listen || fresh.store != started.store {
+                    logger.warning("regions, listen.* and store.* changes need a restart; they are not applied")
+                }
+                if fresh.tls.usesDevelopmentPKI != started.tls.usesDevelopmentPKI {
+                    throw DaemonStartupError(
+                        message: "switching between the development PKI and tls.* files needs a restart", exitCode: 78)
+                }
+                let context = try Daemon.makeTLSContext(fresh)
+                let revocations = try Revocations.load(fresh.revocationSources)
+                return TrustMaterial(tlsContext: context, revocations: revocations, limits: fresh.limits)
+            },
+            tls: tlsContext, revocations: revocations, listener: listener,
+            applyLimits: { limits in
+                budget.limit = limits.maxBufferedBytes
+                listener.registry.setLimits(
+                    maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress)
+                listener.apply(
+                    ListenerLimits(
+                        handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
+                        idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
+                    session: Daemon.sessionLimits(limits))
+            },
+            logger: logger)
+    }
+
+    /// The session limits from `limits.*`.
+    static func sessionLimits(_ limits: HorgosConfiguration.Limits) -> SessionLimits {
+        SessionLimits(
+            ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
+            heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds)
     }
 }
 
@@ -331,4 +382,8 @@ struct RateSampler: Service, CustomStringConvertible {
             state.sampleRates()
         }
     }
+}
+
+extension DaemonStartupError: CustomStringConvertible {
+    var description: String { message }
 }

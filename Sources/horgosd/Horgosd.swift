@@ -48,7 +48,7 @@ struct Horgosd: AsyncParsableCommand {
 
         let daemon: Daemon
         do {
-            daemon = try Daemon(configuration: configuration, logger: logger)
+            daemon = try Daemon(configuration: configuration, configurationFile: config, logger: logger)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error.message)"])
             throw ExitCode(error.exitCode)

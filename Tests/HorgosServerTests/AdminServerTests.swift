@@ -10,7 +10,7 @@ import Testing
 @testable import HorgosServer
 
 /// Collects everything the server sends until it closes the connection.
-private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     private var received: [UInt8] = []
     let done: EventLoopPromise<String>

@@ -57,6 +57,11 @@ private func temporaryDirectory() throws -> String {
         #expect(c.store.retentionDays == 90)
         #expect(c.store.lateHorizonDays == 7)
         #expect(c.store.futureHorizonHours == 24)
+        #expect(c.store.applyIntervalMilliseconds == 500)
+        #expect(c.store.appliers == 0)
+        #expect(c.store.journalSegmentBytes == 64 << 20)
+        #expect(c.store.journalMaxBytes == 1 << 30)
+        #expect(c.store.journalMaxDelayMicroseconds == 0)
         #expect(c.shutdown.drainTimeoutSeconds == 20)
         #expect(c.log.level == .info)
         #expect(c.effectiveTLSFiles.ca == "./horgos-state/pki/ca.pem")
@@ -158,6 +163,11 @@ private func temporaryDirectory() throws -> String {
         ("HORGOS_STORE_RETENTION_DAYS", "0", "store.retention_days"),
         ("HORGOS_STORE_LATE_HORIZON_DAYS", "-3", "store.late_horizon_days"),
         ("HORGOS_STORE_FUTURE_HORIZON_HOURS", "9000", "store.future_horizon_hours"),
+        ("HORGOS_STORE_APPLY_INTERVAL_MS", "60001", "store.apply_interval_ms"),
+        ("HORGOS_STORE_APPLIERS", "-1", "store.appliers"),
+        ("HORGOS_JOURNAL_SEGMENT_BYTES", "1000", "journal.segment_bytes"),
+        ("HORGOS_JOURNAL_MAX_BYTES", "100000000", "journal.max_bytes"),  // below twice the segment size
+        ("HORGOS_JOURNAL_MAX_DELAY_US", "100001", "journal.max_delay_us"),
         ("HORGOS_SHUTDOWN_DRAIN_TIMEOUT_SECONDS", "3601", "shutdown.drain_timeout_seconds"),
         ("HORGOS_LOG_LEVEL", "verbose", "log.level"),
         ("HORGOS_LISTEN_TELEMETRY", "7443", "listen.telemetry"),

@@ -9,15 +9,18 @@ import X509
 @testable import HorgosServer
 
 /// Signs an arbitrary leaf with the test CA, for subjects FleetPKI would refuse to issue.
-func customLeaf(subject: DistinguishedName, sans: [GeneralName] = []) throws -> Certificate {
-    let key = P256.Signing.PrivateKey()
+func customLeaf(
+    subject: DistinguishedName, sans: [GeneralName] = [], usage: [ExtendedKeyUsage.Usage]? = [.clientAuth],
+    key: P256.Signing.PrivateKey = P256.Signing.PrivateKey()
+) throws -> Certificate {
     let extensions = try Certificate.Extensions {
-        try ExtendedKeyUsage([.clientAuth])
+        if let usage { try ExtendedKeyUsage(usage) }
         if !sans.isEmpty { SubjectAlternativeNames(sans) }
     }
     return try Certificate(
         version: .v3, serialNumber: Certificate.SerialNumber(bytes: [0x00, 0x0A, 0xBC]),
-        publicKey: .init(key.publicKey), notValidBefore: Date(), notValidAfter: Date().addingTimeInterval(3600),
+        publicKey: .init(key.publicKey), notValidBefore: Date().addingTimeInterval(-3600),
+        notValidAfter: Date().addingTimeInterval(3600),
         issuer: testAuthority.caCertificate.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
         extensions: extensions, issuerPrivateKey: .init(testAuthority.caPrivateKey))
 }
@@ -65,6 +68,30 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityErrorCode?
         let identity = try PeerIdentity(certificate: cert)
         #expect(identity.vin == "WVWZZZ1JZXW000001")
         #expect(identity.role == .vehicle)  // no OU at all: a vehicle
+    }
+
+    @Test func sanAndCommonNameNamingDifferentVINsAreRefused() throws {
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("WVWZZZ1JZXW000002")
+            },
+            sans: [.uniformResourceIdentifier("urn:vin:WVWZZZ1JZXW000001")])
+        #expect(identityError(cert) == .vinMismatch)
+        let same = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("WVWZZZ1JZXW000001")
+            },
+            sans: [.uniformResourceIdentifier("urn:vin:WVWZZZ1JZXW000001")])
+        #expect(try PeerIdentity(certificate: same).vin == "WVWZZZ1JZXW000001")
+    }
+
+    @Test(arguments: [nil, [ExtendedKeyUsage.Usage.serverAuth]] as [[ExtendedKeyUsage.Usage]?])
+    func leafWithoutClientAuthUsageIsRefused(usage: [ExtendedKeyUsage.Usage]?) throws {
+        let cert = try customLeaf(
+            subject: try DistinguishedName {
+                CountryName("AU"); CommonName("WVWZZZ1JZXW000001")
+            }, usage: usage)
+        #expect(identityError(cert) == .notForClientAuth)
     }
 
     @Test func serialHexDropsLeadingZerosLikeTheDenyList() throws {
@@ -186,7 +213,7 @@ private func identityError(_ certificate: Certificate) -> PeerIdentityErrorCode?
         try holder.reload()
         #expect(holder.isRevoked(vehicle))
         try "serial:nothex\n".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(throws: RevocationListError.self) { try holder.reload() }
+        #expect(throws: RevocationLoadError.self) { try holder.reload() }
         #expect(holder.isRevoked(vehicle))  // previous list still in force
         #expect(throws: RevocationListError.self) { try RevocationListHolder(path: path + ".missing", required: true) }
     }

@@ -42,31 +42,50 @@ final class TLSHarness: Sendable {
     let service: TelemetryService
     let revocations: RevocationListHolder
     let revocationPath: String
+    /// The fleet CA as a file (what CRLs are checked against).
+    let caPath: String
+    /// Reloads the deny list and the CRLs as SIGHUP does, ending revoked sessions.
+    let reloader: TrustReloader
 
-    init(regions: Set<String> = ["AE", "MX"], handshakeTimeoutSeconds: Int64 = 10) throws {
+    init(
+        regions: Set<String> = ["AE", "MX"], handshakeTimeoutSeconds: Int64 = 10, crlPaths: [String] = [],
+        idleTimeoutSeconds: Int64 = 90
+    ) throws {
         (events, continuation) = AsyncStream.makeStream(of: ListenerEvent.self)
         let server = try testAuthority.issueServerCertificate()
         let context = try TelemetryTLS.makeServerContext(
             caCertificatePEM: try testAuthority.caCertificatePEM,
             certificateChainPEM: try server.certificatePEM,
             privateKeyPEM: server.privateKeyPEM)
-        revocationPath = try makeTemporaryDirectory() + "/revoked.txt"
-        revocations = try RevocationListHolder(path: revocationPath, required: false)
+        let directory = try makeTemporaryDirectory()
+        revocationPath = directory + "/revoked.txt"
+        caPath = directory + "/ca.crt"
+        try (try testAuthority.caCertificatePEM).write(toFile: caPath, atomically: true, encoding: .utf8)
+        let sources = RevocationSources(
+            denyListPath: revocationPath, denyListRequired: false, crlPaths: crlPaths, caCertificatePath: caPath)
+        revocations = try RevocationListHolder(sources: sources)
         let policy = PeerAdmissionPolicy(regions: regions, revocations: revocations)
         var flows: [String: RegionFlowControl] = [:]
         for region in regions {
             flows[region] = RegionFlowControl(region: region, highWatermark: 1 << 20, lowWatermark: 1 << 19)
         }
         let continuation = self.continuation
-        let environment = SessionEnvironment(
+        var environment = SessionEnvironment(
             authorize: { policy.authorize($0) }, regions: flows, sink: HeldSink(), limits: SessionLimits(),
             now: { 1_700_000_000_000 }, observer: EventObserver(continuation: continuation),
             logger: Logger(label: "test"))
+        let holder = revocations
+        environment.isVINRevoked = { holder.isRevoked(vin: $0.description) }
+        let tls = ReloadableTLSContext(context)
         listener = TelemetryListener(
-            tls: ReloadableTLSContext(context),
+            tls: tls,
             registry: ConnectionRegistry(maxConnections: 100, maxPerAddress: 100), environment: environment,
-            limits: ListenerLimits(handshakeTimeout: .seconds(handshakeTimeoutSeconds)),
+            limits: ListenerLimits(
+                handshakeTimeout: .seconds(handshakeTimeoutSeconds), idleTimeout: .seconds(idleTimeoutSeconds)),
             group: MultiThreadedEventLoopGroup.singleton)
+        reloader = TrustReloader(
+            load: { TrustMaterial(tlsContext: context, revocations: try Revocations.load(sources), limits: .init()) },
+            tls: tls, revocations: revocations, listener: listener, applyLimits: { _ in }, logger: Logger(label: "test"))
         service = TelemetryService(
             listener: listener, socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
             drainTimeout: .seconds(1), logger: Logger(label: "test"),
@@ -266,7 +285,10 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
         try await expectRefused(vehicle, code: .unknownMarket)
     }
 
-    @Test func completedHandshakeIsNotClosedByTheHandshakeTimeout() async throws {
+    /// The handshake timeout (1 s here) covers HELLO: without it the session is closed, with it only the
+    /// idle timeout (90 s) may close the session.
+    @Test(arguments: [true, false])
+    func handshakeTimeoutCoversHello(sendsHello: Bool) async throws {
         let harness = try TLSHarness(handshakeTimeoutSeconds: 1)
         let (port, task) = try await harness.start()
         defer { task.cancel() }
@@ -276,9 +298,15 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
             Issue.record("expected a session")
             return
         }
-        // Well past the 1 s handshake timeout: only the idle timeout (90 s) may close this session.
-        #expect(try await expectClosed(client, within: .milliseconds(2500)) == false)
-        try await client.close()
+        if sendsHello {
+            var hello: [UInt8] = []
+            FrameEncoder.appendHello(Hello(clientKind: .vehicle, clientTimeMs: 0, softwareVersion: "fw 1.0"), to: &hello)
+            try await client.writeAndFlush(client.allocator.buffer(bytes: hello))
+            #expect(try await expectClosed(client, within: .milliseconds(2500)) == false)
+            try await client.close()
+        } else {
+            #expect(try await expectClosed(client, within: .seconds(10)))
+        }
     }
 
     @Test func stalledHandshakeIsClosedByTheTimeout() async throws {
@@ -299,5 +327,7 @@ func expectClosed(_ channel: any Channel, within timeout: Duration = .seconds(10
             privateKey: try NIOSSLPrivateKey(bytes: Array(server.privateKeyPEM.utf8), format: .pem))
         #expect(configuration.minimumTLSVersion == .tlsv12)
         #expect(configuration.certificateVerification == .noHostnameVerification)
+        #expect(!configuration.cipherSuites.contains("CBC") && !configuration.cipherSuites.contains("-SHA:"))
+        #expect(configuration.curves?.first == NIOTLSCurve.x25519_MLKEM768)
     }
 }

@@ -5,10 +5,12 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The plain-HTTP admin endpoint: `GET /health`, `GET /health/CC` (one region, for a load balancer's
 /// per-region check), `GET /status` (JSON), `GET /fleet` (fleet health of this node's shards, JSON,
-/// merged by `horgosctl --node ...`) and `GET /metrics` (Prometheus text).
+/// merged by `horgosctl --node ...`), `GET /metrics` (Prometheus text) and `GET /reload` (the latest
+/// reload's verdict, JSON).
 ///
 /// A `Service`: binds on `run()`, reports the bound address through `onBound`, serves until graceful
 /// shutdown or cancellation. No authentication and no TLS: bind it to loopback or a management network.
@@ -30,6 +32,8 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
         /// The `/fleet` document (fleet health of every region with data); reads the shards, so it runs
         /// on a thread pool, never on an event loop. Arguments: low-SOC and over-temperature thresholds.
         public var fleetHealth: @Sendable (_ lowSOC: Int, _ maxCellTemp: Int) throws -> any Encodable & Sendable
+        /// The latest reload's verdict, served as JSON on `/reload` (nil: 404).
+        public var reloadVerdict: @Sendable () -> (any Encodable & Sendable)?
 
         /// Sources from closures and a registry.
         public init(
@@ -40,7 +44,8 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
             regionStatus: @escaping @Sendable (String) -> RegionStatus? = { _ in nil },
             fleetHealth: @escaping @Sendable (Int, Int) throws -> any Encodable & Sendable = { _, _ in
                 [String: String]()
-            }
+            },
+            reloadVerdict: @escaping @Sendable () -> (any Encodable & Sendable)? = { nil }
         ) {
             self.isServing = isServing
             self.status = status
@@ -48,11 +53,28 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
             self.extraMetrics = extraMetrics
             self.regionStatus = regionStatus
             self.fleetHealth = fleetHealth
+            self.reloadVerdict = reloadVerdict
+        }
+    }
+
+    /// The endpoint's own bounds: it answers operators and Prometheus, not the fleet.
+    public struct Limits: Sendable, Hashable {
+        /// Open connections at most (`limits.admin_max_connections`); more are closed at accept.
+        public var maxConnections: Int
+        /// A connection with no request for this long is closed (`limits.admin_idle_timeout_seconds`).
+        public var idleTimeout: TimeAmount
+
+        /// Limits from their parts (defaults: 16 connections, 30 s).
+        public init(maxConnections: Int = 16, idleTimeout: TimeAmount = .seconds(30)) {
+            self.maxConnections = maxConnections
+            self.idleTimeout = idleTimeout
         }
     }
 
     private let socket: ListenerSocket
     private let sources: Sources
+    private let limits: Limits
+    private let open = Atomic<Int>(0)
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onBound: @Sendable (SocketAddress) -> Void
@@ -61,12 +83,14 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
     public init(
         socket: ListenerSocket,
         sources: Sources,
+        limits: Limits = Limits(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.socket = socket
         self.sources = sources
+        self.limits = limits
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onBound = onBound
@@ -78,12 +102,19 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
     /// Binds and serves until graceful shutdown or cancellation.
     public func run() async throws {
         let sources = self.sources
+        let limits = self.limits
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
+            .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard self.admit(channel) else {
+                        channel.close(promise: nil)
+                        return
+                    }
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
+                    try sync.addHandler(CloseOnIdle())
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
                     try sync.addHandler(AdminHTTPHandler(sources: sources))
                 }
@@ -91,7 +122,12 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
         let serverChannel: any Channel
         switch socket {
         case .address(let address):
-            serverChannel = try await bootstrap.bind(host: address.host, port: address.port).get()
+            if let path = address.unixSocketPath {
+                serverChannel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+                    .get()
+            } else {
+                serverChannel = try await bootstrap.bind(host: address.host, port: address.port).get()
+            }
         case .inherited(let fd):
             serverChannel = try await bootstrap.withBoundSocket(fd).get()
         }
@@ -104,6 +140,35 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
             try await serverChannel.closeFuture.get()
         } onCancelOrGracefulShutdown: {
             serverChannel.close(promise: nil)
+        }
+    }
+}
+
+extension AdminServer {
+    /// Counts the connection in, or refuses it when `limits.maxConnections` are open.
+    func admit(_ channel: any Channel) -> Bool {
+        let now = open.wrappingAdd(1, ordering: .relaxed).newValue
+        guard now <= limits.maxConnections else {
+            open.wrappingSubtract(1, ordering: .relaxed)
+            logger.warning("admin connection refused: too many open", metadata: ["limit": "\(limits.maxConnections)"])
+            return false
+        }
+        channel.closeFuture.whenComplete { [self] _ in open.wrappingSubtract(1, ordering: .relaxed) }
+        return true
+    }
+
+    /// Open admin connections now.
+    public var openConnections: Int { open.load(ordering: .relaxed) }
+}
+
+/// Closes an admin connection that had no traffic for the idle timeout.
+final class CloseOnIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 }
@@ -155,16 +220,10 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case "/health":
             return sources.isServing() ? .text(.ok, "ok\n") : .text(.serviceUnavailable, "not serving\n")
         case "/status":
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            do {
-                var body = try encoder.encode(sources.status())
-                body.append(UInt8(ascii: "\n"))
-                return AdminResponse(status: .ok, contentType: "application/json", body: Array(body))
-            } catch {
-                return .text(.internalServerError, "status cannot be encoded: \(error)\n")
-            }
+            return json(sources.status())
+        case "/reload":
+            guard let verdict = sources.reloadVerdict() else { return .text(.notFound, "no reloader\n") }
+            return json(verdict)
         case "/metrics":
             // The extra source runs first: it may publish scrape-time figures into the registry.
             let extra = Array(sources.extraMetrics().utf8)
@@ -230,6 +289,19 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 handler.write(.text(.internalServerError, "fleet health cannot be read: \(error)\n"), for: head,
                               context: context)
             }
+        }
+    }
+
+    static func json(_ value: any Encodable) -> AdminResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        do {
+            var body = try encoder.encode(value)
+            body.append(UInt8(ascii: "\n"))
+            return AdminResponse(status: .ok, contentType: "application/json", body: Array(body))
+        } catch {
+            return .text(.internalServerError, "cannot be encoded: \(error)\n")
         }
     }
 

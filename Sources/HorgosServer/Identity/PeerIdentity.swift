@@ -8,8 +8,11 @@ import X509
 /// Rules (the shapes ``FleetPKI`` issues):
 /// - subject OU "gateway": a gateway; its subject CN is its name; it may send any VIN of its market.
 /// - subject OU "vehicle" or no OU: a vehicle; the VIN is the `urn:vin:` URI SAN if present, else the CN,
-///   and must be 17 characters of `[A-HJ-NPR-Z0-9]`.
-/// - any other OU: refused (``PeerIdentityError/Code/unknownRole``).
+///   and must be 17 characters of `[A-HJ-NPR-Z0-9]`. When the SAN and the CN are both VINs they must be
+///   the same VIN (``PeerIdentityErrorCode/vinMismatch``); a CN that is not a VIN (`tbox-42`) is a label.
+/// - any other OU: refused (``PeerIdentityErrorCode/unknownRole``).
+/// - the extended key usage must include clientAuth (``PeerIdentityErrorCode/notForClientAuth``): a
+///   leaf without any EKU, or with serverAuth only, is not a fleet client certificate.
 /// - subject C (ISO 3166-1 alpha-2) is the market for both; it must be present and two upper-case letters.
 /// This type does not verify signatures or validity dates: the TLS handshake did that.
 public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
@@ -59,6 +62,17 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         }
         self.market = country
 
+        let usage: ExtendedKeyUsage?
+        do {
+            usage = try certificate.extensions.extendedKeyUsage
+        } catch {
+            throw PeerIdentityError(.malformedCertificate, "extendedKeyUsage cannot be parsed: \(error)")
+        }
+        guard let usage, usage.contains(.clientAuth) else {
+            throw PeerIdentityError(
+                .notForClientAuth, "the certificate's extended key usage does not include clientAuth")
+        }
+
         let units = Self.attributes(subject, ASN1ObjectIdentifier.RDNAttributeType.organizationalUnitName)
         let commonName = Self.attributes(subject, ASN1ObjectIdentifier.RDNAttributeType.commonName).first
         if units.contains(Role.gateway.rawValue) {
@@ -87,6 +101,10 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         }
         guard uriVINs.count <= 1 else {
             throw PeerIdentityError(.invalidVIN, "more than one urn:vin: name: \(uriVINs)")
+        }
+        if let san = uriVINs.first, let commonName, VIN.isValid(commonName), VIN.isValid(san), san != commonName {
+            throw PeerIdentityError(
+                .vinMismatch, "the urn:vin: name \(san) and the CN \(commonName) are different VINs")
         }
         guard let vin = uriVINs.first ?? commonName, !vin.isEmpty else {
             throw PeerIdentityError(.missingVIN, "no urn:vin: subject alternative name and no CN")
@@ -158,9 +176,8 @@ public enum PeerIdentityErrorCode: String, Hashable, Sendable {
     case unknownRole
     /// The certificate bytes cannot be parsed.
     case malformedCertificate
-}
-
-extension VIN {
-    /// True for exactly 17 characters of `[A-HJ-NPR-Z0-9]` (no I, O, Q); the check digit is not verified.
-    public static func isValid(_ text: String) -> Bool { VIN(text) != nil }
+    /// The extended key usage is absent or lacks clientAuth.
+    case notForClientAuth
+    /// The `urn:vin:` SAN and the CN are both VINs, and differ.
+    case vinMismatch
 }

@@ -1,12 +1,16 @@
 import NIOCore
 import NIOTLS
 
-/// Closes a connection whose TLS handshake has not completed within the timeout.
+/// Closes a connection that has not completed its TLS handshake *and* had its HELLO accepted within the
+/// timeout (`limits.handshake_timeout_seconds`, counted from the connection becoming active).
 ///
-/// Stops clients that connect and send nothing, or stall inside the handshake, from holding a file
-/// descriptor; idle connections after the handshake are the idle-state handler's job.
-public final class HandshakeTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// Stops clients that connect and send nothing, stall inside the handshake, or finish TLS and then never
+/// send HELLO, from holding a file descriptor. The session handler behind it announces the accepted HELLO
+/// with the outbound user event ``SessionEvent/helloAccepted``; the timer is then cancelled and this
+/// handler leaves the pipeline. Idle connections after HELLO are the idle timer's job.
+public final class HandshakeTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = NIOAny
+    public typealias OutboundIn = NIOAny
 
     private let timeout: TimeAmount
     private var task: Scheduled<Void>?
@@ -36,15 +40,14 @@ public final class HandshakeTimeoutHandler: ChannelInboundHandler, RemovableChan
         }
     }
 
-    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let tls = event as? TLSUserEvent, case .handshakeCompleted = tls else {
-            context.fireUserInboundEventTriggered(event)
+    public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let session = event as? SessionEvent, session == .helloAccepted else {
+            context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
         task?.cancel()
         task = nil
-        // Pass the event on first: once removed, this context no longer forwards anything.
-        context.fireUserInboundEventTriggered(event)
+        promise?.succeed(())
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 

@@ -31,6 +31,11 @@ public struct SessionEnvironment: Sendable {
     public var logger: Logger
     /// Where writer completions wait for their event loop (one batch per loop, see `CommitInbox`).
     public var commitInboxes = CommitInboxes()
+    /// True when a VIN is revoked (`vin:` in the deny list): a gateway's frames for it are not stored
+    /// and are acknowledged as rejected records.
+    public var isVINRevoked: @Sendable (VIN) -> Bool = { _ in false }
+    /// `limits.max_buffered_bytes`: queued frames count the whole receive buffer they keep alive.
+    public var bufferBudget: BufferedBytesBudget?
 
     public init(
         authorize: @escaping @Sendable (NIOSSLCertificate?) -> Result<SessionPeer, SessionRefusal>,
@@ -213,7 +218,34 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             action = first
         }
         self.machine = machine
+        if case .store(let sequence) = action, machine.peer.role == .gateway, case .success(let message) = parsed,
+            let vin = message.vin, environment.isVINRevoked(vin)
+        {
+            refuseRevokedVIN(vin, sequence: sequence, records: message.records, context: context)
+            return
+        }
         perform(action, context: context, frame: frame)
+    }
+
+    /// A gateway sent a frame for a revoked VIN: not stored, acknowledged with its records rejected.
+    private func refuseRevokedVIN(_ vin: VIN, sequence: UInt32, records: Int, context: ChannelHandlerContext) {
+        guard var machine else { return }
+        environment.observer.refused(SessionRefusal(code: .certificateRevoked, reason: "VIN \(vin) is revoked"))
+        let action = machine.frameCommitted(sequence, rejected: UInt32(clamping: max(records, 1)))
+        self.machine = machine
+        perform(action, context: context)
+    }
+
+    /// Ends the session with ERROR CERTIFICATE_REVOKED when `isRevoked` says its peer is now revoked (a
+    /// reload); returns whether it did. Frames not yet acknowledged are not acknowledged.
+    public func endIfRevoked(_ isRevoked: (SessionPeer) -> Bool) -> Bool {
+        guard let context, var machine, !draining, isRevoked(machine.peer) else { return false }
+        let action = machine.serverFailure(
+            .certificateRevoked, sequence: 0, reason: "the certificate was revoked while connected")
+        self.machine = machine
+        environment.observer.refused(SessionRefusal(code: .certificateRevoked, reason: "revoked while connected"))
+        send(action, context: context)
+        return true
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -269,6 +301,9 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     ) {
         let bytes = frame.header.frameLength
         queuedBytes += bytes
+        let budget = environment.bufferBudget
+        let pinned = frame.bytes.storageCapacity
+        budget?.add(pinned)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         let region = flow.region
@@ -278,6 +313,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             try environment.sink.submit(
                 IngestSubmission(region: region, type: frame.header.type, payload: frame.payload) { outcome in
                     flow.remove(bytes)
+                    budget?.remove(pinned)
                     observer.frameCommitted(region: region, outcome: outcome)
                     inbox.deliver(
                         .init(handler: loopBound, sequence: sequence, bytes: bytes, outcome: outcome,
@@ -285,6 +321,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 })
         } catch {
             queuedBytes -= bytes
+            budget?.remove(pinned)
             environment.logger.warning("storage refused a frame", metadata: ["region": "\(region)",
                                                                             "reason": "\(error.reason)"])
             if var machine {
@@ -367,6 +404,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .sendWelcome(let welcome):
             appendFrame(to: &buffer) { FrameEncoder.appendWelcome(welcome, sequence: $1, to: &$0) }
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            context.triggerUserOutboundEvent(SessionEvent.helloAccepted, promise: nil)
         case .sendPong(let opaque):
             appendFrame(to: &buffer) { FrameEncoder.appendPing(opaque, type: .pong, sequence: $1, to: &$0) }
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)

@@ -13,11 +13,15 @@ public struct SessionPeer: Sendable, Hashable {
     public var vin: VIN?
     /// The ISO 3166-1 alpha-2 market the certificate names; it decides the region.
     public var market: String
+    /// The certificate serial (lower-case hex, the revocation lists' form), so a reload can find the
+    /// sessions it revokes; nil when unknown (tests).
+    public var serialNumber: String?
 
-    public init(role: Role, vin: VIN?, market: String) {
+    public init(role: Role, vin: VIN?, market: String, serialNumber: String? = nil) {
         self.role = role
         self.vin = vin
         self.market = market
+        self.serialNumber = serialNumber
     }
 }
 

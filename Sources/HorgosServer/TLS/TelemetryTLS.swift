@@ -6,17 +6,29 @@ import X509
 
 /// Builds the mutual-TLS server context of the telemetry listener and reads the peer's identity.
 ///
-/// Policy: TLS 1.2 minimum (1.3 negotiated when the client offers it), a client certificate is required
-/// and must chain to the fleet CA, which is the only trust root (the system store is not used).
+/// Policy: TLS 1.3, or TLS 1.2 with ECDHE key exchange and an AEAD cipher only (``tls12CipherSuites``:
+/// no CBC, no SHA-1 MAC, no RSA key exchange); the key-exchange groups come from
+/// `tls.key_exchange_groups`. A client certificate is required and must chain to the fleet CA, which is
+/// the only trust root (the system store is not used); BoringSSL checks it for the TLS client purpose
+/// (an EKU without clientAuth fails the handshake) and ``PeerIdentity`` also refuses a leaf without EKU.
 /// Limits: swift-nio-ssl 2.37's `.fullVerification` on a server checks the client's IP against the
 /// certificate and fails, so `.noHostnameVerification` is used: the chain, validity dates and the
 /// clientAuth purpose are still verified by BoringSSL.
 public enum TelemetryTLS {
+    /// The TLS 1.2 suites allowed (OpenSSL names): ECDHE with AES-GCM or ChaCha20-Poly1305 only.
+    /// TLS 1.3's suites are all AEAD and are not configurable in BoringSSL.
+    public static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+
     /// A server context from PEM files (CA, server certificate chain, server key).
     public static func makeServerContext(
         caCertificatePath: String,
         certificateChainPath: String,
-        privateKeyPath: String
+        privateKeyPath: String,
+        keyExchangeGroups: [KeyExchangeGroup] = KeyExchangeGroup.defaultOrder
     ) throws(TelemetryTLSError) -> NIOSSLContext {
         let roots: [NIOSSLCertificate]
         let chain: [NIOSSLCertificate]
@@ -36,7 +48,8 @@ public enum TelemetryTLS {
         } catch {
             throw TelemetryTLSError(.unreadableServerKey, "\(privateKeyPath): \(error)")
         }
-        return try makeServerContext(trustRoots: roots, certificateChain: chain, privateKey: key)
+        return try makeServerContext(
+            trustRoots: roots, certificateChain: chain, privateKey: key, keyExchangeGroups: keyExchangeGroups)
     }
 
     /// A server context from PEM text (tests and the in-memory development PKI).
@@ -70,12 +83,15 @@ public enum TelemetryTLS {
     public static func serverConfiguration(
         trustRoots: [NIOSSLCertificate],
         certificateChain: [NIOSSLCertificate],
-        privateKey: NIOSSLPrivateKey
+        privateKey: NIOSSLPrivateKey,
+        keyExchangeGroups: [KeyExchangeGroup] = KeyExchangeGroup.defaultOrder
     ) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificateChain.map { .certificate($0) },
             privateKey: .privateKey(privateKey))
         configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuites = tls12CipherSuites.joined(separator: ":")
+        configuration.curves = keyExchangeGroups.map { NIOTLSCurve(rawValue: $0.codePoint) }
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(trustRoots)
         configuration.sendCANameList = true
@@ -85,7 +101,8 @@ public enum TelemetryTLS {
     static func makeServerContext(
         trustRoots: [NIOSSLCertificate],
         certificateChain: [NIOSSLCertificate],
-        privateKey: NIOSSLPrivateKey
+        privateKey: NIOSSLPrivateKey,
+        keyExchangeGroups: [KeyExchangeGroup] = KeyExchangeGroup.defaultOrder
     ) throws(TelemetryTLSError) -> NIOSSLContext {
         guard !trustRoots.isEmpty else { throw TelemetryTLSError(.unreadableCA, "no certificate in the CA file") }
         guard !certificateChain.isEmpty else {
@@ -94,7 +111,8 @@ public enum TelemetryTLS {
         do {
             return try NIOSSLContext(
                 configuration: serverConfiguration(
-                    trustRoots: trustRoots, certificateChain: certificateChain, privateKey: privateKey))
+                    trustRoots: trustRoots, certificateChain: certificateChain, privateKey: privateKey,
+                    keyExchangeGroups: keyExchangeGroups))
         } catch {
             throw TelemetryTLSError(.contextRejected, "\(error)")
         }

@@ -101,7 +101,8 @@ final class RegionApplier {
             appliedLSN =
                 start.sameBoot ? engine.appliedLSN : min(engine.appliedLSN, start.lsns[writer.region] ?? 0)
             if hasPending {
-                let replay = pending[head...].filter { $0.lsn > appliedLSN }.count
+                // Entries found in the journal at start (not those acknowledged since).
+                let replay = pending[head...].filter { $0.durableNs == 0 && $0.lsn > appliedLSN }.count
                 if replay > 0 {
                     configuration.log(
                         .info, "\(writer.region): replaying \(replay) journal entries after LSN \(appliedLSN)")

@@ -1,0 +1,127 @@
+import Foundation
+import HorgosPKI
+import Testing
+
+/// The `openssl` command line tool, the independent peer and CA of the trust tests.
+///
+/// Never skipped: a missing tool is a failure (CI installs it with `.ci/run`; locally `apt-get install
+/// openssl`).
+enum OpenSSLTool {
+    struct Missing: Error, CustomStringConvertible {
+        var description: String { "openssl is not installed (apt-get install openssl); the trust tests need it" }
+    }
+
+    static func path() throws -> String {
+        for candidate in ["/usr/bin/openssl", "/usr/local/bin/openssl", "/bin/openssl"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw Missing()
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: [UInt8]
+        var stderr: String
+    }
+
+    /// Runs `openssl arguments...` to completion.
+    @discardableResult
+    static func run(_ arguments: [String], in directory: String? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try path())
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus, stdout: Array(stdout), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Runs it and fails the test (throws) unless it exits 0.
+    @discardableResult
+    static func check(_ arguments: [String], in directory: String? = nil) throws -> Output {
+        let output = try run(arguments, in: directory)
+        guard output.status == 0 else {
+            throw CommandFailed(arguments: arguments, status: output.status, stderr: output.stderr)
+        }
+        return output
+    }
+
+    struct CommandFailed: Error, CustomStringConvertible {
+        var arguments: [String]
+        var status: Int32
+        var stderr: String
+        var description: String { "openssl \(arguments.joined(separator: " ")) exited \(status): \(stderr)" }
+    }
+}
+
+/// An `openssl ca` directory around a Horgos CA: revokes certificates into its index and writes CRLs with
+/// `openssl ca -gencrl`, as an operator would.
+struct OpenSSLCA {
+    let directory: String
+    let authority: FleetPKI
+
+    var caCertificatePath: String { directory + "/ca.crt" }
+
+    init(authority: FleetPKI = testAuthority) throws {
+        self.authority = authority
+        directory = try makeTemporaryDirectory()
+        try (try authority.caCertificatePEM).write(toFile: directory + "/ca.crt", atomically: true, encoding: .utf8)
+        try authority.caPrivateKeyPEM.write(toFile: directory + "/ca.key", atomically: true, encoding: .utf8)
+        try "".write(toFile: directory + "/index.txt", atomically: true, encoding: .utf8)
+        try "01\n".write(toFile: directory + "/crlnumber", atomically: true, encoding: .utf8)
+        let configuration = """
+            [ ca ]
+            default_ca = fleet
+            [ fleet ]
+            dir = \(directory)
+            database = $dir/index.txt
+            crlnumber = $dir/crlnumber
+            certificate = $dir/ca.crt
+            private_key = $dir/ca.key
+            default_md = sha256
+            default_crl_days = 1
+
+            """
+        try configuration.write(toFile: directory + "/ca.cnf", atomically: true, encoding: .utf8)
+    }
+
+    /// `openssl ca -revoke` of a certificate.
+    func revoke(_ certificate: IssuedCertificate) throws {
+        try revoke(certificatePEM: try certificate.certificatePEM)
+    }
+
+    /// `openssl ca -revoke` of a certificate given as PEM.
+    func revoke(_ credential: ClientCredential) throws {
+        try revoke(certificatePEM: credential.certificatePEM)
+    }
+
+    func revoke(certificatePEM: String) throws {
+        let path = directory + "/revoke-\(UUID().uuidString).pem"
+        try certificatePEM.write(toFile: path, atomically: true, encoding: .utf8)
+        try OpenSSLTool.check(["ca", "-config", directory + "/ca.cnf", "-batch", "-revoke", path])
+    }
+
+    /// `openssl ca -gencrl` into `name` (PEM), or DER when `der`.
+    func generateCRL(name: String = "fleet.crl", der: Bool = false) throws -> String {
+        let pem = directory + "/" + name + ".pem"
+        try OpenSSLTool.check(["ca", "-config", directory + "/ca.cnf", "-batch", "-gencrl", "-out", pem])
+        guard der else {
+            let target = directory + "/" + name
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.moveItem(atPath: pem, toPath: target)
+            return target
+        }
+        let target = directory + "/" + name
+        try OpenSSLTool.check(["crl", "-in", pem, "-outform", "DER", "-out", target])
+        return target
+    }
+}
