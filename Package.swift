@@ -20,6 +20,7 @@ let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio
 let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
 let nioTLS: Target.Dependency = .product(name: "NIOTLS", package: "swift-nio")
 let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
+let nioExtras: Target.Dependency = .product(name: "NIOExtras", package: "swift-nio-extras")
 let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 let x509: Target.Dependency = .product(name: "X509", package: "swift-certificates")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
@@ -50,6 +51,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
@@ -86,6 +88,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // PROXY protocol v2 header parser (issue 14): pure Swift, no NIO, so it is fuzzed on its own.
+        .target(name: "HorgosProxyProtocol", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
         // The system SQLite library.
         .systemLibrary(
             name: "CSQLite",
@@ -118,7 +122,9 @@ let package = Package(
                 "HorgosPKI",
                 "HorgosStore",
                 "HorgosGBT32960",
+                "HorgosProxyProtocol",
                 nioHTTP1,
+                nioExtras,
                 x509,
                 crypto,
                 asn1,
@@ -146,6 +152,7 @@ let package = Package(
                 prometheus,
                 "HorgosPKI",
                 "HorgosStore",
+                "HorgosProxyProtocol",
             ],
             swiftSettings: strictSettings
         ),
@@ -155,6 +162,9 @@ let package = Package(
                 "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
                 argumentParser,
                 x509,
+                nioCore,
+                nioPosix,
+                nioHTTP1,
             ],
             swiftSettings: strictSettings
         ),
@@ -272,6 +282,7 @@ let package = Package(
             dependencies: [
                 "HorgosGBT32960",
                 "HorgosServer",
+                "HorgosProxyProtocol",
                 "HorgosConfig",
                 "CHorgosLibcrypto",
                 "HorgosWireNIO",
@@ -309,6 +320,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "DeployTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosProxyProtocolTests", dependencies: ["HorgosProxyProtocol"], swiftSettings: strictSettings),
+        // libFuzzer target for the PROXY v2 parser (Scripts/fuzz-proxy.sh).
+        .executableTarget(
+            name: "horgos-fuzz-proxy",
+            dependencies: ["HorgosProxyProtocol"],
+            path: "Benchmarks/ProxyFuzz",
+            swiftSettings: strictSettings
+        ),
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",

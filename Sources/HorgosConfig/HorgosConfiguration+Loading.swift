@@ -62,6 +62,11 @@ extension HorgosConfiguration {
                 "listen.telemetry", listen.telemetry.description, "use host:port (vehicles connect over TCP)")
         }
         listen.admin = try keys.address("listen.admin", default: defaults.listen.admin)
+        let proxyText = try keys.string("listen.proxy_protocol", default: defaults.listen.proxyProtocol.rawValue)
+        guard let proxyMode = ProxyProtocolMode(rawValue: proxyText) else {
+            throw .invalid("listen.proxy_protocol", proxyText, "use off or v2")
+        }
+        listen.proxyProtocol = proxyMode
 
         tls.caCertificate = try keys.string("tls.ca_certificate", default: "")
         tls.serverCertificate = try keys.string("tls.server_certificate", default: "")
@@ -166,6 +171,11 @@ extension HorgosConfiguration {
         log.level = level
 
         gbt32960 = try GBT32960Settings(keys: keys, regions: regions)
+        if let list = reader.stringArray(forKey: ConfigKey("nodes")) {
+            nodes = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } else if let single = reader.string(forKey: ConfigKey("nodes")) {
+            nodes = single.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
     }
 }
 

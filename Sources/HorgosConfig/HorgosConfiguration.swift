@@ -17,6 +17,7 @@ import Logging
 /// | `listen.admin` | `127.0.0.1:9477` | `host:port`, `[v6]:port` or `unix:/absolute/path` |
 /// | `limits.admin_max_connections` | `16` | 1...1024 |
 /// | `limits.admin_idle_timeout_seconds` | `30` | 1...3600 |
+/// | `listen.proxy_protocol` | `off` | `off` or `v2` (a PROXY v2 header before TLS, from HAProxy) |
 /// | `tls.ca_certificate` | `""` | PEM file; empty: dev PKI under `<state>/pki` |
 /// | `tls.server_certificate` | `""` | PEM file; set together with `tls.ca_certificate` and `tls.server_key` |
 /// | `tls.server_key` | `""` | PEM file |
@@ -47,6 +48,7 @@ import Logging
 /// | `store.future_horizon_hours` | `24` | 0...8760 |
 /// | `shutdown.drain_timeout_seconds` | `20` | 0...3600 |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `nodes` | `[]` | admin URLs of every node of the fleet, for `horgosctl status` / `fleet` (the daemon ignores it) |
 public struct HorgosConfiguration: Sendable, Hashable {
     /// `state_directory`: where shards, the dev PKI and other daemon state live. Default `./horgos-state`.
     public var stateDirectory: String
@@ -68,6 +70,9 @@ public struct HorgosConfiguration: Sendable, Hashable {
     public var log: Log
     /// `listen.gbt32960` and `gbt32960.*`: the GB/T 32960 listener (``GBT32960Settings`` lists the keys).
     public var gbt32960 = GBT32960Settings()
+    /// `nodes`: the admin endpoints (`http://host:port` or `unix:/path`) of every node of the fleet;
+    /// `horgosctl status` and `fleet` merge their answers. Read by `horgosctl` only. Default empty.
+    public var nodes: [String] = []
 
     /// The 41 markets served by default (the Gulf, Africa, Central Asia, South-East Asia, Oceania,
     /// Latin America and Europe). Configuration, not code: override with `regions`.
@@ -107,6 +112,10 @@ public struct HorgosConfiguration: Sendable, Hashable {
         /// `listen.admin`: the plain-HTTP admin endpoint (`/health`, `/status`, `/metrics`); keep it on
         /// loopback or a management network. Default `127.0.0.1:9477`.
         public var admin: ListenAddress
+        /// `listen.proxy_protocol`: `v2` when the telemetry listener sits behind a load balancer that
+        /// sends PROXY protocol v2 (HAProxy `send-proxy-v2`); limits, logs and `/status` then use the
+        /// client address from the header. Default `off`.
+        public var proxyProtocol: ProxyProtocolMode = .off
 
         /// Loopback defaults.
         public init(

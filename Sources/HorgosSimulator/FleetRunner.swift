@@ -10,6 +10,11 @@ public struct FleetSettings: Sendable {
     public var port: Int
     /// TLS server name to verify (the server certificate's SAN).
     public var serverName: String
+    /// When set, each unit sends (and verifies) the SNI name `<cc>.telemetry.<domain>` of its market
+    /// instead of `serverName`, so a load balancer in TLS passthrough can route it to the node that
+    /// owns the region (Deploy/haproxy/horgos.cfg). The server certificate then needs that name, for
+    /// example `*.telemetry.<domain>`.
+    public var sniDomain: String? = nil
     /// Milliseconds between two readings of a vehicle; 0 = as fast as acknowledgements allow.
     public var reportIntervalMs: Int
     /// Records in one TELEMETRY frame.

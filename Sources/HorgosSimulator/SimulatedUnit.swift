@@ -78,11 +78,19 @@ final class SimulatedUnit {
 
     // MARK: Connection
 
+    /// The SNI name of a market under a domain: `ae.telemetry.example.com` (Deploy/haproxy/horgos.cfg).
+    static func sniName(market: String, domain: String) -> String {
+        "\(market.lowercased()).telemetry.\(domain)"
+    }
+
     func connect() {
         guard !stopped else { return }
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
         let context = sslContext
-        let serverName = settings.serverName
+        let market = fleet.vehicles.first?.region.code
+        let serverName =
+            settings.sniDomain.flatMap { domain in market.map { Self.sniName(market: $0, domain: domain) } }
+            ?? settings.serverName
         var bootstrap = ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .connectTimeout(.seconds(10))

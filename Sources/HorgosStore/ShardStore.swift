@@ -121,20 +121,10 @@ public final class ShardStore: Sendable {
     public static func backup(
         stateDirectory: String, region: Region, to destination: String
     ) throws(StoreError) -> [String] {
-        let source = StoreFiles.regionDirectory(stateDirectory, region)
-        let target = StoreFiles.regionDirectory(destination, region)
-        try StoreFiles.createDirectory(target)
         var copied: [String] = []
-        let names =
-            [StoreFiles.registryFileName]
-            + StoreFiles.partitionDays(in: source).map(\.partitionFileName)
-        for name in names where StoreFiles.exists("\(source)/\(name)") {
-            let output = "\(target)/\(name)"
-            if StoreFiles.exists(output) { try StoreFiles.deleteDatabase(output) }
-            let db = try SQLiteConnection(path: "\(source)/\(name)", readOnly: true)
-            let escaped = output.replacingOccurrences(of: "'", with: "''")
-            try db.exec("VACUUM INTO '\(escaped)'")
-            copied.append(output)
+        for file in ShardBackup.files(stateDirectory: stateDirectory, region: region) {
+            _ = try ShardBackup.copy(stateDirectory: stateDirectory, region: region, file: file.name, to: destination)
+            copied.append("\(StoreFiles.regionDirectory(destination, region))/\(file.name)")
         }
         return copied
     }

@@ -21,6 +21,11 @@ struct HorgosSim: AsyncParsableCommand {
     @Option(help: "Server address.") var host = "127.0.0.1"
     @Option(help: "Server telemetry port.") var port = 7443
     @Option(help: "Name the server certificate must carry.") var serverName = "localhost"
+    @Option(
+        help: ArgumentHelp(
+            "Send SNI <cc>.telemetry.DOMAIN per unit (its market), for SNI routing by a load balancer.",
+            valueName: "DOMAIN"))
+    var sniDomain: String?
     @Option(help: "PKI directory holding ca.pem and ca-key.pem (the dev PKI horgosd creates).")
     var pki = "./horgos-state/pki"
     @Option(help: "Number of simulated vehicles.") var vehicles = 100
@@ -86,6 +91,7 @@ struct HorgosSim: AsyncParsableCommand {
         var settings = FleetSettings(host: host, port: port, serverName: serverName, reportIntervalMs: intervalMs,
                                      recordsPerFrame: recordsPerFrame, initialBackoffMs: backoffMs)
         settings.maxBackoffMs = max(backoffMs, 30_000)
+        settings.sniDomain = sniDomain
         let runner = FleetRunner(plan: plan, settings: settings, credentials: credentials, threads: threads)
         let showProgress = !quiet && !json
         let report = try await runner.run(

@@ -267,7 +267,9 @@ final class DemoDaemon {
         let deadline = clock.now + .seconds(60)
         while clock.now < deadline {
             guard process.isRunning else { throw DemoError("horgosd exited at start; see \(logPath)") }
-            if LocalPorts.httpStatus(port: adminPort, path: "/health") == 200 { return }
+            let health = try? await AdminClient.get(
+                AdminAddress(host: "127.0.0.1", port: adminPort), path: "/health", timeoutSeconds: 2)
+            if health?.status == 200 { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw DemoError("horgosd did not report healthy within 60 s; see \(logPath)")
@@ -293,7 +295,7 @@ struct DemoError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Loopback helpers: a free port, and the status code of a local HTTP GET.
+/// Loopback helpers: a free port.
 enum LocalPorts {
     static func free() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -310,30 +312,6 @@ enum LocalPorts {
         }
         guard result == 0 else { throw DemoError("no free loopback port") }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    static func httpStatus(port: Int, path: String) -> Int? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { return nil }
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 12 else { return nil }
-        let line = String(decoding: buffer[0..<n], as: UTF8.self)
-        return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
 }
 

@@ -10,7 +10,10 @@ struct FleetCommand: AsyncParsableCommand {
         discussion: """
             Counts come from each region's registry (one row per vehicle), as of now: reporting = a record \
             in the last hour, silent = none for over 24 h, alarms = an alarm level >= 1, an alarm flag or an \
-            active DTC. Regions without any stored data are left out; exit 4 when no region has data.
+            active DTC. Regions without any stored data are left out; exit 4 when no region has data. \
+            With --node URL repeated (or nodes: in the configuration) each node's admin endpoint is asked \
+            for its own shards' fleet health (GET /fleet) and the answers are merged, one row per region \
+            with a node column; a node that does not answer is shown as such and makes the exit status 3.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -23,6 +26,9 @@ struct FleetCommand: AsyncParsableCommand {
 
     @Option(help: "Over-temperature: latest maximum cell temperature above this (°C).")
     var maxCellTemp = 55
+
+    @Option(help: "Seconds to wait for each node (with --node).")
+    var timeout = 5
 
     /// The JSON document.
     struct Report: Encodable {
@@ -44,6 +50,11 @@ struct FleetCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try await global.context()
+        if !context.nodes.isEmpty {
+            try await FleetWide.fleet(
+                context, region: region, lowSOC: lowSoc, maxCellTemp: maxCellTemp, timeoutSeconds: max(1, timeout))
+            return
+        }
         let regions = try context.regions(region)
         try context.requireStateDirectory()
         let now = CtlClock.nowMs()

@@ -31,6 +31,13 @@ struct GlobalOptions: ParsableArguments {
                 + "configuration; the shipped one is unix:/run/horgos/admin.sock).", valueName: "url"))
     var admin: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Admin endpoint of one node of the fleet; repeat for every node (status and fleet merge their "
+                + "answers; default: nodes: of the configuration, else --admin).", valueName: "url"))
+    var node: [String] = []
+
     @Flag(name: .long, help: "Print machine-readable JSON on stdout instead of tables.")
     var json = false
 
@@ -48,9 +55,14 @@ struct GlobalOptions: ParsableArguments {
         // (pki issue, pki revoke) as well as the shards.
         if let state { configuration.stateDirectory = state }
         let admin = try AdminAddress.resolve(explicit: self.admin, configured: configuration.listen.admin)
+        var nodes: [AdminAddress] = []
+        for text in node.isEmpty ? configuration.nodes : node {
+            nodes.append(
+                try AdminAddress.resolve(explicit: text, configured: configuration.listen.admin, option: "--node"))
+        }
         return CtlContext(
             configuration: configuration, stateDirectory: state ?? configuration.stateDirectory, admin: admin,
-            json: json)
+            json: json, nodes: nodes)
     }
 }
 
@@ -64,6 +76,8 @@ struct CtlContext: Sendable {
     let admin: AdminAddress
     /// `--json`.
     let json: Bool
+    /// The fleet's nodes (`--node`, else `nodes:`); empty: this node only (the shards or `--admin`).
+    var nodes: [AdminAddress] = []
 
     /// The configured regions, in configuration order.
     var regions: [HorgosStore.Region] { configuration.regions.compactMap(HorgosStore.Region.init) }
@@ -130,7 +144,15 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         return host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
     }
 
-    static func resolve(explicit: String?, configured: ListenAddress) throws(CtlError) -> AdminAddress {
+    /// The `Host` header's value.
+    var hostHeader: String {
+        if unixSocketPath != nil { return "localhost" }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    static func resolve(explicit: String?, configured: ListenAddress, option: String = "--admin") throws(CtlError)
+        -> AdminAddress
+    {
         guard let explicit else {
             if let path = configured.unixSocketPath { return AdminAddress(host: "localhost", port: 0, unixSocketPath: path) }
             let host: String
@@ -144,7 +166,7 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         if explicit.hasPrefix("unix:") {
             guard let address = ListenAddress(parsing: explicit), let path = address.unixSocketPath else {
                 throw CtlError(
-                    .badArguments, "--admin \"\(explicit)\" is not a socket path",
+                    .badArguments, "\(option) \"\(explicit)\" is not a socket path",
                     remedy: "use unix:/ABSOLUTE/PATH, for example unix:/run/horgos/admin.sock")
             }
             return AdminAddress(host: "localhost", port: 0, unixSocketPath: path)
@@ -152,7 +174,7 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         var text = Substring(explicit)
         if text.hasPrefix("https://") {
             throw CtlError(
-                .badArguments, "--admin \(explicit): the admin endpoint speaks plain HTTP",
+                .badArguments, "\(option) \(explicit): the admin endpoint speaks plain HTTP",
                 remedy: "use http://HOST:PORT (it should listen on loopback or a management network)")
         }
         if text.hasPrefix("http://") { text = text.dropFirst("http://".count) }
@@ -160,7 +182,7 @@ struct AdminAddress: Sendable, Hashable, CustomStringConvertible {
         if !text.contains(":") || (text.hasPrefix("[") && !text.contains("]:")) { text += ":80" }
         guard let address = ListenAddress(parsing: String(text)), address.port > 0 else {
             throw CtlError(
-                .badArguments, "--admin \"\(explicit)\" is not an address",
+                .badArguments, "\(option) \"\(explicit)\" is not an address",
                 remedy: "use unix:/PATH or http://HOST:PORT, for example http://127.0.0.1:9477")
         }
         return AdminAddress(host: address.host, port: address.port)

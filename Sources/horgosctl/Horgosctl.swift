@@ -45,7 +45,8 @@ struct Horgosctl: AsyncParsableCommand {
         subcommands: [
             StatusCommand.self, FleetCommand.self, VehicleCommand.self, AlarmsCommand.self, ShardsCommand.self,
             BatteryHealthCommand.self,
-            ExportCommand.self, PruneCommand.self, PKICommand.self, DemoCommand.self, ReloadCommand.self,
+            ExportCommand.self, PruneCommand.self, BackupCommand.self, RestoreCommand.self, PKICommand.self,
+            DemoCommand.self, ReloadCommand.self,
         ])
 
     /// Parses, runs, and exits with the documented status.

@@ -41,7 +41,7 @@ struct ReloadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try await global.context()
-        let before = try Self.verdict(context.admin)
+        let before = try await Self.verdict(context.admin)
         let target = pid ?? before.pid
         guard kill(target, SIGHUP) == 0 else {
             throw CtlError(
@@ -51,7 +51,7 @@ struct ReloadCommand: AsyncParsableCommand {
         let deadline = Date().addingTimeInterval(TimeInterval(max(1, timeout)))
         while Date() < deadline {
             try await Task.sleep(for: .milliseconds(100))
-            let now = try Self.verdict(context.admin)
+            let now = try await Self.verdict(context.admin)
             guard now.generation > before.generation else { continue }
             if context.json {
                 Console.line(
@@ -74,8 +74,8 @@ struct ReloadCommand: AsyncParsableCommand {
             remedy: "check the daemon's journal (journalctl -u horgosd)")
     }
 
-    static func verdict(_ admin: AdminAddress) throws(CtlError) -> Verdict {
-        let response = try AdminClient.get(admin, path: "/reload")
+    static func verdict(_ admin: AdminAddress) async throws(CtlError) -> Verdict {
+        let response = try await AdminClient.get(admin, path: "/reload")
         guard response.status == 200,
             let verdict = try? JSONDecoder().decode(Verdict.self, from: Data(response.body))
         else {

@@ -12,6 +12,9 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "The running daemon's status from its admin endpoint (GET /status).",
         discussion: """
+            With --node URL repeated (or nodes: in the configuration) every node is asked and the answers \
+            are merged, one row per region with its node; a node that does not answer gets a row of its \
+            own and makes the exit status 3, the others are still shown. \
             Exit 3 when the admin endpoint does not answer: check that horgosd runs and that --admin (or \
             listen.admin in the configuration) is its address. --json prints the daemon's document as is.
             """)
@@ -23,7 +26,11 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try await global.context()
-        let response = try AdminClient.get(context.admin, path: "/status", timeoutSeconds: max(1, timeout))
+        if !context.nodes.isEmpty {
+            try await FleetWide.status(context, timeoutSeconds: max(1, timeout))
+            return
+        }
+        let response = try await AdminClient.get(context.admin, path: "/status", timeoutSeconds: max(1, timeout))
         guard (200..<300).contains(response.status) else {
             throw CtlError(
                 .daemonUnreachable,

@@ -1,5 +1,6 @@
 import Foundation
 import HorgosPKI
+import HorgosProxyProtocol
 import HorgosServer
 import HorgosStore
 import HorgosWire
@@ -145,10 +146,21 @@ struct Daemon {
             refusedAtAccept: { refusal in
                 Counter(label: "horgos_refusals_total", dimensions: [("code", refusal.rawValue.uppercased())])
                     .increment()
+            },
+            proxyProtocol: configuration.listen.proxyProtocol,
+            proxyHeaderRejected: { error in
+                Counter(label: "horgos_proxy_header_rejected_total", dimensions: [("reason", error.reason)]).increment()
+                logger.notice("connection without a valid PROXY v2 header closed", metadata: ["error": "\(error)"])
             })
+        FleetMetrics.registerSeries(
+            queueHighWatermarkBytes: configuration.queue.highWatermarkBytes,
+            journalMaxBytes: configuration.store.journalMaxBytes)
+        FleetMetrics.recordServerCertificateExpiry(chainPath: configuration.effectiveTLSFiles.certificate)
+        FleetMetrics.recordRevocationListLoaded()
         let trust = makeTrustReloader(listener: listener, budget: budget)
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
+        state.setAddressReporter { registryOfConnections.connectionsByAddress() }
         let report = RegionReport(store: store)
         state.setRegionReporter({ report.regions() }, totals: { report.totals() })
         let telemetry = TelemetryService(
@@ -159,11 +171,19 @@ struct Daemon {
             socket: adminSocket,
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
-                extraMetrics: {
-                    report.prometheusText() + observer.prometheusText()
+                extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
+                    report.publish(into: publisher)
+                    return report.prometheusText() + observer.prometheusText()
                         + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
                         + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
-                }, reloadVerdict: { trust.latest }),
+                },
+                regionStatus: { code in report.regions().first { $0.region == code } },
+                fleetHealth: { [configuration] lowSOC, maxCellTemp in
+                    NodeFleetHealth.read(
+                        stateDirectory: configuration.stateDirectory, regions: configuration.regions,
+                        lowSOCPercent: lowSOC, maxCellTempThresholdC: maxCellTemp)
+                },
+                reloadVerdict: { trust.latest }),
             limits: AdminServer.Limits(
                 maxConnections: limits.adminMaxConnections, idleTimeout: .seconds(Int64(limits.adminIdleTimeoutSeconds))),
             logger: logger,
@@ -177,7 +197,9 @@ struct Daemon {
         let gbt32960 = gbt32960Service(
             policy: policy, flows: flows, sink: StoreIngestSink(store: store),
             onBound: { address in _ = state.listenerBound("gbt32960", address: ListenAddress(address)?.description ?? "") })
-        let reloader = ReloadService(reloader: trust, notifier: notifier, state: state, logger: logger)
+        let reloader = ReloadService(
+            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
+            state: state, logger: logger)
 
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
         // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
@@ -285,6 +307,8 @@ struct StoreService: Service, CustomStringConvertible {
 /// failed reload makes `systemctl reload horgosd` fail. Regions, listeners and store keys need a restart.
 struct ReloadService: Service, CustomStringConvertible {
     let reloader: TrustReloader
+    /// The server certificate chain file, whose notAfter is exported again after each reload.
+    let certificatePath: String
     let notifier: SystemdNotifier
     let state: DaemonState
     let logger: Logger
@@ -297,6 +321,10 @@ struct ReloadService: Service, CustomStringConvertible {
             notifier.reloading(status: "reloading certificates, revocations and limits")
             logger.notice("reload requested (SIGHUP)")
             let verdict = await reloader.reload()
+            if verdict.succeeded {
+                FleetMetrics.recordServerCertificateExpiry(chainPath: certificatePath)
+                FleetMetrics.recordRevocationListLoaded()
+            }
             notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
         }
     }

@@ -73,16 +73,7 @@ final class DaemonProcess: @unchecked Sendable {
         // Run from the state directory so nothing lands in the repository.
         process.currentDirectoryURL = URL(fileURLWithPath: stateDirectory)
         process.environment = env
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            let text = String(decoding: data, as: UTF8.self)
-            output.lines.withLock { $0.append(contentsOf: text.split(separator: "\n").map(String.init)) }
-        }
+        let pipe = output.collect(from: process)
         try process.run()
         self.process = process
         self.pipe = pipe
@@ -195,4 +186,18 @@ struct HarnessError: Error, CustomStringConvertible {
 /// Output lines of a child process, appended from the pipe's reader thread.
 final class LineBuffer: Sendable {
     let lines = Mutex<[String]>([])
+
+    /// Points the process's stdout and stderr at a pipe whose lines are appended here; returns the pipe.
+    func collect(from process: Process) -> Pipe {
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { return }
+            let text = String(decoding: data, as: UTF8.self)
+            lines.withLock { $0.append(contentsOf: text.split(separator: "\n").map(String.init)) }
+        }
+        return pipe
+    }
 }

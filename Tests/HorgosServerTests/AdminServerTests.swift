@@ -122,6 +122,44 @@ private struct TestStatus: Encodable, Sendable {
         #expect(metrics.body.contains("horgos_queue_bytes{region=\"MX\"} 1024"))
     }
 
+    @Test func perRegionHealthSaysOkDegradedOrNotServedAndFleetIsJSON() async throws {
+        let serving = ServingFlag(true)
+        let (bound, continuation) = AsyncStream.makeStream(of: Int.self)
+        let regions: [String: RegionStatus] = [
+            "AE": RegionStatus(region: "AE", state: "ok", queuedBytes: 0, recordsStored: 1, recordsDuplicate: 0,
+                               recordsRejected: 0, eventsStored: 0, commits: 1, failedAttempts: 0),
+            "SA": RegionStatus(region: "SA", state: "degraded", fault: "disk_full", message: "SQLITE_FULL",
+                               queuedBytes: 10, recordsStored: 0, recordsDuplicate: 0, recordsRejected: 0,
+                               eventsStored: 0, commits: 0, failedAttempts: 3),
+        ]
+        let server = AdminServer(
+            socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
+            sources: .init(
+                isServing: { serving.value }, status: { TestStatus(version: "9.9.9", connections: 0) },
+                registry: PrometheusCollectorRegistry(), regionStatus: { regions[$0] },
+                fleetHealth: { lowSOC, maxCellTemp in ["lowSOC": lowSOC, "maxCellTemp": maxCellTemp] }),
+            logger: Logger(label: "test"), onBound: { continuation.yield($0.port ?? -1) })
+        let task = Task { try await server.run() }
+        defer { task.cancel() }
+        var port = 0
+        for await value in bound {
+            port = value
+            break
+        }
+        #expect(try await httpGet("/health/AE", port: port).status == 200)
+        #expect(try await httpGet("/health/ae", port: port).status == 200)
+        let degraded = try await httpGet("/health/SA", port: port)
+        #expect(degraded.status == 503)
+        #expect(degraded.body.contains("disk_full"))
+        #expect(try await httpGet("/health/MX", port: port).status == 404)
+        #expect(try await httpGet("/health", port: port).status == 200, "the process still serves")
+        serving.value = false
+        #expect(try await httpGet("/health/AE", port: port).status == 503)
+        let fleet = try await httpGet("/fleet?low_soc=20&max_cell_temp=50", port: port)
+        #expect(fleet.status == 200)
+        #expect(fleet.body == "{\"lowSOC\":20,\"maxCellTemp\":50}\n")
+    }
+
     @Test func keepAliveServesSeveralRequestsOnOneConnection() async throws {
         let (port, task) = try await start(serving: ServingFlag(true), registry: PrometheusCollectorRegistry())
         defer { task.cancel() }

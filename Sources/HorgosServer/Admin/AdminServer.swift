@@ -7,8 +7,10 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// The plain-HTTP admin endpoint: `GET /health`, `GET /status` (JSON), `GET /metrics` (Prometheus text)
-/// and `GET /reload` (the latest reload's verdict, JSON).
+/// The plain-HTTP admin endpoint: `GET /health`, `GET /health/CC` (one region, for a load balancer's
+/// per-region check), `GET /status` (JSON), `GET /fleet` (fleet health of this node's shards, JSON,
+/// merged by `horgosctl --node ...`), `GET /metrics` (Prometheus text) and `GET /reload` (the latest
+/// reload's verdict, JSON).
 ///
 /// A `Service`: binds on `run()`, reports the bound address through `onBound`, serves until graceful
 /// shutdown or cancellation. No authentication and no TLS: bind it to loopback or a management network.
@@ -22,8 +24,14 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
         public var status: @Sendable () -> any Encodable & Sendable
         /// The registry `/metrics` renders (the one swift-metrics was bootstrapped with).
         public var registry: PrometheusCollectorRegistry
-        /// More Prometheus text appended to `/metrics` (per-region store figures read at scrape time).
+        /// Called at each scrape before the registry is rendered; returns more Prometheus text to append
+        /// (the daemon publishes the region writers' figures into the registry here).
         public var extraMetrics: @Sendable () -> String
+        /// One served region's writer status for `/health/CC`; nil: this node does not serve it (404).
+        public var regionStatus: @Sendable (String) -> RegionStatus?
+        /// The `/fleet` document (fleet health of every region with data); reads the shards, so it runs
+        /// on a thread pool, never on an event loop. Arguments: low-SOC and over-temperature thresholds.
+        public var fleetHealth: @Sendable (_ lowSOC: Int, _ maxCellTemp: Int) throws -> any Encodable & Sendable
         /// The latest reload's verdict, served as JSON on `/reload` (nil: 404).
         public var reloadVerdict: @Sendable () -> (any Encodable & Sendable)?
 
@@ -33,12 +41,18 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
             status: @escaping @Sendable () -> any Encodable & Sendable,
             registry: PrometheusCollectorRegistry,
             extraMetrics: @escaping @Sendable () -> String = { "" },
+            regionStatus: @escaping @Sendable (String) -> RegionStatus? = { _ in nil },
+            fleetHealth: @escaping @Sendable (Int, Int) throws -> any Encodable & Sendable = { _, _ in
+                [String: String]()
+            },
             reloadVerdict: @escaping @Sendable () -> (any Encodable & Sendable)? = { nil }
         ) {
             self.isServing = isServing
             self.status = status
             self.registry = registry
             self.extraMetrics = extraMetrics
+            self.regionStatus = regionStatus
+            self.fleetHealth = fleetHealth
             self.reloadVerdict = reloadVerdict
         }
     }
@@ -182,6 +196,10 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head = request else { return }
             request = nil
+            if !hasBody, head.method == .GET || head.method == .HEAD, let query = Self.fleetQuery(head.uri) {
+                answerFleet(query, head: head, context: context)
+                return
+            }
             let response =
                 hasBody
                 ? AdminResponse.text(.methodNotAllowed, "no request body accepted\n")
@@ -195,6 +213,9 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return .text(.methodNotAllowed, "only GET and HEAD\n")
         }
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        if path.hasPrefix("/health/") {
+            return regionHealth(String(path.dropFirst("/health/".count)).uppercased(), sources: sources)
+        }
         switch path {
         case "/health":
             return sources.isServing() ? .text(.ok, "ok\n") : .text(.serviceUnavailable, "not serving\n")
@@ -204,11 +225,70 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let verdict = sources.reloadVerdict() else { return .text(.notFound, "no reloader\n") }
             return json(verdict)
         case "/metrics":
+            // The extra source runs first: it may publish scrape-time figures into the registry.
+            let extra = Array(sources.extraMetrics().utf8)
             return AdminResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                body: sources.registry.emitToBuffer() + Array(sources.extraMetrics().utf8))
+                body: sources.registry.emitToBuffer() + extra)
         default:
-            return .text(.notFound, "not found; try /health, /status or /metrics\n")
+            return .text(.notFound, "not found; try /health, /health/CC, /status, /fleet or /metrics\n")
+        }
+    }
+
+    /// `/health/CC`: 200 while the node serves and the region's writer is ok; 503 while it is
+    /// starting, degraded (disk full, corrupt file...) or stopped, or the node is not serving; 404 when
+    /// this node does not own the region. HAProxy marks the region's backend down on anything but 200.
+    static func regionHealth(_ region: String, sources: AdminServer.Sources) -> AdminResponse {
+        guard let status = sources.regionStatus(region) else {
+            return .text(.notFound, "region \(region) is not served by this node\n")
+        }
+        guard sources.isServing() else { return .text(.serviceUnavailable, "not serving\n") }
+        switch status.state {
+        case "ok":
+            return .text(.ok, "ok \(region)\n")
+        case "degraded":
+            return .text(.serviceUnavailable, "\(region) degraded: \(status.fault ?? "?") \(status.message ?? "")\n")
+        default:
+            return .text(.serviceUnavailable, "\(region) \(status.state)\n")
+        }
+    }
+
+    /// The thresholds of `/fleet?low_soc=N&max_cell_temp=N`, or nil for another path.
+    static func fleetQuery(_ uri: String) -> (lowSOC: Int, maxCellTemp: Int)? {
+        let parts = uri.split(separator: "?", maxSplits: 1)
+        guard parts.first == "/fleet" else { return nil }
+        var result = (lowSOC: 10, maxCellTemp: 55)
+        for pair in parts.dropFirst().first?.split(separator: "&") ?? [] {
+            let keyValue = pair.split(separator: "=", maxSplits: 1)
+            guard keyValue.count == 2, let value = Int(keyValue[1]) else { continue }
+            if keyValue[0] == "low_soc" { result.lowSOC = value }
+            if keyValue[0] == "max_cell_temp" { result.maxCellTemp = value }
+        }
+        return result
+    }
+
+    /// Answers `/fleet` from the thread pool (the shard reads must not block the event loop).
+    private func answerFleet(
+        _ query: (lowSOC: Int, maxCellTemp: Int), head: HTTPRequestHead, context: ChannelHandlerContext
+    ) {
+        let sources = self.sources
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { () -> [UInt8] in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            var body = try encoder.encode(sources.fleetHealth(query.lowSOC, query.maxCellTemp))
+            body.append(UInt8(ascii: "\n"))
+            return Array(body)
+        }.whenComplete { result in
+            let (handler, context) = loopBound.value
+            switch result {
+            case .success(let body):
+                handler.write(AdminResponse(status: .ok, contentType: "application/json", body: body), for: head,
+                              context: context)
+            case .failure(let error):
+                handler.write(.text(.internalServerError, "fleet health cannot be read: \(error)\n"), for: head,
+                              context: context)
+            }
         }
     }
 

@@ -24,6 +24,15 @@ public final class DaemonState: Sendable {
     /// Gives total records and frames committed, for the rates.
     private let totalsReporter: Mutex<(@Sendable () -> (records: Int, frames: Int))?> = Mutex(nil)
 
+    /// Gives the live connections per client address (set once the listener exists).
+    private let addressReporter: Mutex<(@Sendable () -> [AddressConnections])?> = Mutex(nil)
+
+    /// Wires the per-address connection counts `/status` lists (the PROXY header's address behind
+    /// a load balancer).
+    public func setAddressReporter(_ report: @escaping @Sendable () -> [AddressConnections]) {
+        addressReporter.withLock { $0 = report }
+    }
+
     private struct RateSample {
         var at = ContinuousClock.now
         var records = 0
@@ -115,7 +124,8 @@ public final class DaemonState: Sendable {
             framesPerSecond: (rates.framesPerSecond * 10).rounded() / 10,
             recordsPerSecond: (rates.recordsPerSecond * 10).rounded() / 10,
             degradedRegions: regionStates.filter { $0.state == "degraded" }.map(\.region),
-            queuedBytes: regionStates.reduce(0) { $0 + $1.queuedBytes })
+            queuedBytes: regionStates.reduce(0) { $0 + $1.queuedBytes },
+            clientAddresses: addressReporter.withLock { $0 }?() ?? [])
     }
 
     /// One line for systemd's STATUS=.
@@ -152,4 +162,6 @@ public struct DaemonStatus: Encodable, Sendable, Hashable {
     public var degradedRegions: [String]
     /// Bytes queued for all writers.
     public var queuedBytes: Int
+    /// The client addresses with the most open connections (at most 20), as the limits count them.
+    public var clientAddresses: [AddressConnections] = []
 }

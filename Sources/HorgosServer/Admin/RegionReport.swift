@@ -1,4 +1,6 @@
 import HorgosStore
+import Prometheus
+import Synchronization
 
 /// One region's writer as `/status` shows it: health, queue and counters since start.
 public struct RegionStatus: Encodable, Sendable, Hashable {
@@ -92,46 +94,31 @@ public struct RegionReport: Sendable {
         }
     }
 
-    /// Per-region gauges, counters and the commit-latency histogram in Prometheus text format.
+    /// Publishes the per-region gauges and counters into `registry` (swift-prometheus), read from
+    /// the writers now: call it before each `/metrics` rendering (``RegionMetricsPublisher``).
+    public func publish(into publisher: RegionMetricsPublisher) {
+        let writers = store.writers.sorted { $0.key < $1.key }
+        publisher.publish(writers.map { region, writer in
+            let fault: String? = if case .degraded(let fault, _) = writer.state { fault.rawValue } else { nil }
+            return RegionMetricsPublisher.Snapshot(
+                region: region.code, statistics: writer.statistics, queuedBytes: writer.queuedBytes, fault: fault)
+        })
+    }
+
+    /// The apply-lag gauges, the journal's figures and the commit-latency histogram in Prometheus text
+    /// format (appended to `/metrics`).
+    ///
+    /// Still text: the histogram's buckets are counted by the journal and appliers on their own threads
+    /// (no metrics call per round); swift-prometheus's histogram only takes single observations, so
+    /// replaying the bucket counts into it would make its `_sum` wrong. The queue, degraded state and
+    /// per-region counters go through swift-prometheus (``publish(into:)``).
     public func prometheusText() -> String {
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
         let writers = store.writers.sorted { $0.key < $1.key }
-        let snapshots = writers.map { ($0.key.code, $0.value.statistics, $0.value.queuedBytes, $0.value.state) }
-        header(
-            "horgos_region_queue_bytes", "gauge",
-            "Journal bytes of the region acknowledged and not yet applied to its shards.")
-        for (region, _, queued, _) in snapshots { out += "horgos_region_queue_bytes{region=\"\(region)\"} \(queued)\n" }
-        header(
-            "horgos_region_degraded", "gauge",
-            "1 while the region's applier is degraded (its frames wait in the journal).")
-        for (region, _, _, state) in snapshots {
-            if case .degraded(let fault, _) = state {
-                out += "horgos_region_degraded{region=\"\(region)\",fault=\"\(fault.rawValue)\"} 1\n"
-            } else {
-                out += "horgos_region_degraded{region=\"\(region)\",fault=\"\"} 0\n"
-            }
-        }
-        let counters: [(String, String, (RegionWriterStatistics) -> Int)] = [
-            ("horgos_region_records_stored_total", "Records newly stored.", { $0.recordsStored }),
-            ("horgos_region_duplicates_total", "Records already stored (resends), acknowledged.", {
-                $0.recordsDuplicate
-            }),
-            ("horgos_region_records_rejected_total", "Records outside the time horizon, not stored.", {
-                $0.recordsRejected
-            }),
-            ("horgos_region_events_stored_total", "EVENT frames stored.", { $0.eventsStored }),
-            ("horgos_region_commits_total", "Apply transactions committed into the shards.", { $0.commits }),
-            ("horgos_region_commit_failures_total", "Transactions that failed and were retried.", {
-                $0.failedAttempts
-            }),
-        ]
-        for (name, help, value) in counters {
-            header(name, "counter", help)
-            for (region, stats, _, _) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
-        }
+        let snapshots = writers.map { ($0.key.code, $0.value.statistics) }
         let applyGauges: [(String, String, String, (RegionWriterStatistics) -> String)] = [
             (
                 "horgos_region_apply_lag_entries", "gauge",
@@ -153,7 +140,7 @@ public struct RegionReport: Sendable {
         ]
         for (name, type, help, value) in applyGauges {
             header(name, type, help)
-            for (region, stats, _, _) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
+            for (region, stats) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
         }
         let journal = store.journalStatistics
         let journalValues: [(String, String, String, String)] = [
@@ -187,7 +174,7 @@ public struct RegionReport: Sendable {
             "horgos_commit_latency_seconds", "histogram",
             "From a frame's submission to the journal round holding it being durable (what its ACK waits for).")
         let bounds = RegionWriterStatistics.commitLatencyBucketsUs
-        for (region, stats, _, _) in snapshots {
+        for (region, stats) in snapshots {
             var cumulative = 0
             for (index, bound) in bounds.enumerated() {
                 cumulative += stats.commitLatencyCounts[index]
@@ -200,5 +187,78 @@ public struct RegionReport: Sendable {
             out += "horgos_commit_latency_seconds_count{region=\"\(region)\"} \(cumulative)\n"
         }
         return out
+    }
+}
+
+/// The region writers' gauges and counters in the swift-prometheus registry `/metrics` renders.
+///
+/// The writers keep cumulative counters of their own (no metrics call on the writer threads); at
+/// each scrape this type sets the gauges and advances each Prometheus counter by what the writer
+/// counted since the previous scrape, so the exported counters are exact and monotonic.
+public final class RegionMetricsPublisher: Sendable {
+    /// One region's figures at scrape time.
+    public struct Snapshot: Sendable {
+        public var region: String
+        public var statistics: RegionWriterStatistics
+        public var queuedBytes: Int
+        /// The fault class while degraded; nil while not.
+        public var fault: String?
+
+        public init(region: String, statistics: RegionWriterStatistics, queuedBytes: Int, fault: String?) {
+            self.region = region
+            self.statistics = statistics
+            self.queuedBytes = queuedBytes
+            self.fault = fault
+        }
+    }
+
+    /// Name, help and reading of each per-region counter.
+    private static let counters: [(String, String, @Sendable (RegionWriterStatistics) -> Int)] = [
+        ("records_stored", "Records newly stored.", { $0.recordsStored }),
+        ("duplicates", "Records already stored (resends), acknowledged.", { $0.recordsDuplicate }),
+        ("records_rejected", "Records outside the time horizon, not stored.", { $0.recordsRejected }),
+        ("events_stored", "EVENT frames stored.", { $0.eventsStored }),
+        ("commits", "Apply transactions committed into the shards.", { $0.commits }),
+        ("commit_failures", "Transactions that failed and were retried.", { $0.failedAttempts }),
+    ]
+
+    private let registry: PrometheusCollectorRegistry
+    /// Per region: the counter values already published, and the fault labels seen.
+    private let published = Mutex<[String: (counts: [Int], faults: Set<String>)]>([:])
+
+    /// A publisher into `registry`.
+    public init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    private func descriptor(_ name: String, unit: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "horgos", subsystem: "region", metricName: name, unitName: unit, helpText: help)
+    }
+
+    /// Sets the gauges and advances the counters to `snapshots`.
+    public func publish(_ snapshots: [Snapshot]) {
+        let queue = descriptor(
+            "queue", unit: "bytes", help: "Journal bytes of the region acknowledged and not yet applied to its shards.")
+        let degraded = descriptor(
+            "degraded", unit: "", help: "1 while the region's applier is degraded (its frames wait in the journal).")
+        published.withLock { published in
+            for snapshot in snapshots {
+                let region = snapshot.region
+                registry.makeGauge(descriptor: queue, labels: [("region", region)]).set(Int64(snapshot.queuedBytes))
+                var entry = published[region] ?? (Array(repeating: 0, count: Self.counters.count), [""])
+                if let fault = snapshot.fault { entry.faults.insert(fault) }
+                for fault in entry.faults {
+                    var value: Int64 = 0
+                    if let current = snapshot.fault, current == fault { value = 1 }
+                    registry.makeGauge(descriptor: degraded, labels: [("region", region), ("fault", fault)]).set(value)
+                }
+                for (index, (name, help, read)) in Self.counters.enumerated() {
+                    let counter = registry.makeCounter(
+                        descriptor: descriptor(name, unit: "total", help: help), labels: [("region", region)])
+                    let now = read(snapshot.statistics)
+                    if now > entry.counts[index] { counter.increment(by: Int64(now - entry.counts[index])) }
+                    entry.counts[index] = max(now, entry.counts[index])
+                }
+                published[region] = entry
+            }
+        }
     }
 }

@@ -39,7 +39,12 @@ public final class ConnectionRegistry: Sendable {
 
     /// Admits `channel` or says why not. An admitted channel leaves the registry when it closes.
     public func admit(_ channel: any Channel) -> Refusal? {
-        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        admit(channel, address: channel.remoteAddress?.ipAddress ?? "unknown")
+    }
+
+    /// Admits `channel` counted under `address` (the client's address from a PROXY header, when the
+    /// listener sits behind a load balancer), or says why not.
+    public func admit(_ channel: any Channel, address: String) -> Refusal? {
         let id = ObjectIdentifier(channel)
         let refusal: Refusal? = state.withLock { state in
             if state.channels.count >= state.maxConnections { return .totalLimit }
@@ -59,6 +64,24 @@ public final class ConnectionRegistry: Sendable {
         return nil
     }
 
+    /// Live connections per client address, most first, at most `limit` addresses (for `/status`).
+    public func connectionsByAddress(limit: Int = 20) -> [AddressConnections] {
+        let counts: [String: Int] = state.withLock { $0.perAddress }
+        let entries: [AddressConnections] = counts.map { AddressConnections(address: $0.key, connections: $0.value) }
+        let sorted = entries.sorted { (a: AddressConnections, b: AddressConnections) -> Bool in
+            a.connections != b.connections ? a.connections > b.connections : a.address < b.address
+        }
+        return Array(sorted.prefix(limit))
+    }
+
     /// Every live connection (for draining at shutdown).
     public var channels: [any Channel] { state.withLock { Array($0.channels.values) } }
+}
+
+/// One client address and its live connections, as `/status` lists them.
+public struct AddressConnections: Encodable, Sendable, Hashable {
+    /// The client's IP address (from the PROXY header behind a balancer, else the TCP peer).
+    public var address: String
+    /// Its open telemetry connections.
+    public var connections: Int
 }

@@ -115,8 +115,12 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The last ACK's buffer, reused once the channel has written it (then it is uniquely referenced).
     private var ackBuffer: ByteBuffer?
 
-    public init(environment: SessionEnvironment) {
+    /// The client's address from a PROXY header (behind a load balancer); nil: the TCP peer's.
+    private let clientAddress: String?
+
+    public init(environment: SessionEnvironment, clientAddress: String? = nil) {
         self.environment = environment
+        self.clientAddress = clientAddress
     }
 
     // MARK: Inbound
@@ -140,6 +144,11 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // The listener drains (SIGTERM): finish like a BYE from the server.
+            startDraining(.serverShutdown)
+            return
+        }
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
             handshakeCompleted = true
             authorize(context: context)
@@ -175,7 +184,11 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func refuse(_ refusal: SessionRefusal, context: ChannelHandlerContext) {
         environment.observer.refused(refusal)
         environment.logger.notice(
-            "connection refused", metadata: ["code": "\(refusal.code.name)", "reason": "\(refusal.reason)"])
+            "connection refused",
+            metadata: [
+                "code": "\(refusal.code.name)", "reason": "\(refusal.reason)",
+                "remote": "\(clientAddress ?? context.channel.remoteAddress?.ipAddress ?? "?")",
+            ])
         send(.sendErrorAndClose(ErrorMessage(code: refusal.code, reason: refusal.reason)), context: context)
     }
 
@@ -273,7 +286,7 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 "connection refused",
                 metadata: [
                     "code": "TLS_HANDSHAKE_FAILED", "reason": "\(error)",
-                    "remote": "\(context.channel.remoteAddress?.description ?? "?")",
+                    "remote": "\(clientAddress ?? context.channel.remoteAddress?.description ?? "?")",
                 ])
             context.close(promise: nil)
         } else {
