@@ -42,6 +42,7 @@ let package = Package(
     products: [
         .library(name: "HorgosWire", targets: ["HorgosWire"]),
         .library(name: "HorgosStore", targets: ["HorgosStore"]),
+        .library(name: "HorgosGBT32960", targets: ["HorgosGBT32960"]),
         .executable(name: "horgosd", targets: ["horgosd"]),
         .executable(name: "horgosctl", targets: ["horgosctl"]),
         .executable(name: "horgos-sim", targets: ["horgos-sim"]),
@@ -64,6 +65,8 @@ let package = Package(
     targets: [
         // Wire format: Swift, no NIO, no Foundation; its one dependency is the tiny C target below.
         .target(name: "HorgosWire", dependencies: ["CHorgosCRC32C"], swiftSettings: strictSettings),
+        // GB/T 32960.3 frames (Chinese EV remote monitoring): Swift, no NIO, no Foundation, like HorgosWire.
+        .target(name: "HorgosGBT32960", dependencies: ["HorgosWire"], swiftSettings: strictSettings),
         // The SSE4.2 crc32 instruction for HorgosWire's CRC-32C (Swift cannot emit it); chosen at run time.
         .target(name: "CHorgosCRC32C"),
         // The frame codec as a NIO ByteToMessageDecoder, shared by the daemon and the simulator.
@@ -89,7 +92,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "HorgosStore", dependencies: ["CSQLite", "HorgosWire"], swiftSettings: strictSettings),
+        .target(
+            name: "HorgosStore", dependencies: ["CSQLite", "HorgosWire", "HorgosGBT32960"], swiftSettings: strictSettings),
         // The system libcrypto (OpenSSL 3), for X.509 CRLs only; NIO-SSL's BoringSSL stays the TLS stack
         // (its symbols are prefixed CNIOBoringSSL_, so both link into one binary).
         .systemLibrary(
@@ -113,6 +117,7 @@ let package = Package(
                 "HorgosWireNIO",
                 "HorgosPKI",
                 "HorgosStore",
+                "HorgosGBT32960",
                 nioHTTP1,
                 x509,
                 crypto,
@@ -156,7 +161,7 @@ let package = Package(
         .target(
             name: "HorgosSimulator",
             dependencies: [
-                "HorgosWire", "HorgosWireNIO", "HorgosPKI",
+                "HorgosWire", "HorgosWireNIO", "HorgosPKI", "HorgosGBT32960",
                 histogram,
             ] + nioTLSStack,
             swiftSettings: strictSettings
@@ -179,7 +184,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "horgos-bench-store",
-            dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosBenchSupport"],
+            dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosBenchSupport", "HorgosGBT32960"],
             path: "Benchmarks/StoreBenchmark",
             swiftSettings: strictSettings
         ),
@@ -230,6 +235,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Reads Proto/vectors/sessions.txt for the trace test and the end-to-end sample.
+        .target(name: "HorgosSessionTraces", dependencies: ["HorgosWire"], path: "Tests/HorgosSessionTraces",
+                swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosWireTests",
             dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
@@ -239,17 +247,36 @@ let package = Package(
         // Counts this thread's malloc calls for HorgosWireTests' no-allocation test (no LD_PRELOAD).
         .target(name: "HorgosAllocationCounter", path: "Tests/HorgosWireTests/AllocationCounter"),
         .testTarget(
-            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite"],
+            name: "HorgosGBT32960Tests",
+            dependencies: ["HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "horgos-bench-gbt32960",
+            dependencies: ["HorgosGBT32960", "HorgosWire"],
+            path: "Benchmarks/GBT32960Benchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "horgos-fuzz-gbt32960",
+            dependencies: ["HorgosGBT32960", "HorgosWire"],
+            path: "Benchmarks/GBT32960Fuzz",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosGBT32960"],
             swiftSettings: strictSettings),
         .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosServerTests",
             dependencies: [
+                "HorgosGBT32960",
                 "HorgosServer",
                 "HorgosConfig",
                 "CHorgosLibcrypto",
                 "HorgosWireNIO",
                 "HorgosPKI",
+                "HorgosSessionTraces",
                 nioEmbedded,
                 nioHTTP1,
                 x509,
@@ -276,7 +303,8 @@ let package = Package(
         .testTarget(
             name: "HorgosEndToEndTests",
             dependencies: [
-                "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO",
+                "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
+                "HorgosSessionTraces",
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),

@@ -34,6 +34,8 @@
 #   C  connection scale: vehicle connections from 127.0.0.2-127.0.0.9 (past the ephemeral port limit
 #      of one source address), 1 record every 10 s; target 50,000, capped by the open-file limit
 #   D  scenario A with store durability = process
+#   G  GB/T 32960 units (vehicles and platforms) on the GB/T 32960 listener (Benchmarks/loadrun-g.sh;
+#      only with --scenarios G)
 #   E  vehicle mode at 10 Hz (issue 11): 1,000 vehicles, one connection each, 1 record per frame every 100 ms
 #
 # For each: a fresh temporary state directory, horgosd started and waited for (GET /health on the
@@ -49,6 +51,9 @@
 # The floor comes from horgos-bench-floor (Benchmarks/FloorBenchmark) run in the same invocation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Scenario G (GB/T 32960 units, issue 12) is its own script: `--scenarios G` runs only it.
+case " $* " in *" --scenarios G "*|*" --scenarios g "*) exec Benchmarks/loadrun-g.sh "$@" ;; esac
 
 configuration=release
 scratch=""

@@ -14,6 +14,7 @@
 // (a), (b) and (d) run for both durability modes. Files go under $TMPDIR (default /tmp).
 // (f) vehicle mode: 1-record submissions from 10,000 vehicles at 1 record/s each, per apply interval:
 //     ACK latency (journal round), bytes written to disk per record (/proc/self/io), fdatasyncs per second.
+// (g) GB/T 32960 frames through the writer beside native 1-record frames, and the cell-list layout.
 // HORGOS_BENCH_PARTS selects parts (default "abcde"), HORGOS_BENCH_REPEAT repeats (a)/(b) and keeps the best.
 import CSQLite
 import Dispatch
@@ -496,5 +497,12 @@ if parts.contains("f") {
                 transactions, Double(paced.count) / Double(max(1, transactions)), cpu * 1e6 / Double(paced.count),
                 Double(written) / Double(paced.count), Double(syncs) / elapsed))
     }
+}
+if parts.contains("g") {
+    let environment = ProcessInfo.processInfo.environment
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    try gbt32960Part(
+        root: root, frames: Int(environment["HORGOS_BENCH_GBT_FRAMES"] ?? "100000") ?? 100_000,
+        vehicles: Int(environment["HORGOS_BENCH_VEHICLES"] ?? "2000") ?? 2_000)
 }
 if !keepFiles { try? FileManager.default.removeItem(atPath: root) }

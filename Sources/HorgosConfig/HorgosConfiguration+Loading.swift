@@ -164,12 +164,14 @@ extension HorgosConfiguration {
                 "log.level", levelText, "use " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
         }
         log.level = level
+
+        gbt32960 = try GBT32960Settings(keys: keys, regions: regions)
     }
 }
 
 /// Reads keys as text and parses them here, so every bad value gets one consistent message whether it came
 /// from YAML or from the environment.
-private struct KeyReader {
+struct KeyReader {
     let reader: ConfigReader
 
     func string(_ key: String, default defaultValue: String) throws(HorgosConfigurationError) -> String {

@@ -66,6 +66,8 @@ public struct HorgosConfiguration: Sendable, Hashable {
     public var shutdown: Shutdown
     /// `log.*`: logging.
     public var log: Log
+    /// `listen.gbt32960` and `gbt32960.*`: the GB/T 32960 listener (``GBT32960Settings`` lists the keys).
+    public var gbt32960 = GBT32960Settings()
 
     /// The 41 markets served by default (the Gulf, Africa, Central Asia, South-East Asia, Oceania,
     /// Latin America and Europe). Configuration, not code: override with `regions`.

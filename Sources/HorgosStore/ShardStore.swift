@@ -54,9 +54,10 @@ public final class ShardStore: Sendable {
                     + "(they stay in the journal until it is retired; configure the region again to apply them)")
         }
         self.writers = writers
+        journal.attach(regions: writers)
         let pool = ApplierPool(appliers: appliers, count: configuration.appliers, journal: journal)
         self.pool = pool
-        journal.start(regions: writers) { pool.notify($0) }
+        journal.start { pool.notify($0) }
         for writer in writers.values {
             writer.stopStore.withLock { $0 = { [weak self] timeoutMs in self?.stop(timeoutMs: timeoutMs) } }
         }

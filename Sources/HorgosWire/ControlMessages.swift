@@ -8,16 +8,20 @@ public struct Hello: Sendable, Hashable {
 
     public var clientKind: ClientKind
     public var protocolVersion: UInt8
+    /// The highest minor protocol version the client speaks (PROTOCOL.md 4.1): 0 for 1.0, 1 for 1.1.
+    /// A 1.0 client sends 0 here (the byte was reserved), so 1.0 and 1.1 negotiate without a new major.
+    public var protocolMinor: UInt8
     public var clientTimeMs: Int64
     /// Printable ASCII, at most 64 bytes.
     public var softwareVersion: String
 
     public init(
         clientKind: ClientKind, protocolVersion: UInt8 = WireFormat.version, clientTimeMs: Int64,
-        softwareVersion: String
+        softwareVersion: String, protocolMinor: UInt8 = 0
     ) {
         self.clientKind = clientKind
         self.protocolVersion = protocolVersion
+        self.protocolMinor = protocolMinor
         self.clientTimeMs = clientTimeMs
         self.softwareVersion = softwareVersion
     }
@@ -37,12 +41,28 @@ public struct Hello: Sendable, Hashable {
         }
         self.clientKind = kind
         self.protocolVersion = version
+        self.protocolMinor = payload.u8(2)
         self.clientTimeMs = payload.i64(4)
         self.softwareVersion = String(decoding: text, as: UTF8.self)
     }
 }
 
+/// The server's time horizon as WELCOME 1.1 announces it (PROTOCOL.md 4.2): records older than
+/// `pastSeconds` or further ahead than `futureSeconds` of the server clock are not stored.
+public struct AnnouncedHorizon: Sendable, Hashable {
+    public var pastSeconds: UInt32
+    public var futureSeconds: UInt32
+
+    public init(pastSeconds: UInt32, futureSeconds: UInt32) {
+        self.pastSeconds = pastSeconds
+        self.futureSeconds = futureSeconds
+    }
+}
+
 /// WELCOME: the server's clock and the limits the client must honour (PROTOCOL.md 4.2).
+///
+/// 24 payload bytes in protocol 1.0; 32 in 1.1, which appends the time horizon (`horizon`), sent only
+/// to a client whose HELLO announced minor version 1 or later.
 public struct Welcome: Sendable, Hashable {
     public var serverTimeMs: Int64
     public var maxPayload: UInt32
@@ -50,10 +70,12 @@ public struct Welcome: Sendable, Hashable {
     public var heartbeatSeconds: UInt16
     public var idleTimeoutSeconds: UInt16
     public var maxRecords: UInt16
+    /// The time horizon (protocol 1.1); nil in a 1.0 WELCOME.
+    public var horizon: AnnouncedHorizon?
 
     public init(
         serverTimeMs: Int64, maxPayload: UInt32, ackWindow: UInt16, heartbeatSeconds: UInt16,
-        idleTimeoutSeconds: UInt16, maxRecords: UInt16
+        idleTimeoutSeconds: UInt16, maxRecords: UInt16, horizon: AnnouncedHorizon? = nil
     ) {
         self.serverTimeMs = serverTimeMs
         self.maxPayload = maxPayload
@@ -61,11 +83,19 @@ public struct Welcome: Sendable, Hashable {
         self.heartbeatSeconds = heartbeatSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maxRecords = maxRecords
+        self.horizon = horizon
     }
+
+    /// Payload length of a 1.0 WELCOME.
+    public static let payloadLength10 = 24
+    /// Payload length of a 1.1 WELCOME (a later minor version may append more; receivers skip it).
+    public static let payloadLength11 = 32
 
     @inlinable
     public init(payload: UnsafeRawBufferPointer) throws(FrameError) {
-        guard payload.count == 24 else { throw .badPayloadLength(.welcome, length: payload.count) }
+        guard payload.count == Self.payloadLength10 || payload.count >= Self.payloadLength11 else {
+            throw .badPayloadLength(.welcome, length: payload.count)
+        }
         let window = payload.u16(12)
         if window == 0 || window > 1024 { throw .invalidFieldValue(field: "ack_window", record: -1) }
         self.serverTimeMs = payload.i64(0)
@@ -74,6 +104,8 @@ public struct Welcome: Sendable, Hashable {
         self.heartbeatSeconds = payload.u16(14)
         self.idleTimeoutSeconds = payload.u16(16)
         self.maxRecords = payload.u16(18)
+        self.horizon = payload.count >= Self.payloadLength11
+            ? AnnouncedHorizon(pastSeconds: payload.u32(24), futureSeconds: payload.u32(28)) : nil
     }
 }
 

@@ -30,7 +30,8 @@ public enum FrameEncoder {
             let text = Array(hello.softwareVersion.utf8)
             out.append(hello.clientKind.rawValue)
             out.append(hello.protocolVersion)
-            out.appendLE(UInt16(0))
+            out.append(hello.protocolMinor)
+            out.append(0)
             out.appendLE(hello.clientTimeMs)
             out.append(UInt8(truncatingIfNeeded: text.count))
             out.append(contentsOf: text)
@@ -47,6 +48,10 @@ public enum FrameEncoder {
             out.appendLE(welcome.idleTimeoutSeconds)
             out.appendLE(welcome.maxRecords)
             out.appendLE(UInt32(0))
+            if let horizon = welcome.horizon {
+                out.appendLE(horizon.pastSeconds)
+                out.appendLE(horizon.futureSeconds)
+            }
         }
     }
 

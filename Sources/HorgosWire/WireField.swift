@@ -55,12 +55,13 @@ extension Message {
             return [
                 WireField("client_kind", hello.clientKind.rawValue),
                 WireField("protocol_version", hello.protocolVersion),
+                WireField("protocol_minor", hello.protocolMinor),
                 WireField("client_time_ms", hello.clientTimeMs),
                 WireField("sw_version_length", text.count),
                 WireField("sw_version", WireField.quote(text)),
             ]
         case .welcome(let welcome):
-            return [
+            var fields = [
                 WireField("server_time_ms", welcome.serverTimeMs),
                 WireField("max_payload", welcome.maxPayload),
                 WireField("ack_window", welcome.ackWindow),
@@ -68,6 +69,13 @@ extension Message {
                 WireField("idle_timeout_seconds", welcome.idleTimeoutSeconds),
                 WireField("max_records", welcome.maxRecords),
             ]
+            if let horizon = welcome.horizon {
+                fields += [
+                    WireField("horizon_past_seconds", horizon.pastSeconds),
+                    WireField("horizon_future_seconds", horizon.futureSeconds),
+                ]
+            }
+            return fields
         case .telemetry(let batch):
             var fields = [
                 WireField("base_time_ms", batch.baseTimeMs),

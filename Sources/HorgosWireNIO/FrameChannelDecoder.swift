@@ -31,6 +31,21 @@ public struct InboundFrame: Sendable {
     }
 }
 
+/// A frame-level failure (PROTOCOL.md 2) and the sequence of the frame it concerns.
+///
+/// `sequence` is the header's sequence field when the whole 12-byte header was read and its first
+/// four bytes were good (`FRAME_TOO_LARGE`, `BAD_CHECKSUM`), else 0: a header with bad magic,
+/// version or type is not trusted, and a truncated stream has no header to speak of.
+public struct FramingError: Error, Sendable, Hashable {
+    public var error: FrameError
+    public var sequence: UInt32
+
+    public init(_ error: FrameError, sequence: UInt32) {
+        self.error = error
+        self.sequence = sequence
+    }
+}
+
 /// Splits the TLS plaintext stream into frames with HorgosWire's incremental parser.
 ///
 /// ```
@@ -39,7 +54,7 @@ public struct InboundFrame: Sendable {
 ///
 /// An oversize length is rejected from the 12 header bytes alone, before the payload is buffered,
 /// so a peer cannot make the server hold more than `maxPayload` bytes of one frame. Errors are
-/// `FrameError`s (the session handler turns them into ERROR frames).
+/// `FramingError`s: the `FrameError` and the sequence the ERROR frame reports.
 public struct FrameChannelDecoder: ByteToMessageDecoder {
     public typealias InboundOut = InboundFrame
 
@@ -51,13 +66,22 @@ public struct FrameChannelDecoder: ByteToMessageDecoder {
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let parser = self.parser
-        let header: FrameHeader? = try buffer.withUnsafeReadableBytes { raw throws(FrameError) -> FrameHeader? in
-            guard case .frame(let header) = try parser.scan(raw) else { return nil }
-            let crcOffset = WireFormat.headerSize + header.payloadLength
-            let expected = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: crcOffset, as: UInt32.self))
-            let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<crcOffset]))
-            if expected != actual { throw .badChecksum(expected: expected, actual: actual) }
-            return header
+        let header: FrameHeader? = try buffer.withUnsafeReadableBytes { raw throws(FramingError) -> FrameHeader? in
+            do throws(FrameError) {
+                guard case .frame(let header) = try parser.scan(raw) else { return nil }
+                let crcOffset = WireFormat.headerSize + header.payloadLength
+                let expected = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: crcOffset, as: UInt32.self))
+                let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<crcOffset]))
+                if expected != actual { throw .badChecksum(expected: expected, actual: actual) }
+                return header
+            } catch {
+                switch error {
+                case .frameTooLarge, .badChecksum:
+                    let sequence = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                    throw FramingError(error, sequence: sequence)
+                default: throw FramingError(error, sequence: 0)
+                }
+            }
         }
         guard let header else { return .needMoreData }
         let bytes = buffer.readSlice(length: header.frameLength)!
@@ -72,7 +96,7 @@ public struct FrameChannelDecoder: ByteToMessageDecoder {
         if buffer.readableBytes > 0 {
             let have = buffer.readableBytes
             buffer.moveReaderIndex(forwardBy: have)
-            throw FrameError.truncatedFrame(have: have, need: have + 1)
+            throw FramingError(.truncatedFrame(have: have, need: have + 1), sequence: 0)
         }
         return .needMoreData
     }

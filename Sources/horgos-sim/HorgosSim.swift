@@ -39,6 +39,11 @@ struct HorgosSim: AsyncParsableCommand {
     @Option(help: "Event-loop threads (0 = one per core).") var threads = 0
     @Option(help: "Seed of the fleet (same seed, same VINs and tracks).") var seed: UInt64 = 1
     @Option(help: "First reconnect delay in ms (doubles to 30 s, with jitter).") var backoffMs = 1000
+    @Option(help: "Protocol: native (Horgos frames on --port) or gbt32960 (GB/T 32960.3 on --gbt32960-port).")
+    var `protocol` = "native"
+    @Option(help: "GB/T 32960 listener port (with --protocol gbt32960).") var gbt32960Port = 7325
+    @Option(help: "GB/T 32960: realtime frames after which a unit reconnects and reissues what is unanswered.")
+    var reconnectEvery = 0
     @Flag(help: "Print the summary as JSON.") var json = false
     @Flag(help: "No progress line.") var quiet = false
 
@@ -48,6 +53,9 @@ struct HorgosSim: AsyncParsableCommand {
             throw ValidationError("--records-per-frame must be 1...\(WireFormat.defaultMaxRecords)")
         }
         guard duration > 0 else { throw ValidationError("--duration must be positive") }
+        guard ["native", "gbt32960"].contains(`protocol`) else {
+            throw ValidationError("--protocol must be native or gbt32960")
+        }
         guard intervalMs >= 0 else { throw ValidationError("--interval-ms must be 0 or more") }
         if let regions {
             for code in regions.split(separator: ",") where SimulatedRegion.named(String(code)) == nil {
@@ -66,6 +74,10 @@ struct HorgosSim: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let credentials = try PKIFleetCredentials(authority: authority)
+        if `protocol` == "gbt32960" {
+            try await runGBT32960(credentials: credentials)
+            return
+        }
         var plan = FleetPlan(mode: gateways > 0 ? .gateways(gateways) : .vehicles, vehicleCount: vehicles, seed: seed)
         if let regions {
             plan.regions = regions.split(separator: ",").compactMap { SimulatedRegion.named(String($0)) }

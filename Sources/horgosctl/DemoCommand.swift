@@ -27,9 +27,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seconds of simulated traffic.") var duration = 30.0
     @Option(help: "Simulated vehicles, one TLS connection each.") var vehicles = 2000
     @Option(help: "Seconds between two readings of a vehicle.") var interval = 1.0
+    @Option(help: "Share of the vehicles that speak GB/T 32960 (on the GB/T 32960 listener).")
+    var gbt32960Share = 0.1
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func validate() throws {
+        guard gbt32960Share >= 0 && gbt32960Share < 1 else { throw ValidationError("--gbt32960-share must be 0..<1") }
         guard vehicles >= 1 && vehicles <= 50_000 else { throw ValidationError("--vehicles must be 1...50000") }
         guard duration >= 1 else { throw ValidationError("--duration must be at least 1 second") }
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
@@ -46,23 +49,31 @@ struct DemoCommand: AsyncParsableCommand {
             + "http://127.0.0.1:\(daemon.adminPort))")
         try await daemon.start()
         let report: FleetReport
+        var gbtReport: GBT32960FleetReport?
         do {
             let authority = try FleetPKI(caCertificatePath: stateDirectory + "/pki/ca.pem",
                                          caPrivateKeyPath: stateDirectory + "/pki/ca-key.pem")
+            let gbtVehicles = Int((Double(vehicles) * gbt32960Share).rounded())
+            let gbt = GBT32960DemoShare(
+                vehicles: gbtVehicles, port: daemon.gbt32960Port, interval: interval,
+                credentials: try PKIFleetCredentials(authority: authority))
+            let gbtRun = Task { try await gbt.run(duration: duration) }
             let runner = FleetRunner(
-                plan: FleetPlan(mode: .vehicles, vehicleCount: vehicles, seed: 2026),
+                plan: FleetPlan(mode: .vehicles, vehicleCount: max(1, vehicles - gbtVehicles), seed: 2026),
                 settings: FleetSettings(port: daemon.telemetryPort, reportIntervalMs: Int(interval * 1000)),
                 credentials: try PKIFleetCredentials(authority: authority))
             say("driving \(vehicles) simulated vehicles over mutual TLS for \(Int(duration)) s ...")
             let showProgress = !json
+            let progress = DemoProgress(terminal: isatty(STDOUT_FILENO) == 1)
             report = try await runner.run(duration: .milliseconds(Int64(duration * 1000))) { snapshot, elapsed in
                 guard showProgress else { return }
                 let line = String(
-                    format: "\r  %3.0fs  %5d connected  %9d records acked  ack p99 %6.1f ms  ",
+                    format: "  %3.0fs  %5d connected  %9d records acked  ack p99 %6.1f ms",
                     elapsed, snapshot.connected, snapshot.recordsAcked, Double(snapshot.ackLatencyMicros.p99) / 1000)
-                FileHandle.standardOutput.write(Data(line.utf8))
+                FileHandle.standardOutput.write(Data(progress.render(line).utf8))
             }
-            if showProgress { print("") }
+            if showProgress { FileHandle.standardOutput.write(Data(progress.finish.utf8)) }
+            gbtReport = try await gbtRun.value
         } catch {
             _ = try? await daemon.stop()
             throw error
@@ -72,19 +83,27 @@ struct DemoCommand: AsyncParsableCommand {
 
         var health: [FleetHealth] = []
         var alarms: [VehicleAlarm] = []
-        for region in report.vehiclesByRegion.keys.sorted() {
+        // Every region with data: the native fleet's and the GB/T 32960 share's.
+        let withData = Set(report.vehiclesByRegion.keys).union(
+            gbtReport == nil ? [] : HorgosStore.Region.defaultSet.map(\.code).filter {
+                FileManager.default.fileExists(atPath: stateDirectory + "/" + $0)
+            })
+        for region in withData.sorted() {
             guard let code = Region(region) else { continue }
             let reader = ShardReader(stateDirectory: stateDirectory, region: code)
             guard let regionHealth = try? reader.fleetHealth() else { continue }
             health.append(regionHealth)
             alarms.append(contentsOf: (try? reader.activeAlarms(limit: 3)) ?? [])
         }
-        let summary = DemoSummary(
-            stateDirectory: stateDirectory, vehicles: report.vehicles, seconds: report.seconds,
-            recordsAcked: report.totals.recordsAcked, framesAcked: report.totals.framesAcked,
+        var summary = DemoSummary(
+            stateDirectory: stateDirectory, vehicles: report.vehicles + (gbtReport?.vehicles ?? 0),
+            seconds: report.seconds,
+            recordsAcked: report.totals.recordsAcked + (gbtReport?.framesAnswered ?? 0),
+            framesAcked: report.totals.framesAcked + (gbtReport?.framesAnswered ?? 0),
             recordsPerSecond: report.recordsPerSecond, ackLatencyMs: .init(report.totals.ackLatencyMicros),
             errors: report.totals.errors, daemonExitStatus: Int(exit), regions: health,
             sampleAlarms: Array(alarms.prefix(8)))
+        summary.gbt32960 = gbtReport.map { GBT32960DemoShare.summary($0, stateDirectory: stateDirectory) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -93,6 +112,7 @@ struct DemoCommand: AsyncParsableCommand {
             print(summary.humanReport())
         }
         if exit != 0 || !report.totals.errors.isEmpty || report.outstandingFrames > 0 { throw ExitCode(5) }
+        if let gbtReport, !gbtReport.errors.isEmpty || gbtReport.outstandingFrames > 0 { throw ExitCode(5) }
     }
 }
 
@@ -113,6 +133,8 @@ struct DemoSummary: Codable {
     }
 
     var stateDirectory: String
+    /// The GB/T 32960 share of the fleet (nil with --gbt32960-share 0).
+    var gbt32960: GBT32960DemoSummary?
     var vehicles: Int
     var seconds: Double
     var recordsAcked: Int
@@ -125,7 +147,8 @@ struct DemoSummary: Codable {
     var sampleAlarms: [VehicleAlarm]
 
     func humanReport() -> String {
-        var lines: [String] = ["", "Fleet health per region"]
+        var lines: [String] = gbt32960.map { [""] + $0.lines } ?? []
+        lines += ["", "Fleet health per region"]
         let header = ["region", "vehicles", "reporting 1h", "silent >24h", "alarms", "SOC<10%", "over-temp", "avg SOC"]
         var rows = [header]
         for h in regions {
@@ -174,6 +197,7 @@ final class DemoDaemon {
     let stateDirectory: String
     let telemetryPort: Int
     let adminPort: Int
+    let gbt32960Port: Int
     let logPath: String
     var process: Process?
 
@@ -181,6 +205,7 @@ final class DemoDaemon {
         self.stateDirectory = stateDirectory
         self.telemetryPort = try LocalPorts.free()
         self.adminPort = try LocalPorts.free()
+        self.gbt32960Port = try LocalPorts.free()
         self.logPath = stateDirectory + "/horgosd-demo.log"
     }
 
@@ -228,6 +253,7 @@ final class DemoDaemon {
         environment["HORGOS_STATE_DIRECTORY"] = stateDirectory
         environment["HORGOS_LISTEN_TELEMETRY"] = "127.0.0.1:\(telemetryPort)"
         environment["HORGOS_LISTEN_ADMIN"] = "127.0.0.1:\(adminPort)"
+        environment["HORGOS_LISTEN_GBT32960"] = "127.0.0.1:\(gbt32960Port)"
         environment["HORGOS_LIMITS_MAX_CONNECTIONS_PER_ADDRESS"] = "100000"
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         process.environment = environment
@@ -309,4 +335,18 @@ enum LocalPorts {
         let line = String(decoding: buffer[0..<n], as: UTF8.self)
         return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
+}
+
+/// How the demo's progress line is written: redrawn in place with a carriage return on a terminal,
+/// one line per update otherwise (a log or a pipe gets lines, not one line of many redraws).
+struct DemoProgress {
+    let terminal: Bool
+
+    /// The bytes to write for one update.
+    func render(_ line: String) -> String {
+        terminal ? "\r" + line + "  " : line + "\n"
+    }
+
+    /// What ends the progress output (the newline after the last redraw on a terminal).
+    var finish: String { terminal ? "\n" : "" }
 }

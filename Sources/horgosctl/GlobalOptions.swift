@@ -36,7 +36,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Loads the configuration and applies the overrides; refuses a bad file or value (exit 2).
     func context() async throws(CtlError) -> CtlContext {
-        let configuration: HorgosConfiguration
+        var configuration: HorgosConfiguration
         do {
             configuration = try await HorgosConfiguration.load(filePath: config)
         } catch {
@@ -44,6 +44,9 @@ struct GlobalOptions: ParsableArguments {
                 .badArguments, "configuration: \(error)",
                 remedy: "fix the file or variable it names, or point --config at the daemon's file")
         }
+        // --state moves everything under the state directory with it: the development PKI in <state>/pki
+        // (pki issue, pki revoke) as well as the shards.
+        if let state { configuration.stateDirectory = state }
         let admin = try AdminAddress.resolve(explicit: self.admin, configured: configuration.listen.admin)
         return CtlContext(
             configuration: configuration, stateDirectory: state ?? configuration.stateDirectory, admin: admin,

@@ -44,6 +44,7 @@ struct Horgosctl: AsyncParsableCommand {
         version: HorgosServerInfo.version,
         subcommands: [
             StatusCommand.self, FleetCommand.self, VehicleCommand.self, AlarmsCommand.self, ShardsCommand.self,
+            BatteryHealthCommand.self,
             ExportCommand.self, PruneCommand.self, PKICommand.self, DemoCommand.self, ReloadCommand.self,
         ])
 

@@ -45,6 +45,8 @@ struct VehicleCommand: AsyncParsableCommand {
         var toMs: Int64
         var trackPoints: Int
         var track: [TrackPoint]
+        /// The newest GB/T 32960 sample's own fields (nil: the vehicle never sent GB/T 32960).
+        var gbt32960: GBT32960Details?
     }
 
     func run() async throws {
@@ -89,14 +91,21 @@ struct VehicleCommand: AsyncParsableCommand {
             throw CtlError(error, region: region, stateDirectory: context.stateDirectory)
         }
         let names = AlarmBit.names(in: state.alarmFlags)
+        let gbt32960: GBT32960Details?
+        do throws(StoreError) {
+            gbt32960 = try context.reader(region).gbt32960Details(vin)
+        } catch {
+            throw CtlError(error, region: region, stateDirectory: context.stateDirectory)
+        }
         if context.json {
             try Console.json(
                 Report(
                     vin: vin.description, region: region.code, state: state, alarmNames: names, fromMs: fromMs,
-                    toMs: toMs, trackPoints: track.count, track: track))
+                    toMs: toMs, trackPoints: track.count, track: track, gbt32960: gbt32960))
             return
         }
         printState(state, region: region, alarmNames: names, now: now)
+        if let gbt32960 { GBT32960VehicleSection.print(gbt32960) }
         Console.line()
         Console.line(
             Console.bold("Track") + " \(Format.time(fromMs)) .. \(Format.time(toMs)): \(track.count) point(s)"

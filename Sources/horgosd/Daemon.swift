@@ -2,6 +2,7 @@ import Foundation
 import HorgosPKI
 import HorgosServer
 import HorgosStore
+import HorgosWire
 import Logging
 import Metrics
 import NIOCore
@@ -121,7 +122,7 @@ struct Daemon {
         let observer = MetricsSessionObserver(logger: logger, regions: configuration.regions)
         var environment = SessionEnvironment(
             authorize: { policy.authorize($0) }, regions: flows, sink: StoreIngestSink(store: store),
-            limits: Self.sessionLimits(limits),
+            limits: Self.sessionLimits(limits, store: configuration.store),
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             observer: observer, logger: logger)
         let holder = self.revocations
@@ -173,6 +174,9 @@ struct Daemon {
             statusLine: { state.statusLine() },
             onStopping: { state.isServing = false },
             logger: logger)
+        let gbt32960 = gbt32960Service(
+            policy: policy, flows: flows, sink: StoreIngestSink(store: store),
+            onBound: { address in _ = state.listenerBound("gbt32960", address: ListenAddress(address)?.description ?? "") })
         let reloader = ReloadService(reloader: trust, notifier: notifier, state: state, logger: logger)
 
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
@@ -183,7 +187,9 @@ struct Daemon {
                     service: StoreService(
                         store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) })),
                 .init(service: admin),
-                .init(service: telemetry), .init(service: reloader), .init(service: RateSampler(state: state)),
+                .init(service: telemetry),
+            ] + (gbt32960.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
+                .init(service: reloader), .init(service: RateSampler(state: state)),
                 .init(service: systemd),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -326,16 +332,19 @@ extension Daemon {
                     ListenerLimits(
                         handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
                         idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
-                    session: Daemon.sessionLimits(limits))
+                    session: Daemon.sessionLimits(limits, store: started.store))
             },
             logger: logger)
     }
 
-    /// The session limits from `limits.*`.
-    static func sessionLimits(_ limits: HorgosConfiguration.Limits) -> SessionLimits {
+    /// The session limits from `limits.*`, and the time horizon of `store.*` that WELCOME 1.1 announces.
+    static func sessionLimits(_ limits: HorgosConfiguration.Limits, store: HorgosConfiguration.Store) -> SessionLimits {
         SessionLimits(
             ackWindow: limits.ackWindow, maxPayload: limits.maxPayloadBytes,
-            heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds)
+            heartbeatSeconds: limits.heartbeatIntervalSeconds, idleTimeoutSeconds: limits.idleTimeoutSeconds,
+            horizon: AnnouncedHorizon(
+                pastSeconds: UInt32(store.lateHorizonDays * 86_400),
+                futureSeconds: UInt32(store.futureHorizonHours * 3_600)))
     }
 }
 

@@ -14,6 +14,8 @@ final class DaemonProcess: @unchecked Sendable {
     let stateDirectory: String
     let telemetryPort: Int
     let adminPort: Int
+    /// The GB/T 32960 listener's port (each daemon its own: the default 7325 would collide).
+    let gbt32960Port: Int
     var environment: [String: String]
     private(set) var process: Process?
     private let output = LineBuffer()
@@ -43,10 +45,12 @@ final class DaemonProcess: @unchecked Sendable {
         self.stateDirectory = state
         self.telemetryPort = try Self.freePort()
         self.adminPort = try Self.freePort()
+        self.gbt32960Port = try Self.freePort()
         self.environment = [
             "HORGOS_STATE_DIRECTORY": state,
             "HORGOS_LISTEN_TELEMETRY": "127.0.0.1:\(telemetryPort)",
             "HORGOS_LISTEN_ADMIN": "127.0.0.1:\(adminPort)",
+            "HORGOS_LISTEN_GBT32960": "127.0.0.1:\(gbt32960Port)",
             "HORGOS_LOG_LEVEL": "info",
         ].merging(environment) { $1 }
     }

@@ -5,18 +5,23 @@ import Testing
 /// (an empty deny list) makes it exit 1 with the daemon's reason; the daemon keeps running and the next
 /// good reload exits 0.
 @Suite(.serialized) struct ReloadEndToEndTests {
+    /// Runs horgosctl with its output in a file (a pipe's write end may be inherited by another test's
+    /// child process, and reading to end-of-file would wait for that one).
     func horgosctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ctl-\(UUID().uuidString).out").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
         let process = Process()
         process.executableURL = DaemonProcess.productsDirectory.appendingPathComponent("horgosctl")
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS_") }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (process.terminationStatus, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
     }
 
     @Test func horgosctlReloadFailsWhenTheDaemonRefusesTheReloadAndSucceedsOnceFixed() async throws {

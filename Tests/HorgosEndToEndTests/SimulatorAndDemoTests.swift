@@ -61,6 +61,27 @@ extension DaemonEndToEndTests {
     }
 }
 
+extension DaemonEndToEndTests {
+    @Test func theDemosProgressIsOneLinePerUpdateWhenItsOutputIsNotATerminal() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-demo-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let demo = Process()
+        demo.executableURL = DaemonProcess.productsDirectory.appendingPathComponent("horgosctl")
+        demo.arguments = ["demo", "--state", state, "--duration", "3", "--vehicles", "20", "--interval", "0.5"]
+        let out = Pipe()
+        demo.standardOutput = out
+        demo.standardError = FileHandle.nullDevice
+        try demo.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        demo.waitUntilExit()
+        #expect(demo.terminationStatus == 0)
+        #expect(!text.contains("\r"), "no carriage return when stdout is a pipe")
+        let progress = text.split(separator: "\n").filter { $0.contains("records acked") && $0.contains("ack p99") }
+        #expect(progress.count >= 2, "one progress line per update: \(text)")
+        #expect(progress.allSatisfy { $0.count < 120 }, "each update is its own short line")
+    }
+}
+
 /// The parts of `horgosctl demo --json` the test reads.
 struct DemoSummaryView: Decodable {
     struct RegionView: Decodable {

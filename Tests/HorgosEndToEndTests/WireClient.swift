@@ -26,6 +26,8 @@ final class WireClient: Sendable {
 
     final class ReplyRecorder: Sendable {
         let replies = Mutex<[ServerReply]>([])
+        /// Every frame the server sent, as received (for the session-trace sample).
+        let frames = Mutex<[[UInt8]]>([])
         let closed = Atomic<Bool>(false)
         let handshakeDone = Atomic<Bool>(false)
         let handshakeError = Mutex<String?>(nil)
@@ -59,6 +61,7 @@ final class WireClient: Sendable {
                 }
             }
             recorder.replies.withLock { $0.append(reply) }
+            recorder.frames.withLock { $0.append(Array(frame.bytes.readableBytesView)) }
         }
 
         func channelInactive(context: ChannelHandlerContext) {

@@ -128,13 +128,5 @@ import Testing
 
 /// Runs a shell command line; its standard output.
 func shell(_ command: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    String(decoding: try runCapturingOutput("/bin/sh", ["-c", command]).stdout, as: UTF8.self)
 }

@@ -141,15 +141,10 @@ func freeLoopbackPort() throws -> Int {
     @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.environment = ["HORGOS_LIMITS_ACK_WINDOW": "5000"]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 78)
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // Output in files, not a pipe: another test's child may inherit a pipe and hold it open.
+        let result = try runCapturingOutput(executable, [], environment: ["HORGOS_LIMITS_ACK_WINDOW": "5000"])
+        #expect(result.status == 78)
+        let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text == "horgosd: limits.ack_window: \"5000\" is not allowed; use an integer in 1...1024\n")
     }
 
@@ -157,16 +152,10 @@ func freeLoopbackPort() throws -> Int {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         let state = try makeTemporaryDirectory()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.environment = ["HORGOS_LISTEN_TELEMETRY": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 78)
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let result = try runCapturingOutput(
+            executable, [], environment: ["HORGOS_LISTEN_TELEMETRY": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state])
+        #expect(result.status == 78)
+        let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text.contains("tls.ca_certificate") && text.contains("tls.development"))
         #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca-key.pem"))  // no CA was created
     }

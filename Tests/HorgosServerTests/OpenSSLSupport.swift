@@ -26,23 +26,14 @@ enum OpenSSLTool {
     }
 
     /// Runs `openssl arguments...` to completion.
+    ///
+    /// Output goes to files, not pipes: another test's child process started at the same moment may
+    /// inherit a pipe's write end and keep it open, and reading to end-of-file would then wait for it.
     @discardableResult
     static func run(_ arguments: [String], in directory: String? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try path())
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let result = try runCapturingOutput(try path(), arguments, in: directory)
         return Output(
-            status: process.terminationStatus, stdout: Array(stdout), stderr: String(decoding: stderr, as: UTF8.self))
+            status: result.status, stdout: result.stdout, stderr: String(decoding: result.stderr, as: UTF8.self))
     }
 
     /// Runs it and fails the test (throws) unless it exits 0.
@@ -124,4 +115,34 @@ struct OpenSSLCA {
         try OpenSSLTool.check(["crl", "-in", pem, "-outform", "DER", "-out", target])
         return target
     }
+}
+
+/// Runs a program to completion with its output in temporary files; status, stdout and stderr.
+func runCapturingOutput(
+    _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil
+) throws -> (status: Int32, stdout: [UInt8], stderr: [UInt8]) {
+    let scratch = try makeTemporaryDirectory()
+    let outPath = scratch + "/stdout"
+    let errPath = scratch + "/stderr"
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    defer {
+        try? out.close()
+        try? err.close()
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    if let environment { process.environment = environment }
+    try process.run()
+    process.waitUntilExit()
+    let stdout = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+    let stderr = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
+    return (process.terminationStatus, Array(stdout), Array(stderr))
 }

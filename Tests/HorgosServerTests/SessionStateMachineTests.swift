@@ -132,8 +132,87 @@ import Testing
         _ = machine.received(header(.telemetry, 1), vin: Self.vin, nowMs: 0)
         #expect(machine.bye() == .none)
         #expect(machine.frameCommitted(1, rejected: 0) == .finish(Ack(sequence: 1), .normal))
+    }
 
+    @Test func aClientByeWithNothingOutstandingIsAnsweredWithBye() {
+        // PROTOCOL.md 4.8 (1.1): always BYE 0, not a bare close_notify as before.
         var idle = streaming(vehicle)
-        #expect(idle.bye() == .close)
+        #expect(idle.bye() == .finish(nil, .normal))
+        var afterAck = streaming(vehicle)
+        _ = afterAck.received(header(.telemetry, 1), vin: Self.vin, nowMs: 0)
+        #expect(afterAck.frameCommitted(1, rejected: 0) == .sendAck(Ack(sequence: 1)))
+        #expect(afterAck.bye() == .finish(nil, .normal))
+    }
+
+    @Test func anotherVINIsReportedBeforeAWrongSequence() {
+        // PROTOCOL.md 6.1: VIN_NOT_ALLOWED ("give up") before SEQUENCE_GAP and WINDOW_EXCEEDED ("retry").
+        var machine = streaming(vehicle)
+        let action = machine.received(header(.telemetry, 7), vin: Self.otherVIN, nowMs: 0)
+        #expect(errorCode(action) == .vinNotAllowed)
+        guard case .sendErrorAndClose(let message) = action else { return }
+        #expect(message.sequence == 7)
+        var windowed = streaming(vehicle, window: 1)
+        _ = windowed.received(header(.telemetry, 1), vin: Self.vin, nowMs: 0)
+        #expect(errorCode(windowed.received(header(.telemetry, 2), vin: Self.otherVIN, nowMs: 0)) == .vinNotAllowed)
+    }
+
+    @Test func headerOnlyChecksComeBeforeThePayloadIsParsed() {
+        var fresh = SessionStateMachine(peer: vehicle, limits: SessionLimits())
+        #expect(errorCode(fresh.admit(header(.telemetry, 1))) == .helloRequired)
+        var machine = streaming(vehicle)
+        #expect(errorCode(machine.admit(header(.welcome))) == .unexpectedFrame)
+        var ok = streaming(vehicle)
+        #expect(ok.admit(header(.telemetry, 9)) == .none, "sequence is not a header-only check")
+        #expect(ok.state == .streaming)
+    }
+
+    @Test func aTruncatedStreamClosesWithoutClaimingAnError() {
+        var machine = streaming(vehicle)
+        let action = machine.protocolViolation(.truncatedFrame(have: 40, need: 84), sequence: 0)
+        guard case .closeTruncated = action else {
+            Issue.record("expected closeTruncated, got \(action)")
+            return
+        }
+        #expect(machine.state == .closed)
+        var other = streaming(vehicle)
+        guard case .sendErrorAndClose(let message) = other.protocolViolation(
+            .badChecksum(expected: 1, actual: 2), sequence: 5)
+        else {
+            Issue.record("expected ERROR")
+            return
+        }
+        #expect(message.knownCode == .badChecksum)
+        #expect(message.sequence == 5)
+    }
+
+    @Test func welcomeAnnouncesTheHorizonOnlyToA11Client() {
+        let horizon = AnnouncedHorizon(pastSeconds: 3 * 86_400, futureSeconds: 7_200)
+        for (minor, expected) in [(UInt8(0), AnnouncedHorizon?.none), (1, horizon), (9, horizon)] {
+            var machine = SessionStateMachine(peer: vehicle, limits: SessionLimits(horizon: horizon))
+            _ = machine.received(header(.hello), vin: nil, nowMs: 0)
+            let action = machine.hello(
+                Hello(clientKind: .vehicle, clientTimeMs: 0, softwareVersion: "fw", protocolMinor: minor), nowMs: 0)
+            guard case .sendWelcome(let welcome) = action else {
+                Issue.record("expected WELCOME")
+                continue
+            }
+            #expect(welcome.horizon == expected, "protocol_minor \(minor)")
+        }
+    }
+
+    @Test func badBytesAfterTheClientsByeAreNotAnError() {
+        var machine = streaming(vehicle)
+        _ = machine.received(header(.telemetry, 1), vin: Self.vin, nowMs: 0)
+        #expect(machine.bye() == .none)
+        #expect(machine.protocolViolation(.badMagic(0x4848), sequence: 0) == .none)
+        #expect(machine.frameCommitted(1, rejected: 0) == .finish(Ack(sequence: 1), .normal))
+    }
+
+    @Test func aHelloAfterTheClientsByeIsNotRead() {
+        var machine = streaming(vehicle)
+        _ = machine.received(header(.telemetry, 1), vin: Self.vin, nowMs: 0)
+        #expect(machine.bye() == .none)
+        #expect(machine.received(header(.hello), vin: nil, nowMs: 0) == .none)
+        #expect(machine.hello(Hello(clientKind: .vehicle, clientTimeMs: 0, softwareVersion: ""), nowMs: 0) == .none)
     }
 }

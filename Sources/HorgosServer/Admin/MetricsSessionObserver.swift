@@ -9,7 +9,8 @@ import Synchronization
 /// Metrics: `horgos_sessions_total{role}`, `horgos_sessions_open`, `horgos_refusals_total{code}`,
 /// `horgos_frames_total{type,region}`, `horgos_records_total{region}`, `horgos_records_stored_total{region}`,
 /// `horgos_duplicates_total{region}`, `horgos_records_rejected_total{region}`, `horgos_errors_sent_total{code}`,
-/// `horgos_acks_total`, `horgos_ack_latency_seconds{region}` (histogram: a data frame's arrival to its
+/// `horgos_acks_total`, `horgos_streams_truncated_total` (a client's stream ended inside a frame),
+/// `horgos_ack_latency_seconds{region}` (histogram: a data frame's arrival to its
 /// commit being back on the event loop, where its ACK is written). Labels are bounded: regions come from configuration, codes from the protocol.
 ///
 /// The per-frame counters are created once per label set and kept (`CounterCache`): creating a
@@ -96,6 +97,11 @@ public struct MetricsSessionObserver: SessionObserver {
     /// An ACK was sent.
     public func ackSent() {
         acks.increment()
+    }
+
+    /// A client's stream ended inside a frame (no ERROR is sent for it: nobody would read it).
+    public func streamEndedInsideFrame() {
+        Counter(label: "horgos_streams_truncated_total").increment()
     }
 }
 

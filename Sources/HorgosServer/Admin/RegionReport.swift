@@ -105,7 +105,8 @@ public struct RegionReport: Sendable {
             "Journal bytes of the region acknowledged and not yet applied to its shards.")
         for (region, _, queued, _) in snapshots { out += "horgos_region_queue_bytes{region=\"\(region)\"} \(queued)\n" }
         header(
-            "horgos_region_degraded", "gauge", "1 while the region's applier is degraded (its frames wait in the journal).")
+            "horgos_region_degraded", "gauge",
+            "1 while the region's applier is degraded (its frames wait in the journal).")
         for (region, _, _, state) in snapshots {
             if case .degraded(let fault, _) = state {
                 out += "horgos_region_degraded{region=\"\(region)\",fault=\"\(fault.rawValue)\"} 1\n"

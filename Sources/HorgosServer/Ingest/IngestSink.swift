@@ -12,6 +12,8 @@ public struct IngestSubmission: Sendable {
     /// Called once, on any thread, after the transaction holding every record has committed.
     /// Never called for a frame whose transaction failed: storage keeps it and retries.
     public var completion: @Sendable (CommitOutcome) -> Void
+    /// The payload is a `GBT32960Entry` (a GB/T 32960 realtime or reissue frame), not a native frame.
+    public var isGBT32960Entry = false
 
     public init(region: String, type: FrameType, payload: ByteBuffer,
                 completion: @escaping @Sendable (CommitOutcome) -> Void) {
@@ -19,6 +21,14 @@ public struct IngestSubmission: Sendable {
         self.type = type
         self.payload = payload
         self.completion = completion
+    }
+}
+
+extension IngestSubmission {
+    /// A GB/T 32960 realtime or reissue frame as a `GBT32960Entry`, for `region`'s writer.
+    public init(region: String, gbt32960Entry entry: ByteBuffer, completion: @escaping @Sendable (CommitOutcome) -> Void) {
+        self.init(region: region, type: .telemetry, payload: entry, completion: completion)
+        isGBT32960Entry = true
     }
 }
 

@@ -67,6 +67,9 @@ public protocol SessionObserver: Sendable {
     /// The TLS handshake failed (no client certificate, another CA, expired, old protocol version...):
     /// the connection is closed without a session. `reason` is the TLS library's error.
     func handshakeFailed(reason: String)
+    /// The client's stream ended inside a frame: the connection closed without an ERROR frame
+    /// (nobody is left to read one; PROTOCOL.md 2, check 1).
+    func streamEndedInsideFrame()
 }
 
 extension SessionObserver {
@@ -74,6 +77,8 @@ extension SessionObserver {
     public func handshakeFailed(reason: String) {}
     /// Default: no ACK latency (observers written before the hook existed).
     public func frameAcknowledged(region: String, latencyNanoseconds: UInt64) {}
+    /// Default: ignore truncated streams (observers written before the hook existed).
+    public func streamEndedInsideFrame() {}
 }
 
 /// Drives one connection's `SessionStateMachine` and performs its actions on the channel.
@@ -182,6 +187,12 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         // machine is mutated in place (`machine!`): a local copy would copy its ACK-window arrays per frame.
         guard machine != nil else { return }
         let header = frame.header
+        // Header-only session checks come before the payload's (PROTOCOL.md 6.1).
+        let admitted = machine!.admit(header)
+        if admitted != .none {
+            perform(admitted, context: context)
+            return
+        }
         let limits = environment.limits
         let parsed: Result<ParsedFrame, FrameError> = frame.bytes.withUnsafeReadableBytes { raw in
             let payload = UnsafeRawBufferPointer(rebasing: raw[WireFormat.headerSize..<(header.frameLength - 4)])
@@ -209,6 +220,8 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
             action = first
         }
+        // After the client's BYE nothing more is read (PROTOCOL.md 4.8), even while commits are pending.
+        if case .draining = machine!.state { draining = true }
         if case .store(let sequence) = action, machine!.peer.role == .gateway, case .success(let message) = parsed,
             let vin = message.vin, environment.isVINRevoked(vin)
         {
@@ -240,7 +253,14 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let frameError = error as? FrameError, var machine {
+        if let framing = error as? FramingError, var machine {
+            let action = machine.protocolViolation(framing.error, sequence: framing.sequence)
+            self.machine = machine
+            perform(action, context: context)
+        } else if let framing = error as? FramingError {
+            environment.logger.debug("frame error before identity", metadata: ["error": "\(framing.error.reason)"])
+            context.close(promise: nil)
+        } else if let frameError = error as? FrameError, var machine {
             let action = machine.protocolViolation(frameError, sequence: 0)
             self.machine = machine
             perform(action, context: context)
@@ -433,6 +453,12 @@ public final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler
             closeAfter(buffer, context: context)
         case .close:
             draining = true
+            context.close(promise: nil)
+        case .closeTruncated(let reason):
+            draining = true
+            environment.observer.streamEndedInsideFrame()
+            environment.logger.info(
+                "stream ended inside a frame, closing without ERROR", metadata: ["reason": "\(reason)"])
             context.close(promise: nil)
         }
     }

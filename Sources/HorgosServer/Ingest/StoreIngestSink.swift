@@ -26,6 +26,10 @@ public struct StoreIngestSink: IngestSink {
             throw IngestRefusal(reason: "region \(submission.region) has no writer")
         }
         do {
+            if submission.isGBT32960Entry {
+                try writer.submitGBT32960(submission.payload, completion: submission.completion)
+                return
+            }
             switch submission.type {
             case .telemetry: try writer.submitTelemetry(submission.payload, completion: submission.completion)
             case .event: try writer.submitEvent(submission.payload, completion: submission.completion)

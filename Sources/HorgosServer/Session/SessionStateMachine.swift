@@ -32,14 +32,18 @@ public struct SessionLimits: Sendable, Hashable {
     public var maxPayload: Int
     public var heartbeatSeconds: Int
     public var idleTimeoutSeconds: Int
+    /// The store's time horizon, announced in WELCOME to clients that speak protocol 1.1.
+    public var horizon: AnnouncedHorizon
 
     public init(ackWindow: Int = 64, maxPayload: Int = WireFormat.defaultMaxPayload, heartbeatSeconds: Int = 30,
-                idleTimeoutSeconds: Int = 90) {
+                idleTimeoutSeconds: Int = 90,
+                horizon: AnnouncedHorizon = AnnouncedHorizon(pastSeconds: 7 * 86_400, futureSeconds: 86_400)) {
         precondition((1...1024).contains(ackWindow), "ack window must be 1...1024")
         self.ackWindow = ackWindow
         self.maxPayload = maxPayload
         self.heartbeatSeconds = heartbeatSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.horizon = horizon
     }
 
     /// Records that fit one TELEMETRY frame at this payload limit (announced in WELCOME).
@@ -80,7 +84,13 @@ public struct SessionStateMachine: Sendable {
         case finish(Ack?, Bye.Reason)
         /// Close without sending anything more (the peer already said BYE and nothing is pending).
         case close
+        /// The peer's stream ended inside a frame: nothing can be sent any more (PROTOCOL.md 2, check 1),
+        /// so no ERROR is claimed; log `reason`, count it, close.
+        case closeTruncated(reason: String)
     }
+
+    /// The highest minor protocol version this server speaks (1.1).
+    public static let protocolMinor: UInt8 = 1
 
     public private(set) var state: State = .awaitingHello
     public let peer: SessionPeer
@@ -111,38 +121,50 @@ public struct SessionStateMachine: Sendable {
     /// Data frames handed to storage and not yet committed.
     public var pendingCommits: Int { Int(lastReceived - committedThrough) }
 
-    /// A decoded frame arrived. `vin` is the data frame's VIN (nil for control frames).
-    public mutating func received(_ header: FrameHeader, vin: VIN?, nowMs: Int64) -> Action {
+    /// The checks a frame's header alone decides, made before its payload is parsed (PROTOCOL.md 6.1,
+    /// steps 2 and 3): HELLO first (`HELLO_REQUIRED`), HELLO once and no server-only frame types from
+    /// a client (`UNEXPECTED_FRAME`). `.none` means: parse the payload, then call `received`.
+    public mutating func admit(_ header: FrameHeader) -> Action {
         switch state {
         case .closed, .draining:
-            // Frames after BYE or during shutdown are not read by the handler; ignore stragglers.
             return .none
         case .awaitingHello:
             guard header.type == .hello else {
                 return fail(.helloRequired, header, "the first frame must be HELLO, got \(header.type)")
             }
-            return .none  // the handler calls `hello(_:)` with the decoded payload
-        case .streaming:
-            break
-        }
-        switch header.type {
-        case .hello:
-            return fail(.unexpectedFrame, header, "HELLO was already received")
-        case .welcome, .ack, .error:
-            return fail(.unexpectedFrame, header, "\(header.type) frames are sent by the server only")
-        case .pong:
             return .none
-        case .ping, .bye:
-            return .none  // the handler calls `ping(_:)` / `bye(_:)` with the payload
+        case .streaming:
+            switch header.type {
+            case .hello:
+                return fail(.unexpectedFrame, header, "HELLO was already received")
+            case .welcome, .ack, .error:
+                return fail(.unexpectedFrame, header, "\(header.type) frames are sent by the server only")
+            default:
+                return .none
+            }
+        }
+    }
+
+    /// A frame whose payload passed its checks arrived. `vin` is the data frame's VIN (nil for
+    /// control frames). Data frames are checked in the order of PROTOCOL.md 6.1, step 5:
+    /// `VIN_NOT_ALLOWED` (permanent: give up) before `SEQUENCE_GAP`, then `WINDOW_EXCEEDED` (both the
+    /// client's bookkeeping: retry), so the same frame gets the same answer from every server.
+    public mutating func received(_ header: FrameHeader, vin: VIN?, nowMs: Int64) -> Action {
+        let admitted = admit(header)
+        guard admitted == .none, state == .streaming else { return admitted }
+        switch header.type {
+        case .hello, .welcome, .ack, .error, .pong, .ping, .bye:
+            return .none  // the handler calls `hello(_:)`, `ping(_:)`, `bye()` with the payload
         case .telemetry, .event:
+            if peer.role == .vehicle, let vin, vin != peer.vin {
+                let own = peer.vin?.description ?? "-"
+                return fail(.vinNotAllowed, header, "this certificate may only send VIN \(own)")
+            }
             if header.sequence != lastReceived &+ 1 || lastReceived == UInt32.max {
                 return fail(.sequenceGap, header, "expected sequence \(lastReceived &+ 1), got \(header.sequence)")
             }
             if Int(header.sequence - lastAcked) > limits.ackWindow {
                 return fail(.windowExceeded, header, "more than \(limits.ackWindow) frames unacknowledged")
-            }
-            if peer.role == .vehicle, let vin, vin != peer.vin {
-                return fail(.vinNotAllowed, header, "this certificate may only send VIN \(peer.vin?.description ?? "-")")
             }
             lastReceived = header.sequence
             return .store(sequence: header.sequence)
@@ -151,6 +173,7 @@ public struct SessionStateMachine: Sendable {
 
     /// The HELLO payload of the first frame.
     public mutating func hello(_ hello: Hello, nowMs: Int64) -> Action {
+        if case .draining = state { return .none }  // after BYE nothing more is read
         guard state == .awaitingHello else {
             return fail(.unexpectedFrame, nil, "HELLO was already received")
         }
@@ -159,11 +182,15 @@ public struct SessionStateMachine: Sendable {
             return fail(.roleMismatch, nil, "HELLO says \(hello.clientKind) but the certificate is a \(peer.role)")
         }
         state = .streaming
+        // Protocol 1.1 (PROTOCOL.md 9): the horizon only for a client that announced minor 1 or later,
+        // so a 1.0 client gets the 1.0 WELCOME byte for byte.
+        let negotiatedMinor = min(hello.protocolMinor, Self.protocolMinor)
         return .sendWelcome(
             Welcome(
                 serverTimeMs: nowMs, maxPayload: UInt32(limits.maxPayload), ackWindow: UInt16(limits.ackWindow),
                 heartbeatSeconds: UInt16(clamping: limits.heartbeatSeconds),
-                idleTimeoutSeconds: UInt16(clamping: limits.idleTimeoutSeconds), maxRecords: UInt16(limits.maxRecords)))
+                idleTimeoutSeconds: UInt16(clamping: limits.idleTimeoutSeconds), maxRecords: UInt16(limits.maxRecords),
+                horizon: negotiatedMinor >= 1 ? limits.horizon : nil))
     }
 
     /// A PING arrived: answer with PONG.
@@ -218,9 +245,15 @@ public struct SessionStateMachine: Sendable {
     }
 
     /// A frame could not be decoded or its payload is invalid: ERROR with the error's code, then close.
+    ///
+    /// `sequence` is the offending frame's header sequence when its header was read whole and trusted
+    /// (payload checks, `FRAME_TOO_LARGE`, `BAD_CHECKSUM`), else 0 (PROTOCOL.md 4.6). A stream that
+    /// ended inside a frame gets no ERROR: there is no one left to read it.
     public mutating func protocolViolation(_ error: FrameError, sequence: UInt32) -> Action {
         guard state != .closed else { return .none }
+        if case .draining = state { return .none }  // after BYE nothing more is read, bad bytes included
         state = .closed
+        if case .truncatedFrame = error { return .closeTruncated(reason: error.reason) }
         return .sendErrorAndClose(ErrorMessage(code: error.code, sequence: sequence, reason: error.reason))
     }
 
@@ -246,8 +279,8 @@ public struct SessionStateMachine: Sendable {
         guard case .draining(let reason) = state, committedThrough == lastReceived else { return .none }
         state = .closed
         let ack: Ack? = committedThrough > lastAcked ? takeAck() : nil
-        if reason == .normal && ack == nil { return .close }
-        return .finish(ack, reason == .normal ? .normal : reason)
+        // A client's BYE is always answered with BYE (reason 0), after the final ACK if one is due.
+        return .finish(ack, reason)
     }
 
     private mutating func fail(_ code: ErrorCode, _ header: FrameHeader?, _ reason: String) -> Action {

@@ -20,7 +20,9 @@ enum Quarantine {
         directory: String, region: Region, nowMs: Int64, log: @Sendable (StoreLogLevel, String) -> Void
     ) -> [String] {
         var names: [String] = []
-        if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") { names.append(StoreFiles.registryFileName) }
+        if StoreFiles.exists("\(directory)/\(StoreFiles.registryFileName)") {
+            names.append(StoreFiles.registryFileName)
+        }
         names += StoreFiles.partitionDays(in: directory).map(\.partitionFileName)
         var moved: [String] = []
         for name in names where !isHealthy("\(directory)/\(name)") {

@@ -247,9 +247,13 @@ final class Journal: @unchecked Sendable {
         }
     }
 
-    /// Starts the writer thread once the regions are known.
-    func start(regions: [Region: RegionWriter], notifyAppliers: @escaping @Sendable ([RegionWriter]) -> Void) {
+    /// Sets the regions, once, before any applier or the writer thread runs.
+    func attach(regions: [Region: RegionWriter]) {
         self.regions = regions
+    }
+
+    /// Starts the writer thread (after `attach(regions:)`).
+    func start(notifyAppliers: @escaping @Sendable ([RegionWriter]) -> Void) {
         self.notifyAppliers = notifyAppliers
         stats.withLock { $0.lastProgressNs = StoreClock.monotonicNs() }
         let thread = Thread { [self] in self.run() }
@@ -342,7 +346,8 @@ final class Journal: @unchecked Sendable {
             var plannedBytes = diskBytes.load(ordering: .relaxed)
             var plannedRegion: [Region: Int] = [:]
             func admissible(_ s: JournalSubmission) -> Bool {
-                let unapplied = s.region.unappliedBytes.load(ordering: .relaxed) + plannedRegion[s.region.region, default: 0]
+                let unapplied =
+                    s.region.unappliedBytes.load(ordering: .relaxed) + plannedRegion[s.region.region, default: 0]
                 let regionOK = unapplied == 0 || unapplied + s.entryBytes <= configuration.maxQueuedBytes
                 let diskOK = plannedBytes + s.entryBytes <= configuration.journalMaxBytes
                 return regionOK && diskOK
@@ -397,7 +402,10 @@ final class Journal: @unchecked Sendable {
             func flush(_ segment: JournalSegment) throws(StoreError) {
                 guard !buffer.isEmpty else { return }
                 let ok = buffer.withUnsafeBytes { JournalSegment.writeFully(segment.fd, $0) }
-                if !ok { throw StoreError(.fileSystem, message: String(cString: strerror(errno)), context: "write \(segment.path)") }
+                if !ok {
+                    throw StoreError(
+                        .fileSystem, message: String(cString: strerror(errno)), context: "write \(segment.path)")
+                }
                 segment.size.add(buffer.count, ordering: .relaxed)
                 diskBytes.add(buffer.count, ordering: .relaxed)
                 written += buffer.count
@@ -420,7 +428,8 @@ final class Journal: @unchecked Sendable {
                     try durable(active)
                     if !current.isEmpty { pieces.append((active, current, firstLSN)) }
                     current = []
-                    let next = try JournalSegment.create(directory: directory, firstLSN: nextLSN, capacity: segmentCapacity)
+                    let next = try JournalSegment.create(
+                        directory: directory, firstLSN: nextLSN, capacity: segmentCapacity)
                     diskBytes.add(next.size.load(ordering: .relaxed), ordering: .relaxed)
                     if sync { try Self.syncDirectory(directory) }
                     segments.withLock { $0.append(next) }
@@ -474,7 +483,8 @@ final class Journal: @unchecked Sendable {
         }
         for s in ready { s.completion(s.outcome) }
         for (writer, entries) in byRegion.values {
-            writer.recordAcknowledged(entries.count, oldestSubmittedNs: ready.first { $0.region === writer }!.submittedNs, nowNs: now)
+            let oldest = ready.first { $0.region === writer }!.submittedNs
+            writer.recordAcknowledged(entries.count, oldestSubmittedNs: oldest, nowNs: now)
         }
         notifyAppliers(byRegion.values.map(\.0))
         return true

@@ -10,7 +10,8 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
     case telemetry = 1
     /// A native EVENT payload: VIN, time, alarm level and flags, DTCs.
     case event = 2
-    // 3 is reserved for GB/T 32960 real-time data.
+    /// A GB/T 32960 realtime or reissue frame as a `GBT32960Entry` (time base + the whole frame).
+    case gbt32960 = 3
 
     /// The rows a well-formed payload of this kind holds (records, or 1 for an event); nil when its
     /// lengths do not add up.
@@ -18,6 +19,7 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
         switch self {
         case .telemetry: PayloadShape.telemetryRecords(payload)
         case .event: PayloadShape.isEvent(payload) ? 1 : nil
+        case .gbt32960: GBT32960Entry.hasShape(payload) ? 1 : nil
         }
     }
 
@@ -42,6 +44,10 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
         case .event:
             let time = Int64(littleEndian: payload.loadUnaligned(fromByteOffset: 0, as: Int64.self))
             return horizon.contains(time, nowMs: arrivalMs) ? 0 : 1
+        case .gbt32960:
+            // An entry that does not decode is rejected too (the applier skips it the same way).
+            guard let time = GBT32960Entry.decode(payload)?.timestampMs else { return 1 }
+            return horizon.contains(time, nowMs: arrivalMs) ? 0 : 1
         }
     }
 }
@@ -56,7 +62,7 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
 /// offset size  field
 ///  0      4    entry length E in bytes, from offset 0 to the end of the CRC (E >= 32)
 ///  4      8    LSN (log sequence number; +1 per entry across all segments, first 1)
-/// 12      1    kind (JournalEntryKind: 1 TELEMETRY, 2 EVENT, 3 reserved for GB/T 32960)
+/// 12      1    kind (JournalEntryKind: 1 TELEMETRY, 2 EVENT, 3 GB/T 32960)
 /// 13      1    flags (0; readers must refuse other values)
 /// 14      2    region, ISO 3166-1 alpha-2 ASCII ("AE")
 /// 16      8    arrival time, ms since the epoch (UTC, server clock): the time-horizon rule's "now"

@@ -16,6 +16,8 @@ final class Partition {
     /// Vehicle ids present in this partition's `vehicles` table.
     var knownVehicles: Set<Int64> = []
     var inTransaction = false
+    /// The GB/T 32960 tables, once a GB/T 32960 frame was written here (Partition+GBT32960.swift).
+    var gbt32960: GBT32960Tables?
     /// Monotonic ns of the last transaction that wrote here (idle partitions are closed).
     var lastUsedNs: UInt64 = StoreClock.monotonicNs()
 

@@ -14,12 +14,12 @@ final class RegionEngine {
     private var partitions: [Int64: Partition] = [:]
     private var vehicleIndex: [VIN: Int] = [:]
     private var indexByID: [Int64: Int] = [:]
-    private var entries: [VehicleEntry] = []
+    var entries: [VehicleEntry] = []  // internal: RegionEngine+GBT32960.swift
     private var touched: [Int] = []
     private var nextVehicleID: Int64 = 1
     private var lastMaintenanceMs: Int64 = Int64.min
     /// Effect of the running transaction, for the statistics.
-    private(set) var txRows = 0
+    var txRows = 0  // internal: RegionEngine+GBT32960.swift
     /// The region's applied LSN as its registry's `meta` says (read at open, written at commit).
     private(set) var appliedLSN: UInt64 = 0
     private var setAppliedLSN: SQLiteStatement?
@@ -92,7 +92,7 @@ final class RegionEngine {
     /// The open partition of `dayNumber`, opened (and created) on first use. Opening loads its
     /// high-water marks and re-registers vehicles the registry lost (a crash between the partition's
     /// commit and the registry's).
-    private func partition(_ dayNumber: Int64) throws(StoreError) -> Partition {
+    func partition(_ dayNumber: Int64) throws(StoreError) -> Partition {
         if let partition = partitions[dayNumber] { return partition }
         let day = UTCDay(dayNumber: dayNumber)
         let partition = try Partition(
@@ -155,6 +155,7 @@ final class RegionEngine {
         switch kind {
         case .telemetry: try applyTelemetry(payload, nowMs: arrivalMs)
         case .event: try applyEvent(payload, nowMs: arrivalMs)
+        case .gbt32960: try applyGBT32960(payload, nowMs: arrivalMs)
         }
     }
 
@@ -176,7 +177,7 @@ final class RegionEngine {
 
     // MARK: applying submissions
 
-    private func vehicle(_ vin: VIN, nowMs: Int64) throws(StoreError) -> Int {
+    func vehicle(_ vin: VIN, nowMs: Int64) throws(StoreError) -> Int {
         if let index = vehicleIndex[vin] {
             if !entries[index].touched {
                 entries[index].touched = true

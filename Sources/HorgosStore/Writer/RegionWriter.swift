@@ -111,6 +111,14 @@ public final class RegionWriter: Sendable {
         try submit(.event, payload, completion: completion)
     }
 
+    /// Queues a GB/T 32960 realtime or reissue frame as a `GBT32960Entry` (validated by the caller
+    /// with HorgosGBT32960): journal entry kind 3, applied by `RegionEngine.applyGBT32960`.
+    public func submitGBT32960(
+        _ entry: some FrameBytes, completion: @escaping @Sendable (CommitOutcome) -> Void
+    ) throws(StoreError) {
+        try submit(.gbt32960, entry, completion: completion)
+    }
+
     /// Queues a payload of `kind` into the journal; `completion` runs (on the journal thread) once the
     /// round holding it is durable, with the records outside the time horizon as `rejected`.
     public func submit(

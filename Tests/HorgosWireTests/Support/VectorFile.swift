@@ -50,11 +50,12 @@ enum VectorFile {
 
     private static let cached = Result { try load() }
 
-    /// Every vector of every `*.txt` file; any other file but README.md is an error.
+    /// Every vector of every `*.txt` file but `sessions.txt` (the session traces, read by HorgosSessionTraces);
+    /// any other file but README.md is an error.
     static func load() throws -> [WireVector] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
         var vectors: [WireVector] = []
-        for name in names where name != "README.md" {
+        for name in names where name != "README.md" && name != "sessions.txt" {
             guard name.hasSuffix(".txt") else {
                 throw VectorFileError(file: name, line: 0, reason: "not a vector file (*.txt) nor README.md")
             }

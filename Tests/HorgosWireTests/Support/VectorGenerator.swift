@@ -60,6 +60,7 @@ enum VectorGenerator {
             bytes: out,
             fields: header(.hello, sequence, out) + [
                 f("client_kind", hello.clientKind.rawValue), f("protocol_version", hello.protocolVersion),
+                f("protocol_minor", hello.protocolMinor),
                 f("client_time_ms", hello.clientTimeMs), f("sw_version_length", text.count),
                 WireField("sw_version", WireField.quote(text)),
             ])
@@ -74,7 +75,9 @@ enum VectorGenerator {
                 f("server_time_ms", w.serverTimeMs), f("max_payload", w.maxPayload), f("ack_window", w.ackWindow),
                 f("heartbeat_seconds", w.heartbeatSeconds), f("idle_timeout_seconds", w.idleTimeoutSeconds),
                 f("max_records", w.maxRecords),
-            ])
+            ] + (w.horizon.map {
+                [f("horizon_past_seconds", $0.pastSeconds), f("horizon_future_seconds", $0.futureSeconds)]
+            } ?? []))
     }
 
     static func recordFields(_ r: TelemetryRecord, base: Int64, index: Int) -> [WireField] {
@@ -285,8 +288,37 @@ enum VectorGenerator {
                 [hello(Hello(clientKind: .vehicle, clientTimeMs: -1, softwareVersion: String(printable64)))]),
             {
                 var frame = hello(Hello(clientKind: .vehicle, clientTimeMs: base, softwareVersion: "x"))
-                frame.bytes = patched(frame, payload: 2, UInt16(0xBEEF))
-                return valid("hello_reserved_nonzero", ["reserved bytes 2..3 are 0xBEEF: ignored on receipt"], [frame])
+                frame.bytes = patched(frame, payload: 3, UInt8(0xBE))
+                return valid("hello_reserved_nonzero", ["reserved byte 3 is 0xBE: ignored on receipt"], [frame])
+            }(),
+            valid(
+                "hello_protocol_1_1", ["HELLO of a 1.1 client: protocol_minor 1 (byte 2, reserved in 1.0)"],
+                [hello(Hello(clientKind: .vehicle, clientTimeMs: base, softwareVersion: "fw 1.1", protocolMinor: 1))]),
+            valid(
+                "hello_protocol_minor_255", ["a client of a far later minor version: any protocol_minor is valid"],
+                [hello(Hello(clientKind: .gateway, clientTimeMs: 0, softwareVersion: "", protocolMinor: 255))]),
+            valid(
+                "welcome_1_1_horizon", ["1.1 WELCOME: 32 bytes, the default time horizon (7 days, 1 day) appended"],
+                [
+                    welcome(
+                        Welcome(
+                            serverTimeMs: base, maxPayload: 65_536, ackWindow: 64, heartbeatSeconds: 30,
+                            idleTimeoutSeconds: 90, maxRecords: 1637,
+                            horizon: AnnouncedHorizon(pastSeconds: 604_800, futureSeconds: 86_400)))
+                ]),
+            {
+                // A later minor version appends 8 more bytes; a 1.1 receiver reads the first 32.
+                let longer = welcome(
+                    Welcome(
+                        serverTimeMs: base, maxPayload: 1024, ackWindow: 1, heartbeatSeconds: 0,
+                        idleTimeoutSeconds: 0, maxRecords: 24,
+                        horizon: AnnouncedHorizon(pastSeconds: 0, futureSeconds: UInt32.max)))
+                var frame = longer
+                frame.bytes = resized(longer.bytes, payloadLength: 40, fill: 0x5A)
+                frame.fields = frame.fields.map { $0.name == "payload_length" ? f("payload_length", 40) : $0 }
+                return valid(
+                    "welcome_longer_than_1_1", ["WELCOME of 40 bytes: the 8 bytes after the horizon are skipped"],
+                    [frame])
             }(),
             valid(
                 "welcome_defaults", ["WELCOME with the default limits"],
@@ -602,6 +634,9 @@ enum VectorGenerator {
             invalid(
                 "welcome_length_23", ["WELCOME payload one byte short"],
                 resized(welcomeFrame.bytes, payloadLength: 23), .badPayloadLength),
+            invalid(
+                "welcome_length_28", ["WELCOME of 28 bytes: longer than 1.0, shorter than 1.1"],
+                resized(welcomeFrame.bytes, payloadLength: 28), .badPayloadLength),
             invalid(
                 "welcome_window_0", ["ack_window 0"], patched(welcomeFrame, payload: 12, UInt16(0)),
                 .invalidFieldValue, field: "ack_window", record: -1),

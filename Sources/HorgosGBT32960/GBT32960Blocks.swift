@@ -1,0 +1,368 @@
+// Views of the 2016 edition's realtime information blocks. Each reads its fields at fixed offsets
+// from the start of its body (the byte after the type); `GBT32960RealtimeReport` has checked the
+// lengths. Accessors without `raw` in their name turn the standard's "abnormal"/"invalid" markers
+// into nil and apply the offset, so a value that exists is a physical quantity in the unit named.
+
+/// 0x01 whole vehicle data (20 bytes).
+public struct GBT32960VehicleData {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// 1 started, 2 off, 3 other.
+    @inlinable public var vehicleState: UInt8? { bytes.byteValue(0) }
+    /// 1 parked charging, 2 driving charging, 3 not charging, 4 charging finished.
+    @inlinable public var chargingState: UInt8? { bytes.byteValue(1) }
+    /// 1 pure electric, 2 hybrid, 3 fuel.
+    @inlinable public var runningMode: UInt8? { bytes.byteValue(2) }
+    /// Speed in 0.1 km/h.
+    @inlinable public var speedDkmh: UInt16? { bytes.wordValue(3) }
+    /// Accumulated mileage in 0.1 km.
+    @inlinable public var odometerHm: UInt32? { bytes.dwordValue(5) }
+    /// Total voltage in 0.1 V.
+    @inlinable public var totalVoltageDv: UInt16? { bytes.wordValue(9) }
+    /// Total current in 0.1 A (raw − 10000: negative is charging).
+    @inlinable public var totalCurrentDa: Int32? { bytes.wordValue(11).map { Int32($0) - 10_000 } }
+    @inlinable public var totalCurrentRaw: UInt16 { bytes.word(11) }
+    /// State of charge in %.
+    @inlinable public var soc: UInt8? { bytes.byteValue(13) }
+    /// DC-DC state: 1 working, 2 off.
+    @inlinable public var dcdcState: UInt8? { bytes.byteValue(14) }
+    /// Gear byte as sent: bits 0–3 gear (0 neutral, 1–6, 13 reverse, 14 drive, 15 park),
+    /// bit 4 drive force, bit 5 braking force.
+    @inlinable public var gear: UInt8 { bytes.byte(15) }
+    /// Insulation resistance in kΩ.
+    @inlinable public var insulationKohm: UInt16? { bytes.wordValue(16) }
+    /// Accelerator pedal travel in % (0–100).
+    @inlinable public var acceleratorPedal: UInt8? { bytes.byteValue(18) }
+    /// Brake pedal state in % (0–100; 0x65 braking without travel reading).
+    @inlinable public var brakePedal: UInt8? { bytes.byteValue(19) }
+    @inlinable public var speedRaw: UInt16 { bytes.word(3) }
+    @inlinable public var odometerRaw: UInt32 { bytes.dword(5) }
+    @inlinable public var totalVoltageRaw: UInt16 { bytes.word(9) }
+    @inlinable public var insulationRaw: UInt16 { bytes.word(16) }
+}
+
+/// 0x02 drive motors: a count, then 12 bytes per motor.
+public struct GBT32960DriveMotors {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    @inlinable public var count: Int { Int(bytes.byte(0)) }
+    @inlinable
+    public subscript(index: Int) -> GBT32960DriveMotor {
+        precondition(index >= 0 && index < count)
+        return GBT32960DriveMotor(bytes.slice(1 + 12 * index, 12))
+    }
+}
+
+/// One drive motor of a 0x02 block.
+public struct GBT32960DriveMotor {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Motor number (1–253).
+    @inlinable public var number: UInt8 { bytes.byte(0) }
+    /// 1 consuming, 2 generating, 3 off, 4 ready.
+    @inlinable public var state: UInt8? { bytes.byteValue(1) }
+    /// Controller temperature in °C (raw − 40).
+    @inlinable public var controllerTemperature: Int16? { bytes.byteValue(2).map { Int16($0) - 40 } }
+    /// Speed in r/min (raw − 20000).
+    @inlinable public var speedRpm: Int32? { bytes.wordValue(3).map { Int32($0) - 20_000 } }
+    /// Torque in 0.1 N·m (raw − 20000).
+    @inlinable public var torqueDnm: Int32? { bytes.wordValue(5).map { Int32($0) - 20_000 } }
+    /// Motor temperature in °C (raw − 40).
+    @inlinable public var temperature: Int16? { bytes.byteValue(7).map { Int16($0) - 40 } }
+    /// Controller input voltage in 0.1 V.
+    @inlinable public var inputVoltageDv: UInt16? { bytes.wordValue(8) }
+    /// Controller DC bus current in 0.1 A (raw − 10000).
+    @inlinable public var dcBusCurrentDa: Int32? { bytes.wordValue(10).map { Int32($0) - 10_000 } }
+    @inlinable public var controllerTemperatureRaw: UInt8 { bytes.byte(2) }
+    @inlinable public var speedRaw: UInt16 { bytes.word(3) }
+    @inlinable public var torqueRaw: UInt16 { bytes.word(5) }
+    @inlinable public var temperatureRaw: UInt8 { bytes.byte(7) }
+    @inlinable public var inputVoltageRaw: UInt16 { bytes.word(8) }
+    @inlinable public var dcBusCurrentRaw: UInt16 { bytes.word(10) }
+}
+
+/// 0x03 fuel cell: voltage, current, consumption, probe temperatures, hydrogen maxima, DC-DC.
+public struct GBT32960FuelCell {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Fuel cell voltage in 0.1 V.
+    @inlinable public var voltageDv: UInt16? { bytes.wordValue(0) }
+    /// Fuel cell current in 0.1 A.
+    @inlinable public var currentDa: UInt16? { bytes.wordValue(2) }
+    /// Fuel consumption in 0.01 kg/100 km.
+    @inlinable public var consumption: UInt16? { bytes.wordValue(4) }
+    @inlinable public var probeCount: Int { Int(bytes.word(6)) }
+    /// Probe `index`'s temperature in °C (raw − 40).
+    @inlinable
+    public func probeTemperature(_ index: Int) -> Int16? {
+        precondition(index >= 0 && index < probeCount)
+        return bytes.byteValue(8 + index).map { Int16($0) - 40 }
+    }
+    @inlinable public func probeTemperatureRaw(_ index: Int) -> UInt8 { bytes.byte(8 + index) }
+    @inlinable var rest: Int { 8 + probeCount }
+    /// Highest hydrogen system temperature in 0.1 °C (raw − 400).
+    @inlinable public var hydrogenMaxTemperatureDc: Int32? { bytes.wordValue(rest).map { Int32($0) - 400 } }
+    @inlinable public var hydrogenMaxTemperatureRaw: UInt16 { bytes.word(rest) }
+    @inlinable public var hydrogenMaxTemperatureProbe: UInt8? { bytes.byteValue(rest + 2) }
+    /// Highest hydrogen concentration in mg/kg.
+    @inlinable public var hydrogenMaxConcentration: UInt16? { bytes.wordValue(rest + 3) }
+    @inlinable public var hydrogenMaxConcentrationRaw: UInt16 { bytes.word(rest + 3) }
+    @inlinable public var hydrogenConcentrationSensor: UInt8? { bytes.byteValue(rest + 5) }
+    /// Highest hydrogen pressure in 0.1 MPa.
+    @inlinable public var hydrogenMaxPressure: UInt16? { bytes.wordValue(rest + 6) }
+    @inlinable public var hydrogenPressureSensor: UInt8? { bytes.byteValue(rest + 8) }
+    /// High-voltage DC-DC state: 1 working, 2 off.
+    @inlinable public var dcdcState: UInt8? { bytes.byteValue(rest + 9) }
+    @inlinable public var voltageRaw: UInt16 { bytes.word(0) }
+    @inlinable public var currentRaw: UInt16 { bytes.word(2) }
+    @inlinable public var consumptionRaw: UInt16 { bytes.word(4) }
+    @inlinable public var hydrogenMaxPressureRaw: UInt16 { bytes.word(rest + 6) }
+}
+
+/// 0x04 engine (5 bytes).
+public struct GBT32960Engine {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// 1 running, 2 off.
+    @inlinable public var state: UInt8? { bytes.byteValue(0) }
+    /// Crankshaft speed in r/min.
+    @inlinable public var crankshaftRpm: UInt16? { bytes.wordValue(1) }
+    /// Fuel consumption rate in 0.01 L/100 km.
+    @inlinable public var fuelRate: UInt16? { bytes.wordValue(3) }
+    @inlinable public var crankshaftRaw: UInt16 { bytes.word(1) }
+    @inlinable public var fuelRateRaw: UInt16 { bytes.word(3) }
+}
+
+/// 0x05 vehicle position (9 bytes): status bits, then longitude and latitude in 1e-6 degrees.
+public struct GBT32960Position {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Bit 0: 1 = no valid fix; bit 1: 1 = south; bit 2: 1 = west.
+    @inlinable public var status: UInt8 { bytes.byte(0) }
+    @inlinable public var hasValidFix: Bool { status & 1 == 0 }
+    /// Longitude magnitude in 1e-6 degrees, as sent.
+    @inlinable public var longitudeRaw: UInt32 { bytes.dword(1) }
+    /// Latitude magnitude in 1e-6 degrees, as sent.
+    @inlinable public var latitudeRaw: UInt32 { bytes.dword(5) }
+    /// Signed latitude in 1e-7 degrees (south negative); nil without a valid fix or out of range.
+    @inlinable
+    public var latitudeE7: Int32? {
+        guard hasValidFix, let raw = bytes.dwordValue(5), raw <= 90_000_000 else { return nil }
+        let value = Int32(raw) * 10
+        return status & 2 != 0 ? -value : value
+    }
+    /// Signed longitude in 1e-7 degrees (west negative); nil without a valid fix or out of range.
+    @inlinable
+    public var longitudeE7: Int32? {
+        guard hasValidFix, let raw = bytes.dwordValue(1), raw <= 180_000_000 else { return nil }
+        let value = Int32(raw) * 10
+        return status & 4 != 0 ? -value : value
+    }
+}
+
+/// 0x06 extreme values (14 bytes): highest/lowest cell voltage and temperature with where they are.
+public struct GBT32960Extremes {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    @inlinable public var maxVoltageSubsystem: UInt8? { bytes.byteValue(0) }
+    @inlinable public var maxVoltageCell: UInt8? { bytes.byteValue(1) }
+    /// Highest cell voltage in mV.
+    @inlinable public var maxCellVoltageMv: UInt16? { bytes.wordValue(2) }
+    @inlinable public var minVoltageSubsystem: UInt8? { bytes.byteValue(4) }
+    @inlinable public var minVoltageCell: UInt8? { bytes.byteValue(5) }
+    /// Lowest cell voltage in mV.
+    @inlinable public var minCellVoltageMv: UInt16? { bytes.wordValue(6) }
+    @inlinable public var maxTemperatureSubsystem: UInt8? { bytes.byteValue(8) }
+    @inlinable public var maxTemperatureProbe: UInt8? { bytes.byteValue(9) }
+    /// Highest probe temperature in °C (raw − 40).
+    @inlinable public var maxTemperature: Int16? { bytes.byteValue(10).map { Int16($0) - 40 } }
+    @inlinable public var minTemperatureSubsystem: UInt8? { bytes.byteValue(11) }
+    @inlinable public var minTemperatureProbe: UInt8? { bytes.byteValue(12) }
+    /// Lowest probe temperature in °C (raw − 40).
+    @inlinable public var minTemperature: Int16? { bytes.byteValue(13).map { Int16($0) - 40 } }
+    @inlinable public var maxCellVoltageRaw: UInt16 { bytes.word(2) }
+    @inlinable public var minCellVoltageRaw: UInt16 { bytes.word(6) }
+    @inlinable public var maxTemperatureRaw: UInt8 { bytes.byte(10) }
+    @inlinable public var minTemperatureRaw: UInt8 { bytes.byte(13) }
+}
+
+/// Which fault-code list of a 0x07 block.
+public enum GBT32960FaultSource: UInt8, Sendable, Hashable, CaseIterable {
+    /// Rechargeable energy storage device faults.
+    case energyStorage = 1
+    case driveMotor = 2
+    case engine = 3
+    case other = 4
+}
+
+/// 0x07 alarms: highest level, general alarm flags, then four fault-code lists.
+public struct GBT32960Alarms {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Highest alarm level as sent: 0 none, 1–3 (3 most severe); 0xFE/0xFF read as nil.
+    @inlinable public var maxLevel: UInt8? { bytes.byteValue(0) }
+    @inlinable public var maxLevelRaw: UInt8 { bytes.byte(0) }
+    /// The general alarm flags (Table 18): bit 0 temperature difference … bit 18 brake system.
+    /// Horgos's own `alarm_flags` uses the same bits.
+    @inlinable public var generalFlags: UInt32 { bytes.dword(1) }
+
+    /// One of the four fault-code lists.
+    @inlinable
+    public func faults(_ source: GBT32960FaultSource) -> GBT32960FaultCodes {
+        var o = 5
+        for _ in 1..<Int(source.rawValue) { o += 1 + 4 * Int(bytes.byte(o)) }
+        let count = Int(bytes.byte(o))
+        return GBT32960FaultCodes(bytes.slice(o + 1, 4 * count))
+    }
+}
+
+/// One fault-code list: DWORD codes defined by the manufacturer.
+public struct GBT32960FaultCodes: RandomAccessCollection {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { bytes.count / 4 }
+    @inlinable
+    public subscript(index: Int) -> UInt32 {
+        precondition(index >= 0 && index < endIndex)
+        return bytes.dword(4 * index)
+    }
+
+    /// A concrete iterator: the generic `IndexingIterator` allocated per loop in debug builds.
+    @inlinable public func makeIterator() -> Iterator { Iterator(bytes: bytes, offset: 0) }
+
+    /// Walks the codes.
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let bytes: UnsafeRawBufferPointer
+        @usableFromInline var offset: Int
+        @inlinable init(bytes: UnsafeRawBufferPointer, offset: Int) {
+            self.bytes = bytes
+            self.offset = offset
+        }
+        @inlinable
+        public mutating func next() -> UInt32? {
+            guard offset + 4 <= bytes.count else { return nil }
+            defer { offset += 4 }
+            return bytes.dword(offset)
+        }
+    }
+}
+
+/// 0x08 cell voltages: per energy storage subsystem, the cells this frame carries.
+public struct GBT32960CellVoltages: Sequence {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Number of subsystems in the block.
+    @inlinable public var subsystemCount: Int { Int(bytes.byte(0)) }
+
+    @inlinable
+    public func makeIterator() -> Iterator { Iterator(bytes: bytes, left: subsystemCount, offset: 1) }
+
+    /// Walks the subsystems (each has a variable length).
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let bytes: UnsafeRawBufferPointer
+        @usableFromInline var left: Int
+        @usableFromInline var offset: Int
+        @inlinable init(bytes: UnsafeRawBufferPointer, left: Int, offset: Int) {
+            self.bytes = bytes
+            self.left = left
+            self.offset = offset
+        }
+        @inlinable
+        public mutating func next() -> GBT32960CellVoltageSubsystem? {
+            guard left > 0 else { return nil }
+            left -= 1
+            let size = 10 + 2 * Int(bytes.byte(offset + 9))
+            defer { offset += size }
+            return GBT32960CellVoltageSubsystem(bytes.slice(offset, size))
+        }
+    }
+}
+
+/// One subsystem of a 0x08 block.
+public struct GBT32960CellVoltageSubsystem {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    @inlinable public var number: UInt8 { bytes.byte(0) }
+    /// Subsystem voltage in 0.1 V.
+    @inlinable public var voltageDv: UInt16? { bytes.wordValue(1) }
+    @inlinable public var voltageRaw: UInt16 { bytes.word(1) }
+    /// Subsystem current in 0.1 A (raw − 10000).
+    @inlinable public var currentDa: Int32? { bytes.wordValue(3).map { Int32($0) - 10_000 } }
+    @inlinable public var currentRaw: UInt16 { bytes.word(3) }
+    /// Cells the subsystem has in total.
+    @inlinable public var totalCells: Int { Int(bytes.word(5)) }
+    /// Number of this frame's first cell (1-based per the standard; some units send 0).
+    @inlinable public var firstCell: Int { Int(bytes.word(7)) }
+    /// Cells in this frame.
+    @inlinable public var frameCellCount: Int { Int(bytes.byte(9)) }
+    /// Cell `index` of this frame (0-based) in mV.
+    @inlinable
+    public func cellVoltageMv(_ index: Int) -> UInt16? {
+        precondition(index >= 0 && index < frameCellCount)
+        return bytes.wordValue(10 + 2 * index)
+    }
+    @inlinable public func cellVoltageRaw(_ index: Int) -> UInt16 { bytes.word(10 + 2 * index) }
+    /// The frame's cell voltages as sent (2 bytes each, big-endian).
+    @inlinable public var cellBytes: UnsafeRawBufferPointer { bytes.slice(10, 2 * frameCellCount) }
+}
+
+/// 0x09 probe temperatures: per energy storage subsystem, every probe.
+public struct GBT32960ProbeTemperatures: Sequence {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    @inlinable public var subsystemCount: Int { Int(bytes.byte(0)) }
+
+    @inlinable
+    public func makeIterator() -> Iterator { Iterator(bytes: bytes, left: subsystemCount, offset: 1) }
+
+    /// Walks the subsystems (each has a variable length).
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let bytes: UnsafeRawBufferPointer
+        @usableFromInline var left: Int
+        @usableFromInline var offset: Int
+        @inlinable init(bytes: UnsafeRawBufferPointer, left: Int, offset: Int) {
+            self.bytes = bytes
+            self.left = left
+            self.offset = offset
+        }
+        @inlinable
+        public mutating func next() -> GBT32960ProbeSubsystem? {
+            guard left > 0 else { return nil }
+            left -= 1
+            let size = 3 + Int(bytes.word(offset + 1))
+            defer { offset += size }
+            return GBT32960ProbeSubsystem(bytes.slice(offset, size))
+        }
+    }
+}
+
+/// One subsystem of a 0x09 block.
+public struct GBT32960ProbeSubsystem {
+    public let bytes: UnsafeRawBufferPointer
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    @inlinable public var number: UInt8 { bytes.byte(0) }
+    @inlinable public var probeCount: Int { Int(bytes.word(1)) }
+    /// Probe `index`'s temperature in °C (raw − 40).
+    @inlinable
+    public func temperature(_ index: Int) -> Int16? {
+        precondition(index >= 0 && index < probeCount)
+        return bytes.byteValue(3 + index).map { Int16($0) - 40 }
+    }
+    @inlinable public func temperatureRaw(_ index: Int) -> UInt8 { bytes.byte(3 + index) }
+    /// The probe temperatures as sent (1 byte each, raw).
+    @inlinable public var probeBytes: UnsafeRawBufferPointer { bytes.slice(3, probeCount) }
+}

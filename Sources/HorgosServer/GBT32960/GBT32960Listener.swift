@@ -1,0 +1,120 @@
+import HorgosGBT32960
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// The GB/T 32960 listener (`listen.gbt32960`): the same limits, certificates and connection
+/// registry rules as the native listener, with the GB/T 32960 decoder and session in the pipeline.
+///
+/// ```
+///   socket -> [TLS] -> [HandshakeTimeout] -> [IdleState] -> [GBT32960ChannelDecoder] -> [GBT32960SessionHandler]
+/// ```
+/// With `gbt32960.tls: off` the TLS and handshake-timeout handlers are left out (allow-listed VINs only).
+public final class GBT32960Listener: Sendable {
+    public let registry: ConnectionRegistry
+    let tls: ReloadableTLSContext?
+    let environment: GBT32960Environment
+    let limits: ListenerLimits
+    let group: any EventLoopGroup
+    let serverChannel = Mutex<(any Channel)?>(nil)
+
+    /// A listener; `tls` nil serves plain TCP (the environment's `plainPeer` then names the peer).
+    public init(
+        tls: ReloadableTLSContext?, registry: ConnectionRegistry, environment: GBT32960Environment,
+        limits: ListenerLimits, group: any EventLoopGroup
+    ) {
+        self.tls = tls
+        self.registry = registry
+        self.environment = environment
+        self.limits = limits
+        self.group = group
+    }
+
+    /// Binds and starts accepting; returns the bound address.
+    @discardableResult
+    public func start(host: String, port: Int) async throws -> SocketAddress {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.initialize(channel) }
+            }
+            .bind(host: host, port: port).get()
+        serverChannel.withLock { $0 = channel }
+        return channel.localAddress!
+    }
+
+    private func initialize(_ channel: any Channel) throws {
+        if registry.admit(channel) != nil {
+            environment.metrics.error("connection_limit")
+            channel.close(promise: nil)
+            return
+        }
+        let pipeline = channel.pipeline.syncOperations
+        if let tls {
+            try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+            try pipeline.addHandler(HandshakeTimeoutHandler(timeout: limits.handshakeTimeout, onTimeout: {}))
+        }
+        try pipeline.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+        try pipeline.addHandler(ByteToMessageHandler(GBT32960ChannelDecoder(maxDataLength: limits.maxPayload)))
+        try pipeline.addHandler(GBT32960SessionHandler(environment: environment))
+    }
+
+    /// Stops accepting, lets in-flight frames commit and be answered, then closes what is left.
+    public func drain(timeout: Duration) async {
+        if let channel = serverChannel.withLock({ $0 }) { try? await channel.close() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + min(timeout, .seconds(2))
+        // Answers of committed frames go out on their own; give in-flight commits a moment.
+        while registry.count > 0 && clock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        for channel in registry.channels { try? await channel.close() }
+    }
+}
+
+/// Runs a ``GBT32960Listener`` as a ServiceGroup service. A bind failure is logged (error) and the
+/// daemon keeps serving native units; `/status` lists the listener only once it is bound.
+public struct GBT32960Service: Service, CustomStringConvertible {
+    private let listener: GBT32960Listener
+    private let address: ListenAddress
+    private let drainTimeout: Duration
+    private let logger: Logger
+    private let onBound: @Sendable (SocketAddress) -> Void
+
+    public init(
+        listener: GBT32960Listener, address: ListenAddress, drainTimeout: Duration, logger: Logger,
+        onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.listener = listener
+        self.address = address
+        self.drainTimeout = drainTimeout
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    public var description: String { "GB/T 32960 listener on \(address)" }
+
+    public func run() async throws {
+        do {
+            let local = try await listener.start(host: address.host, port: address.port)
+            logger.notice(
+                "GB/T 32960 listener bound",
+                metadata: ["address": "\(ListenAddress(local)?.description ?? "\(local)")",
+                           "tls": "\(listener.tls != nil ? "on" : "off")"])
+            onBound(local)
+        } catch {
+            logger.error(
+                "GB/T 32960 listener NOT bound; native units are served, GB/T 32960 units are not",
+                metadata: ["address": "\(address)", "error": "\(error)"])
+            try? await gracefulShutdown()
+            return
+        }
+        try? await gracefulShutdown()
+        await listener.drain(timeout: Task.isCancelled ? .seconds(1) : drainTimeout)
+        logger.notice("GB/T 32960 listener stopped")
+    }
+}

@@ -1,0 +1,84 @@
+import HorgosGBT32960
+import HorgosStore
+import Metrics
+import Synchronization
+
+/// The GB/T 32960 listener's metrics (swift-metrics, rendered at `/metrics`).
+///
+/// `horgos_gbt32960_frames_total{command}`, `horgos_gbt32960_answers_total{command,response}`,
+/// `horgos_gbt32960_errors_total{reason}` (decode errors by name, and session refusals such as
+/// `vin_not_allowed`, `login_required`), `horgos_gbt32960_encrypted_refused_total`,
+/// `horgos_gbt32960_sessions_open`, `horgos_gbt32960_records_total{region,outcome}` (stored,
+/// duplicate, rejected). Label sets are bounded (commands, flags and reasons are closed lists).
+public final class GBT32960Metrics: Sendable {
+    private let frames: [UInt8: Counter]
+    private let answers: [Int: Counter]
+    private let errors = Mutex<[String: Counter]>([:])
+    private let records = Mutex<[String: Counter]>([:])
+    private let encrypted = Counter(label: "horgos_gbt32960_encrypted_refused_total")
+    private let open = Gauge(label: "horgos_gbt32960_sessions_open")
+    private let openCount = Atomic<Int>(0)
+
+    public init() {
+        var frames: [UInt8: Counter] = [:]
+        var answers: [Int: Counter] = [:]
+        for command in GBT32960Command.allCases {
+            frames[command.rawValue] = Counter(
+                label: "horgos_gbt32960_frames_total", dimensions: [("command", command.name)])
+            for flag in [GBT32960ResponseFlag.success, .error, .vinDuplicate] {
+                answers[Int(command.rawValue) << 8 | Int(flag.rawValue)] = Counter(
+                    label: "horgos_gbt32960_answers_total",
+                    dimensions: [("command", command.name), ("response", Self.name(flag))])
+            }
+        }
+        self.frames = frames
+        self.answers = answers
+        for name in GBT32960Error.allNames { _ = counter(errors, "horgos_gbt32960_errors_total", "reason", name) }
+    }
+
+    static func name(_ flag: GBT32960ResponseFlag) -> String {
+        switch flag {
+        case .success: "success"
+        case .error: "error"
+        case .vinDuplicate: "vin_duplicate"
+        case .command: "command"
+        }
+    }
+
+    private func counter(_ cache: borrowing Mutex<[String: Counter]>, _ label: String, _ key: String, _ value: String) -> Counter {
+        cache.withLock { cache in
+            if let counter = cache[value] { return counter }
+            let counter = Counter(label: label, dimensions: [(key, value)])
+            cache[value] = counter
+            return counter
+        }
+    }
+
+    func frameReceived(_ command: GBT32960Command) { frames[command.rawValue]?.increment() }
+
+    func answerSent(_ command: GBT32960Command, _ flag: GBT32960ResponseFlag) {
+        answers[Int(command.rawValue) << 8 | Int(flag.rawValue)]?.increment()
+    }
+
+    func error(_ reason: String) {
+        counter(errors, "horgos_gbt32960_errors_total", "reason", reason).increment()
+        if reason == "encrypted_data_unit" { encrypted.increment() }
+    }
+
+    func committed(region: String, outcome: CommitOutcome) {
+        for (name, count) in [("stored", outcome.stored), ("duplicate", outcome.duplicates), ("rejected", outcome.rejected)]
+        where count > 0 {
+            let key = region + "/" + name
+            records.withLock { cache in
+                if let counter = cache[key] { return counter }
+                let counter = Counter(
+                    label: "horgos_gbt32960_records_total", dimensions: [("region", region), ("outcome", name)])
+                cache[key] = counter
+                return counter
+            }.increment(by: count)
+        }
+    }
+
+    func sessionOpened() { open.record(openCount.add(1, ordering: .relaxed).newValue) }
+    func sessionClosed() { open.record(openCount.subtract(1, ordering: .relaxed).newValue) }
+}

@@ -1,0 +1,194 @@
+import HorgosGBT32960
+import HorgosWire
+
+/// Who is on a GB/T 32960 connection, from its certificate (or the plain-TCP allow-list).
+public enum GBT32960Peer: Sendable, Hashable {
+    /// A vehicle certificate: only frames of this VIN.
+    case vehicle(VIN, market: String)
+    /// A gateway certificate: a forwarding platform (0x05 login), any VIN of its market.
+    case platform(market: String)
+    /// A plain-TCP connection (`gbt32960.tls: off`): the allow-listed VINs only.
+    case allowListed(Set<VIN>, market: String)
+
+    /// The region the data goes to.
+    public var market: String {
+        switch self {
+        case .vehicle(_, let market), .platform(let market), .allowListed(_, let market): market
+        }
+    }
+}
+
+/// The rules of one GB/T 32960 connection as a pure state machine: which frames are accepted in
+/// which state, which answer each gets, when the connection is closed. The channel handler
+/// performs the actions; this type has its own tests.
+///
+/// ```
+///   awaitingLogin --0x01 (vehicle) / 0x05 (platform)--> loggedIn --0x04 / 0x06--> awaitingLogin
+///   any state: 0x08 time calibration answered; `maxErrors` error answers in a row -> close
+/// ```
+public struct GBT32960SessionStateMachine: Sendable {
+    public enum State: Sendable, Hashable {
+        case awaitingLogin
+        /// A vehicle (or allow-listed unit) logged in with this VIN.
+        case vehicleLoggedIn(VIN)
+        /// A platform logged in.
+        case platformLoggedIn
+        case closed
+    }
+
+    /// What the answer's data unit holds.
+    public enum AnswerData: Sendable, Hashable {
+        /// Nothing.
+        case empty
+        /// The request's collection time (its first six bytes).
+        case requestTime
+        /// The server's current time.
+        case serverTime
+        /// The request's data unit with its time replaced by the server's (login answers).
+        case echoWithServerTime
+        /// The request's data unit unchanged (logout answers).
+        case echo
+    }
+
+    public enum Action: Sendable, Hashable {
+        case none
+        /// Answer now with this flag and data; then close when `close`.
+        case answer(GBT32960ResponseFlag, AnswerData, close: Bool)
+        /// Hand the frame to storage; answer success (request time) after the commit.
+        case store(VIN)
+        /// Log this VIN in (the handler checks for a live session of the same VIN, answering 0x03).
+        case loginVehicle(VIN)
+        /// Drop the connection without an answer.
+        case close
+    }
+
+    /// Why a frame got an error answer or none (the `reason` label of the errors metric).
+    public private(set) var lastRefusal: String?
+    public let peer: GBT32960Peer
+    public let maxErrors: Int
+    public private(set) var state: State = .awaitingLogin
+    public private(set) var consecutiveErrors = 0
+
+    public init(peer: GBT32960Peer, maxErrors: Int) {
+        self.peer = peer
+        self.maxErrors = maxErrors
+    }
+
+    /// A frame that decoded (`bodyError` nil) or whose data unit was refused by name.
+    public mutating func received(_ header: GBT32960FrameHeader, bodyError: GBT32960Error?) -> Action {
+        guard state != .closed else { return .none }
+        if header.response != .command { return refuse("unexpected_answer", header, answer: false) }
+        if let bodyError { return refuse(bodyError.name, header) }
+        let command = header.command
+        if command == .timeCalibration { return succeed(.serverTime) }
+        switch peer {
+        case .vehicle, .allowListed:
+            if command == .platformLogin || command == .platformLogout { return refuse("role_mismatch", header) }
+            guard let vin = header.vinField.vin else { return refuse("bad_vin", header) }
+            guard isAllowed(vin) else { return refuse("vin_not_allowed", header) }
+            if command == .vehicleLogin { return .loginVehicle(vin) }
+            guard case .vehicleLoggedIn(let current) = state, current == vin else {
+                return refuse("login_required", header)
+            }
+            switch command {
+            case .realtime, .reissue: return .store(vin)
+            case .heartbeat: return succeed(.serverTime)
+            case .vehicleLogout:
+                state = .awaitingLogin
+                return succeed(.echo)
+            default: return refuse("unexpected_command", header)
+            }
+        case .platform:
+            switch command {
+            case .platformLogin:
+                state = .platformLoggedIn
+                return succeed(.echoWithServerTime)
+            case .platformLogout:
+                guard state == .platformLoggedIn else { return refuse("login_required", header) }
+                state = .awaitingLogin
+                return succeed(.echo)
+            default: break
+            }
+            guard state == .platformLoggedIn else { return refuse("login_required", header) }
+            switch command {
+            case .heartbeat: return succeed(.serverTime)
+            case .vehicleLogin, .vehicleLogout, .realtime, .reissue:
+                guard let vin = header.vinField.vin else { return refuse("bad_vin", header) }
+                if command == .vehicleLogin { return .loginVehicle(vin) }
+                if command == .vehicleLogout { return succeed(.echo) }
+                return .store(vin)
+            default: return refuse("unexpected_command", header)
+            }
+        }
+    }
+
+    /// The outcome of `.loginVehicle`: `duplicate` when the VIN has a live session elsewhere.
+    public mutating func vehicleLogin(_ vin: VIN, duplicate: Bool) -> Action {
+        if duplicate {
+            lastRefusal = "vin_duplicate"
+            return countError(.vinDuplicate, .echoWithServerTime)
+        }
+        if case .platform = peer {} else { state = .vehicleLoggedIn(vin) }
+        return succeed(.echoWithServerTime)
+    }
+
+    /// A stored frame's commit: success, or error when storage did not keep it (outside the horizon).
+    public mutating func committed(stored: Bool) -> Action {
+        stored ? succeed(.requestTime) : countError(.error, .requestTime, reason: "outside_horizon")
+    }
+
+    /// A delimited frame with a bad BCC: an error answer naming its header.
+    public mutating func refused(_ header: GBT32960FrameHeader, _ error: GBT32960Error) -> Action {
+        refuse(error.name, header)
+    }
+
+    /// Bytes that are no frame: counted as an error, no answer.
+    public mutating func garbage(_ error: GBT32960Error) -> Action {
+        lastRefusal = error.name
+        consecutiveErrors += 1
+        if consecutiveErrors >= maxErrors {
+            state = .closed
+            return .close
+        }
+        return .none
+    }
+
+    /// Storage refused the frame (queue over its bound, stopping): error answer and close.
+    public mutating func storageRefused() -> Action {
+        lastRefusal = "server_busy"
+        state = .closed
+        return .answer(.error, .requestTime, close: true)
+    }
+
+    /// The connection closed.
+    public mutating func closed() { state = .closed }
+
+    private func isAllowed(_ vin: VIN) -> Bool {
+        switch peer {
+        case .vehicle(let own, _): vin == own
+        case .allowListed(let vins, _): vins.contains(vin)
+        case .platform: true
+        }
+    }
+
+    private mutating func succeed(_ data: AnswerData) -> Action {
+        consecutiveErrors = 0
+        return .answer(.success, data, close: false)
+    }
+
+    private mutating func refuse(_ reason: String, _ header: GBT32960FrameHeader, answer: Bool = true) -> Action {
+        lastRefusal = reason
+        guard answer else { return garbage(.unknownResponseFlag(header.response.rawValue)) }
+        return countError(.error, header.dataLength >= 6 ? .requestTime : .empty)
+    }
+
+    private mutating func countError(
+        _ flag: GBT32960ResponseFlag, _ data: AnswerData, reason: String? = nil
+    ) -> Action {
+        if let reason { lastRefusal = reason }
+        consecutiveErrors += 1
+        let close = consecutiveErrors >= maxErrors
+        if close { state = .closed }
+        return .answer(flag, data, close: close)
+    }
+}

@@ -1,0 +1,55 @@
+import HorgosGBT32960
+import HorgosWire
+
+/// How a GB/T 32960 report fills Horgos's own record (the `telemetry` columns and the registry's
+/// latest state); Proto/GBT32960.md section 7 is the table.
+enum GBT32960Mapping {
+    /// The native record of `report`; what GB/T lacks (heading, 12 V battery, range) is "not available".
+    static func record(_ report: GBT32960RealtimeReport) -> TelemetryRecord {
+        typealias NA = TelemetryRecord.NotAvailable
+        let vehicle = report.vehicle
+        let position = report.position
+        let extremes = report.extremes
+        var status: UInt16 = 0
+        if vehicle?.vehicleState == 1 { status |= 1 << 0 }  // ignition
+        let charging = vehicle?.chargingState
+        if charging == 1 || charging == 2 { status |= 1 << 1 }  // charging (GB/T does not say AC or DC)
+        if charging == 1 || charging == 4 { status |= 1 << 7 }  // plugged in: parked charging / finished
+        if position?.latitudeE7 != nil, position?.longitudeE7 != nil { status |= 1 << 3 }  // GNSS fix
+        if let gear = vehicle?.gear { status |= UInt16(nativeGear(gear)) << 4 }
+        let level = report.alarms?.maxLevel
+        func temperature(_ value: Int16?) -> Int8 {
+            guard let value, value >= -40, value <= 125 else { return NA.temperature }
+            return Int8(value)
+        }
+        return TelemetryRecord(
+            timeOffsetMs: 0,
+            latitudeE7: position?.latitudeE7 ?? NA.coordinate,
+            longitudeE7: position?.longitudeE7 ?? NA.coordinate,
+            odometerHm: vehicle?.odometerHm ?? NA.u32,
+            speedDkmh: vehicle?.speedDkmh.flatMap { $0 <= 5_000 ? $0 : nil } ?? NA.u16,
+            headingCdeg: NA.u16,
+            packVoltageDv: vehicle?.totalVoltageDv.flatMap { $0 <= 15_000 ? $0 : nil } ?? NA.u16,
+            packCurrentDa: vehicle?.totalCurrentDa.map { Int16(clamping: $0) } ?? NA.current,
+            soc: vehicle?.soc.flatMap { $0 <= 100 ? $0 : nil } ?? NA.u8,
+            maxCellTemp: temperature(extremes?.maxTemperature),
+            minCellTemp: temperature(extremes?.minTemperature),
+            maxAlarmLevel: level.flatMap { $0 <= 3 ? $0 : nil } ?? NA.u8,
+            status: status,
+            auxBatteryCv: NA.u16,
+            alarmFlags: report.alarms?.generalFlags ?? 0,
+            remainingRangeKm: NA.u16)
+    }
+
+    /// GB/T gear nibble (0 neutral, 1–6 forward gears, 13 reverse, 14 drive, 15 park) to the
+    /// native gear field (0 unknown, 1 P, 2 R, 3 N, 4 D).
+    static func nativeGear(_ gear: UInt8) -> UInt8 {
+        switch gear & 0x0F {
+        case 0: 3
+        case 1...6, 14: 4
+        case 13: 2
+        case 15: 1
+        default: 0
+        }
+    }
+}

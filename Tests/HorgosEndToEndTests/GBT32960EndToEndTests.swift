@@ -1,0 +1,186 @@
+import Foundation
+import HorgosGBT32960
+import HorgosPKI
+import HorgosStore
+import HorgosWire
+import NIOSSL
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// GB/T 32960 units against the real `horgosd` over mutual TLS (issue 12, acceptance 3).
+@Suite(.serialized) struct GBT32960EndToEndTests {
+    static let vin = VIN("LZFH25X46RD000171")!
+    static let beijing = GBT32960Format.beijingUTCOffsetSeconds
+
+    static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    /// Collection time `secondsAgo` before now, in Beijing time (the standard's time base).
+    static func beijingTime(secondsAgo: Int64) -> GBT32960Time {
+        GBT32960Time(epochSeconds: nowSeconds() - secondsAgo, utcOffsetSeconds: beijing)
+    }
+
+    func context(_ daemon: DaemonProcess, vin: VIN = Self.vin) throws -> NIOSSLContext {
+        let authority = try daemon.authority()
+        return try WireClient.context(
+            issued: try authority.issueVehicleCertificate(vin: vin.description, market: "AE"),
+            caPEM: try authority.caCertificatePEM)
+    }
+
+    static func frame(_ command: GBT32960Command, vin: VIN = vin, _ body: (inout [UInt8]) -> Void = { _ in }) -> [UInt8] {
+        var out: [UInt8] = []
+        GBT32960Encoder.appendFrame(command: command, vin: GBT32960VINField(vin), to: &out, dataUnit: body)
+        return out
+    }
+
+    static func login(sequence: UInt16) -> [UInt8] {
+        frame(.vehicleLogin) {
+            GBT32960Encoder.appendVehicleLogin(
+                time: beijingTime(secondsAgo: 0), sequence: sequence, iccid: Array("89860012345678901234".utf8),
+                subsystemCodes: [Array("1".utf8)], to: &$0)
+        }
+    }
+
+    static func realtime(_ values: GBT32960RealtimeValues, _ command: GBT32960Command = .realtime) -> [UInt8] {
+        frame(command) { values.appendDataUnit(to: &$0) }
+    }
+
+    /// The answer the standard defines: same command and VIN, flag, no encryption, `data`.
+    static func expectedAnswer(_ command: GBT32960Command, _ flag: GBT32960ResponseFlag, data: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        GBT32960Encoder.appendFrame(command: command, response: flag, vin: GBT32960VINField(vin), to: &out) {
+            $0 += data
+        }
+        return out
+    }
+
+    /// The six time bytes of an answer's data unit, read as Beijing time; must be within 30 s of now.
+    static func serverTime(of answer: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
+        let time = Array(answer[24..<30])
+        let parsed = try time.withUnsafeBytes { try GBT32960Time(bytes: $0) }
+        let skew = abs(parsed.epochSeconds(utcOffsetSeconds: beijing) - nowSeconds())
+        #expect(skew <= 30, "server time \(parsed) is \(skew) s from now", sourceLocation: sourceLocation)
+        return time
+    }
+
+    @Test func loginRealtimeReissueAfterReconnectHeartbeatTimeCalibrationLogoutAnsweredByteForByte() async throws {
+        let daemon = try DaemonProcess()
+        try await daemon.start()
+        defer { daemon.removeState() }
+        let tls = try context(daemon)
+
+        // 1. Login: the answer echoes the login with the server's time.
+        var unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: tls)
+        let login = Self.login(sequence: 1)
+        let loginAnswer = try #require(try await unit.request(login))
+        let loginTime = try Self.serverTime(of: loginAnswer)
+        #expect(loginAnswer == Self.expectedAnswer(.vehicleLogin, .success, data: loginTime + login[30..<(login.count - 1)]))
+
+        // 2. Realtime: answered success with its collection time, once stored.
+        var first = GBT32960RealtimeValues.typical(seed: 3, time: Self.beijingTime(secondsAgo: 600))
+        first.vehicle?.soc = 64
+        let realtimeAnswer = try #require(try await unit.request(Self.realtime(first)))
+        #expect(realtimeAnswer == Self.expectedAnswer(.realtime, .success, data: first.time.bytes))
+        let firstMs = first.time.epochSeconds(utcOffsetSeconds: Self.beijing) * 1000
+
+        // 3. The unit drops the connection, reconnects and reissues the same data (plus one new sample).
+        await unit.close()
+        unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: tls)
+        let relogin = try #require(try await unit.request(Self.login(sequence: 2)))
+        #expect(relogin[3] == GBT32960ResponseFlag.success.rawValue)
+        let again = try #require(try await unit.request(Self.realtime(first, .reissue)))
+        #expect(again == Self.expectedAnswer(.reissue, .success, data: first.time.bytes))
+        let second = GBT32960RealtimeValues.typical(
+            seed: 4, time: GBT32960Time(epochSeconds: firstMs / 1000 + 10, utcOffsetSeconds: Self.beijing))
+        let secondAnswer = try #require(try await unit.request(Self.realtime(second, .reissue)))
+        #expect(secondAnswer == Self.expectedAnswer(.reissue, .success, data: second.time.bytes))
+
+        // 4. Heartbeat and time calibration: the server's time.
+        let heartbeat = try #require(try await unit.request(Self.frame(.heartbeat)))
+        #expect(heartbeat == Self.expectedAnswer(.heartbeat, .success, data: try Self.serverTime(of: heartbeat)))
+        let calibration = try #require(try await unit.request(Self.frame(.timeCalibration)))
+        #expect(calibration == Self.expectedAnswer(.timeCalibration, .success, data: try Self.serverTime(of: calibration)))
+
+        // 5. A frame of another VIN is refused with an error answer; an encrypted one too.
+        let otherVIN = VIN("LSVAU2180N2183294")!
+        let foreign = Self.frame(.realtime, vin: otherVIN) { first.appendDataUnit(to: &$0) }
+        let refused = try #require(try await unit.request(foreign))
+        var expectedRefusal: [UInt8] = []
+        GBT32960Encoder.appendFrame(
+            command: .realtime, response: .error, vin: GBT32960VINField(otherVIN), to: &expectedRefusal
+        ) { $0 += first.time.bytes }
+        #expect(refused == expectedRefusal)
+        var encrypted = Self.realtime(second)
+        encrypted[21] = GBT32960Encryption.aes128.rawValue
+        encrypted[encrypted.count - 1] ^= GBT32960Encryption.none.rawValue ^ GBT32960Encryption.aes128.rawValue
+        let encryptedAnswer = try #require(try await unit.request(encrypted))
+        #expect(encryptedAnswer == Self.expectedAnswer(.realtime, .error, data: second.time.bytes))
+
+        // 6. Logout: echoed.
+        let logoutTime = Self.beijingTime(secondsAgo: 0)
+        let logout = Self.frame(.vehicleLogout) { GBT32960Encoder.appendLogout(time: logoutTime, sequence: 2, to: &$0) }
+        let logoutAnswer = try #require(try await unit.request(logout))
+        #expect(logoutAnswer == Self.expectedAnswer(.vehicleLogout, .success, data: Array(logout[24..<32])))
+        await unit.close()
+
+        let metrics = try await daemon.httpGet("/metrics").body
+        #expect(metrics.contains("horgos_gbt32960_encrypted_refused_total 1"))
+        #expect(try await daemon.stop() == 0)
+
+        // The stored values equal what was sent: one row per collection time (the reissue was a duplicate).
+        let reader = ShardReader(stateDirectory: daemon.stateDirectory, region: Region("AE")!)
+        let track = try reader.track(Self.vin, fromMs: firstMs - 1, toMs: firstMs + 60_000)
+        #expect(track.map(\.timestampMs) == [firstMs, firstMs + 10_000])
+        let row = try #require(track.first)
+        let sent = try #require(first.vehicle)
+        #expect(row.soc == 64 && row.speedDkmh == sent.speed && row.odometerHm == sent.odometer)
+        #expect(row.packVoltageDv == sent.voltage && row.packCurrentDa.map(Int32.init) == Int32(sent.current) - 10_000)
+        #expect(row.latitudeE7 == Int32(first.position!.latitude) * 10)
+        #expect(row.maxCellTemp.map(Int.init) == Int(first.extremes!.maxTemperature) - 40)
+        let state = try #require(try reader.vehicle(Self.vin))
+        #expect(state.records == 2 && state.duplicates == 1)
+        let details = try #require(try reader.gbt32960Details(Self.vin))
+        #expect(details.timestampMs == firstMs + 10_000 && details.command == 3)
+        #expect(details.insulationKohm == Int(second.vehicle!.insulation))
+        #expect(details.cellsReported == second.cellSubsystems![0].cells.count)
+        let cells = second.cellSubsystems![0].cells.map(Int.init)
+        #expect(details.cellSpreadMv == cells.max()! - cells.min()!)
+        #expect(details.motors.count == 1 && details.faults.map(\.code) == [0x1001])
+        let health = try reader.batteryHealth(Self.vin, fromMs: firstMs - 1, toMs: firstMs + 60_000)
+        #expect(health.count == 2 && health[1].cellSpreadMv == cells.max()! - cells.min()!)
+    }
+
+    @Test func killNineBetweenReceiptAndAnswerNeverLeavesASuccessAnswerForUnstoredData() async throws {
+        // Frames sit received and unanswered (their journal round not yet durable) when the daemon is killed.
+        let daemon = try DaemonProcess(environment: ["HORGOS_STORE_APPLY_INTERVAL_MS": "400"])
+        try await daemon.start()
+        defer { daemon.removeState() }
+        let unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: try context(daemon))
+        _ = try #require(try await unit.request(Self.login(sequence: 1)))
+        let frames = 300
+        var times: [[UInt8]: Int64] = [:]
+        for index in 0..<frames {
+            let values = GBT32960RealtimeValues.typical(seed: index, time: Self.beijingTime(secondsAgo: 3_600 - Int64(index)))
+            times[values.time.bytes] = values.time.epochSeconds(utcOffsetSeconds: Self.beijing) * 1000
+            try await unit.send(Self.realtime(values))
+            if index == frames / 2 { _ = try await unit.waitForAnswers(2, timeout: .seconds(10)) }
+        }
+        try await daemon.stop(signal: SIGKILL)
+        let answers = Array(try await unit.waitForAnswers(frames + 1, timeout: .milliseconds(300)).dropFirst())
+        #expect(!answers.isEmpty, "some frames were answered before the kill")
+        #expect(answers.count < frames, "the kill came between receipt and answer for some frames")
+        #expect(answers.allSatisfy { $0[3] == GBT32960ResponseFlag.success.rawValue })
+        // Restart: the journal replays what was answered; then stop cleanly and read the shard.
+        try await daemon.start()
+        #expect(try await daemon.stop() == 0)
+        let stored = Set(
+            try ShardReader(stateDirectory: daemon.stateDirectory, region: Region("AE")!)
+                .track(Self.vin, fromMs: 0, toMs: Int64.max / 2).map(\.timestampMs))
+        for answer in answers {
+            let ms = try #require(times[Array(answer[24..<30])])
+            #expect(stored.contains(ms), "answered success for \(ms) but it is not stored")
+        }
+    }
+}
