@@ -156,13 +156,9 @@ func raiseOpenFileLimit(to wanted: Int) -> Int {
         // That read carries what had arrived: under load, up to two trickle rounds of a connection.
         #expect(maxUsed <= bound + connections * 2 * chunk.count)
         #expect(listener.registry.count == connections + 1)  // nobody was dropped to make room
-        // RSS: the bound plus each TLS connection's own buffers, counted for both ends since the clients
-        // run in this process (BoringSSL's record buffers, about 17 KiB a direction when data flows), and
-        // well below the ~116 MB of partial frames the trickle sends. Not bounded: those TLS buffers.
-        let perConnection = 64 * 1024
-        #expect(
-            maxGrowth < bound + connections * perConnection,
-            "RSS grew by \(maxGrowth >> 20) MiB with a \(bound >> 20) MiB bound")
+        // RSS is reported, not asserted: this process also runs the clients and, in `swift test`, every
+        // other suite in parallel, so its RSS does not measure the server. What the server holds is the
+        // budget's count above, which is the bound under test.
         print("slow input: held \(maxUsed >> 20) MiB at most, RSS growth \(maxGrowth >> 20) MiB, bound \(bound >> 20) MiB")
         for channel in slow { channel.close(promise: nil) }
         try await healthy.close()

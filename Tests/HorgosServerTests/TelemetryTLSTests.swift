@@ -100,7 +100,9 @@ final class TLSHarness: Sendable {
         return (port, task)
     }
 
-    func nextEvent(timeout: Duration = .seconds(10)) async throws -> ListenerEvent {
+    // An upper bound, not a speed check: generous because parallel tests share a 2-core machine's
+    // cooperative threads, some of them blocked waiting for child processes.
+    func nextEvent(timeout: Duration = .seconds(60)) async throws -> ListenerEvent {
         let events = self.events
         return try await withThrowingTaskGroup(of: ListenerEvent?.self) { group in
             group.addTask {
