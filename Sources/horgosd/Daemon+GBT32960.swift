@@ -1,6 +1,8 @@
 import Foundation
+import HorgosProxyProtocol
 import HorgosServer
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 
@@ -35,7 +37,12 @@ extension Daemon {
             limits: ListenerLimits(
                 handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
                 idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
-            group: MultiThreadedEventLoopGroup.singleton)
+            group: MultiThreadedEventLoopGroup.singleton,
+            proxyProtocol: configuration.listen.proxyProtocol,
+            proxyHeaderRejected: { [logger] error in
+                Counter(label: "horgos_proxy_header_rejected_total", dimensions: [("reason", error.reason)]).increment()
+                logger.notice("GB/T 32960 connection without a valid PROXY v2 header closed", metadata: ["error": "\(error)"])
+            })
         return GBT32960Service(
             listener: listener, address: address, drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds),
             logger: logger, onBound: onBound)

@@ -1,4 +1,6 @@
+import HorgosConfig
 import HorgosGBT32960
+import HorgosProxyProtocol
 import Logging
 import NIOCore
 import NIOPosix
@@ -20,17 +22,23 @@ public final class GBT32960Listener: Sendable {
     let limits: ListenerLimits
     let group: any EventLoopGroup
     let serverChannel = Mutex<(any Channel)?>(nil)
+    /// `listen.proxy_protocol`: read a PROXY v2 header before TLS, as the native listener does.
+    let proxyProtocol: ProxyProtocolMode
+    let proxyHeaderRejected: @Sendable (ProxyHeaderError) -> Void
 
     /// A listener; `tls` nil serves plain TCP (the environment's `plainPeer` then names the peer).
     public init(
         tls: ReloadableTLSContext?, registry: ConnectionRegistry, environment: GBT32960Environment,
-        limits: ListenerLimits, group: any EventLoopGroup
+        limits: ListenerLimits, group: any EventLoopGroup, proxyProtocol: ProxyProtocolMode = .off,
+        proxyHeaderRejected: @escaping @Sendable (ProxyHeaderError) -> Void = { _ in }
     ) {
         self.tls = tls
         self.registry = registry
         self.environment = environment
         self.limits = limits
         self.group = group
+        self.proxyProtocol = proxyProtocol
+        self.proxyHeaderRejected = proxyHeaderRejected
     }
 
     /// Binds and starts accepting; returns the bound address.
@@ -50,11 +58,34 @@ public final class GBT32960Listener: Sendable {
     }
 
     private func initialize(_ channel: any Channel) throws {
-        if registry.admit(channel) != nil {
-            environment.metrics.error("connection_limit")
-            channel.close(promise: nil)
+        guard proxyProtocol == .v2 else {
+            if registry.admit(channel) != nil {
+                environment.metrics.error("connection_limit")
+                channel.close(promise: nil)
+                return
+            }
+            try addSessionHandlers(channel)
             return
         }
+        // Behind a load balancer: admission counts the client's address from the PROXY header; until
+        // it has arrived the header handler alone holds the connection (no byte reaches TLS).
+        let registry = self.registry
+        let metrics = environment.metrics
+        try channel.pipeline.syncOperations.addHandler(
+            ProxyProtocolHandler(
+                timeout: limits.handshakeTimeout,
+                onHeader: { [self] channel, header in
+                    let address = header.clientIPAddress ?? channel.remoteAddress?.ipAddress ?? "unknown"
+                    if let refusal = registry.admit(channel, address: address) {
+                        metrics.error("connection_limit")
+                        throw ProxyAdmissionRefused(refusal: refusal)
+                    }
+                    try addSessionHandlers(channel)
+                },
+                onRejected: proxyHeaderRejected))
+    }
+
+    private func addSessionHandlers(_ channel: any Channel) throws {
         let pipeline = channel.pipeline.syncOperations
         if let tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
