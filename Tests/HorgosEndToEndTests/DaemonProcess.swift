@@ -81,10 +81,18 @@ final class DaemonProcess: @unchecked Sendable {
         let deadline = clock.now + timeout
         while clock.now < deadline {
             if !process.isRunning { throw HarnessError("horgosd exited early:\n" + log) }
-            if (try? await httpGet("/health").status) == 200 { return }
+            // /health answers 200 once the native listener serves; the GB/T 32960 listener binds in its
+            // own service and may come a moment later (under load, seconds): wait until /status lists it.
+            if (try? await httpGet("/health").status) == 200 {
+                let gbt = env["HORGOS_LISTEN_GBT32960"] ?? ""
+                if gbt.isEmpty || gbt == "off" { return }
+                if let status = try? await httpGet("/status").body, status.contains("\"gbt32960\":\"\(gbt)\"") {
+                    return
+                }
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw HarnessError("horgosd did not become healthy in time:\n" + log)
+        throw HarnessError("horgosd did not become healthy (and its listeners bound) in time:\n" + log)
     }
 
     var pid: Int32 { process?.processIdentifier ?? 0 }
