@@ -624,6 +624,13 @@ check_client_gets_acks() {
     rejected=$(sim_json "$out" recordsRejected)
     errors=$(sim_json_errors "$out")
     after=$(stored_rows)
+    # ACK means durable in the journal; the appliers make rows visible within store.apply_interval_ms.
+    local waited=0
+    while [[ $((after - before)) -lt $((acked - rejected)) && $waited -lt 40 ]]; do
+        sleep 0.25
+        waited=$((waited + 1))
+        after=$(stored_rows)
+    done
     if [[ $acked -gt 0 && -z $errors && $(sim_json "$out" outstandingFrames) == 0 ]]; then
         ok "horgos-sim, 4 vehicles over mutual TLS for 3 s: $(sim_summary "$out")"
     else
