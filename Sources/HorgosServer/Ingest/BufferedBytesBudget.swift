@@ -71,11 +71,21 @@ public final class BufferedBytesBudget: Sendable {
     }
 }
 
-/// Counts a connection's partial-frame bytes against the ``BufferedBytesBudget`` and holds its reads
-/// while the budget is over and this connection holds part of a frame.
+/// Counts the buffer a connection's partial frame pins against the ``BufferedBytesBudget`` and holds its
+/// reads while the budget is over and this connection holds part of a frame.
 ///
 /// Sits between the TLS handler and the frame decoder (it sees the plaintext the decoder will buffer);
 /// ``FramedBytesHandler`` behind the decoder tells it which bytes became complete frames.
+///
+/// What is counted is memory, not payload: NIO-SSL hands over its 32 KiB read buffer even for a
+/// 2,900-byte record, and the decoder keeps that buffer while a frame is partial. So a read the decoder
+/// would adopt (it holds nothing yet) that fills less than half its buffer is passed on as a right-sized
+/// copy, and the connection is charged the capacity the decoder's buffer can have: the adopted buffer's,
+/// then the power of two its appends grow it to (never less while a frame is partial, since the decoder
+/// does not shrink it). A read armed while a frame is partial reserves the current charge again (the
+/// buffer can double in it), so sessions armed together when the bound is crossed cannot take the total
+/// past it. Measured with the real daemon (`SlowInputEndToEndTests`, Deploy/SCALING.md):
+/// counting payload bytes, 2,000 trickling sessions held 37 MiB by the count but 96 MiB resident.
 public final class PartialFrameBudgetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -84,6 +94,10 @@ public final class PartialFrameBudgetHandler: ChannelDuplexHandler, RemovableCha
     private let budget: BufferedBytesBudget
     /// Plaintext bytes handed to the decoder and not yet part of a complete frame.
     private(set) var held = 0
+    /// What this connection counts against the budget now: the capacity of the decoder's buffer.
+    private(set) var charged = 0
+    /// Counted for the read armed while part of a frame is held (the buffer may double in it).
+    private var reserved = 0
     private var readPending = false
     private var waiting = false
     private var context: ChannelHandlerContext?
@@ -105,21 +119,67 @@ public final class PartialFrameBudgetHandler: ChannelDuplexHandler, RemovableCha
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data).readableBytes
+        var buffer = unwrapInboundIn(data)
+        let bytes = buffer.readableBytes
+        let pinned: Int
+        if held == 0 {
+            // The decoder adopts this buffer as its own; do not let it keep a mostly empty one.
+            if buffer.capacity >= 2 * bytes && bytes > 0 {
+                var copy = context.channel.allocator.buffer(capacity: bytes)
+                copy.writeBuffer(&buffer)
+                buffer = copy
+            }
+            pinned = buffer.capacity
+        } else {
+            // The decoder appends to its buffer, which grows to the next power of two.
+            pinned = Self.grownCapacity(held + bytes)
+        }
         held += bytes
-        budget.add(bytes)
-        context.fireChannelRead(data)
+        charge(max(charged, pinned))
+        unreserve()
+        context.fireChannelRead(wrapInboundOut(buffer))
     }
 
-    /// `bytes` of what this connection held became a complete frame (decoded).
+    /// `bytes` of what this connection held became a complete frame (decoded). The decoder keeps its
+    /// buffer while part of a frame remains, so the charge drops only when nothing is held.
     func framed(_ bytes: Int) {
-        let released = min(bytes, held)
-        held -= released
-        budget.remove(released)
+        held -= min(bytes, held)
+        if held == 0 { charge(0) }
+    }
+
+    /// The armed read arrived (or the connection ended): its reservation is replaced by the charge.
+    private func unreserve() {
+        guard reserved > 0 else { return }
+        budget.remove(reserved)
+        reserved = 0
+    }
+
+    private func charge(_ bytes: Int) {
+        if bytes > charged {
+            budget.add(bytes - charged)
+        } else if bytes < charged {
+            budget.remove(charged - bytes)
+        }
+        charged = bytes
+    }
+
+    /// The capacity a byte buffer has after appends brought it to `bytes` (NIO grows to powers of two).
+    static func grownCapacity(_ bytes: Int) -> Int {
+        bytes <= 1 ? bytes : 1 << (Int.bitWidth - (bytes - 1).leadingZeroBitCount)
     }
 
     public func read(context: ChannelHandlerContext) {
-        guard held > 0, budget.isOver else {
+        guard held > 0 else {
+            context.read()
+            return
+        }
+        guard budget.isOver else {
+            // The read armed now can double the decoder's buffer before the count rises. Count that up
+            // front: otherwise every session armed when the bound is crossed grows once more past it.
+            if reserved == 0 {
+                reserved = charged
+                budget.add(reserved)
+            }
             context.read()
             return
         }
@@ -143,8 +203,9 @@ public final class PartialFrameBudgetHandler: ChannelDuplexHandler, RemovableCha
     private func release() {
         if waiting { budget.cancel(ObjectIdentifier(self)) }
         waiting = false
-        budget.remove(held)
         held = 0
+        charge(0)
+        unreserve()
     }
 }
 
