@@ -136,9 +136,7 @@ struct Daemon {
             registry: ConnectionRegistry(
                 maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress),
             environment: environment,
-            limits: ListenerLimits(
-                handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
-                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
+            limits: ListenerLimits(limits),
             group: MultiThreadedEventLoopGroup.singleton,
             handshakeTimedOut: {
                 Counter(label: "horgos_refusals_total", dimensions: [("code", "HANDSHAKE_TIMEOUT")]).increment()
@@ -356,11 +354,7 @@ extension Daemon {
                 budget.limit = limits.maxBufferedBytes
                 listener.registry.setLimits(
                     maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress)
-                listener.apply(
-                    ListenerLimits(
-                        handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
-                        idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
-                    session: Daemon.sessionLimits(limits, store: started.store))
+                listener.apply(ListenerLimits(limits), session: Daemon.sessionLimits(limits, store: started.store))
             },
             logger: logger)
     }

@@ -123,6 +123,46 @@ final class ReadGate: ChannelOutboundHandler {
         #expect((try? second.pipeline.syncOperations.handler(type: HandshakeTimeoutHandler.self)) == nil)
     }
 
+    /// A reload of `limits.idle_timeout_seconds` reaches the open session: a shorter value already past
+    /// since the last complete frame fires at once, a longer one moves the deadline out.
+    @Test func aReloadedIdleTimeoutReachesTheOpenSession() throws {
+        let shorter = try Pipeline(timeoutSeconds: 90)
+        shorter.requestRead()
+        try shorter.feed(shorter.ping())
+        shorter.requestRead()
+        shorter.loop.advanceTime(by: .seconds(20))
+        #expect(shorter.recorder.idleEvents == 0)
+        shorter.channel.pipeline.fireUserInboundEventTriggered(
+            SessionTimeoutsReloaded(handshakeTimeout: .seconds(10), idleTimeout: .seconds(15)))
+        shorter.loop.run()
+        #expect(shorter.recorder.idleEvents == 1)  // 20 s since the PING, past the new 15 s
+
+        let longer = try Pipeline(timeoutSeconds: 10)
+        longer.requestRead()
+        longer.loop.advanceTime(by: .seconds(5))
+        longer.channel.pipeline.fireUserInboundEventTriggered(
+            SessionTimeoutsReloaded(handshakeTimeout: .seconds(10), idleTimeout: .seconds(60)))
+        longer.loop.advanceTime(by: .seconds(50))
+        #expect(longer.recorder.idleEvents == 0)  // the old 10 s would have fired
+        longer.loop.advanceTime(by: .seconds(6))
+        #expect(longer.recorder.idleEvents == 1)
+    }
+
+    /// A reload of `limits.handshake_timeout_seconds` reaches a connection still before HELLO, counted from
+    /// its accept; after HELLO the handler is gone and the reload has nothing to change.
+    @Test func aReloadedHandshakeTimeoutReachesConnectionsBeforeHello() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: .seconds(60)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+        channel.pipeline.fireUserInboundEventTriggered(
+            SessionTimeoutsReloaded(handshakeTimeout: .seconds(5), idleTimeout: .seconds(90)))
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(900))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        #expect(!channel.isActive)  // 5.1 s after the accept, not 60
+    }
+
     enum TLSUserEventStandIn { case handshakeCompleted }
 }
 

@@ -16,7 +16,7 @@ public final class FrameIdleTimeoutHandler: ChannelDuplexHandler, RemovableChann
     public typealias InboundOut = InboundFrame
     public typealias OutboundIn = NIOAny
 
-    private let timeout: TimeAmount
+    private var timeout: TimeAmount
     private var lastFrame: NIODeadline = .now()
     /// A read completed and the server has not asked for the next one yet.
     private var serverNotReading = false
@@ -53,6 +53,17 @@ public final class FrameIdleTimeoutHandler: ChannelDuplexHandler, RemovableChann
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastFrame = context.eventLoop.now
         context.fireChannelRead(data)
+    }
+
+    /// A reload changed `limits.idle_timeout_seconds`: the running clock re-arms to the new value, still
+    /// counted from the last complete frame (a shorter one past due fires at once). A paused clock takes
+    /// the new value when reading resumes.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let reloaded = event as? SessionTimeoutsReloaded, reloaded.idleTimeout != timeout {
+            timeout = reloaded.idleTimeout
+            if task != nil { schedule(context: context, at: lastFrame + timeout) }
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {

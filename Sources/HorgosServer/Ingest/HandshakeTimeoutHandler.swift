@@ -12,7 +12,9 @@ public final class HandshakeTimeoutHandler: ChannelDuplexHandler, RemovableChann
     public typealias InboundIn = NIOAny
     public typealias OutboundIn = NIOAny
 
-    private let timeout: TimeAmount
+    private var timeout: TimeAmount
+    /// When the connection became active (the timeout counts from there, also after a reload).
+    private var startedAt: NIODeadline?
     private var task: Scheduled<Void>?
     private let onTimeout: @Sendable () -> Void
 
@@ -32,12 +34,27 @@ public final class HandshakeTimeoutHandler: ChannelDuplexHandler, RemovableChann
 
     private func schedule(context: ChannelHandlerContext) {
         guard task == nil else { return }
+        let started = startedAt ?? context.eventLoop.now
+        startedAt = started
         let channel = context.channel
         let onTimeout = self.onTimeout
-        task = context.eventLoop.scheduleTask(in: timeout) {
+        task = context.eventLoop.scheduleTask(deadline: started + timeout) {
             onTimeout()
             channel.close(promise: nil)
         }
+    }
+
+    /// A reload changed `limits.handshake_timeout_seconds`: re-arm, still counted from the accept.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let reloaded = event as? SessionTimeoutsReloaded, reloaded.handshakeTimeout != timeout {
+            timeout = reloaded.handshakeTimeout
+            if let pending = task {
+                pending.cancel()
+                task = nil
+                schedule(context: context)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
