@@ -58,7 +58,9 @@ final class ReceivedFrames: ChannelInboundHandler, Sendable {
         let listener = harness.listener
         let revocations = harness.revocations
         return TrustReloader(
-            load: { TrustMaterial(tlsContext: listener.tls.context, revocations: revocations.revocations, limits: limits) },
+            load: {
+                TrustMaterial(tlsContext: listener.tls.context, revocations: revocations.revocations, limits: limits)
+            },
             tls: listener.tls, revocations: revocations, listener: listener,
             applyLimits: { listener.apply(ListenerLimits($0), session: SessionLimits()) },
             logger: Logger(label: "test"))
@@ -69,7 +71,8 @@ final class ReceivedFrames: ChannelInboundHandler, Sendable {
         let channel = try await TLSHarness.connect(port: port, credential: vehicle)
         let received = ReceivedFrames()
         try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameChannelDecoder(maxPayload: 1 << 20)))
+            let decoder = ByteToMessageHandler(FrameChannelDecoder(maxPayload: 1 << 20))
+            try channel.pipeline.syncOperations.addHandler(decoder)
             try channel.pipeline.syncOperations.addHandler(received)
         }.get()
         return (channel, received)

@@ -28,7 +28,8 @@ public enum ProcessResources {
         let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
         guard let status = try? String(contentsOfFile: path, encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-            let kibibytes = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap({ Int($0) })
+            let value = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first,
+            let kibibytes = Int(value)
         else { return nil }
         return kibibytes * 1024
     }

@@ -2,9 +2,9 @@ import HorgosWireNIO
 import NIOCore
 import Synchronization
 
-/// The global bound of bytes held for clients (`limits.max_buffered_bytes`): the bytes of partial
-/// frames waiting in the connections' decoders, plus the receive buffers that queued frames (handed to
-/// storage, not yet committed) keep alive, counted whole.
+/// The global bound of bytes held for clients (`limits.max_buffered_bytes`): the buffers that partial
+/// frames occupy in the connections' decoders (see ``PartialFrameBudgetHandler``), plus the receive
+/// buffers that queued frames (handed to storage, not yet committed) keep alive, counted whole.
 ///
 /// Above the bound, connections that hold part of a frame are not read any more until the total drops
 /// below the bound again; a connection holding no partial frame is still read (a healthy vehicle's next
