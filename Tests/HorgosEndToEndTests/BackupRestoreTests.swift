@@ -18,7 +18,7 @@ extension DaemonEndToEndTests {
     }
 
     /// Runs a built tool (no HORGOS_* variables of the test's environment) to its end.
-    static func runTool(_ name: String, _ arguments: [String]) throws -> ToolRun {
+    static func runTool(_ name: String, _ arguments: [String]) async throws -> ToolRun {
         let process = Process()
         process.executableURL = DaemonProcess.productsDirectory.appendingPathComponent(name)
         process.arguments = arguments
@@ -36,16 +36,19 @@ extension DaemonEndToEndTests {
             errorData.value.withLock { $0 = data }
             errorsRead.signal()
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        errorsRead.wait()
+        let data = try await offThePool {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            errorsRead.wait()
+            return data
+        }
         return ToolRun(
             status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
             stderr: String(decoding: errorData.value.withLock { $0 }, as: UTF8.self))
     }
 
     /// Every stored (VIN, device time) of `region` under `state`, read with the sqlite3 shell read-only.
-    static func storedKeys(state: String, region: String) throws -> Set<String> {
+    static func storedKeys(state: String, region: String) async throws -> Set<String> {
         let directory = "\(state)/\(region)"
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix("telemetry-") && $0.hasSuffix(".sqlite") }
@@ -61,8 +64,11 @@ extension DaemonEndToEndTests {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            let data = try await offThePool {
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return data
+            }
             guard process.terminationStatus == 0 else { throw HarnessError("sqlite3 failed on \(file)") }
             keys.formUnion(String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
         }
@@ -100,18 +106,18 @@ extension DaemonEndToEndTests {
         let deadline = clock.now + .seconds(20)
         repeat {
             try await Task.sleep(for: .milliseconds(300))
-            before = ["AE": try Self.storedKeys(state: daemon.stateDirectory, region: "AE"),
-                      "MX": try Self.storedKeys(state: daemon.stateDirectory, region: "MX")]
+            before = ["AE": try await Self.storedKeys(state: daemon.stateDirectory, region: "AE"),
+                      "MX": try await Self.storedKeys(state: daemon.stateDirectory, region: "MX")]
         } while before.values.contains(where: \.isEmpty) && clock.now < deadline
         #expect(before.values.allSatisfy { !$0.isEmpty }, "the load stored rows in both regions before the backup")
 
-        let backedUp = try Self.runTool(
+        let backedUp = try await Self.runTool(
             "horgosctl", ["backup", "--state", daemon.stateDirectory, "--to", backup, "--json"])
         #expect(backedUp.status == 0, "\(backedUp.output)")
         let report = try await load.value
         #expect(report.totals.errors.isEmpty)
         #expect(try await daemon.stop() == 0)
-        let after = try Self.storedKeys(state: daemon.stateDirectory, region: "AE").count
+        let after = try await Self.storedKeys(state: daemon.stateDirectory, region: "AE").count
         #expect(after > before["AE"]!.count, "the load went on while the backup ran")
 
         let manifest = try JSONDecoder().decode(
@@ -119,10 +125,10 @@ extension DaemonEndToEndTests {
         #expect(Set(manifest.regions.map(\.region)).isSuperset(of: ["AE", "MX"]))
         #expect(manifest.finishedAtMs >= manifest.startedAtMs)
 
-        let restored = try Self.runTool("horgosctl", ["restore", "--state", fresh, "--from", backup])
+        let restored = try await Self.runTool("horgosctl", ["restore", "--state", fresh, "--from", backup])
         #expect(restored.status == 0, "\(restored.output)")
         for region in ["AE", "MX"] {
-            let copy = try Self.storedKeys(state: fresh, region: region)
+            let copy = try await Self.storedKeys(state: fresh, region: region)
             let missing = before[region]!.subtracting(copy)
             #expect(missing.isEmpty, "\(region): \(missing.count) rows committed before the backup are missing")
         }
@@ -130,7 +136,7 @@ extension DaemonEndToEndTests {
         #expect(try ShardReader(stateDirectory: fresh, region: Region("AE")!).fleetHealth().vehiclesTotal > 0)
 
         // Restoring onto shards that exist is refused (exit 2) and changes nothing.
-        let again = try Self.runTool("horgosctl", ["restore", "--state", fresh, "--from", backup])
+        let again = try await Self.runTool("horgosctl", ["restore", "--state", fresh, "--from", backup])
         #expect(again.status == 2)
         #expect(again.output.contains("already holds"))
     }

@@ -96,7 +96,7 @@ import Glibc
         shell.arguments = ["-c", script]
         shell.currentDirectoryURL = URL(fileURLWithPath: dir)
         try shell.run()
-        shell.waitUntilExit()
+        try await offThePool { shell.waitUntilExit() }
         let out = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.bin")))
         // The reply stream: WELCOME (server sequence 1) then ACK 1 (server sequence 2). The vector's
         // record is from 2023, outside the 7-day horizon, so the ACK reports it as rejected.

@@ -139,7 +139,7 @@ extension DaemonEndToEndTests {
             "--node", "http://127.0.0.1:\(nodeA.adminPort)", "--node", "http://127.0.0.1:\(nodeB.adminPort)",
             "--node", dead,
         ]
-        let fleet = try Self.runTool("horgosctl", ["fleet", "--json"] + nodeArguments)
+        let fleet = try await Self.runTool("horgosctl", ["fleet", "--json"] + nodeArguments)
         #expect(fleet.status == 3, "\(fleet.output)")
         struct FleetView: Decodable {
             struct Row: Decodable {
@@ -161,7 +161,7 @@ extension DaemonEndToEndTests {
         #expect(Set(byRegion.keys) == ["AE", "SA", "MX", "BR"])
         #expect(merged.rows.contains { $0.node == dead && !$0.reachable })
         #expect(merged.rows.compactMap(\.health).reduce(0) { $0 + $1.vehiclesTotal } == 40)
-        let status = try Self.runTool("horgosctl", ["status"] + nodeArguments)
+        let status = try await Self.runTool("horgosctl", ["status"] + nodeArguments)
         #expect(status.status == 3)
         #expect(status.output.contains("unreachable"))
         #expect(status.output.contains("MX") && status.output.contains("AE"))

@@ -100,13 +100,13 @@ extension DaemonEndToEndTests {
     }
 
     @Test func theCReferenceClientsRecordsComeBackUnchangedFromHorgosctlExport() async throws {
-        let client = try Self.buildCClient()
+        let client = try await Self.buildCClient()
         let daemon = try DaemonProcess()
         try await daemon.start()
         defer { daemon.removeState() }
         let files = try Self.writeVehicleCredentials(daemon, vin: "LSVAU2180N2183294", market: "AE")
         let startMs = (Int64(Date().timeIntervalSince1970) - 600) * 1000
-        let run = try Self.runCClient(
+        let run = try await Self.runCClient(
             client, daemon: daemon, files: files, vin: "LSVAU2180N2183294", records: 57,
             startMs: startMs)
         #expect(run.status == 0, "\(run.stderr)")
@@ -119,7 +119,7 @@ extension DaemonEndToEndTests {
         let iso = ISO8601DateFormatter()
         let from = iso.string(from: Date(timeIntervalSince1970: Double(startMs) / 1000 - 60))
         let to = iso.string(from: Date(timeIntervalSince1970: Double(startMs) / 1000 + 3600))
-        let export = try Self.runProgram(
+        let export = try await Self.runProgram(
             DaemonProcess.productsDirectory.appendingPathComponent("horgosctl").path,
             ["export", "--state", daemon.stateDirectory, "--region", "AE", "--from", from, "--to", to])
         #expect(export.status == 0, "\(export.stderr)")
@@ -128,7 +128,7 @@ extension DaemonEndToEndTests {
     }
 
     @Test func theRunbooksOpenSSLRecipeMakesVehicleAndGatewayCertificatesTheDaemonAccepts() async throws {
-        let client = try Self.buildCClient()
+        let client = try await Self.buildCClient()
         let daemon = try DaemonProcess()
         try await daemon.start()
         defer { daemon.removeState() }
@@ -137,16 +137,16 @@ extension DaemonEndToEndTests {
         try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca.pem", toPath: ca + "/ca.crt")
         try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca-key.pem", toPath: ca + "/ca.key")
         let script = try Self.openSSLRecipe().replacingOccurrences(of: "/root/horgos-ca", with: ca)
-        let recipe = try Self.runProgram("/bin/bash", ["-euo", "pipefail", "-c", script])
+        let recipe = try await Self.runProgram("/bin/bash", ["-euo", "pipefail", "-c", script])
         #expect(recipe.status == 0, "the RUNBOOK's openssl recipe failed: \(recipe.stderr)")
         #expect(recipe.stdout.contains("vehicle-WVWZZZ1JZXW000001.crt: OK"))
         let startMs = (Int64(Date().timeIntervalSince1970) - 600) * 1000
-        let vehicle = try Self.runCClient(
+        let vehicle = try await Self.runCClient(
             client, daemon: daemon,
             files: (ca + "/ca.crt", ca + "/vehicle-WVWZZZ1JZXW000001.crt", ca + "/vehicle-WVWZZZ1JZXW000001.key"),
             vin: "WVWZZZ1JZXW000001", records: 3, startMs: startMs)
         #expect(vehicle.status == 0, "vehicle certificate from the recipe: \(vehicle.stderr)")
-        let gateway = try Self.runCClient(
+        let gateway = try await Self.runCClient(
             client, daemon: daemon, files: (ca + "/ca.crt", ca + "/gateway-depot-1.crt", ca + "/gateway-depot-1.key"),
             vin: "LGXC16DF4M0123456", records: 3, startMs: startMs, gateway: true)
         #expect(gateway.status == 0, "gateway certificate from the recipe: \(gateway.stderr)")
@@ -169,9 +169,9 @@ extension DaemonEndToEndTests {
     }
 
     /// Builds Proto/c's client with make (cc and libssl-dev are CI dependencies: missing is a failure).
-    static func buildCClient() throws -> String {
+    static func buildCClient() async throws -> String {
         let build = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-c-\(getpid())").path
-        let make = try runProgram(
+        let make = try await runProgram(
             "/usr/bin/env",
             [
                 "make", "-s", "-C", DaemonProcess.repositoryRoot.appendingPathComponent("Proto/c").path, "client",
@@ -197,8 +197,8 @@ extension DaemonEndToEndTests {
     static func runCClient(
         _ binary: String, daemon: DaemonProcess, files: (ca: String, certificate: String, key: String), vin: String,
         records: Int, startMs: Int64, gateway: Bool = false
-    ) throws -> (status: Int32, stdout: String, stderr: String) {
-        try runProgram(
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await runProgram(
             binary,
             [
                 "127.0.0.1", String(daemon.telemetryPort), files.ca, files.certificate, files.key, vin, String(records),
@@ -209,7 +209,7 @@ extension DaemonEndToEndTests {
     /// Runs a program to completion, output through files (no pipe can fill up).
     static func runProgram(
         _ binary: String, _ arguments: [String]
-    ) throws -> (status: Int32, stdout: String, stderr: String) {
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-run-\(UUID())").path
         FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
         FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
@@ -224,7 +224,7 @@ extension DaemonEndToEndTests {
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".out"))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".err"))
         try process.run()
-        process.waitUntilExit()
+        try await offThePool { process.waitUntilExit() }
         return (
             process.terminationStatus, try String(contentsOfFile: scratch + ".out", encoding: .utf8),
             try String(contentsOfFile: scratch + ".err", encoding: .utf8)

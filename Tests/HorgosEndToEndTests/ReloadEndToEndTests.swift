@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct ReloadEndToEndTests {
     /// Runs horgosctl with its output in a file (a pipe's write end may be inherited by another test's
     /// child process, and reading to end-of-file would wait for that one).
-    func horgosctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func horgosctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("ctl-\(UUID().uuidString).out").path
         FileManager.default.createFile(atPath: path, contents: nil)
@@ -20,7 +20,7 @@ import Testing
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        process.waitUntilExit()
+        try await offThePool { process.waitUntilExit() }
         return (process.terminationStatus, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
     }
 
@@ -33,14 +33,14 @@ import Testing
         let admin = ["--admin", "http://127.0.0.1:\(daemon.adminPort)", "--pid", String(daemon.pid)]
 
         try "".write(toFile: listPath, atomically: true, encoding: .utf8)  // a failed copy
-        let refused = try horgosctl(["reload"] + admin)
+        let refused = try await horgosctl(["reload"] + admin)
         #expect(refused.status == 1, "\(refused.output)")
         #expect(refused.output.contains("tls.revocation_list"))
         #expect(try await daemon.httpGet("/health").status == 200)  // still serving
         #expect(daemon.log.contains("reload failed"))
 
         try "# nothing revoked\n".write(toFile: listPath, atomically: true, encoding: .utf8)
-        let fixed = try horgosctl(["reload"] + admin)
+        let fixed = try await horgosctl(["reload"] + admin)
         #expect(fixed.status == 0, "\(fixed.output)")
         #expect(fixed.output.contains("reloaded (generation 2"))
         let metrics = try await daemon.httpGet("/metrics").body

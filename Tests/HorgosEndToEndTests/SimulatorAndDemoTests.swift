@@ -41,8 +41,11 @@ extension DaemonEndToEndTests {
         demo.standardOutput = out
         demo.standardError = FileHandle.nullDevice
         try demo.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        demo.waitUntilExit()
+        let data = try await offThePool {
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            demo.waitUntilExit()
+            return data
+        }
         #expect(demo.terminationStatus == 0)
         let summary = try JSONDecoder().decode(DemoSummaryView.self, from: data)
         #expect(summary.vehicles == 120)
@@ -72,8 +75,11 @@ extension DaemonEndToEndTests {
         demo.standardOutput = out
         demo.standardError = FileHandle.nullDevice
         try demo.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        demo.waitUntilExit()
+        let text = try await offThePool {
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            demo.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
         #expect(demo.terminationStatus == 0)
         #expect(!text.contains("\r"), "no carriage return when stdout is a pipe")
         let progress = text.split(separator: "\n").filter { $0.contains("records acked") && $0.contains("ack p99") }
