@@ -34,7 +34,10 @@ extension GBT32960RealtimeReport {
             for index in 0..<f.probeCount { sum &+= Int(f.probeTemperature(index) ?? 0) }
         }
         if let e = r.engine { sum &+= Int(e.crankshaftRpm ?? 0) &+ Int(e.fuelRate ?? 0) }
-        if let p = r.position { sum &+= Int(p.latitudeE7 ?? 0) &+ Int(p.longitudeE7 ?? 0) }
+        if let p = r.position {
+            sum &+= Int(p.latitudeE7 ?? 0) &+ Int(p.longitudeE7 ?? 0) &+ Int(p.coordinateSystem ?? 0)
+        }
+        if let signature = r.signature { sum &+= Int(signature.algorithm) &+ signature.r.count &+ signature.s.count }
         return sum
     }
 
@@ -51,6 +54,9 @@ extension GBT32960RealtimeReport {
             for code in a.faults(.driveMotor) { sum &+= Int(code) }
             for code in a.faults(.engine) { sum &+= Int(code) }
             for code in a.faults(.other) { sum &+= Int(code) }
+            if let levelled = a.levelledAlarms {
+                for index in 0..<levelled.count { sum &+= Int(levelled[index].alarm) &+ Int(levelled[index].level) }
+            }
         }
         return sum
     }
