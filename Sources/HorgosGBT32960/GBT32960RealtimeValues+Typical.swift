@@ -55,6 +55,8 @@ extension GBT32960RealtimeValues {
         values.vehicle?.current = UInt16(30_000 - 500 + seed % 1_000)
         values.motors?[0].torque = UInt32(200_000 + seed % 1_000)
         values.motors?[0].speed = UInt16(32_000 + seed % 5_000)
+        values.motors?[0].voltage = 0  // the 2025 motor has no voltage or current
+        values.cellSubsystems?[0].totalCells = 0  // nor a 2025 cell list its split fields
         values.engine?.crankshaft = 0
         values.position?.coordinateSystem = 1
         values.alarms?.levelled = [[0, 1]]

@@ -40,4 +40,20 @@ import Testing
             #expect(count == 0, "\(count) allocations for \(result.frames) frames")
         }
     }
+
+    @Test func decodingAndReadingEveryBlockOfA2025FrameAllocatesNothing() {
+        var stream: [UInt8] = []
+        let time = try! GBT32960Time(year: 26, month: 1, day: 2, hour: 3, minute: 4, second: 5)
+        for seed in 0..<200 {
+            stream += realtimeFrame(.typical2025(seed: seed, time: time), vin: DecoderTests.vin)
+        }
+        stream.withUnsafeBytes { raw in
+            let warm = Self.readAll(raw)
+            var result = (frames: 0, sum: 0)
+            let count = Self.allocations { result = Self.readAll(raw) }
+            #expect(result.frames == 200)
+            #expect(result == warm)
+            #expect(count == 0, "\(count) allocations for \(result.frames) 2025 frames")
+        }
+    }
 }
