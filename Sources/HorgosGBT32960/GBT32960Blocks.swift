@@ -348,7 +348,7 @@ public struct GBT32960FaultCodes: RandomAccessCollection {
             self.bytes = bytes
             self.offset = offset
         }
-        @inlinable
+        @inlinable @inline(__always)
         public mutating func next() -> UInt32? {
             guard offset + 4 <= bytes.count else { return nil }
             defer { offset += 4 }
@@ -387,7 +387,7 @@ public struct GBT32960CellVoltages: Sequence {
             self.offset = offset
             self.edition = edition
         }
-        @inlinable
+        @inlinable @inline(__always)
         public mutating func next() -> GBT32960CellVoltageSubsystem? {
             guard left > 0 else { return nil }
             left -= 1
@@ -408,14 +408,22 @@ public struct GBT32960CellVoltages: Sequence {
 public struct GBT32960CellVoltageSubsystem {
     public let bytes: UnsafeRawBufferPointer
     public let edition: GBT32960Edition
+    /// Cells in this frame.
+    public let frameCellCount: Int
+    /// Offset of the first cell voltage (read once: the cell loop is the decoder's hot path).
+    @usableFromInline let cellsOffset: Int
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
         self.bytes = bytes
         self.edition = edition
+        if edition == .edition2025 {
+            (frameCellCount, cellsOffset) = (Int(bytes.word(5)), 7)
+        } else {
+            (frameCellCount, cellsOffset) = (Int(bytes.byte(9)), 10)
+        }
     }
 
     @inlinable var is2025: Bool { edition == .edition2025 }
-    @inlinable var cellsOffset: Int { is2025 ? 7 : 10 }
 
     @inlinable public var number: UInt8 { bytes.byte(0) }
     /// Subsystem voltage in 0.1 V.
@@ -429,8 +437,6 @@ public struct GBT32960CellVoltageSubsystem {
     @inlinable public var totalCells: Int { is2025 ? frameCellCount : Int(bytes.word(5)) }
     /// Number of this frame's first cell (1-based per the standard; some units send 0; 2025: 1).
     @inlinable public var firstCell: Int { is2025 ? 1 : Int(bytes.word(7)) }
-    /// Cells in this frame.
-    @inlinable public var frameCellCount: Int { is2025 ? Int(bytes.word(5)) : Int(bytes.byte(9)) }
     /// Cell `index` of this frame (0-based) in mV.
     @inlinable
     public func cellVoltageMv(_ index: Int) -> UInt16? {
@@ -462,7 +468,7 @@ public struct GBT32960ProbeTemperatures: Sequence {
             self.left = left
             self.offset = offset
         }
-        @inlinable
+        @inlinable @inline(__always)
         public mutating func next() -> GBT32960ProbeSubsystem? {
             guard left > 0 else { return nil }
             left -= 1

@@ -6,6 +6,18 @@ extension GBT32960RealtimeReport {
     public var checksumOfEveryValue: Int {
         Int(time.second) &+ Self.readVehicleAndMotors(self) &+ Self.readFuelCellEngineAndPosition(self)
             &+ Self.readExtremesAndAlarms(self) &+ Self.readCellsAndProbes(self)
+            &+ (edition == .edition2025 ? Self.read2025Additions(self) : 0)
+    }
+
+    /// What only a 2025 report has: coordinate system, levelled alarms, signature.
+    @inlinable
+    static func read2025Additions(_ r: GBT32960RealtimeReport) -> Int {
+        var sum = Int(r.position?.coordinateSystem ?? 0)
+        if let levelled = r.alarms?.levelledAlarms {
+            for index in 0..<levelled.count { sum &+= Int(levelled[index].alarm) &+ Int(levelled[index].level) }
+        }
+        if let signature = r.signature { sum &+= Int(signature.algorithm) &+ signature.r.count &+ signature.s.count }
+        return sum
     }
 
     @inlinable
@@ -34,10 +46,7 @@ extension GBT32960RealtimeReport {
             for index in 0..<f.probeCount { sum &+= Int(f.probeTemperature(index) ?? 0) }
         }
         if let e = r.engine { sum &+= Int(e.crankshaftRpm ?? 0) &+ Int(e.fuelRate ?? 0) }
-        if let p = r.position {
-            sum &+= Int(p.latitudeE7 ?? 0) &+ Int(p.longitudeE7 ?? 0) &+ Int(p.coordinateSystem ?? 0)
-        }
-        if let signature = r.signature { sum &+= Int(signature.algorithm) &+ signature.r.count &+ signature.s.count }
+        if let p = r.position { sum &+= Int(p.latitudeE7 ?? 0) &+ Int(p.longitudeE7 ?? 0) }
         return sum
     }
 
@@ -54,9 +63,6 @@ extension GBT32960RealtimeReport {
             for code in a.faults(.driveMotor) { sum &+= Int(code) }
             for code in a.faults(.engine) { sum &+= Int(code) }
             for code in a.faults(.other) { sum &+= Int(code) }
-            if let levelled = a.levelledAlarms {
-                for index in 0..<levelled.count { sum &+= Int(levelled[index].alarm) &+ Int(levelled[index].level) }
-            }
         }
         return sum
     }

@@ -118,7 +118,7 @@ public struct GBT32960RealtimeReport {
     }
 
     /// The end of a custom block whose WORD length is at `o`.
-    @inlinable
+    @inlinable @inline(__always)
     static func skipCustom(_ p: UnsafeRawBufferPointer, at o: Int, type: UInt8) throws(GBT32960Error) -> Int {
         try need(2, at: o, in: p.count, type: type, start: o)
         let length = Int(p.word(o))
@@ -128,7 +128,7 @@ public struct GBT32960RealtimeReport {
 
     /// The end of an alarm block at `o`: level, flags, four fault-code lists (and, in 2025, the
     /// list of levelled alarms when `levelled`).
-    @inlinable
+    @inlinable @inline(__always)
     static func skipFaultLists(
         _ p: UnsafeRawBufferPointer, at start: Int, type: UInt8, levelled: Bool = false
     ) throws(GBT32960Error) -> Int {
@@ -151,7 +151,7 @@ public struct GBT32960RealtimeReport {
     }
 
     /// The end of a probe-temperature block at `o` (the same layout in both editions).
-    @inlinable
+    @inlinable @inline(__always)
     static func skipProbes(_ p: UnsafeRawBufferPointer, at start: Int, type: UInt8) throws(GBT32960Error) -> Int {
         let count = p.count
         try need(1, at: start, in: count, type: type, start: start)
