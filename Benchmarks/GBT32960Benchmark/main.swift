@@ -94,7 +94,9 @@ func format(_ value: Double) -> String {
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }
 
-print("horgos-bench-gbt32960: \(frames) \(edition) frames of \(frameSize) bytes (\(mebibytes) MiB), best of \(repeats), one thread")
+print(
+    "horgos-bench-gbt32960: \(frames) \(edition) frames of \(frameSize) bytes (\(mebibytes) MiB),"
+        + " best of \(repeats), one thread")
 var best = (memcpy: Double.infinity, walk: Double.infinity, full: Double.infinity)
 nonisolated(unsafe) var sink = 0
 for _ in 0..<repeats {

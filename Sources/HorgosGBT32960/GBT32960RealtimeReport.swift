@@ -106,7 +106,8 @@ public struct GBT32960RealtimeReport {
     /// `unknownInfoType`.
     @inlinable @inline(__always)
     static func record(
-        _ slot: Int, start: Int, type: UInt8, in found: inout (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
+        _ slot: Int, start: Int, type: UInt8,
+        in found: inout (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
     ) throws(GBT32960Error) {
         let fresh = withUnsafeMutableBytes(of: &found) { raw in
             let slots = raw.bindMemory(to: Int32.self)
@@ -246,7 +247,8 @@ public struct GBT32960RealtimeReport {
     /// The 2025 signature (nil in 2016).
     @inlinable
     public var signature: GBT32960Signature? {
-        signatureOffset == 0 ? nil : GBT32960Signature(dataUnit.slice(Int(signatureOffset), dataUnit.count - Int(signatureOffset)))
+        let start = Int(signatureOffset)
+        return start == 0 ? nil : GBT32960Signature(dataUnit.slice(start, dataUnit.count - start))
     }
 }
 

@@ -307,7 +307,8 @@ final class GBT32960SimulatedUnit: @unchecked Sendable {
         _ r: TelemetryRecord, seed: Int, time: GBT32960Time, edition: GBT32960Edition = .edition2016
     ) -> GBT32960RealtimeValues {
         let is2025 = edition == .edition2025
-        var values: GBT32960RealtimeValues = is2025 ? .typical2025(seed: seed, time: time) : .typical(seed: seed, time: time)
+        var values: GBT32960RealtimeValues =
+            is2025 ? .typical2025(seed: seed, time: time) : .typical(seed: seed, time: time)
         values.vehicle?.speed = r.speedDkmh
         values.vehicle?.odometer = r.odometerHm
         values.vehicle?.voltage = r.packVoltageDv
@@ -322,7 +323,9 @@ final class GBT32960SimulatedUnit: @unchecked Sendable {
         values.extremes?.maxTemperature = high
         values.extremes?.minTemperature = low
         if is2025 {  // no extremes block: the probes carry the record's highest and lowest temperature
-            values.probeSubsystems?[0].temperatures = (0..<16).map { $0 == 0 ? high : $0 == 1 ? low : low / 2 + high / 2 }
+            values.probeSubsystems?[0].temperatures = (0..<16).map {
+                $0 == 0 ? high : $0 == 1 ? low : low / 2 + high / 2
+            }
         }
         values.alarms?.flags = r.alarmFlags
         values.alarms?.maxLevel = r.maxAlarmLevel == 0xFF ? 0 : r.maxAlarmLevel

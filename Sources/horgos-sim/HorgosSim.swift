@@ -60,7 +60,9 @@ struct HorgosSim: AsyncParsableCommand {
             throw ValidationError("--records-per-frame must be 1...\(WireFormat.defaultMaxRecords)")
         }
         guard duration > 0 else { throw ValidationError("--duration must be positive") }
-        guard ["2016", "2025"].contains(gbtEdition) else { throw ValidationError("--gbt-edition must be 2016 or 2025") }
+        guard ["2016", "2025"].contains(gbtEdition) else {
+            throw ValidationError("--gbt-edition must be 2016 or 2025")
+        }
         guard ["native", "gbt32960"].contains(`protocol`) else {
             throw ValidationError("--protocol must be native or gbt32960")
         }

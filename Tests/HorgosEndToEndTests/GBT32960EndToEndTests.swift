@@ -34,7 +34,8 @@ import Glibc
         _ body: (inout [UInt8]) -> Void = { _ in }
     ) -> [UInt8] {
         var out: [UInt8] = []
-        GBT32960Encoder.appendFrame(edition: edition, command: command, vin: GBT32960VINField(vin), to: &out, dataUnit: body)
+        GBT32960Encoder.appendFrame(
+            edition: edition, command: command, vin: GBT32960VINField(vin), to: &out, dataUnit: body)
         return out
     }
 
@@ -187,9 +188,9 @@ import Glibc
         let reissue = try #require(try await unit.request(Self.realtime(values, .reissue)))
         #expect(reissue == Self.expectedAnswer(.reissue, .success, data: values.time.bytes, edition: e2025))
         // A GCJ-02 position one second later: stored, but not as a native (WGS-84) coordinate.
+        let gcjSeconds = values.time.epochSeconds(utcOffsetSeconds: Self.beijing) + 1
         var gcj = GBT32960RealtimeValues.typical2025(
-            seed: 10, time: GBT32960Time(
-                epochSeconds: values.time.epochSeconds(utcOffsetSeconds: Self.beijing) + 1, utcOffsetSeconds: Self.beijing))
+            seed: 10, time: GBT32960Time(epochSeconds: gcjSeconds, utcOffsetSeconds: Self.beijing))
         gcj.position?.coordinateSystem = 2
         let gcjAnswer = try #require(try await unit.request(Self.realtime(gcj)))
         #expect(gcjAnswer == Self.expectedAnswer(.realtime, .success, data: gcj.time.bytes, edition: e2025))
@@ -199,7 +200,9 @@ import Glibc
         cut.removeSubrange((cut.count - 11)..<(cut.count - 1))
         let length = cut.count - GBT32960Format.overhead
         (cut[22], cut[23]) = (UInt8(length >> 8), UInt8(length & 0xFF))
-        cut[cut.count - 1] = cut.withUnsafeBytes { GBT32960Decoder.bcc(UnsafeRawBufferPointer(rebasing: $0[2..<($0.count - 1)])) }
+        cut[cut.count - 1] = cut.withUnsafeBytes {
+            GBT32960Decoder.bcc(UnsafeRawBufferPointer(rebasing: $0[2..<($0.count - 1)]))
+        }
         let cutAnswer = try #require(try await unit.request(cut))
         #expect(cutAnswer == Self.expectedAnswer(.realtime, .error, data: gcj.time.bytes, edition: e2025))
         let activationTime = Self.beijingTime(secondsAgo: 0).bytes
@@ -215,7 +218,8 @@ import Glibc
             GBT32960Encoder.appendLogout(time: Self.beijingTime(secondsAgo: 0), sequence: 1, to: &$0)
         }
         let logoutAnswer = try #require(try await unit.request(logout))
-        #expect(logoutAnswer == Self.expectedAnswer(.vehicleLogout, .success, data: Array(logout[24..<32]), edition: e2025))
+        #expect(logoutAnswer == Self.expectedAnswer(
+            .vehicleLogout, .success, data: Array(logout[24..<32]), edition: e2025))
         await unit.close()
         let metrics = try await daemon.httpGet("/metrics").body
         #expect(metrics.contains("horgos_gbt32960_errors_total{reason=\"bad_signature\"} 1"), "counted by name")
@@ -268,7 +272,9 @@ import Glibc
     }
 
     @Test(arguments: [GBT32960Edition.edition2016, .edition2025])
-    func killNineBetweenReceiptAndAnswerNeverLeavesASuccessAnswerForUnstoredData(edition: GBT32960Edition) async throws {
+    func killNineBetweenReceiptAndAnswerNeverLeavesASuccessAnswerForUnstoredData(
+        edition: GBT32960Edition
+    ) async throws {
         // Frames sit received and unanswered (their journal round not yet durable) when the daemon is killed.
         let daemon = try DaemonProcess(environment: ["HORGOS_STORE_APPLY_INTERVAL_MS": "400"])
         try await daemon.start()

@@ -230,7 +230,8 @@ struct DecodedValues {
 
     @Test func a2025LoginWithPacksPerBMSRoundTrips() throws {
         var bytes: [UInt8] = []
-        GBT32960Encoder.appendFrame(edition: .edition2025, command: .vehicleLogin, vin: GBT32960VINField(Self.vin), to: &bytes) {
+        let vinField = GBT32960VINField(Self.vin)
+        GBT32960Encoder.appendFrame(edition: .edition2025, command: .vehicleLogin, vin: vinField, to: &bytes) {
             GBT32960Encoder.appendVehicleLogin2025(
                 time: Self.time, sequence: 7, iccid: Array("89860924790023166606".utf8),
                 packCodes: [[Array("A".utf8)], [Array("B".utf8), Array("C".utf8)]], to: &$0)
@@ -245,7 +246,7 @@ struct DecodedValues {
         }
         // The 2016 form (count, code length, codes) under `$$` does not fill the 2025 layout.
         var old: [UInt8] = []
-        GBT32960Encoder.appendFrame(edition: .edition2025, command: .vehicleLogin, vin: GBT32960VINField(Self.vin), to: &old) {
+        GBT32960Encoder.appendFrame(edition: .edition2025, command: .vehicleLogin, vin: vinField, to: &old) {
             GBT32960Encoder.appendVehicleLogin(
                 time: Self.time, sequence: 7, iccid: [], subsystemCodes: [Array("ABCD".utf8)], to: &$0)
         }
