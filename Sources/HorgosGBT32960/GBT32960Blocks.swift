@@ -11,8 +11,7 @@ public struct GBT32960VehicleData {
     public let edition: GBT32960Edition
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
-        self.bytes = bytes
-        self.edition = edition
+        (self.bytes, self.edition) = (bytes, edition)
     }
 
     /// 1 started, 2 off, 3 other.
@@ -61,8 +60,7 @@ public struct GBT32960DriveMotors {
     public let edition: GBT32960Edition
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
-        self.bytes = bytes
-        self.edition = edition
+        (self.bytes, self.edition) = (bytes, edition)
     }
 
     /// Bytes per motor in `edition`.
@@ -89,8 +87,7 @@ public struct GBT32960DriveMotor {
     public let edition: GBT32960Edition
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
-        self.bytes = bytes
-        self.edition = edition
+        (self.bytes, self.edition) = (bytes, edition)
     }
 
     @inlinable var is2025: Bool { edition == .edition2025 }
@@ -171,8 +168,7 @@ public struct GBT32960Engine {
     public let edition: GBT32960Edition
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
-        self.bytes = bytes
-        self.edition = edition
+        (self.bytes, self.edition) = (bytes, edition)
     }
 
     @inlinable var is2025: Bool { edition == .edition2025 }
@@ -195,8 +191,7 @@ public struct GBT32960Position {
     public let edition: GBT32960Edition
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
-        self.bytes = bytes
-        self.edition = edition
+        (self.bytes, self.edition) = (bytes, edition)
     }
 
     /// Offset of the longitude (the latitude follows it).
@@ -275,8 +270,7 @@ public struct GBT32960Alarms {
     public let edition: GBT32960Edition
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
-        self.bytes = bytes
-        self.edition = edition
+        (self.bytes, self.edition) = (bytes, edition)
     }
 
     /// Highest alarm level as sent: 0 none, 1–3 (3 most severe); 0xFE/0xFF read as nil.
@@ -363,8 +357,7 @@ public struct GBT32960CellVoltages: Sequence {
     public let edition: GBT32960Edition
     @inlinable
     public init(_ bytes: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) {
-        self.bytes = bytes
-        self.edition = edition
+        (self.bytes, self.edition) = (bytes, edition)
     }
 
     /// Number of subsystems in the block.

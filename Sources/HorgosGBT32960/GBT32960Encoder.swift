@@ -192,9 +192,10 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
         self.edition = edition
     }
 
-    /// Appends the data unit: time, then the blocks in type order (2025: then the signature).
+    /// Appends the data unit: time, then the blocks in type order (2025: then the signature), in
+    /// `edition`'s layout.
     public func appendDataUnit(to out: inout [UInt8]) {
-        if edition == .edition2025 { return appendDataUnit2025(to: &out) }
+        let is2025 = edition == .edition2025
         out += time.bytes
         if let v = vehicle {
             out += [0x01, v.state, v.charging, v.mode]
@@ -204,20 +205,25 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
             out.appendBE(v.current)
             out += [v.soc, v.dcdc, v.gear]
             out.appendBE(v.insulation)
-            out += [v.accelerator, v.brake]
+            if !is2025 { out += [v.accelerator, v.brake] }
         }
         if let motors {
             out += [0x02, UInt8(motors.count)]
             for m in motors {
                 out += [m.number, m.state, m.controllerTemperature]
                 out.appendBE(m.speed)
-                out.appendBE(UInt16(truncatingIfNeeded: m.torque))
-                out.append(m.temperature)
-                out.appendBE(m.voltage)
-                out.appendBE(m.current)
+                if is2025 {
+                    out.appendBE(m.torque)
+                    out.append(m.temperature)
+                } else {
+                    out.appendBE(UInt16(truncatingIfNeeded: m.torque))
+                    out.append(m.temperature)
+                    out.appendBE(m.voltage)
+                    out.appendBE(m.current)
+                }
             }
         }
-        if let f = fuelCell {
+        if !is2025, let f = fuelCell {
             out.append(0x03)
             out.appendBE(f.voltage)
             out.appendBE(f.current)
@@ -232,16 +238,16 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
             out += [f.h2PressureSensor, f.dcdc]
         }
         if let e = engine {
-            out += [0x04, e.state]
+            out += is2025 ? [0x04] : [0x04, e.state]
             out.appendBE(e.crankshaft)
-            out.appendBE(e.fuelRate)
+            if !is2025 { out.appendBE(e.fuelRate) }
         }
         if let p = position {
-            out += [0x05, p.status]
+            out += is2025 ? [0x05, p.status, p.coordinateSystem] : [0x05, p.status]
             out.appendBE(p.longitude)
             out.appendBE(p.latitude)
         }
-        if let x = extremes {
+        if !is2025, let x = extremes {
             out += [0x06, x.maxVoltageSubsystem, x.maxVoltageCell]
             out.appendBE(x.maxVoltage)
             out += [x.minVoltageSubsystem, x.minVoltageCell]
@@ -250,102 +256,49 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
             out += [x.minTemperatureSubsystem, x.minTemperatureProbe, x.minTemperature]
         }
         if let a = alarms {
-            out += [0x07, a.maxLevel]
+            out += [is2025 ? 0x06 : 0x07, a.maxLevel]
             out.appendBE(a.flags)
             for index in 0..<4 {
                 let list = index < a.faults.count ? a.faults[index] : []
                 out.append(UInt8(list.count))
                 for code in list { out.appendBE(code) }
             }
+            if is2025 {
+                out.append(UInt8(a.levelled.count))
+                for pair in a.levelled { out += [pair.first ?? 0, pair.last ?? 0] }
+            }
         }
         if let cellSubsystems {
-            out += [0x08, UInt8(cellSubsystems.count)]
+            out += [is2025 ? 0x07 : 0x08, UInt8(cellSubsystems.count)]
             for s in cellSubsystems {
                 out.append(s.number)
                 out.appendBE(s.voltage)
                 out.appendBE(s.current)
-                out.appendBE(s.totalCells)
-                out.appendBE(s.firstCell)
-                out.append(UInt8(s.cells.count))
+                if is2025 {
+                    out.appendBE(UInt16(s.cells.count))
+                } else {
+                    out.appendBE(s.totalCells)
+                    out.appendBE(s.firstCell)
+                    out.append(UInt8(s.cells.count))
+                }
                 for cell in s.cells { out.appendBE(cell) }
             }
         }
         if let probeSubsystems {
-            out += [0x09, UInt8(probeSubsystems.count)]
+            out += [is2025 ? 0x08 : 0x09, UInt8(probeSubsystems.count)]
             for s in probeSubsystems {
                 out.append(s.number)
                 out.appendBE(UInt16(s.temperatures.count))
                 out += s.temperatures
             }
         }
-    }
-}
-
-extension GBT32960RealtimeValues {
-    /// The 2025 data unit: time, blocks 0x01, 0x02, 0x04–0x08 in type order, 0xFF, signature.
-    func appendDataUnit2025(to out: inout [UInt8]) {
-        out += time.bytes
-        if let v = vehicle {
-            out += [0x01, v.state, v.charging, v.mode]
-            out.appendBE(v.speed)
-            out.appendBE(v.odometer)
-            out.appendBE(v.voltage)
-            out.appendBE(v.current)
-            out += [v.soc, v.dcdc, v.gear]
-            out.appendBE(v.insulation)
+        if is2025 {
+            let signature = signature ?? Signature()
+            out += [0xFF, signature.algorithm]
+            out.appendBE(UInt16(signature.r.count))
+            out += signature.r
+            out.appendBE(UInt16(signature.s.count))
+            out += signature.s
         }
-        if let motors {
-            out += [0x02, UInt8(motors.count)]
-            for m in motors {
-                out += [m.number, m.state, m.controllerTemperature]
-                out.appendBE(m.speed)
-                out.appendBE(m.torque)
-                out.append(m.temperature)
-            }
-        }
-        if let e = engine {
-            out.append(0x04)
-            out.appendBE(e.crankshaft)
-        }
-        if let p = position {
-            out += [0x05, p.status, p.coordinateSystem]
-            out.appendBE(p.longitude)
-            out.appendBE(p.latitude)
-        }
-        if let a = alarms {
-            out += [0x06, a.maxLevel]
-            out.appendBE(a.flags)
-            for index in 0..<4 {
-                let list = index < a.faults.count ? a.faults[index] : []
-                out.append(UInt8(list.count))
-                for code in list { out.appendBE(code) }
-            }
-            out.append(UInt8(a.levelled.count))
-            for pair in a.levelled { out += [pair.first ?? 0, pair.last ?? 0] }
-        }
-        if let cellSubsystems {
-            out += [0x07, UInt8(cellSubsystems.count)]
-            for s in cellSubsystems {
-                out.append(s.number)
-                out.appendBE(s.voltage)
-                out.appendBE(s.current)
-                out.appendBE(UInt16(s.cells.count))
-                for cell in s.cells { out.appendBE(cell) }
-            }
-        }
-        if let probeSubsystems {
-            out += [0x08, UInt8(probeSubsystems.count)]
-            for s in probeSubsystems {
-                out.append(s.number)
-                out.appendBE(UInt16(s.temperatures.count))
-                out += s.temperatures
-            }
-        }
-        let signature = signature ?? Signature()
-        out += [0xFF, signature.algorithm]
-        out.appendBE(UInt16(signature.r.count))
-        out += signature.r
-        out.appendBE(UInt16(signature.s.count))
-        out += signature.s
     }
 }

@@ -27,10 +27,11 @@ import Testing
         return (frames, sum)
     }
 
-    @Test func decodingAndReadingEveryBlockAllocatesNothing() {
+    /// Decodes 200 frames of `values(seed, time)` twice (warm, counted) and expects no allocation.
+    static func expectNoAllocations(_ values: (Int, GBT32960Time) -> GBT32960RealtimeValues) {
         var stream: [UInt8] = []
         let time = try! GBT32960Time(year: 26, month: 1, day: 2, hour: 3, minute: 4, second: 5)
-        for seed in 0..<200 { stream += realtimeFrame(typicalReport(seed: seed, time: time), vin: DecoderTests.vin) }
+        for seed in 0..<200 { stream += realtimeFrame(values(seed, time), vin: DecoderTests.vin) }
         stream.withUnsafeBytes { raw in
             let warm = Self.readAll(raw)
             var result = (frames: 0, sum: 0)
@@ -41,19 +42,11 @@ import Testing
         }
     }
 
+    @Test func decodingAndReadingEveryBlockAllocatesNothing() {
+        Self.expectNoAllocations { typicalReport(seed: $0, time: $1) }
+    }
+
     @Test func decodingAndReadingEveryBlockOfA2025FrameAllocatesNothing() {
-        var stream: [UInt8] = []
-        let time = try! GBT32960Time(year: 26, month: 1, day: 2, hour: 3, minute: 4, second: 5)
-        for seed in 0..<200 {
-            stream += realtimeFrame(.typical2025(seed: seed, time: time), vin: DecoderTests.vin)
-        }
-        stream.withUnsafeBytes { raw in
-            let warm = Self.readAll(raw)
-            var result = (frames: 0, sum: 0)
-            let count = Self.allocations { result = Self.readAll(raw) }
-            #expect(result.frames == 200)
-            #expect(result == warm)
-            #expect(count == 0, "\(count) allocations for \(result.frames) 2025 frames")
-        }
+        Self.expectNoAllocations { .typical2025(seed: $0, time: $1) }
     }
 }
