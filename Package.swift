@@ -238,9 +238,11 @@ let package = Package(
             path: "Tests/StoreCrashChild",
             swiftSettings: strictSettings
         ),
+        // The libFuzzer driver shared by the horgos-fuzz-* targets (Scripts/fuzz-*.sh).
+        .target(name: "HorgosFuzzDriver", path: "Benchmarks/FuzzDriver", swiftSettings: strictSettings),
         .executableTarget(
             name: "horgos-fuzz-wire",
-            dependencies: ["HorgosWire"],
+            dependencies: ["HorgosWire", "HorgosFuzzDriver"],
             path: "Benchmarks/WireFuzz",
             swiftSettings: strictSettings
         ),
@@ -270,7 +272,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "horgos-fuzz-gbt32960",
-            dependencies: ["HorgosGBT32960", "HorgosWire"],
+            dependencies: ["HorgosGBT32960", "HorgosWire", "HorgosFuzzDriver"],
             path: "Benchmarks/GBT32960Fuzz",
             swiftSettings: strictSettings
         ),
@@ -326,7 +328,7 @@ let package = Package(
         // libFuzzer target for the PROXY v2 parser (Scripts/fuzz-proxy.sh).
         .executableTarget(
             name: "horgos-fuzz-proxy",
-            dependencies: ["HorgosProxyProtocol"],
+            dependencies: ["HorgosProxyProtocol", "HorgosFuzzDriver"],
             path: "Benchmarks/ProxyFuzz",
             swiftSettings: strictSettings
         ),

@@ -1,36 +1,4 @@
-// libFuzzer target for the PROXY v2 header parser (issue 14).
-//
-// Built with `-sanitize=fuzzer,address -DHORGOS_FUZZ` (Scripts/fuzz-proxy.sh), this file hands
-// control to libFuzzer, which calls `LLVMFuzzerTestOneInput` with each input. A plain `swift build`
-// compiles the placeholder branch, so the package builds without the fuzzer runtime.
-#if HORGOS_FUZZ
-    #if canImport(Glibc)
-        import Glibc
-    #endif
+// libFuzzer target for the PROXY v2 parser (issue 14): Scripts/fuzz-proxy.sh.
+import HorgosFuzzDriver
 
-    /// libFuzzer's entry for one input.
-    @_cdecl("LLVMFuzzerTestOneInput")
-    public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-        fuzzOneInput(UnsafeRawBufferPointer(start: data, count: size))
-        return 0
-    }
-
-    /// libFuzzer's driver (in the fuzzer runtime that `-sanitize=fuzzer` links).
-    @_silgen_name("LLVMFuzzerRunDriver")
-    func runFuzzerDriver(
-        _ argc: UnsafeMutablePointer<CInt>,
-        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-    ) -> CInt
-
-    // SwiftPM gives an executable target its own `main`, so libFuzzer's is not used: start its driver here.
-    var argc = CommandLine.argc
-    var argv = CommandLine.unsafeArgv
-    let status = runFuzzerDriver(&argc, &argv) { data, size in
-        fuzzOneInput(UnsafeRawBufferPointer(start: data, count: size))
-        return 0
-    }
-    exit(status)
-#else
-    print("horgos-fuzz-proxy: a libFuzzer target; run Scripts/fuzz-proxy.sh (it builds with -sanitize=fuzzer)")
-#endif
+runFuzzer(product: "horgos-fuzz-proxy", script: "Scripts/fuzz-proxy.sh", fuzzOneInput)

@@ -101,12 +101,14 @@ struct Daemon {
         let state = self.state
         let notifier = self.notifier
         let logger = self.logger
+        // READY once every listener (telemetry, admin and, when configured, GB/T 32960) is bound and the
+        // store has opened its files.
+        let components = 3 + (configuration.gbt32960.listen == nil ? 0 : 1)
         let onBound: @Sendable (String, SocketAddress?) -> Void = { name, address in
-            // READY once both listeners are bound and every region writer has opened its files.
             if let address {
                 state.listenerBound(name, address: ListenAddress(address)?.description ?? "\(address)")
             }
-            if state.componentReady(name) == 3 {
+            if state.componentReady(name) == components {
                 state.isServing = true
                 notifier.ready(status: state.statusLine())
                 logger.notice("ready", metadata: ["listeners": "\(state.snapshot().listeners)"])
@@ -196,7 +198,7 @@ struct Daemon {
             logger: logger)
         let gbt32960 = gbt32960Service(
             policy: policy, flows: flows, sink: StoreIngestSink(store: store),
-            onBound: { address in _ = state.listenerBound("gbt32960", address: ListenAddress(address)?.description ?? "") })
+            onBound: { onBound("gbt32960", $0) })
         let reloader = ReloadService(
             reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
             state: state, logger: logger)

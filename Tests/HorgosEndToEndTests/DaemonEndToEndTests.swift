@@ -418,13 +418,35 @@ import Glibc
         var messages = try await receiver.collect(for: .seconds(1.5))
         let readyIndex = messages.firstIndex { $0.split(separator: "\n").contains("READY=1") }
         #expect(readyIndex != nil, "READY=1 in \(messages)")
-        // READY=1 came only once the telemetry port accepts connections.
+        // READY=1 came only once the telemetry and GB/T 32960 ports accept connections.
         #expect(try RawSocket.connect(port: daemon.telemetryPort) >= 0)
+        #expect(try RawSocket.connect(port: daemon.gbt32960Port) >= 0)
         #expect(messages.filter { $0.contains("WATCHDOG=1") }.count >= 2, "watchdog pings at half of WATCHDOG_USEC")
         #expect(messages.contains { $0.contains("STATUS=") })
         kill(daemon.pid, SIGTERM)
         messages = try await receiver.collect(for: .seconds(1))
         #expect(messages.contains { $0.contains("STOPPING=1") })
         #expect(try await daemon.stop() == 0)
+    }
+
+    /// A configured listener that cannot bind is fatal: with the GB/T 32960 port already taken the daemon
+    /// never sends READY=1 and exits non-zero, naming the listener (no half-configured daemon).
+    @Test func aTakenGBT32960PortStopsTheDaemonBeforeReady() async throws {
+        let receiver = try NotifyReceiver()
+        defer { receiver.close() }
+        let daemon = try DaemonProcess(environment: ["NOTIFY_SOCKET": receiver.path])
+        defer { daemon.removeState() }
+        let holder = try RawSocket.listen(port: daemon.gbt32960Port)
+        defer { close(holder) }
+        await #expect(throws: HarnessError.self) { try await daemon.start(timeout: .seconds(60)) }
+        let status = try await daemon.stop(timeout: .seconds(30))
+        #expect(status != 0, "exit status \(status)")
+        // The pipe's reader may hand over the last lines a moment after the exit.
+        for _ in 0..<100 where !daemon.log.contains("GB/T 32960 listener NOT bound") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(daemon.log.contains("GB/T 32960 listener NOT bound"), "\(daemon.log)")
+        let messages = try await receiver.collect(for: .milliseconds(300))
+        #expect(!messages.contains { $0.split(separator: "\n").contains("READY=1") }, "\(messages)")
     }
 }

@@ -29,6 +29,25 @@ enum VectorFile {
 
 /// Plain TCP sockets for clients that misbehave below TLS.
 enum RawSocket {
+    /// A socket bound to 127.0.0.1:`port` and listening: holds the port so a daemon cannot bind it.
+    static func listen(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, Glibc.listen(fd, 8) == 0 else {
+            close(fd)
+            throw HarnessError("cannot hold port \(port): errno \(errno)")
+        }
+        return fd
+    }
+
     static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()

@@ -209,7 +209,7 @@ struct StraceLog {
 /// like `process`, acknowledging after the write alone, would fail this test: it never calls
 /// fdatasync, so the injected failure never happens and the child never stops).
 @Suite(.serialized) struct JournalFsyncFailureTests {
-    @Test(.enabled(if: canStrace, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
+    @Test(.enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
     func aFailedJournalFdatasyncStopsAcknowledgingAndExitsNonZeroAndReplayKeepsEveryAck() throws {
         let child = try #require(crashChildPath())
         let dir = TempDirectory()

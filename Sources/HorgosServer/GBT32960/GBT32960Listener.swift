@@ -107,8 +107,9 @@ public final class GBT32960Listener: Sendable {
     }
 }
 
-/// Runs a ``GBT32960Listener`` as a ServiceGroup service. A bind failure is logged (error) and the
-/// daemon keeps serving native units; `/status` lists the listener only once it is bound.
+/// Runs a ``GBT32960Listener`` as a ServiceGroup service. A bind failure is fatal, as for the telemetry
+/// listener: it is logged (critical) and thrown, so the daemon stops (exit 1) and never sends READY=1
+/// half configured; systemd shows the unit failed.
 public struct GBT32960Service: Service, CustomStringConvertible {
     private let listener: GBT32960Listener
     private let address: ListenAddress
@@ -138,11 +139,10 @@ public struct GBT32960Service: Service, CustomStringConvertible {
                            "tls": "\(listener.tls != nil ? "on" : "off")"])
             onBound(local)
         } catch {
-            logger.error(
-                "GB/T 32960 listener NOT bound; native units are served, GB/T 32960 units are not",
+            logger.critical(
+                "GB/T 32960 listener NOT bound; the daemon stops (free the port or change listen.gbt32960)",
                 metadata: ["address": "\(address)", "error": "\(error)"])
-            try? await gracefulShutdown()
-            return
+            throw error
         }
         try? await gracefulShutdown()
         await listener.drain(timeout: Task.isCancelled ? .seconds(1) : drainTimeout)
