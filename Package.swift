@@ -261,6 +261,7 @@ let package = Package(
         .testTarget(
             name: "HorgosGBT32960Tests",
             dependencies: ["HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
+            exclude: ["Vectors"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

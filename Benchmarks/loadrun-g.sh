@@ -8,7 +8,8 @@
 # certificate each, realtime every second, every unit reconnecting every 20 reports and reissuing
 # what was unanswered) and G2 platform mode (the same fleet over 4 gateway-certificate platforms).
 # For each: the daemon's CPU from /proc/PID/stat around the traffic, SIGTERM (must exit 0), then the
-# `telemetry` rows counted in the shards with the sqlite3 CLI. Passes when rows stored = frames the
+# `telemetry` rows counted in the shards with the sqlite3 CLI. HORGOS_LOADRUN_GBT_EDITION=2025 runs the
+# units in the 2025 edition (`horgos-sim --gbt-edition 2025`). Passes when rows stored = frames the
 # simulator saw answered success, with 0 errors and 0 unanswered frames.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,7 +78,7 @@ def run(name, platforms):
     args = [f"{bin_dir}/horgos-sim", "--protocol", "gbt32960", "--gbt32960-port", str(gport), "--pki", f"{state}/pki",
             "--vehicles", str(vehicles), "--gateways", str(platforms), "--duration", str(duration),
             "--reconnect-every", "0" if platforms else "20", "--regions", "AE,SA,MX,BR,DE,TH", "--json",
-            "--drain-timeout", "30"]
+            "--drain-timeout", "30", "--gbt-edition", os.environ.get("HORGOS_LOADRUN_GBT_EDITION", "2016")]
     cpu_before, wall_before = cpu_seconds(daemon.pid), time.time()
     sim = subprocess.run(args, capture_output=True, text=True)
     cpu, wall = cpu_seconds(daemon.pid) - cpu_before, time.time() - wall_before

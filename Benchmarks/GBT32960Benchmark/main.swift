@@ -1,12 +1,13 @@
 // horgos-bench-gbt32960: decode throughput of HorgosGBT32960 on one core (issue 12, acceptance 2).
 //
-//   swift run -c release horgos-bench-gbt32960 [--mib 64] [--repeat 7]
+//   swift run -c release horgos-bench-gbt32960 [--mib 64] [--repeat 7] [--edition 2016|2025]
 //
 // Fills a buffer with typical realtime frames (~300 bytes: every 2016 information type 0x01-0x09,
 // 64 cell voltages, 16 probe temperatures; 64 distinct VINs and values), then decodes it frame
 // after frame: scan + BCC + body walk + every field of every block read and summed (so nothing is
 // optimised away). Each figure is the best of --repeat runs on one thread, beside memcpy of the
-// same buffer as the machine's practical limit.
+// same buffer as the machine's practical limit. `--edition 2025` uses typical 2025 frames instead
+// (~460 bytes: types 0x01, 0x02, 0x04-0x08 of that edition and a 256-byte signature).
 import HorgosGBT32960
 import HorgosWire
 
@@ -18,17 +19,19 @@ import HorgosWire
 
 var mebibytes = 64
 var repeats = 7
+var edition = 2016
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     guard let value = arguments.popFirst().flatMap(Int.init) else {
-        print("usage: horgos-bench-gbt32960 [--mib N] [--repeat N]")
+        print("usage: horgos-bench-gbt32960 [--mib N] [--repeat N] [--edition 2016|2025]")
         exit(2)
     }
     switch flag {
     case "--mib": mebibytes = value
     case "--repeat": repeats = value
+    case "--edition" where value == 2016 || value == 2025: edition = value
     default:
-        print("usage: horgos-bench-gbt32960 [--mib N] [--repeat N]")
+        print("usage: horgos-bench-gbt32960 [--mib N] [--repeat N] [--edition 2016|2025]")
         exit(2)
     }
 }
@@ -39,8 +42,10 @@ for t in 0..<64 {
     let vin = VIN(String(decoding: (0..<17).map { alphabet[($0 * 7 + t * 13) % alphabet.count] }, as: UTF8.self))!
     let time = try! GBT32960Time(year: 26, month: 3, day: UInt8(1 + t % 28), hour: 10, minute: UInt8(t % 60), second: 0)
     var frame: [UInt8] = []
-    GBT32960Encoder.appendFrame(command: .realtime, vin: GBT32960VINField(vin), to: &frame) {
-        GBT32960RealtimeValues.typical(seed: t, time: time).appendDataUnit(to: &$0)
+    let values: GBT32960RealtimeValues =
+        edition == 2025 ? .typical2025(seed: t, time: time) : .typical(seed: t, time: time)
+    GBT32960Encoder.appendFrame(edition: values.edition, command: .realtime, vin: GBT32960VINField(vin), to: &frame) {
+        values.appendDataUnit(to: &$0)
     }
     templates.append(frame)
 }
@@ -89,7 +94,9 @@ func format(_ value: Double) -> String {
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }
 
-print("horgos-bench-gbt32960: \(frames) frames of \(frameSize) bytes (\(mebibytes) MiB), best of \(repeats), one thread")
+print(
+    "horgos-bench-gbt32960: \(frames) \(edition) frames of \(frameSize) bytes (\(mebibytes) MiB),"
+        + " best of \(repeats), one thread")
 var best = (memcpy: Double.infinity, walk: Double.infinity, full: Double.infinity)
 nonisolated(unsafe) var sink = 0
 for _ in 0..<repeats {

@@ -73,7 +73,7 @@ func checkBody(_ frame: GBT32960FrameView) {
         var unit: [UInt8] = []
         values.appendDataUnit(to: &unit)
         unit.withUnsafeBytes { raw in
-            guard let again = try? GBT32960RealtimeReport(dataUnit: raw) else {
+            guard let again = try? GBT32960RealtimeReport(dataUnit: raw, edition: report.edition) else {
                 preconditionFailure("re-encoded report does not decode")
             }
             precondition(GBT32960RealtimeValues(again) == values, "re-encoded report decodes differently")

@@ -122,11 +122,14 @@ public struct GBT32960Decoder: Sendable {
             throw .badStart(UInt16(bytes.byte(0)) << 8 | UInt16(count >= 2 ? bytes.byte(1) : 0))
         }
         if count >= 2, bytes.byte(1) != bytes.byte(0) { throw .badStart(bytes.word(0)) }
-        if count >= 3, GBT32960Command(wireValue: bytes.byte(2)) == nil { throw .unknownCommand(bytes.byte(2)) }
+        let edition = count >= 1 ? GBT32960Edition(startByte: bytes.byte(0)).unsafelyUnwrapped : .edition2016
+        if count >= 3, GBT32960Command(wireValue: bytes.byte(2), edition: edition) == nil {
+            throw .unknownCommand(bytes.byte(2))
+        }
         if count >= 4, GBT32960ResponseFlag(wireValue: bytes.byte(3)) == nil {
             throw .unknownResponseFlag(bytes.byte(3))
         }
-        if count >= 22, GBT32960Encryption(wireValue: bytes.byte(21)) == nil {
+        if count >= 22, GBT32960Encryption(wireValue: bytes.byte(21), edition: edition) == nil {
             throw .unknownEncryption(bytes.byte(21))
         }
         guard count >= GBT32960Format.headerSize else { return .needMore(GBT32960Format.headerSize - count) }
@@ -136,11 +139,11 @@ public struct GBT32960Decoder: Sendable {
         guard count >= total else { return .needMore(total - count) }
         return .frame(
             GBT32960FrameHeader(
-                edition: GBT32960Edition(startByte: bytes.byte(0)).unsafelyUnwrapped,
-                command: GBT32960Command(wireValue: bytes.byte(2)).unsafelyUnwrapped,
+                edition: edition,
+                command: GBT32960Command(wireValue: bytes.byte(2), edition: edition).unsafelyUnwrapped,
                 response: GBT32960ResponseFlag(wireValue: bytes.byte(3)).unsafelyUnwrapped,
                 vinField: GBT32960VINField(bytes: bytes.slice(4, 17)),
-                encryption: GBT32960Encryption(wireValue: bytes.byte(21)).unsafelyUnwrapped,
+                encryption: GBT32960Encryption(wireValue: bytes.byte(21), edition: edition).unsafelyUnwrapped,
                 dataLength: length))
     }
 
@@ -222,20 +225,21 @@ public struct GBT32960FrameView {
 
     /// Checks the data unit against its command's layout and returns its typed view.
     ///
-    /// Refuses encrypted data units (`encryptedDataUnit`) and 2025 realtime content
-    /// (`unsupportedEditionContent`).
+    /// Refuses encrypted data units (`encryptedDataUnit`) and the 2025-only commands 0x09–0x0B
+    /// (`unsupportedEditionContent`). A data unit is read with its edition's layout.
     @inlinable
     public func body() throws(GBT32960Error) -> GBT32960Body {
         if header.encryption != .none, header.dataLength > 0 {
             throw .encryptedDataUnit(header.encryption.rawValue)
         }
         let unit = dataUnit
+        let edition = header.edition
         switch header.command {
-        case .vehicleLogin: return .vehicleLogin(try GBT32960VehicleLogin(dataUnit: unit))
+        case .vehicleLogin: return .vehicleLogin(try GBT32960VehicleLogin(dataUnit: unit, edition: edition))
         case .realtime, .reissue:
-            if header.edition == .edition2025 { throw .unsupportedEditionContent }
-            let report = try GBT32960RealtimeReport(dataUnit: unit)
+            let report = try GBT32960RealtimeReport(dataUnit: unit, edition: edition)
             return header.command == .realtime ? .realtime(report) : .reissue(report)
+        case .activation, .activationResponse, .payloadKeySync: throw .unsupportedEditionContent
         case .vehicleLogout: return .vehicleLogout(try GBT32960Logout(dataUnit: unit, command: 0x04))
         case .platformLogin: return .platformLogin(try GBT32960PlatformLogin(dataUnit: unit))
         case .platformLogout: return .platformLogout(try GBT32960Logout(dataUnit: unit, command: 0x06))

@@ -52,6 +52,22 @@ public enum GBT32960Encoder {
         for code in subsystemCodes { out += code }
     }
 
+    /// Appends a 2025 vehicle login data unit: one entry of `packCodes` per BMS, each code 24 bytes
+    /// (shorter codes are padded with ASCII `0`).
+    public static func appendVehicleLogin2025(
+        time: GBT32960Time, sequence: UInt16, iccid: [UInt8], packCodes: [[[UInt8]]], to out: inout [UInt8]
+    ) {
+        out += time.bytes
+        out.appendBE(sequence)
+        out += iccid.prefix(20) + [UInt8](repeating: 0x30, count: max(0, 20 - iccid.count))
+        out.append(UInt8(packCodes.count))
+        for codes in packCodes { out.append(UInt8(codes.count)) }
+        let size = GBT32960VehicleLogin.packCodeSize2025
+        for codes in packCodes {
+            for code in codes { out += code.prefix(size) + [UInt8](repeating: 0x30, count: max(0, size - code.count)) }
+        }
+    }
+
     /// Appends a logout (vehicle or platform) data unit.
     public static func appendLogout(time: GBT32960Time, sequence: UInt16, to out: inout [UInt8]) {
         out += time.bytes
@@ -88,6 +104,11 @@ extension Array where Element == UInt8 {
 
 /// The values of a realtime report, raw as on the wire, for building frames (simulator, tests,
 /// benchmark). A nil block is left out; an empty list is a block with a count of zero.
+///
+/// `edition` chooses the layout: a 2025 data unit numbers its types 0x06 alarms, 0x07 cells,
+/// 0x08 probes, leaves out what that edition does not have (pedals, motor voltage and current,
+/// engine state and fuel rate, fuel cell, extreme values, cell split fields) and ends with the
+/// signature (`signature`, which must then be set).
 public struct GBT32960RealtimeValues: Sendable, Hashable {
     public struct Vehicle: Sendable, Hashable {
         public var state: UInt8 = 1, charging: UInt8 = 3, mode: UInt8 = 1
@@ -98,7 +119,8 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
     }
     public struct Motor: Sendable, Hashable {
         public var number: UInt8 = 1, state: UInt8 = 1, controllerTemperature: UInt8 = 40
-        public var speed: UInt16 = 20_000, torque: UInt16 = 20_000, temperature: UInt8 = 40
+        /// The torque as sent: a WORD in 2016 (written truncated), a DWORD in 2025.
+        public var speed: UInt16 = 20_000, torque: UInt32 = 20_000, temperature: UInt8 = 40
         public var voltage: UInt16 = 0, current: UInt16 = 10_000
         public init() {}
     }
@@ -115,6 +137,8 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
     }
     public struct Position: Sendable, Hashable {
         public var status: UInt8 = 0, longitude: UInt32 = 0, latitude: UInt32 = 0
+        /// 2025 only: 1 WGS-84, 2 GCJ-02, 3 other.
+        public var coordinateSystem: UInt8 = 1
         public init() {}
     }
     public struct Extremes: Sendable, Hashable {
@@ -128,6 +152,8 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
         public var maxLevel: UInt8 = 0, flags: UInt32 = 0
         /// Energy storage, drive motor, engine, other.
         public var faults: [[UInt32]] = [[], [], [], []]
+        /// 2025 only: (general alarm bit, level) pairs.
+        public var levelled: [[UInt8]] = []
         public init() {}
     }
     public struct CellSubsystem: Sendable, Hashable {
@@ -139,6 +165,16 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
         public var number: UInt8 = 1, temperatures: [UInt8] = []
         public init() {}
     }
+    /// The 2025 signature: algorithm (1 SM2, 2 RSA, 3 ECC), r and s as sent.
+    public struct Signature: Sendable, Hashable {
+        public var algorithm: UInt8 = 2, r: [UInt8] = [], s: [UInt8] = []
+        public init(algorithm: UInt8 = 2, r: [UInt8] = [], s: [UInt8] = []) {
+            (self.algorithm, self.r, self.s) = (algorithm, r, s)
+        }
+    }
+
+    public var edition: GBT32960Edition = .edition2016
+    public var signature: Signature?
 
     public var time: GBT32960Time
     public var vehicle: Vehicle?
@@ -151,10 +187,15 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
     public var cellSubsystems: [CellSubsystem]?
     public var probeSubsystems: [ProbeSubsystem]?
 
-    public init(time: GBT32960Time) { self.time = time }
+    public init(time: GBT32960Time, edition: GBT32960Edition = .edition2016) {
+        self.time = time
+        self.edition = edition
+    }
 
-    /// Appends the data unit: time, then the blocks in type order.
+    /// Appends the data unit: time, then the blocks in type order (2025: then the signature), in
+    /// `edition`'s layout.
     public func appendDataUnit(to out: inout [UInt8]) {
+        let is2025 = edition == .edition2025
         out += time.bytes
         if let v = vehicle {
             out += [0x01, v.state, v.charging, v.mode]
@@ -164,20 +205,25 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
             out.appendBE(v.current)
             out += [v.soc, v.dcdc, v.gear]
             out.appendBE(v.insulation)
-            out += [v.accelerator, v.brake]
+            if !is2025 { out += [v.accelerator, v.brake] }
         }
         if let motors {
             out += [0x02, UInt8(motors.count)]
             for m in motors {
                 out += [m.number, m.state, m.controllerTemperature]
                 out.appendBE(m.speed)
-                out.appendBE(m.torque)
-                out.append(m.temperature)
-                out.appendBE(m.voltage)
-                out.appendBE(m.current)
+                if is2025 {
+                    out.appendBE(m.torque)
+                    out.append(m.temperature)
+                } else {
+                    out.appendBE(UInt16(truncatingIfNeeded: m.torque))
+                    out.append(m.temperature)
+                    out.appendBE(m.voltage)
+                    out.appendBE(m.current)
+                }
             }
         }
-        if let f = fuelCell {
+        if !is2025, let f = fuelCell {
             out.append(0x03)
             out.appendBE(f.voltage)
             out.appendBE(f.current)
@@ -192,16 +238,16 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
             out += [f.h2PressureSensor, f.dcdc]
         }
         if let e = engine {
-            out += [0x04, e.state]
+            out += is2025 ? [0x04] : [0x04, e.state]
             out.appendBE(e.crankshaft)
-            out.appendBE(e.fuelRate)
+            if !is2025 { out.appendBE(e.fuelRate) }
         }
         if let p = position {
-            out += [0x05, p.status]
+            out += is2025 ? [0x05, p.status, p.coordinateSystem] : [0x05, p.status]
             out.appendBE(p.longitude)
             out.appendBE(p.latitude)
         }
-        if let x = extremes {
+        if !is2025, let x = extremes {
             out += [0x06, x.maxVoltageSubsystem, x.maxVoltageCell]
             out.appendBE(x.maxVoltage)
             out += [x.minVoltageSubsystem, x.minVoltageCell]
@@ -210,33 +256,49 @@ public struct GBT32960RealtimeValues: Sendable, Hashable {
             out += [x.minTemperatureSubsystem, x.minTemperatureProbe, x.minTemperature]
         }
         if let a = alarms {
-            out += [0x07, a.maxLevel]
+            out += [is2025 ? 0x06 : 0x07, a.maxLevel]
             out.appendBE(a.flags)
             for index in 0..<4 {
                 let list = index < a.faults.count ? a.faults[index] : []
                 out.append(UInt8(list.count))
                 for code in list { out.appendBE(code) }
             }
+            if is2025 {
+                out.append(UInt8(a.levelled.count))
+                for pair in a.levelled { out += [pair.first ?? 0, pair.last ?? 0] }
+            }
         }
         if let cellSubsystems {
-            out += [0x08, UInt8(cellSubsystems.count)]
+            out += [is2025 ? 0x07 : 0x08, UInt8(cellSubsystems.count)]
             for s in cellSubsystems {
                 out.append(s.number)
                 out.appendBE(s.voltage)
                 out.appendBE(s.current)
-                out.appendBE(s.totalCells)
-                out.appendBE(s.firstCell)
-                out.append(UInt8(s.cells.count))
+                if is2025 {
+                    out.appendBE(UInt16(s.cells.count))
+                } else {
+                    out.appendBE(s.totalCells)
+                    out.appendBE(s.firstCell)
+                    out.append(UInt8(s.cells.count))
+                }
                 for cell in s.cells { out.appendBE(cell) }
             }
         }
         if let probeSubsystems {
-            out += [0x09, UInt8(probeSubsystems.count)]
+            out += [is2025 ? 0x08 : 0x09, UInt8(probeSubsystems.count)]
             for s in probeSubsystems {
                 out.append(s.number)
                 out.appendBE(UInt16(s.temperatures.count))
                 out += s.temperatures
             }
+        }
+        if is2025 {
+            let signature = signature ?? Signature()
+            out += [0xFF, signature.algorithm]
+            out.appendBE(UInt16(signature.r.count))
+            out += signature.r
+            out.appendBE(UInt16(signature.s.count))
+            out += signature.s
         }
     }
 }

@@ -29,8 +29,16 @@ public enum GBT32960Error: Error, Sendable, Hashable {
     case badVIN
     /// A data-unit length above the listener's limit, refused from the header alone.
     case dataUnitTooLarge(length: Int, limit: Int)
-    /// Realtime information of the 2025 edition, which Horgos does not read (Proto/GBT32960.md 2).
+    /// 2025 content whose layout Horgos does not read: the commands 0x09 activation, 0x0A activation
+    /// response, 0x0B key sync, and the information types 0x03 fuel cell, 0x30 fuel-cell stacks,
+    /// 0x31 super capacitors, 0x32 super-capacitor extremes (Proto/GBT32960.md section 2).
     case unsupportedEditionContent
+    /// A 2025 realtime or reissue data unit that ends without its signature (no 0xFF starter after
+    /// the last information block).
+    case signatureMissing
+    /// A 2025 signature that cannot be read: an algorithm other than 1 SM2, 2 RSA, 3 ECC, or an r/s
+    /// length that does not fill the rest of the data unit exactly.
+    case badSignature
 
     /// The snake_case name used in metrics, logs and the vector files.
     public var name: String {
@@ -48,6 +56,8 @@ public enum GBT32960Error: Error, Sendable, Hashable {
         case .badVIN: "bad_vin"
         case .dataUnitTooLarge: "data_unit_too_large"
         case .unsupportedEditionContent: "unsupported_edition_content"
+        case .signatureMissing: "signature_missing"
+        case .badSignature: "bad_signature"
         }
     }
 
@@ -55,7 +65,7 @@ public enum GBT32960Error: Error, Sendable, Hashable {
     public static let allNames = [
         "bad_start", "bad_bcc", "length_mismatch", "truncated", "unknown_command", "unknown_info_type",
         "unknown_response_flag", "unknown_encryption", "encrypted_data_unit", "bad_time", "bad_vin",
-        "data_unit_too_large", "unsupported_edition_content",
+        "data_unit_too_large", "unsupported_edition_content", "signature_missing", "bad_signature",
     ]
 
     /// Whether the frame's bytes cannot be delimited (start or length unknown): the stream must be

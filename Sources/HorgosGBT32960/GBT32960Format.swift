@@ -18,10 +18,10 @@ public enum GBT32960Format {
 
 /// Which edition of GB/T 32960.3 a frame's start bytes name.
 ///
-/// Both editions share the frame envelope (header layout, BCC, commands 0x01–0x08 and their
-/// login/logout/heartbeat/time bodies). Horgos reads realtime information types with the 2016
-/// tables only; for a 2025 frame they are refused (`GBT32960Error.unsupportedEditionContent`), see
-/// Proto/GBT32960.md section 2.
+/// Both editions share the frame envelope (header layout, BCC, commands 0x01–0x08). The 2025
+/// edition changes the vehicle login body, renumbers and re-lays-out the realtime information types
+/// and ends a realtime or reissue data unit with a signature; Proto/GBT32960.md section 2 lists
+/// what Horgos reads of it.
 public enum GBT32960Edition: UInt8, Sendable, Hashable, CaseIterable {
     /// GB/T 32960.3-2016: start bytes `##` (0x23 0x23).
     case edition2016 = 0x23
@@ -54,11 +54,19 @@ public enum GBT32960Command: UInt8, Sendable, Hashable, CaseIterable {
     case heartbeat = 0x07
     case timeCalibration = 0x08
 
+    /// 2025 only: a vehicle's security-chip activation request.
+    case activation = 0x09
+    /// 2025 only: the activation answer.
+    case activationResponse = 0x0A
+    /// 2025 only: a data-unit key synchronisation.
+    case payloadKeySync = 0x0B
+
     /// The command of a command byte; nil for one Horgos does not serve (0x80–0x82 are sent by a
-    /// platform to a terminal, never the other way).
+    /// platform to a terminal, never the other way; 0x09–0x0B exist in the 2025 edition only).
     @inlinable @inline(__always)
-    public init?(wireValue: UInt8) {
-        guard wireValue >= 0x01, wireValue <= 0x08 else { return nil }
+    public init?(wireValue: UInt8, edition: GBT32960Edition = .edition2016) {
+        let last: UInt8 = edition == .edition2025 ? 0x0B : 0x08
+        guard wireValue >= 0x01, wireValue <= last else { return nil }
         self.init(rawValue: wireValue)
     }
 
@@ -73,6 +81,9 @@ public enum GBT32960Command: UInt8, Sendable, Hashable, CaseIterable {
         case .platformLogout: "platform_logout"
         case .heartbeat: "heartbeat"
         case .timeCalibration: "time_calibration"
+        case .activation: "activation"
+        case .activationResponse: "activation_response"
+        case .payloadKeySync: "payload_key_sync"
         }
     }
 
@@ -104,15 +115,22 @@ public enum GBT32960Encryption: UInt8, Sendable, Hashable, CaseIterable {
     case none = 0x01
     case rsa = 0x02
     case aes128 = 0x03
+    /// 2025 only: SM2.
+    case sm2 = 0x04
+    /// 2025 only: SM4.
+    case sm4 = 0x05
     case abnormal = 0xFE
     case invalid = 0xFF
 
+    /// The flag of a byte in `edition` (0x04 SM2 and 0x05 SM4 exist in the 2025 edition only).
     @inlinable @inline(__always)
-    public init?(wireValue: UInt8) {
+    public init?(wireValue: UInt8, edition: GBT32960Edition = .edition2016) {
         switch wireValue {
         case 0x01: self = .none
         case 0x02: self = .rsa
         case 0x03: self = .aes128
+        case 0x04 where edition == .edition2025: self = .sm2
+        case 0x05 where edition == .edition2025: self = .sm4
         case 0xFE: self = .abnormal
         case 0xFF: self = .invalid
         default: return nil
@@ -120,7 +138,11 @@ public enum GBT32960Encryption: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-/// The information types of a realtime or reissue data unit (2016 edition, Table 9).
+/// The information types of a realtime or reissue data unit, by their 2016 numbers (Table 9).
+///
+/// A 2025 report files its blocks under the same cases: its 0x06 alarms are `.alarms`, 0x07 cell
+/// voltages `.cellVoltages`, 0x08 probe temperatures `.probeTemperatures` (`init(edition2025:)`);
+/// the 2025 edition has no extreme-values block.
 public enum GBT32960InfoType: UInt8, Sendable, Hashable, CaseIterable {
     case vehicle = 0x01
     case driveMotors = 0x02
@@ -131,4 +153,21 @@ public enum GBT32960InfoType: UInt8, Sendable, Hashable, CaseIterable {
     case alarms = 0x07
     case cellVoltages = 0x08
     case probeTemperatures = 0x09
+}
+
+extension GBT32960InfoType {
+    /// The block a 2025 type byte names; nil for a type Horgos does not read in that edition.
+    @inlinable @inline(__always)
+    public init?(edition2025 wire: UInt8) {
+        switch wire {
+        case 0x01: self = .vehicle
+        case 0x02: self = .driveMotors
+        case 0x04: self = .engine
+        case 0x05: self = .position
+        case 0x06: self = .alarms
+        case 0x07: self = .cellVoltages
+        case 0x08: self = .probeTemperatures
+        default: return nil
+        }
+    }
 }

@@ -2,22 +2,50 @@
 /// subsystem codes. Its answer echoes the same layout with the server's time.
 ///
 /// ```
-///   time(6) | login_seq WORD | ICCID(20) | subsystem_count n BYTE | code_length m BYTE | codes(n*m)
+///   2016: time(6) | login_seq WORD | ICCID(20) | subsystem_count n BYTE | code_length m BYTE | codes(n*m)
+///   2025: time(6) | login_seq WORD | ICCID(20) | BMS count n BYTE | packs per BMS (n BYTEs, k1..kn)
+///         | (k1 + … + kn) pack codes of 24 bytes, BMS by BMS
 /// ```
+/// The 2025 layout is the one of rtm_con (Proto/GBT32960.md section 2). Codes are offered as one
+/// flat list in both editions (`subsystemCount` codes of `codeLength` bytes); a 2025 login adds
+/// `bmsCount` and `packCount(bms:)`.
 public struct GBT32960VehicleLogin {
     public let dataUnit: UnsafeRawBufferPointer
     public let time: GBT32960Time
+    public let edition: GBT32960Edition
+    /// Number of codes and offset of the first one.
+    public let subsystemCount: Int
+    @usableFromInline let codesOffset: Int
 
-    /// Bytes before the subsystem codes.
+    /// Bytes before the subsystem codes (2016), before the per-BMS pack counts (2025).
     public static let fixedSize = 30
+    /// Bytes of a 2025 pack code.
+    public static let packCodeSize2025 = 24
 
     @inlinable
-    public init(dataUnit: UnsafeRawBufferPointer) throws(GBT32960Error) {
-        guard dataUnit.count >= GBT32960VehicleLogin.fixedSize,
-            dataUnit.count
-                == GBT32960VehicleLogin.fixedSize + Int(dataUnit.byte(28)) * Int(dataUnit.byte(29))
-        else { throw .lengthMismatch(infoType: 0, length: dataUnit.count) }
+    public init(dataUnit: UnsafeRawBufferPointer, edition: GBT32960Edition = .edition2016) throws(GBT32960Error) {
+        let count = dataUnit.count
+        switch edition {
+        case .edition2016:
+            guard count >= GBT32960VehicleLogin.fixedSize,
+                count == GBT32960VehicleLogin.fixedSize + Int(dataUnit.byte(28)) * Int(dataUnit.byte(29))
+            else { throw .lengthMismatch(infoType: 0, length: count) }
+            subsystemCount = Int(dataUnit.byte(28))
+            codesOffset = GBT32960VehicleLogin.fixedSize
+        case .edition2025:
+            guard count >= 29 else { throw .lengthMismatch(infoType: 0, length: count) }
+            let bms = Int(dataUnit.byte(28))
+            guard count >= 29 + bms else { throw .lengthMismatch(infoType: 0, length: count) }
+            var packs = 0
+            for index in 0..<bms { packs += Int(dataUnit.byte(29 + index)) }
+            guard count == 29 + bms + GBT32960VehicleLogin.packCodeSize2025 * packs else {
+                throw .lengthMismatch(infoType: 0, length: count)
+            }
+            subsystemCount = packs
+            codesOffset = 29 + bms
+        }
         self.time = try GBT32960Time(bytes: dataUnit)
+        self.edition = edition
         self.dataUnit = dataUnit
     }
 
@@ -25,15 +53,24 @@ public struct GBT32960VehicleLogin {
     @inlinable public var sequence: UInt16 { dataUnit.word(6) }
     /// The SIM card's ICCID, 20 bytes.
     @inlinable public var iccid: UnsafeRawBufferPointer { dataUnit.slice(8, 20) }
-    /// Number of rechargeable energy storage subsystems.
-    @inlinable public var subsystemCount: Int { Int(dataUnit.byte(28)) }
-    /// Bytes of each subsystem code.
-    @inlinable public var codeLength: Int { Int(dataUnit.byte(29)) }
-    /// The `index`th subsystem code.
+    /// Bytes of each subsystem code (24 in the 2025 edition).
+    @inlinable
+    public var codeLength: Int {
+        edition == .edition2025 ? GBT32960VehicleLogin.packCodeSize2025 : Int(dataUnit.byte(29))
+    }
+    /// The `index`th subsystem (pack) code, over all BMSs in order.
     @inlinable
     public func subsystemCode(_ index: Int) -> UnsafeRawBufferPointer {
         precondition(index >= 0 && index < subsystemCount)
-        return dataUnit.slice(30 + index * codeLength, codeLength)
+        return dataUnit.slice(codesOffset + index * codeLength, codeLength)
+    }
+    /// 2025: the number of battery management systems (2016: the subsystem count).
+    @inlinable public var bmsCount: Int { Int(dataUnit.byte(28)) }
+    /// 2025: the number of pack codes of BMS `bms` (0-based); 2016: 1 per subsystem.
+    @inlinable
+    public func packCount(bms: Int) -> Int {
+        precondition(bms >= 0 && bms < bmsCount)
+        return edition == .edition2025 ? Int(dataUnit.byte(29 + bms)) : 1
     }
 }
 

@@ -6,6 +6,18 @@ extension GBT32960RealtimeReport {
     public var checksumOfEveryValue: Int {
         Int(time.second) &+ Self.readVehicleAndMotors(self) &+ Self.readFuelCellEngineAndPosition(self)
             &+ Self.readExtremesAndAlarms(self) &+ Self.readCellsAndProbes(self)
+            &+ (edition == .edition2025 ? Self.read2025Additions(self) : 0)
+    }
+
+    /// What only a 2025 report has: coordinate system, levelled alarms, signature.
+    @inlinable
+    static func read2025Additions(_ r: GBT32960RealtimeReport) -> Int {
+        var sum = Int(r.position?.coordinateSystem ?? 0)
+        if let levelled = r.alarms?.levelledAlarms {
+            for index in 0..<levelled.count { sum &+= Int(levelled[index].alarm) &+ Int(levelled[index].level) }
+        }
+        if let signature = r.signature { sum &+= Int(signature.algorithm) &+ signature.r.count &+ signature.s.count }
+        return sum
     }
 
     @inlinable

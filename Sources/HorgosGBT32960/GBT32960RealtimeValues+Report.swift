@@ -2,13 +2,14 @@ extension GBT32960RealtimeValues {
     /// The raw values of a decoded report (custom blocks dropped): re-encoding them gives the same
     /// standard blocks in type order. Allocates; for tests, tools and the fuzzer, not the hot path.
     public init(_ r: GBT32960RealtimeReport) {
-        self.init(time: r.time)
+        self.init(time: r.time, edition: r.edition)
+        let is2025 = r.edition == .edition2025
         if let v = r.vehicle {
             var out = Vehicle()
             (out.state, out.charging, out.mode) = (v.bytes.byte(0), v.bytes.byte(1), v.bytes.byte(2))
             (out.speed, out.odometer, out.voltage, out.current) = (v.speedRaw, v.odometerRaw, v.totalVoltageRaw, v.totalCurrentRaw)
             (out.soc, out.dcdc, out.gear, out.insulation) = (v.bytes.byte(13), v.bytes.byte(14), v.gear, v.insulationRaw)
-            (out.accelerator, out.brake) = (v.bytes.byte(18), v.bytes.byte(19))
+            if !is2025 { (out.accelerator, out.brake) = (v.bytes.byte(18), v.bytes.byte(19)) }
             vehicle = out
         }
         if let motors = r.driveMotors {
@@ -17,7 +18,7 @@ extension GBT32960RealtimeValues {
                 var out = Motor()
                 (out.number, out.state, out.controllerTemperature) = (m.number, m.bytes.byte(1), m.controllerTemperatureRaw)
                 (out.speed, out.torque, out.temperature) = (m.speedRaw, m.torqueRaw, m.temperatureRaw)
-                (out.voltage, out.current) = (m.inputVoltageRaw, m.dcBusCurrentRaw)
+                if !is2025 { (out.voltage, out.current) = (m.inputVoltageRaw, m.dcBusCurrentRaw) }
                 return out
             }
         }
@@ -34,12 +35,17 @@ extension GBT32960RealtimeValues {
         }
         if let e = r.engine {
             var out = Engine()
-            (out.state, out.crankshaft, out.fuelRate) = (e.bytes.byte(0), e.crankshaftRaw, e.fuelRateRaw)
+            if is2025 {
+                out.crankshaft = e.crankshaftRaw
+            } else {
+                (out.state, out.crankshaft, out.fuelRate) = (e.bytes.byte(0), e.crankshaftRaw, e.fuelRateRaw)
+            }
             engine = out
         }
         if let p = r.position {
             var out = Position()
             (out.status, out.longitude, out.latitude) = (p.status, p.longitudeRaw, p.latitudeRaw)
+            if is2025 { out.coordinateSystem = p.bytes.byte(1) }
             position = out
         }
         if let x = r.extremes {
@@ -55,13 +61,14 @@ extension GBT32960RealtimeValues {
             var out = Alarms()
             (out.maxLevel, out.flags) = (a.maxLevelRaw, a.generalFlags)
             out.faults = GBT32960FaultSource.allCases.map { Array(a.faults($0)) }
+            out.levelled = a.levelledAlarms.map { list in list.map { [$0.alarm, $0.level] } } ?? []
             alarms = out
         }
         if let cells = r.cellVoltages {
             cellSubsystems = cells.map { s in
                 var out = CellSubsystem()
                 (out.number, out.voltage, out.current) = (s.number, s.voltageRaw, s.currentRaw)
-                (out.totalCells, out.firstCell) = (UInt16(s.totalCells), UInt16(s.firstCell))
+                if !is2025 { (out.totalCells, out.firstCell) = (UInt16(s.totalCells), UInt16(s.firstCell)) }
                 out.cells = (0..<s.frameCellCount).map { s.cellVoltageRaw($0) }
                 return out
             }
@@ -73,6 +80,9 @@ extension GBT32960RealtimeValues {
                 out.temperatures = Array(s.probeBytes)
                 return out
             }
+        }
+        if let sig = r.signature {
+            signature = Signature(algorithm: sig.algorithm, r: Array(sig.r), s: Array(sig.s))
         }
     }
 }

@@ -43,4 +43,25 @@ extension GBT32960RealtimeValues {
         values.probeSubsystems = [probes]
         return values
     }
+
+    /// The 2025 counterpart of `typical`: types 0x01, 0x02, 0x04–0x08 in that edition's layout (64
+    /// cells, 16 probes, a levelled alarm) and an RSA-2048-sized signature (256 bytes of r, not a
+    /// real signature: Horgos does not verify them), about 450 bytes on the wire.
+    public static func typical2025(seed: Int, time: GBT32960Time) -> GBT32960RealtimeValues {
+        var values = typical(seed: seed, time: time)
+        values.edition = .edition2025
+        values.fuelCell = nil
+        values.extremes = nil
+        values.vehicle?.current = UInt16(30_000 - 500 + seed % 1_000)
+        values.motors?[0].torque = UInt32(200_000 + seed % 1_000)
+        values.motors?[0].speed = UInt16(32_000 + seed % 5_000)
+        values.motors?[0].voltage = 0  // the 2025 motor has no voltage or current
+        values.cellSubsystems?[0].totalCells = 0  // nor a 2025 cell list its split fields
+        values.engine?.crankshaft = 0
+        values.position?.coordinateSystem = 1
+        values.alarms?.levelled = [[0, 1]]
+        values.cellSubsystems?[0].current = 30_000
+        values.signature = Signature(algorithm: 2, r: (0..<256).map { UInt8(truncatingIfNeeded: $0 &+ seed) }, s: [])
+        return values
+    }
 }

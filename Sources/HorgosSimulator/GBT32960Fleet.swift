@@ -26,6 +26,14 @@ public struct GBT32960FleetSettings: Sendable {
     public var seed: UInt64 = 1
     /// The units' time base (seconds east of UTC; the standard's Beijing time by default).
     public var utcOffsetSeconds = GBT32960Format.beijingUTCOffsetSeconds
+    /// The edition the units speak: 2016 (`##`) or 2025 (`$$`: its login, data layout and a
+    /// placeholder signature, which Horgos reads but does not verify).
+    public var edition = GBT32960Edition.edition2016
+    /// `edition` by its year, 2016 or 2025 (the simulator's `--gbt-edition`).
+    public var editionYear: Int {
+        get { edition == .edition2025 ? 2025 : 2016 }
+        set { edition = newValue == 2025 ? .edition2025 : .edition2016 }
+    }
 
     public init() {}
 }
@@ -204,7 +212,7 @@ final class GBT32960SimulatedUnit: @unchecked Sendable {
 
     func frame(_ command: GBT32960Command, vin: GBT32960VINField, _ body: (inout [UInt8]) -> Void = { _ in }) -> [UInt8] {
         var out: [UInt8] = []
-        GBT32960Encoder.appendFrame(command: command, vin: vin, to: &out, dataUnit: body)
+        GBT32960Encoder.appendFrame(edition: settings.edition, command: command, vin: vin, to: &out, dataUnit: body)
         return out
     }
 
@@ -224,10 +232,15 @@ final class GBT32960SimulatedUnit: @unchecked Sendable {
             })
         }
         for vehicle in vehicles {
+            let iccid = Array("89860000000000000000".utf8)
             send(frame(.vehicleLogin, vin: GBT32960VINField(vehicle.vin)) {
-                GBT32960Encoder.appendVehicleLogin(
-                    time: time, sequence: 1, iccid: Array("89860000000000000000".utf8),
-                    subsystemCodes: [Array("1".utf8)], to: &$0)
+                if settings.edition == .edition2025 {
+                    GBT32960Encoder.appendVehicleLogin2025(
+                        time: time, sequence: 1, iccid: iccid, packCodes: [[Array("1".utf8)]], to: &$0)
+                } else {
+                    GBT32960Encoder.appendVehicleLogin(
+                        time: time, sequence: 1, iccid: iccid, subsystemCodes: [Array("1".utf8)], to: &$0)
+                }
             })
         }
         counters.update { $0.logins += self.vehicles.count }
@@ -263,7 +276,7 @@ final class GBT32960SimulatedUnit: @unchecked Sendable {
         rounds += 1
         for index in vehicles.indices {
             let record = vehicles[index].step(seconds: Double(max(1000, settings.intervalMs)) / 1000)
-            let values = Self.values(record, seed: index + rounds, time: time)
+            let values = Self.values(record, seed: index + rounds, time: time, edition: settings.edition)
             let vin = GBT32960VINField(vehicles[index].vin)
             let bytes = frame(.realtime, vin: vin) { values.appendDataUnit(to: &$0) }
             pending[vin.bytes + time.bytes] = (bytes, NIODeadline.now().uptimeNanoseconds)
@@ -290,20 +303,30 @@ final class GBT32960SimulatedUnit: @unchecked Sendable {
 
     /// A realtime report from the simulated vehicle's record (the GB/T fields Horgos's record has
     /// filled from it, the rest typical).
-    static func values(_ r: TelemetryRecord, seed: Int, time: GBT32960Time) -> GBT32960RealtimeValues {
-        var values = GBT32960RealtimeValues.typical(seed: seed, time: time)
+    static func values(
+        _ r: TelemetryRecord, seed: Int, time: GBT32960Time, edition: GBT32960Edition = .edition2016
+    ) -> GBT32960RealtimeValues {
+        let is2025 = edition == .edition2025
+        var values: GBT32960RealtimeValues =
+            is2025 ? .typical2025(seed: seed, time: time) : .typical(seed: seed, time: time)
         values.vehicle?.speed = r.speedDkmh
         values.vehicle?.odometer = r.odometerHm
         values.vehicle?.voltage = r.packVoltageDv
-        values.vehicle?.current = UInt16(clamping: Int(r.packCurrentDa) + 10_000)
+        values.vehicle?.current = UInt16(clamping: Int(r.packCurrentDa) + (is2025 ? 30_000 : 10_000))
         values.vehicle?.soc = r.soc
         values.vehicle?.state = r.status & 1 == 1 ? 1 : 2
         values.vehicle?.charging = r.status & 2 != 0 ? 1 : 3
         values.position?.status = (r.latitudeE7 < 0 ? 2 : 0) | (r.longitudeE7 < 0 ? 4 : 0)
         values.position?.latitude = UInt32(abs(Int(r.latitudeE7)) / 10)
         values.position?.longitude = UInt32(abs(Int(r.longitudeE7)) / 10)
-        values.extremes?.maxTemperature = UInt8(clamping: Int(r.maxCellTemp) + 40)
-        values.extremes?.minTemperature = UInt8(clamping: Int(r.minCellTemp) + 40)
+        let high = UInt8(clamping: Int(r.maxCellTemp) + 40), low = UInt8(clamping: Int(r.minCellTemp) + 40)
+        values.extremes?.maxTemperature = high
+        values.extremes?.minTemperature = low
+        if is2025 {  // no extremes block: the probes carry the record's highest and lowest temperature
+            values.probeSubsystems?[0].temperatures = (0..<16).map {
+                $0 == 0 ? high : $0 == 1 ? low : low / 2 + high / 2
+            }
+        }
         values.alarms?.flags = r.alarmFlags
         values.alarms?.maxLevel = r.maxAlarmLevel == 0xFF ? 0 : r.maxAlarmLevel
         return values

@@ -15,6 +15,7 @@ extension HorgosSim {
         settings.intervalMs = max(1000, intervalMs)
         settings.reconnectEvery = reconnectEvery
         settings.seed = seed
+        settings.editionYear = gbtEdition == "2025" ? 2025 : 2016
         if let regions {
             settings.regions = regions.split(separator: ",").compactMap { SimulatedRegion.named(String($0)) }
         }
@@ -27,7 +28,7 @@ extension HorgosSim {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             let rows: [(String, String)] = [
-                ("protocol", "GB/T 32960.3-2016, \(report.mode)"),
+                ("protocol", "GB/T 32960.3-\(gbtEdition), \(report.mode)"),
                 ("vehicles / connections", "\(report.vehicles) / \(report.connections)"),
                 ("duration", String(format: "%.1f s", report.seconds)),
                 ("frames sent", "\(report.framesSent)"),

@@ -47,6 +47,8 @@ struct HorgosSim: AsyncParsableCommand {
     @Option(help: "Protocol: native (Horgos frames on --port) or gbt32960 (GB/T 32960.3 on --gbt32960-port).")
     var `protocol` = "native"
     @Option(help: "GB/T 32960 listener port (with --protocol gbt32960).") var gbt32960Port = 7325
+    @Option(help: "GB/T 32960 edition the units speak: 2016 (##) or 2025 ($$, with its data layout).")
+    var gbtEdition = "2016"
     @Option(help: "GB/T 32960: realtime frames after which a unit reconnects and reissues what is unanswered.")
     var reconnectEvery = 0
     @Flag(help: "Print the summary as JSON.") var json = false
@@ -58,6 +60,9 @@ struct HorgosSim: AsyncParsableCommand {
             throw ValidationError("--records-per-frame must be 1...\(WireFormat.defaultMaxRecords)")
         }
         guard duration > 0 else { throw ValidationError("--duration must be positive") }
+        guard ["2016", "2025"].contains(gbtEdition) else {
+            throw ValidationError("--gbt-edition must be 2016 or 2025")
+        }
         guard ["native", "gbt32960"].contains(`protocol`) else {
             throw ValidationError("--protocol must be native or gbt32960")
         }

@@ -29,9 +29,13 @@ import Glibc
             caPEM: try authority.caCertificatePEM)
     }
 
-    static func frame(_ command: GBT32960Command, vin: VIN = vin, _ body: (inout [UInt8]) -> Void = { _ in }) -> [UInt8] {
+    static func frame(
+        _ command: GBT32960Command, vin: VIN = vin, edition: GBT32960Edition = .edition2016,
+        _ body: (inout [UInt8]) -> Void = { _ in }
+    ) -> [UInt8] {
         var out: [UInt8] = []
-        GBT32960Encoder.appendFrame(command: command, vin: GBT32960VINField(vin), to: &out, dataUnit: body)
+        GBT32960Encoder.appendFrame(
+            edition: edition, command: command, vin: GBT32960VINField(vin), to: &out, dataUnit: body)
         return out
     }
 
@@ -44,15 +48,18 @@ import Glibc
     }
 
     static func realtime(_ values: GBT32960RealtimeValues, _ command: GBT32960Command = .realtime) -> [UInt8] {
-        frame(command) { values.appendDataUnit(to: &$0) }
+        frame(command, edition: values.edition) { values.appendDataUnit(to: &$0) }
     }
 
-    /// The answer the standard defines: same command and VIN, flag, no encryption, `data`.
-    static func expectedAnswer(_ command: GBT32960Command, _ flag: GBT32960ResponseFlag, data: [UInt8]) -> [UInt8] {
+    /// The answer the standard defines: same edition, command and VIN, flag, no encryption, `data`.
+    static func expectedAnswer(
+        _ command: GBT32960Command, _ flag: GBT32960ResponseFlag, data: [UInt8],
+        edition: GBT32960Edition = .edition2016
+    ) -> [UInt8] {
         var out: [UInt8] = []
-        GBT32960Encoder.appendFrame(command: command, response: flag, vin: GBT32960VINField(vin), to: &out) {
-            $0 += data
-        }
+        GBT32960Encoder.appendFrame(
+            edition: edition, command: command, response: flag, vin: GBT32960VINField(vin), to: &out
+        ) { $0 += data }
         return out
     }
 
@@ -152,7 +159,122 @@ import Glibc
         #expect(health.count == 2 && health[1].cellSpreadMv == cells.max()! - cells.min()!)
     }
 
-    @Test func killNineBetweenReceiptAndAnswerNeverLeavesASuccessAnswerForUnstoredData() async throws {
+    @Test func a2025UnitsLoginRealtimeReissueHeartbeatAndLogoutAreAnsweredByteForByteAndStored() async throws {
+        let daemon = try DaemonProcess()
+        try await daemon.start()
+        defer { daemon.removeState() }
+        let unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: try context(daemon))
+        let e2025 = GBT32960Edition.edition2025
+
+        // Login in the 2025 form (BMS count, packs per BMS, 24-byte pack codes): echoed with the server time.
+        let login = Self.frame(.vehicleLogin, edition: e2025) {
+            GBT32960Encoder.appendVehicleLogin2025(
+                time: Self.beijingTime(secondsAgo: 0), sequence: 1, iccid: Array("89860012345678901234".utf8),
+                packCodes: [[Array("PACK-A".utf8)], [Array("PACK-B".utf8), Array("PACK-C".utf8)]], to: &$0)
+        }
+        let loginAnswer = try #require(try await unit.request(login))
+        let loginTime = try Self.serverTime(of: loginAnswer)
+        #expect(loginAnswer == Self.expectedAnswer(
+            .vehicleLogin, .success, data: loginTime + login[30..<(login.count - 1)], edition: e2025))
+
+        // Realtime with the 2025 layout and a signature: success with its collection time once stored;
+        // its reissue is a duplicate, answered success too.
+        var values = GBT32960RealtimeValues.typical2025(seed: 9, time: Self.beijingTime(secondsAgo: 300))
+        values.vehicle?.soc = 71
+        values.alarms?.flags = 1 << 23 | 1 << 1  // 2025 bit 23 (pack thermal event) beside 2016 bit 1
+        values.alarms?.levelled = [[23, 3], [1, 2]]
+        let answer = try #require(try await unit.request(Self.realtime(values)))
+        #expect(answer == Self.expectedAnswer(.realtime, .success, data: values.time.bytes, edition: e2025))
+        let reissue = try #require(try await unit.request(Self.realtime(values, .reissue)))
+        #expect(reissue == Self.expectedAnswer(.reissue, .success, data: values.time.bytes, edition: e2025))
+        // A GCJ-02 position one second later: stored, but not as a native (WGS-84) coordinate.
+        let gcjSeconds = values.time.epochSeconds(utcOffsetSeconds: Self.beijing) + 1
+        var gcj = GBT32960RealtimeValues.typical2025(
+            seed: 10, time: GBT32960Time(epochSeconds: gcjSeconds, utcOffsetSeconds: Self.beijing))
+        gcj.position?.coordinateSystem = 2
+        let gcjAnswer = try #require(try await unit.request(Self.realtime(gcj)))
+        #expect(gcjAnswer == Self.expectedAnswer(.realtime, .success, data: gcj.time.bytes, edition: e2025))
+
+        // A signature cut short and a 2025-only command: error answers naming the request.
+        var cut = Self.realtime(gcj)
+        cut.removeSubrange((cut.count - 11)..<(cut.count - 1))
+        let length = cut.count - GBT32960Format.overhead
+        (cut[22], cut[23]) = (UInt8(length >> 8), UInt8(length & 0xFF))
+        cut[cut.count - 1] = cut.withUnsafeBytes {
+            GBT32960Decoder.bcc(UnsafeRawBufferPointer(rebasing: $0[2..<($0.count - 1)]))
+        }
+        let cutAnswer = try #require(try await unit.request(cut))
+        #expect(cutAnswer == Self.expectedAnswer(.realtime, .error, data: gcj.time.bytes, edition: e2025))
+        let activationTime = Self.beijingTime(secondsAgo: 0).bytes
+        let activation = Self.frame(.activation, edition: e2025) { $0 += activationTime }
+        let activationAnswer = try #require(try await unit.request(activation))
+        #expect(activationAnswer == Self.expectedAnswer(.activation, .error, data: activationTime, edition: e2025))
+
+        // Heartbeat and logout in the 2025 envelope.
+        let heartbeat = try #require(try await unit.request(Self.frame(.heartbeat, edition: e2025)))
+        #expect(heartbeat == Self.expectedAnswer(
+            .heartbeat, .success, data: try Self.serverTime(of: heartbeat), edition: e2025))
+        let logout = Self.frame(.vehicleLogout, edition: e2025) {
+            GBT32960Encoder.appendLogout(time: Self.beijingTime(secondsAgo: 0), sequence: 1, to: &$0)
+        }
+        let logoutAnswer = try #require(try await unit.request(logout))
+        #expect(logoutAnswer == Self.expectedAnswer(
+            .vehicleLogout, .success, data: Array(logout[24..<32]), edition: e2025))
+        await unit.close()
+        let metrics = try await daemon.httpGet("/metrics").body
+        #expect(metrics.contains("horgos_gbt32960_errors_total{reason=\"bad_signature\"} 1"), "counted by name")
+        #expect(metrics.contains("horgos_gbt32960_errors_total{reason=\"unsupported_edition_content\"} 1"))
+        #expect(try await daemon.stop() == 0)
+
+        // Stored as a 2016 frame would be, with the 2025 scaling, plus its gbt_2025_samples row.
+        let ms = values.time.epochSeconds(utcOffsetSeconds: Self.beijing) * 1000
+        let reader = ShardReader(stateDirectory: daemon.stateDirectory, region: Region("AE")!)
+        let track = try reader.track(Self.vin, fromMs: ms - 1, toMs: ms + 60_000)
+        #expect(track.map(\.timestampMs) == [ms, ms + 1_000])
+        let row = try #require(track.first)
+        let sent = try #require(values.vehicle)
+        #expect(row.soc == 71 && row.speedDkmh == sent.speed && row.odometerHm == sent.odometer)
+        #expect(row.packCurrentDa.map(Int32.init) == Int32(sent.current) - 30_000)
+        #expect(row.latitudeE7 == Int32(values.position!.latitude) * 10)
+        #expect(track[1].latitudeE7 == nil, "a GCJ-02 position is not a native coordinate")
+        let probes = values.probeSubsystems![0].temperatures.map { Int($0) - 40 }
+        #expect(row.maxCellTemp.map(Int.init) == probes.max() && row.minCellTemp.map(Int.init) == probes.min())
+        #expect(row.alarmFlags == 1 << 23 | 1 << 1)
+        let state = try #require(try reader.vehicle(Self.vin))
+        #expect(state.records == 2 && state.duplicates == 1)
+        let details = try #require(try reader.gbt32960Details(Self.vin))
+        #expect(details.timestampMs == ms + 1_000)
+        #expect(details.motors.map(\.torqueDnm) == [Int(gcj.motors![0].torque) - 200_000])
+        #expect(details.cellsReported == 64)
+        let day = UTCDay(epochMs: ms).partitionFileName
+        let edition2025 = try Self.query(
+            "\(daemon.stateDirectory)/AE/\(day)",
+            "SELECT coordinate_system || ',' || latitude_e7 || ',' || signature_algorithm || ',' || signature_bytes"
+                + " || ',' || hex(levelled_alarms) FROM gbt_2025_samples ORDER BY ts")
+        #expect(edition2025 == [
+            "1,\(Int(values.position!.latitude) * 10),2,256,17030102",
+            "2,\(Int(gcj.position!.latitude) * 10),2,256,0001",
+        ])
+    }
+
+    /// The first column of every row of `sql` on the SQLite file at `path`, through the sqlite3 tool.
+    static func query(_ path: String, _ sql: String) throws -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = ["-readonly", path, sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw HarnessError("sqlite3 failed on \(path)") }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    @Test(arguments: [GBT32960Edition.edition2016, .edition2025])
+    func killNineBetweenReceiptAndAnswerNeverLeavesASuccessAnswerForUnstoredData(
+        edition: GBT32960Edition
+    ) async throws {
         // Frames sit received and unanswered (their journal round not yet durable) when the daemon is killed.
         let daemon = try DaemonProcess(environment: ["HORGOS_STORE_APPLY_INTERVAL_MS": "400"])
         try await daemon.start()
@@ -162,7 +284,9 @@ import Glibc
         let frames = 300
         var times: [[UInt8]: Int64] = [:]
         for index in 0..<frames {
-            let values = GBT32960RealtimeValues.typical(seed: index, time: Self.beijingTime(secondsAgo: 3_600 - Int64(index)))
+            let time = Self.beijingTime(secondsAgo: 3_600 - Int64(index))
+            let values: GBT32960RealtimeValues =
+                edition == .edition2025 ? .typical2025(seed: index, time: time) : .typical(seed: index, time: time)
             times[values.time.bytes] = values.time.epochSeconds(utcOffsetSeconds: Self.beijing) * 1000
             try await unit.send(Self.realtime(values))
             if index == frames / 2 { _ = try await unit.waitForAnswers(2, timeout: .seconds(10)) }

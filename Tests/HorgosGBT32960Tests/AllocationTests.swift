@@ -27,10 +27,11 @@ import Testing
         return (frames, sum)
     }
 
-    @Test func decodingAndReadingEveryBlockAllocatesNothing() {
+    /// Decodes 200 frames of `values(seed, time)` twice (warm, counted) and expects no allocation.
+    static func expectNoAllocations(_ values: (Int, GBT32960Time) -> GBT32960RealtimeValues) {
         var stream: [UInt8] = []
         let time = try! GBT32960Time(year: 26, month: 1, day: 2, hour: 3, minute: 4, second: 5)
-        for seed in 0..<200 { stream += realtimeFrame(typicalReport(seed: seed, time: time), vin: DecoderTests.vin) }
+        for seed in 0..<200 { stream += realtimeFrame(values(seed, time), vin: DecoderTests.vin) }
         stream.withUnsafeBytes { raw in
             let warm = Self.readAll(raw)
             var result = (frames: 0, sum: 0)
@@ -39,5 +40,13 @@ import Testing
             #expect(result == warm)
             #expect(count == 0, "\(count) allocations for \(result.frames) frames")
         }
+    }
+
+    @Test func decodingAndReadingEveryBlockAllocatesNothing() {
+        Self.expectNoAllocations { typicalReport(seed: $0, time: $1) }
+    }
+
+    @Test func decodingAndReadingEveryBlockOfA2025FrameAllocatesNothing() {
+        Self.expectNoAllocations { .typical2025(seed: $0, time: $1) }
     }
 }

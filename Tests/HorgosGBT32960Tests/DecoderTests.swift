@@ -92,9 +92,6 @@ import Testing
             })
         }
         #expect(throws: GBT32960Error.encryptedDataUnit(0x02)) { try Self.decode(Self.frame { $0[21] = 0x02; Self.fixBCC(&$0) }) }
-        #expect(throws: GBT32960Error.unsupportedEditionContent) {
-            try Self.decode(Self.frame { $0[0] = 0x24; $0[1] = 0x24 })
-        }
         var big = Self.frame()
         big[22] = 0xFF
         big[23] = 0xFF

@@ -15,7 +15,7 @@ struct GBTVector: CustomStringConvertible {
         .appendingPathComponent("Proto/gbt32960-vectors/gbt32960.txt")
 
     /// Every block of the file, in order; a line that is none of the known kinds is an error.
-    static func load() throws -> [GBTVector] {
+    static func load(_ url: URL = GBTVector.url) throws -> [GBTVector] {
         let text = try String(contentsOf: url, encoding: .utf8)
         var vectors: [GBTVector] = []
         var lastExpect: String?

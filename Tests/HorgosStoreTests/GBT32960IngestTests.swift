@@ -12,7 +12,8 @@ import Testing
 
     static func entry(_ values: GBT32960RealtimeValues, vin: VIN, command: GBT32960Command = .realtime) -> [UInt8] {
         var frame: [UInt8] = []
-        GBT32960Encoder.appendFrame(command: command, vin: GBT32960VINField(vin), to: &frame) {
+        let field = GBT32960VINField(vin)
+        GBT32960Encoder.appendFrame(edition: values.edition, command: command, vin: field, to: &frame) {
             values.appendDataUnit(to: &$0)
         }
         return frame.withUnsafeBytes { GBT32960Entry.make(frame: $0, utcOffsetSeconds: beijing) }
@@ -70,6 +71,51 @@ import Testing
         let health = try reader.batteryHealth(nil, fromMs: ts - 1, toMs: ts + 1)
         #expect(health.map(\.cellSpreadMv) == [200] && health.first?.insulationKohm == 5_000)
         #expect(health.first?.temperatureSpreadC == 9)
+    }
+
+    @Test func a2025FrameIsStoredLikeA2016OneWithItsOwnScalingAndItsEditionRow() throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
+        let writer = try store.writer(for: ae)
+        let vin = testVIN(3)
+        let time = GBT32960Time(epochSeconds: noon / 1000 - 120, utcOffsetSeconds: Self.beijing)
+        var values = GBT32960RealtimeValues.typical2025(seed: 2, time: time)
+        values.vehicle?.gear = 0x8E  // bit 7: gear position invalid
+        values.alarms?.levelled = [[11, 3]]
+        #expect(try writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(stored: 1))
+        let reissue = Self.entry(values, vin: vin, command: .reissue)
+        #expect(try writer.storeGBT32960(reissue) == CommitOutcome(duplicates: 1))
+        var gcj = GBT32960RealtimeValues.typical2025(
+            seed: 3, time: GBT32960Time(epochSeconds: noon / 1000 - 119, utcOffsetSeconds: Self.beijing))
+        gcj.position?.coordinateSystem = 2
+        #expect(try writer.storeGBT32960(Self.entry(gcj, vin: vin)) == CommitOutcome(stored: 1))
+        store.stop()
+
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        let ts = noon - 120_000
+        let track = try reader.track(vin, fromMs: ts - 1, toMs: ts + 1_001)
+        #expect(track.count == 2)
+        let row = try #require(track.first)
+        let v = try #require(values.vehicle)
+        #expect(row.packCurrentDa == Int16(Int(v.current) - 30_000) && row.speedDkmh == v.speed)
+        #expect(row.latitudeE7 == Int32(values.position!.latitude) * 10 && row.status & 0x8 == 0x8)
+        #expect(row.status & 0x70 == 0, "an invalid gear position is not mapped")
+        let probes = values.probeSubsystems![0].temperatures.map { Int8(Int($0) - 40) }
+        #expect(row.maxCellTemp == probes.max() && row.minCellTemp == probes.min())
+        #expect(track[1].latitudeE7 == nil && track[1].status & 0x8 == 0, "GCJ-02 is not a native coordinate")
+        let details = try #require(try reader.gbt32960Details(vin))
+        #expect(details.motors.map(\.torqueDnm) == [Int(gcj.motors![0].torque) - 200_000])
+        #expect(details.motors.map(\.voltageDv) == [nil] && details.cellsReported == 64)
+        let file = "\(dir.path)/AE/\(UTCDay(epochMs: ts).partitionFileName)"
+        let edition2025 = try query(
+            file, "SELECT coordinate_system || ',' || signature_algorithm || ',' || signature_bytes"
+                + " || ',' || ifnull(hex(levelled_alarms), '') FROM gbt_2025_samples ORDER BY ts")
+        #expect(edition2025 == ["1,2,256,0B03", "2,2,256,0001"])
+        let samples = try query(
+            file, "SELECT ifnull(accelerator_pct, 'na') || ',' || ifnull(max_cell_mv, 'na') || ',' || gear"
+                + " FROM gbt_samples ORDER BY ts")
+        #expect(samples.first == "na,na,142")
     }
 
     @Test func nativeAndGBT32960RecordsShareTheDayPartitionAndItsDeduplication() throws {

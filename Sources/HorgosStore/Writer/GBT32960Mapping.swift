@@ -15,30 +15,49 @@ enum GBT32960Mapping {
         let charging = vehicle?.chargingState
         if charging == 1 || charging == 2 { status |= 1 << 1 }  // charging (GB/T does not say AC or DC)
         if charging == 1 || charging == 4 { status |= 1 << 7 }  // plugged in: parked charging / finished
-        if position?.latitudeE7 != nil, position?.longitudeE7 != nil { status |= 1 << 3 }  // GNSS fix
-        if let gear = vehicle?.gear { status |= UInt16(nativeGear(gear)) << 4 }
+        // Native coordinates are WGS-84: a 2025 unit's GCJ-02 or other position stays in gbt_2025_samples.
+        let wgs84 = position?.isWGS84 == true
+        let latitude = wgs84 ? position?.latitudeE7 : nil, longitude = wgs84 ? position?.longitudeE7 : nil
+        if latitude != nil, longitude != nil { status |= 1 << 3 }  // GNSS fix
+        if let vehicle, vehicle.gearValid { status |= UInt16(nativeGear(vehicle.gear)) << 4 }
         let level = report.alarms?.maxLevel
+        // The 2025 edition has no extreme-values block: the cell temperatures come from the probes.
+        let probes = extremes == nil ? probeExtremes(report) : (max: nil, min: nil)
         func temperature(_ value: Int16?) -> Int8 {
             guard let value, value >= -40, value <= 125 else { return NA.temperature }
             return Int8(value)
         }
         return TelemetryRecord(
             timeOffsetMs: 0,
-            latitudeE7: position?.latitudeE7 ?? NA.coordinate,
-            longitudeE7: position?.longitudeE7 ?? NA.coordinate,
+            latitudeE7: latitude ?? NA.coordinate,
+            longitudeE7: longitude ?? NA.coordinate,
             odometerHm: vehicle?.odometerHm ?? NA.u32,
             speedDkmh: vehicle?.speedDkmh.flatMap { $0 <= 5_000 ? $0 : nil } ?? NA.u16,
             headingCdeg: NA.u16,
             packVoltageDv: vehicle?.totalVoltageDv.flatMap { $0 <= 15_000 ? $0 : nil } ?? NA.u16,
             packCurrentDa: vehicle?.totalCurrentDa.map { Int16(clamping: $0) } ?? NA.current,
             soc: vehicle?.soc.flatMap { $0 <= 100 ? $0 : nil } ?? NA.u8,
-            maxCellTemp: temperature(extremes?.maxTemperature),
-            minCellTemp: temperature(extremes?.minTemperature),
+            maxCellTemp: temperature(extremes?.maxTemperature ?? probes.max),
+            minCellTemp: temperature(extremes?.minTemperature ?? probes.min),
             maxAlarmLevel: level.flatMap { $0 <= 3 ? $0 : nil } ?? NA.u8,
             status: status,
             auxBatteryCv: NA.u16,
             alarmFlags: report.alarms?.generalFlags ?? 0,
             remainingRangeKm: NA.u16)
+    }
+
+    /// The highest and lowest probe temperature of the report's probe list (markers skipped).
+    static func probeExtremes(_ report: GBT32960RealtimeReport) -> (max: Int16?, min: Int16?) {
+        guard let probes = report.probeTemperatures else { return (nil, nil) }
+        var high: Int16?, low: Int16?
+        for subsystem in probes {
+            for index in 0..<subsystem.probeCount {
+                guard let t = subsystem.temperature(index) else { continue }
+                high = max(high ?? t, t)
+                low = min(low ?? t, t)
+            }
+        }
+        return (high, low)
     }
 
     /// GB/T gear nibble (0 neutral, 1–6 forward gears, 13 reverse, 14 drive, 15 park) to the

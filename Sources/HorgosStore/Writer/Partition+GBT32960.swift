@@ -42,6 +42,11 @@ final class GBT32960Tables {
         CREATE TABLE IF NOT EXISTS gbt_faults(
             vehicle_id INTEGER NOT NULL, ts INTEGER NOT NULL, source INTEGER NOT NULL, code INTEGER NOT NULL,
             PRIMARY KEY(vehicle_id, ts, source, code)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS gbt_2025_samples(
+            vehicle_id INTEGER NOT NULL, ts INTEGER NOT NULL, coordinate_system INTEGER,
+            latitude_e7 INTEGER, longitude_e7 INTEGER, signature_algorithm INTEGER NOT NULL,
+            signature_bytes INTEGER NOT NULL, levelled_alarms BLOB,
+            PRIMARY KEY(vehicle_id, ts)) WITHOUT ROWID;
         """
 
     /// The four fault-code lists (made once: `allCases` builds an array on every call).
@@ -52,6 +57,7 @@ final class GBT32960Tables {
     let insertCells: SQLiteStatement
     let insertProbes: SQLiteStatement
     let insertFault: SQLiteStatement
+    let insert2025: SQLiteStatement
 
     init(_ db: SQLiteConnection) throws(StoreError) {
         try db.exec(Self.ddl)
@@ -68,6 +74,7 @@ final class GBT32960Tables {
         insertProbes = try db.prepare(
             "INSERT OR IGNORE INTO gbt_probe_temperatures VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         insertFault = try db.prepare("INSERT OR IGNORE INTO gbt_faults VALUES (?1, ?2, ?3, ?4)")
+        insert2025 = try db.prepare("INSERT OR IGNORE INTO gbt_2025_samples VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
     }
 
     /// Writes the rows of one frame except the cell and probe lists (`insertLists`).
@@ -138,6 +145,7 @@ final class GBT32960Tables {
                 try m.run()
             }
         }
+        if let signature = r.signature { try insertEdition2025(r, signature, vehicleID: vehicleID, ts: ts) }
         if let a {
             for source in Self.faultSources {
                 for code in a.faults(source) {
@@ -149,6 +157,26 @@ final class GBT32960Tables {
                 }
             }
         }
+    }
+
+    /// The `gbt_2025_samples` row of a 2025 frame: what that edition adds to the columns both
+    /// editions share. The coordinates are kept as sent, in the unit's coordinate system (the
+    /// `telemetry` row has them only when that is WGS-84); the signature's algorithm and size, not
+    /// its bytes (Horgos does not verify signatures); the levelled alarms as sent.
+    func insertEdition2025(_ r: GBT32960RealtimeReport, _ signature: GBT32960Signature, vehicleID: Int64, ts: Int64)
+        throws(StoreError)
+    {
+        let s = insert2025
+        s.bind(1, vehicleID)
+        s.bind(2, ts)
+        let p = r.position
+        s.bind(3, p?.coordinateSystem)
+        s.bind(4, p?.latitudeE7)
+        s.bind(5, p?.longitudeE7)
+        s.bind(6, Int64(signature.algorithm))
+        s.bind(7, signature.r.count + signature.s.count)
+        if let levelled = r.alarms?.levelledAlarms { s.bindStatic(8, blob: levelled.rawBytes) } else { s.bindNull(8) }
+        try s.run()
     }
 
     /// Writes the cell-voltage and probe-temperature lists (also for a frame whose sample is already
