@@ -276,7 +276,10 @@ import Glibc
         edition: GBT32960Edition
     ) async throws {
         // Frames sit received and unanswered (their journal round not yet durable) when the daemon is killed.
-        let daemon = try DaemonProcess(environment: ["HORGOS_STORE_APPLY_INTERVAL_MS": "400"])
+        // Each journal round waits 100 ms for more frames (journal.max_delay_us), so the frames sent in the
+        // last 100 ms before the kill are surely unanswered, however fast the daemon is.
+        let daemon = try DaemonProcess(
+            environment: ["HORGOS_STORE_APPLY_INTERVAL_MS": "400", "HORGOS_JOURNAL_MAX_DELAY_US": "100000"])
         try await daemon.start()
         defer { daemon.removeState() }
         let unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: try context(daemon))
