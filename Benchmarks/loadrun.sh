@@ -251,12 +251,13 @@ def run(name, sc):
     state = tempfile.mkdtemp(prefix=f"horgos-loadrun-{name}-")
     logs = f"{work}/{name}"
     os.makedirs(logs)
-    tport, aport = free_port(), free_port()
+    tport, aport, gport = free_port(), free_port(), free_port()
     limit = 10_000_000
     env = {k: v for k, v in os.environ.items() if not k.startswith("HORGOS_")}
     env.update(HORGOS_STATE_DIRECTORY=state,
                HORGOS_LISTEN_TELEMETRY=f"127.0.0.1:{tport}",
                HORGOS_LISTEN_ADMIN=f"127.0.0.1:{aport}",
+               HORGOS_LISTEN_GBT32960=f"127.0.0.1:{gport}",  # unused here, but it must bind
                HORGOS_STORE_DURABILITY=sc["durability"],
                HORGOS_LIMITS_MAX_CONNECTIONS=str(limit),
                HORGOS_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=str(limit))

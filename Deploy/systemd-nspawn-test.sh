@@ -286,6 +286,7 @@ install_in_container() {
     fi
     port=${HORGOS_NSPAWN_PORT:-$(free_port 20000 29999)}
     admin_port=$(free_port 30000 39999)
+    gbt_port=$(free_port 40000 44999)
     # Test settings only: a short watchdog so that several periods pass in seconds, free ports (the
     # host's network is shared: 7443/9477 may be taken by other test runs).
     inside mkdir -p /etc/systemd/system/horgosd.service.d
@@ -294,6 +295,7 @@ install_in_container() {
         echo "WatchdogSec=${watchdog_sec}s"
         echo "Environment=HORGOS_LISTEN_TELEMETRY=127.0.0.1:$port"
         echo "Environment=HORGOS_LISTEN_ADMIN=127.0.0.1:$admin_port"
+        echo "Environment=HORGOS_LISTEN_GBT32960=127.0.0.1:$gbt_port"
         if [[ $mode == stand-in ]]; then
             echo "Environment=STANDIN_LISTEN=127.0.0.1:$port STANDIN_READY_DELAY_MS=$ready_delay_ms"
             echo "Environment=STANDIN_RELOAD_MS=$reload_ms"

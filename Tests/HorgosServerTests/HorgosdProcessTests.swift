@@ -42,6 +42,7 @@ func freeLoopbackPort() throws -> Int {
         let directory = try makeTemporaryDirectory()
         let telemetryPort = try freeLoopbackPort()
         let adminPort = try freeLoopbackPort()
+        let gbt32960Port = try freeLoopbackPort()
         let configPath = directory + "/horgosd.yaml"
         try """
         state_directory: \(directory)/state
@@ -49,6 +50,7 @@ func freeLoopbackPort() throws -> Int {
         listen:
           telemetry: 127.0.0.1:\(telemetryPort)
           admin: 127.0.0.1:\(adminPort)
+          gbt32960: 127.0.0.1:\(gbt32960Port)
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
         let notify = try NotifyReceiver(abstract: true)
 
