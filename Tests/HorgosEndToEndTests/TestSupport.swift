@@ -31,37 +31,32 @@ enum VectorFile {
 enum RawSocket {
     /// A socket bound to 127.0.0.1:`port` and listening: holds the port so a daemon cannot bind it.
     static func listen(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        try loopbackSocket(port: port, "cannot hold port \(port)") {
+            Glibc.bind($0, $1, $2) == 0 && Glibc.listen($0, 8) == 0
         }
-        guard bound == 0, Glibc.listen(fd, 8) == 0 else {
-            close(fd)
-            throw HarnessError("cannot hold port \(port): errno \(errno)")
-        }
-        return fd
     }
 
     static func connect(port: Int) throws -> Int32 {
+        try loopbackSocket(port: port, "connect failed") { Glibc.connect($0, $1, $2) == 0 }
+    }
+
+    /// A TCP socket on which `operation` (bind, connect) succeeded for 127.0.0.1:`port`; closed on failure.
+    private static func loopbackSocket(
+        port: Int, _ failure: String, _ operation: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool
+    ) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
+        let succeeded = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                operation(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard result == 0 else {
+        guard succeeded else {
             close(fd)
-            throw HarnessError("connect failed: errno \(errno)")
+            throw HarnessError("\(failure): errno \(errno)")
         }
         return fd
     }
