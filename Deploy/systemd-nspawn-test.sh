@@ -576,6 +576,21 @@ sim_summary() {
 # stored_rows: telemetry rows in every region's day partitions (<state>/<CC>/telemetry-YYYY-MM-DD.sqlite),
 # read with the sqlite3 CLI as user horgos (as root it could leave root-owned -wal/-shm files behind
 # that the daemon then cannot open). Works while the daemon runs (WAL readers do not block the writer).
+# stored_rows_reaching TARGET [SECONDS]: the shard row count once it reaches TARGET, or after SECONDS
+# (default 30) of waiting. An ACK means durable in the journal; the appliers make rows visible within
+# store.apply_interval_ms, later when they are behind (a debug build under load) or replaying after a
+# restart, so a count taken at once can be short of what was acked without anything being lost.
+stored_rows_reaching() {
+    local target=$1 limit=$((${2:-30} * 4)) waited=0 rows
+    rows=$(stored_rows)
+    while [[ $rows -lt $target && $waited -lt $limit ]]; do
+        sleep 0.25
+        waited=$((waited + 1))
+        rows=$(stored_rows)
+    done
+    echo "$rows"
+}
+
 stored_rows() {
     inside setpriv --reuid=horgos --regid=horgos --init-groups sh -c '
         total=0
@@ -625,14 +640,7 @@ check_client_gets_acks() {
     acked=$(sim_json "$out" recordsAcked)
     rejected=$(sim_json "$out" recordsRejected)
     errors=$(sim_json_errors "$out")
-    after=$(stored_rows)
-    # ACK means durable in the journal; the appliers make rows visible within store.apply_interval_ms.
-    local waited=0
-    while [[ $((after - before)) -lt $((acked - rejected)) && $waited -lt 40 ]]; do
-        sleep 0.25
-        waited=$((waited + 1))
-        after=$(stored_rows)
-    done
+    after=$(stored_rows_reaching $((before + acked - rejected)) 10)
     if [[ $acked -gt 0 && -z $errors && $(sim_json "$out" outstandingFrames) == 0 ]]; then
         ok "horgos-sim, 4 vehicles over mutual TLS for 3 s: $(sim_summary "$out")"
     else
@@ -769,8 +777,9 @@ check_wedged_writer_daemon() {
     done
     local killed_after=$((SECONDS - wedged_at))
     wait_until 30 eval '[[ $(unit_prop horgosd.service NRestarts) -gt $restarts_before && $(main_pid) != 0 ]] && service_active' || true
-    local rows_after_restart
-    rows_after_restart=$(stored_rows)
+    local rows_after_restart target_after_restart=$((rows_start + acked_before_kill))
+    [[ $committed -gt $target_after_restart ]] && target_after_restart=$committed
+    rows_after_restart=$(stored_rows_reaching "$target_after_restart")
     local restarts
     restarts=$(unit_prop horgosd.service NRestarts)
     if [[ $restarts -gt $restarts_before ]] && service_active && journal_has 'test hook: region writers wedged' \
@@ -791,7 +800,7 @@ check_wedged_writer_daemon() {
     # Acked but rejected: past the future horizon (store.future_horizon_hours), which a fleet sending
     # as fast as ACKs allow (1 simulated second per record) reaches; ACKs say how many.
     rejected_total=$(sim_table "$out" 'records rejected \(horizon\)')
-    rows_end=$(stored_rows)
+    rows_end=$(stored_rows_reaching $((rows_start + acked_total - rejected_total)))
     if [[ $(sim_table "$out" 'outstanding frames at end') == 0 && $((rows_end - rows_start)) -ge $((acked_total - rejected_total)) ]]; then
         ok "the fleet reconnected and resent: every frame acked in the end ($acked_total records, $rejected_total of them rejected past the horizon, $(sim_table "$out" 'frames resent after reconnect') frames resent), $((rows_end - rows_start)) rows stored"
     else
