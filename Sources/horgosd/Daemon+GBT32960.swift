@@ -34,9 +34,7 @@ extension Daemon {
             registry: ConnectionRegistry(
                 maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress),
             environment: environment,
-            limits: ListenerLimits(
-                handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
-                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)), maxPayload: limits.maxPayloadBytes),
+            limits: ListenerLimits(limits),
             group: MultiThreadedEventLoopGroup.singleton,
             proxyProtocol: configuration.listen.proxyProtocol,
             proxyHeaderRejected: { [logger] error in

@@ -11,6 +11,7 @@ import NIOPosix
 import NIOSSL
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The assembled daemon: certificates, revocation list, region shard writers, listeners and the systemd
@@ -157,7 +158,13 @@ struct Daemon {
             journalMaxBytes: configuration.store.journalMaxBytes)
         FleetMetrics.recordServerCertificateExpiry(chainPath: configuration.effectiveTLSFiles.certificate)
         FleetMetrics.recordRevocationListLoaded()
-        let trust = makeTrustReloader(listener: listener, budget: budget)
+        // The GB/T 32960 listener is built further down; a reload reaches it through this box.
+        let gbt32960Listener = Mutex<GBT32960Listener?>(nil)
+        let trust = makeTrustReloader(listener: listener, budget: budget) { limits in
+            guard let gbt = gbt32960Listener.withLock({ $0 }) else { return }
+            gbt.registry.setLimits(maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress)
+            gbt.apply(ListenerLimits(limits))
+        }
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
         state.setAddressReporter { registryOfConnections.connectionsByAddress() }
@@ -197,6 +204,7 @@ struct Daemon {
         let gbt32960 = gbt32960Service(
             policy: policy, flows: flows, sink: StoreIngestSink(store: store),
             onBound: { onBound("gbt32960", $0) })
+        gbt32960Listener.withLock { $0 = gbt32960?.listener }
         let reloader = ReloadService(
             reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
             state: state, logger: logger)
@@ -333,7 +341,10 @@ struct ReloadService: Service, CustomStringConvertible {
 extension Daemon {
     /// The reloader: re-reads the configuration file, builds the TLS context and loads every revocation
     /// source from it, and applies `limits.*` to the listener and the connection registry.
-    func makeTrustReloader(listener: TelemetryListener, budget: BufferedBytesBudget) -> TrustReloader {
+    func makeTrustReloader(
+        listener: TelemetryListener, budget: BufferedBytesBudget,
+        alsoApply: @escaping @Sendable (HorgosConfiguration.Limits) -> Void = { _ in }
+    ) -> TrustReloader {
         let file = configurationFile
         let started = configuration
         let logger = self.logger
@@ -357,6 +368,7 @@ extension Daemon {
                 listener.registry.setLimits(
                     maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress)
                 listener.apply(ListenerLimits(limits), session: Daemon.sessionLimits(limits, store: started.store))
+                alsoApply(limits)
             },
             logger: logger)
     }

@@ -17,6 +17,8 @@ final class DaemonProcess: @unchecked Sendable {
     /// The GB/T 32960 listener's port (each daemon its own: the default 7325 would collide).
     let gbt32960Port: Int
     var environment: [String: String]
+    /// Command-line arguments (`--config FILE` for a test that reloads a configuration file).
+    var arguments: [String] = []
     private(set) var process: Process?
     private let output = LineBuffer()
     private var pipe: Pipe?
@@ -71,7 +73,7 @@ final class DaemonProcess: @unchecked Sendable {
     func start(timeout: Duration = .seconds(120), extraEnvironment: [String: String] = [:]) async throws {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent("horgosd")
-        process.arguments = []
+        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS_") && $0.key != "NOTIFY_SOCKET" }
         env.merge(environment) { $1 }
         env.merge(extraEnvironment) { $1 }

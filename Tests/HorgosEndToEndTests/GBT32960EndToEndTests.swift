@@ -271,6 +271,22 @@ import Glibc
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
+    /// `limits.handshake_timeout_seconds` covers TLS and the login (this protocol's HELLO), not the session:
+    /// a unit that logged in stays connected past it; one that only did TLS is closed.
+    @Test func aLoggedInUnitOutlivesTheHandshakeTimeoutAndOneThatNeverLogsInDoesNot() async throws {
+        let daemon = try DaemonProcess(environment: ["HORGOS_LIMITS_HANDSHAKE_TIMEOUT_SECONDS": "1"])
+        defer { daemon.removeState() }
+        try await daemon.start()
+        let unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: try context(daemon))
+        let answer = try #require(try await unit.request(Self.login(sequence: 1)))
+        #expect(answer[3] == GBT32960ResponseFlag.success.rawValue)
+        let silent = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: try context(daemon))
+        try await Task.sleep(for: .seconds(3))
+        #expect(!unit.isClosed, "logged in: only the idle timeout applies")
+        #expect(silent.isClosed, "no login within the handshake timeout")
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test(arguments: [GBT32960Edition.edition2016, .edition2025])
     func killNineBetweenReceiptAndAnswerNeverLeavesASuccessAnswerForUnstoredData(
         edition: GBT32960Edition

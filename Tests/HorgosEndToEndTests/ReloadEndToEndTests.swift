@@ -1,4 +1,7 @@
 import Foundation
+import HorgosGBT32960
+import HorgosPKI
+import HorgosWire
 import Testing
 
 /// `horgosctl reload` against the real `horgosd`: the unit's ExecReload. A reload the daemon refuses
@@ -45,5 +48,35 @@ import Testing
         #expect(fixed.output.contains("reloaded (generation 2"))
         let metrics = try await daemon.httpGet("/metrics").body
         #expect(metrics.contains("horgos_reload_failures_total 1"))
+    }
+
+    /// A reload of `limits.*` reaches the GB/T 32960 listener's open sessions too: a unit logged in under a
+    /// 600 s idle timeout is closed once the reloaded 2 s one has passed since its last frame.
+    @Test func aReloadedIdleTimeoutClosesAnOpenGBT32960Session() async throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("limits-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        try "limits:\n  heartbeat_interval_seconds: 1\n  idle_timeout_seconds: 600\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess()
+        daemon.arguments = ["--config", config]
+        defer { daemon.removeState() }
+        try await daemon.start()
+        let authority = try daemon.authority()
+        let context = try WireClient.context(
+            issued: try authority.issueVehicleCertificate(vin: GBT32960EndToEndTests.vin.description, market: "AE"),
+            caPEM: try authority.caCertificatePEM)
+        let unit = try await GBT32960Client.connect(port: daemon.gbt32960Port, context: context)
+        _ = try #require(try await unit.request(GBT32960EndToEndTests.login(sequence: 1)))
+        try await Task.sleep(for: .seconds(3))
+        #expect(!unit.isClosed, "open under the configured 600 s idle timeout")
+
+        try "limits:\n  heartbeat_interval_seconds: 1\n  idle_timeout_seconds: 2\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let admin = ["--admin", "http://127.0.0.1:\(daemon.adminPort)", "--pid", String(daemon.pid)]
+        let reload = try await horgosctl(["reload"] + admin)
+        #expect(reload.status == 0, "\(reload.output)")
+        for _ in 0..<200 where !unit.isClosed { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(unit.isClosed, "the reloaded idle timeout reached the open session")
+        #expect(try await daemon.stop() == 0)
     }
 }

@@ -46,7 +46,7 @@ final class ReadGate: ChannelOutboundHandler {
 
         init(timeoutSeconds: Int64 = 10) throws {
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameChannelDecoder(maxPayload: 65_536)))
-            try channel.pipeline.syncOperations.addHandler(FrameIdleTimeoutHandler(timeout: .seconds(timeoutSeconds)))
+            try channel.pipeline.syncOperations.addHandler(FrameIdleTimeoutHandler<InboundFrame>(timeout: .seconds(timeoutSeconds)))
             try channel.pipeline.syncOperations.addHandler(gate)
             try channel.pipeline.syncOperations.addHandler(recorder)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()

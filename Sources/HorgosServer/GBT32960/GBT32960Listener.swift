@@ -12,14 +12,18 @@ import Synchronization
 /// registry rules as the native listener, with the GB/T 32960 decoder and session in the pipeline.
 ///
 /// ```
-///   socket -> [TLS] -> [HandshakeTimeout] -> [IdleState] -> [GBT32960ChannelDecoder] -> [GBT32960SessionHandler]
+///   socket -> [TLS] -> [HandshakeTimeout] -> [GBT32960ChannelDecoder] -> [FrameIdleTimeout] -> [GBT32960SessionHandler]
 /// ```
 /// With `gbt32960.tls: off` the TLS and handshake-timeout handlers are left out (allow-listed VINs only).
+/// The idle timeout counts decoded frames, not bytes, as on the telemetry listener. A reload of `limits.*`
+/// (``apply(_:)``) reaches new connections and the handshake and idle timers of open ones.
 public final class GBT32960Listener: Sendable {
     public let registry: ConnectionRegistry
     let tls: ReloadableTLSContext?
     let environment: GBT32960Environment
-    let limits: ListenerLimits
+    private let current: Mutex<ListenerLimits>
+    /// The limits new connections get (the configured ones, or the last reload's).
+    var limits: ListenerLimits { current.withLock { $0 } }
     let group: any EventLoopGroup
     let serverChannel = Mutex<(any Channel)?>(nil)
     /// `listen.proxy_protocol`: read a PROXY v2 header before TLS, as the native listener does.
@@ -35,7 +39,7 @@ public final class GBT32960Listener: Sendable {
         self.tls = tls
         self.registry = registry
         self.environment = environment
-        self.limits = limits
+        self.current = Mutex(limits)
         self.group = group
         self.proxyProtocol = proxyProtocol
         self.proxyHeaderRejected = proxyHeaderRejected
@@ -87,13 +91,23 @@ public final class GBT32960Listener: Sendable {
 
     private func addSessionHandlers(_ channel: any Channel) throws {
         let pipeline = channel.pipeline.syncOperations
+        let limits = self.limits
         if let tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
             try pipeline.addHandler(HandshakeTimeoutHandler(timeout: limits.handshakeTimeout, onTimeout: {}))
         }
-        try pipeline.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
         try pipeline.addHandler(ByteToMessageHandler(GBT32960ChannelDecoder(maxDataLength: limits.maxPayload)))
+        try pipeline.addHandler(FrameIdleTimeoutHandler<GBT32960Inbound>(timeout: limits.idleTimeout))
         try pipeline.addHandler(GBT32960SessionHandler(environment: environment))
+    }
+
+    /// A reload of `limits.*`: new connections get `limits`; every open one gets the new handshake and
+    /// idle timeouts (``SessionTimeoutsReloaded``: a connection still in its TLS handshake re-arms from
+    /// its accept, an open session from its last frame; a shorter value already past ends it at once).
+    public func apply(_ limits: ListenerLimits) {
+        current.withLock { $0 = limits }
+        let event = SessionTimeoutsReloaded(handshakeTimeout: limits.handshakeTimeout, idleTimeout: limits.idleTimeout)
+        for channel in registry.channels { channel.pipeline.fireUserInboundEventTriggered(event) }
     }
 
     /// Stops accepting, lets in-flight frames commit and be answered, then closes what is left.
@@ -111,7 +125,8 @@ public final class GBT32960Listener: Sendable {
 /// listener: it is logged (critical) and thrown, so the daemon stops (exit 1) and never sends READY=1
 /// half configured; systemd shows the unit failed.
 public struct GBT32960Service: Service, CustomStringConvertible {
-    private let listener: GBT32960Listener
+    /// The listener it runs (a reload of `limits.*` applies to it).
+    public let listener: GBT32960Listener
     private let address: ListenAddress
     private let drainTimeout: Duration
     private let logger: Logger

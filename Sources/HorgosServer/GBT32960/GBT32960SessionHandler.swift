@@ -248,6 +248,13 @@ public final class GBT32960SessionHandler: ChannelDuplexHandler, RemovableChanne
         {
             environment.logins.release(ObjectIdentifier(self), vin: header.vinField.vin)
         }
+        if let header, header.command == .vehicleLogin || header.command == .platformLogin,
+            case .answer(.success, _, _) = action
+        {
+            // A login answered success is this protocol's HELLO: the handshake timer (TLS and login within
+            // limits.handshake_timeout_seconds) stops here and the frame idle timer alone remains.
+            context.triggerUserOutboundEvent(SessionEvent.helloAccepted, promise: nil)
+        }
     }
 
     private func store(_ header: GBT32960FrameHeader, bytes: ByteBuffer, flow: RegionFlowControl, context: ChannelHandlerContext) {

@@ -11,9 +11,12 @@ import NIOCore
 /// passed this handler, the server is not reading and a silent client is not idle. When reading resumes
 /// the client gets a full `timeout` again. On expiry it fires `IdleStateHandler.IdleStateEvent.read`
 /// inbound, which the session handler answers with BYE (idle timeout).
-public final class FrameIdleTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    public typealias InboundIn = InboundFrame
-    public typealias InboundOut = InboundFrame
+///
+/// `Frame` is what the decoder before it produces: ``InboundFrame`` on the telemetry listener,
+/// `GBT32960Inbound` on the GB/T 32960 listener (the same rule for both).
+public final class FrameIdleTimeoutHandler<Frame>: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = Frame
+    public typealias InboundOut = Frame
     public typealias OutboundIn = NIOAny
 
     private var timeout: TimeAmount
