@@ -51,13 +51,23 @@ enum GBT32960Mapping {
         guard let probes = report.probeTemperatures else { return (nil, nil) }
         var high: Int16?, low: Int16?
         for subsystem in probes {
-            for index in 0..<subsystem.probeCount {
-                guard let t = subsystem.temperature(index) else { continue }
-                high = max(high ?? t, t)
-                low = min(low ?? t, t)
-            }
+            let range = availableRange(subsystem.probeCount, subsystem.temperature)
+            if let l = range.low { low = min(low ?? l, l) }
+            if let h = range.high { high = max(high ?? h, h) }
         }
         return (high, low)
+    }
+
+    /// The lowest and highest of `count` values, skipping those not available (the standard's markers).
+    @inline(__always)
+    static func availableRange<T: Comparable>(_ count: Int, _ value: (Int) -> T?) -> (low: T?, high: T?) {
+        var low: T?, high: T?
+        for index in 0..<count {
+            guard let v = value(index) else { continue }
+            low = min(low ?? v, v)
+            high = max(high ?? v, v)
+        }
+        return (low, high)
     }
 
     /// GB/T gear nibble (0 neutral, 1–6 forward gears, 13 reverse, 14 drive, 15 park) to the

@@ -185,12 +185,7 @@ final class GBT32960Tables {
         if let cells = r.cellVoltages {
             let c = insertCells
             for subsystem in cells {
-                var low: UInt16?, high: UInt16?
-                for index in 0..<subsystem.frameCellCount {
-                    guard let mv = subsystem.cellVoltageMv(index) else { continue }
-                    low = min(low ?? mv, mv)
-                    high = max(high ?? mv, mv)
-                }
+                let (low, high) = GBT32960Mapping.availableRange(subsystem.frameCellCount, subsystem.cellVoltageMv)
                 c.bind(1, vehicleID)
                 c.bind(2, ts)
                 c.bind(3, Int64(subsystem.number))
@@ -208,12 +203,7 @@ final class GBT32960Tables {
         if let probes = r.probeTemperatures {
             let p = insertProbes
             for subsystem in probes {
-                var low: Int16?, high: Int16?
-                for index in 0..<subsystem.probeCount {
-                    guard let t = subsystem.temperature(index) else { continue }
-                    low = min(low ?? t, t)
-                    high = max(high ?? t, t)
-                }
+                let (low, high) = GBT32960Mapping.availableRange(subsystem.probeCount, subsystem.temperature)
                 p.bind(1, vehicleID)
                 p.bind(2, ts)
                 p.bind(3, Int64(subsystem.number))
