@@ -25,6 +25,7 @@ public final class ShardStore: Sendable {
     public let writers: [Region: RegionWriter]
     let journal: Journal
     private let pool: ApplierPool
+    private let checker: IntegrityChecker
     private let stopped = Mutex(false)
 
     /// Opens the journal (replaying it: a torn tail is cut and logged, damage in the middle throws
@@ -36,8 +37,11 @@ public final class ShardStore: Sendable {
         try StoreFiles.createDirectory(configuration.stateDirectory)
         self.configuration = configuration
         let regions = Array(Set(configuration.regions))
-        let floor = regions.map { Self.appliedLSN(stateDirectory: configuration.stateDirectory, region: $0) }.max() ?? 0
-        let journal = try Journal(configuration: configuration, floorLSN: floor)
+        var applied: [Region: UInt64] = [:]
+        for region in regions {
+            applied[region] = Self.appliedLSN(stateDirectory: configuration.stateDirectory, region: region)
+        }
+        let journal = try Journal(configuration: configuration, appliedLSNs: applied)
         self.journal = journal
         var writers: [Region: RegionWriter] = [:]
         var appliers: [RegionApplier] = []
@@ -58,6 +62,7 @@ public final class ShardStore: Sendable {
         let pool = ApplierPool(appliers: appliers, count: configuration.appliers, journal: journal)
         self.pool = pool
         journal.start { pool.notify($0) }
+        checker = IntegrityChecker(writers: Array(writers.values), configuration: configuration) { pool.notify($0) }
         for writer in writers.values {
             writer.stopStore.withLock { $0 = { [weak self] timeoutMs in self?.stop(timeoutMs: timeoutMs) } }
         }
@@ -96,9 +101,11 @@ public final class ShardStore: Sendable {
         }
         guard first else { return }
         let deadline = StoreClock.monotonicNs() + UInt64(timeoutMs) * 1_000_000
+        checker.stop()
         journal.stop(timeoutMs: timeoutMs)
         pool.stop(deadlineNs: deadline)
         journal.retire()
+        journal.releaseLock()
     }
 
     /// Test support: waits until every entry acknowledged so far is applied to the shards (true), or

@@ -94,8 +94,17 @@ public struct StoreConfiguration: Sendable {
     /// How often appliers checkpoint and fsync their shards so journal segments can be deleted
     /// (default 10 s; also at once when a segment fills or the journal is full).
     public var durabilityIntervalMs: Int
-    /// Called once (on the journal thread) when a journal write or fdatasync failed; the journal then
-    /// acknowledges nothing more. The daemon exits non-zero here (systemd restarts it, replay recovers).
+    /// Bytes the journal keeps allocated in `<state>/journal/reserve` (default 64 MiB, 0: none) so that a
+    /// node on a full disk can still start, open its shards and checkpoint them (see `JournalReserve`).
+    /// Also the disk-full state's resume threshold: the journal writes again once twice this is free.
+    public var journalReserveBytes: Int
+    /// How often each region's current day file and registry get a `PRAGMA quick_check` on a separate
+    /// read-only connection (default 300,000 ms; 0: never). Damage found is quarantined as if a write
+    /// had hit it: the region goes on in a new file at once.
+    public var integrityCheckIntervalMs: Int
+    /// Called once (on the journal thread) when a journal write or fdatasync failed (a full disk is not
+    /// a failure: it is waited out); the journal then acknowledges nothing more. The daemon exits
+    /// non-zero here (systemd restarts it, replay recovers).
     public var onJournalFailure: @Sendable (StoreError) -> Void
     /// The storable window of device timestamps.
     public var horizon: TimeHorizon
@@ -126,6 +135,7 @@ public struct StoreConfiguration: Sendable {
         maxQueuedBytes: Int = 64 << 20, retryDelayMs: Int = 50, maxRetryDelayMs: Int = 5000,
         journalSegmentBytes: Int = 64 << 20, journalMaxBytes: Int = 1 << 30, journalMaxDelayMicroseconds: Int = 0,
         appliers: Int = ProcessInfo.processInfo.activeProcessorCount, durabilityIntervalMs: Int = 10_000,
+        journalReserveBytes: Int = 64 << 20, integrityCheckIntervalMs: Int = 300_000,
         onJournalFailure: @escaping @Sendable (StoreError) -> Void = { _ in },
         clock: @escaping @Sendable () -> Int64 = StoreClock.systemMs,
         log: @escaping @Sendable (StoreLogLevel, String) -> Void = StoreLogLevel.standardError,
@@ -149,6 +159,8 @@ public struct StoreConfiguration: Sendable {
         self.journalMaxDelayMicroseconds = journalMaxDelayMicroseconds
         self.appliers = max(1, appliers)
         self.durabilityIntervalMs = durabilityIntervalMs
+        self.journalReserveBytes = max(0, journalReserveBytes)
+        self.integrityCheckIntervalMs = max(0, integrityCheckIntervalMs)
         self.onJournalFailure = onJournalFailure
         self.clock = clock
         self.log = log

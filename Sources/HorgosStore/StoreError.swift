@@ -33,6 +33,11 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let journalCorrupt = Kind(rawValue: "journal_corrupt")
         /// A journal write or fdatasync failed: nothing more is acknowledged until a restart.
         public static let journalFailed = Kind(rawValue: "journal_failed")
+        /// The file system (or a quota) is out of space (ENOSPC, EDQUOT) for a file the store writes
+        /// outside SQLite (the journal): a state the store waits out, not a failure.
+        public static let diskFull = Kind(rawValue: "disk_full")
+        /// Another process holds the state directory's journal lock (horgosd runs on it).
+        public static let inUse = Kind(rawValue: "in_use")
         public var description: String { rawValue }
     }
 
@@ -54,6 +59,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The fault class of a SQLite error, for the writer's degraded state and the logs.
     public var fault: StoreFault {
         if kind == .schemaTooNew || kind == .foreignFile { return .incompatibleFile }
+        if kind == .diskFull { return .diskFull }
         guard kind == .sqlite else { return kind == .fileSystem ? .ioError : .other }
         switch sqliteCode & 0xFF {
         case SQLITE_FULL: return .diskFull

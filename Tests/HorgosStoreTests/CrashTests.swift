@@ -299,3 +299,46 @@ struct StraceLog {
         #expect(verified > linesAtRecovery)
     }
 }
+
+/// A journal `write` that fails with ENOSPC is a state the journal waits out, not a failure: the child
+/// keeps running (no exit 74), acknowledges nothing from the failed round until a later write succeeds,
+/// and after a kill -9 every frame it reported acknowledged is in the shards. (A journal that
+/// acknowledged the round whose write failed, or resumed without cutting the partial bytes, would lose
+/// reported batches or refuse the restart.) strace fails the 20th to 22nd write on the first segment.
+@Suite(.serialized) struct JournalDiskFullCrashTests {
+    @Test(.enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
+    func enospcJournalWritesAreWaitedOutAndEveryAckSurvivesKillNine() throws {
+        try #require(canStrace, "CI=true: strace is missing or may not ptrace; .ci/run installs it (apt strace)")
+        let child = try #require(crashChildPath())
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let state = dir.path + "/state"
+        let segment = "\(state)/journal/\(JournalFormat.segmentFileName(firstLSN: 1))"
+        let base = StoreClock.systemMs() - 3_600_000
+        let traced = try TracedChild(
+            straceArguments: [
+                "-f", "-qq", "-o", "/dev/null", "-P", segment, "-e", "trace=write",
+                "-e", "inject=write:error=ENOSPC:when=20..22",
+            ],
+            child: child, childArguments: [state, String(base), "8", "disk"])
+        let deadline = Date().addingTimeInterval(60)
+        while !traced.stderr.text.contains("space is back") && traced.process.isRunning && Date() < deadline {
+            usleep(20_000)
+        }
+        let linesAtRecovery = traced.stdout.text.split(separator: "\n").count
+        while traced.stdout.text.split(separator: "\n").count < linesAtRecovery + 200 && traced.process.isRunning
+            && Date() < deadline
+        {
+            usleep(20_000)
+        }
+        let stillRunning = traced.process.isRunning
+        traced.finish()
+        let log = traced.stderr.text
+        #expect(stillRunning, "the child stopped: \(log.suffix(1000))")
+        #expect(log.contains("journal: the file system is full"), "\(log.prefix(2000))")
+        #expect(log.contains("journal: space is back"))
+        #expect(!log.contains("journal failed"))
+        let verified = try verifyReportedBatches(traced.stdout.text, stateDirectory: state)
+        #expect(verified > linesAtRecovery)
+    }
+}

@@ -10,17 +10,17 @@ import Testing
 @discardableResult
 func writeJournalSegment(
     stateDirectory: String, firstLSN: UInt64, arrivalMs: Int64, region: Region = ae,
-    payloads: [(JournalEntryKind, [UInt8])]
+    payloads: [(JournalEntryKind, [UInt8])], regions: [Region]? = nil, flags: UInt32 = 0
 ) throws -> (path: String, offsets: [Int]) {
     let directory = "\(stateDirectory)/journal"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    var bytes = JournalFormat.segmentHeader
+    var bytes = JournalFormat.segmentHeader(flags: flags)
     var offsets: [Int] = []
     for (index, (kind, payload)) in payloads.enumerated() {
         offsets.append(bytes.count)
         payload.withUnsafeBytes { p in
             JournalFormat.appendEntry(
-                to: &bytes, lsn: firstLSN + UInt64(index), kind: kind.rawValue, region: region,
+                to: &bytes, lsn: firstLSN + UInt64(index), kind: kind.rawValue, region: regions?[index] ?? region,
                 arrivalMs: arrivalMs, context: [], payload: p)
         }
     }

@@ -149,8 +149,8 @@ func makeConfiguration(
     StoreConfiguration(
         stateDirectory: dir.path, regions: regions, durability: durability, applyIntervalMs: 5, busyTimeoutMs: 50,
         retryDelayMs: 20, maxRetryDelayMs: 200, journalSegmentBytes: 1 << 20, journalMaxBytes: 64 << 20,
-        appliers: 2, durabilityIntervalMs: 200, clock: clock.function, log: log.function,
-        createdBy: "horgos-tests")
+        appliers: 2, durabilityIntervalMs: 200, journalReserveBytes: 1 << 20, clock: clock.function,
+        log: log.function, createdBy: "horgos-tests")
 }
 
 /// Runs one SQL query on a file and returns the first column of every row as text.

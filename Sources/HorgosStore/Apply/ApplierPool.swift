@@ -51,8 +51,11 @@ final class ApplierThread: @unchecked Sendable {
     init(index: Int, appliers: [RegionApplier], journal: Journal) {
         self.appliers = appliers
         self.journal = journal
-        let thread = Thread { [self] in self.run() }
-        thread.name = "horgos-applier-\(index)"
+        let thread = Thread { [self] in
+            ThreadName.setCurrent("horgos-apply-\(index)")
+            self.run()
+        }
+        thread.name = "horgos-apply-\(index)"
         thread.start()
     }
 
@@ -89,6 +92,7 @@ final class ApplierThread: @unchecked Sendable {
             for applier in appliers { next = min(next, applier.turn(nowNs: now, stopping: stoppingNow)) }
             let advanced = zip(appliers, durableBefore).contains { $0.writer.durableLSN.load(ordering: .relaxed) > $1 }
             if advanced { journal.retire() }
+            journal.recordApplied()
             if stoppingNow && (!appliers.contains { $0.hasPending } || now >= deadline) { break }
             condition.lock()
             if !signaled && !stopping {

@@ -25,6 +25,10 @@ final class RegionApplier {
     private var backoffMs: Int
     private var nextDurabilityNs: UInt64 = 0
     private var seenCheckpointRequest = false
+    /// Set while the entries found in the journal at start are being replayed: once they are applied,
+    /// the region makes its shards durable at once, so the segments the replay read can go and the
+    /// next start (a crash loop) does not read them again.
+    private var durableAfterReplay = false
 
     init(writer: RegionWriter, configuration: StoreConfiguration, recovered: [JournalEntry]) {
         self.writer = writer
@@ -34,6 +38,7 @@ final class RegionApplier {
         if !recovered.isEmpty {
             writer.unappliedBytes.add(recovered.reduce(0) { $0 + $1.entryBytes }, ordering: .relaxed)
             append(recovered)
+            durableAfterReplay = true
         }
         nextDurabilityNs = StoreClock.monotonicNs() + UInt64(configuration.durabilityIntervalMs) * 1_000_000
     }
@@ -63,6 +68,8 @@ final class RegionApplier {
         }
         append(delivered)
         publishLag(nowNs: nowNs)
+        let damaged = writer.takeQuarantineRequests()
+        if !damaged.isEmpty { quarantine(damaged) }
         if nowNs < retryAtNs { return retryAtNs }
         if !engine.isOpen && !open() { return retryAtNs }
         if WriterTestHooks.appliersPaused.load(ordering: .relaxed) { return nowNs + 20_000_000 }
@@ -77,9 +84,11 @@ final class RegionApplier {
             }
         }
         let requested = writer.journal.checkpointRequested.load(ordering: .relaxed)
-        if stopping || nowNs >= nextDurabilityNs || (requested && !seenCheckpointRequest) {
+        // Recovered entries come first in `pending`: the replay is done once the head is not one.
+        let replayed = durableAfterReplay && (!hasPending || pending[head].durableNs != 0)
+        if stopping || nowNs >= nextDurabilityNs || (requested && !seenCheckpointRequest) || replayed {
             seenCheckpointRequest = requested
-            makeDurable(nowNs: nowNs)
+            if makeDurable(nowNs: nowNs) { durableAfterReplay = false }
         }
         if !requested { seenCheckpointRequest = false }
         do { try engine.maintain(nowMs: configuration.clock()) } catch { fail(error, nowNs: nowNs) }
@@ -97,9 +106,7 @@ final class RegionApplier {
             openedOnce = true
             // After a reboot the shards' last commits (synchronous=NORMAL) may be gone: replay from the
             // LSN they were last fsynced at. After a daemon crash alone, the applied LSN is exact.
-            let start = writer.journal.durableAtStart
-            appliedLSN =
-                start.sameBoot ? engine.appliedLSN : min(engine.appliedLSN, start.lsns[writer.region] ?? 0)
+            appliedLSN = writer.journal.durableAtStart.replayAfter(writer.region, applied: engine.appliedLSN)
             if hasPending {
                 // Entries found in the journal at start (not those acknowledged since).
                 let replay = pending[head...].filter { $0.durableNs == 0 && $0.lsn > appliedLSN }.count
@@ -187,9 +194,10 @@ final class RegionApplier {
     /// Checkpoints the region's files and, when complete, moves its durable LSN: every entry of the
     /// region at or below it is then in fsynced shard files, and journal segments below every region's
     /// durable LSN can go.
-    private func makeDurable(nowNs: UInt64) {
+    @discardableResult
+    private func makeDurable(nowNs: UInt64) -> Bool {
         nextDurabilityNs = nowNs + UInt64(configuration.durabilityIntervalMs) * 1_000_000
-        guard engine.isOpen else { return }
+        guard engine.isOpen else { return false }
         // Read before looking at the inbox: an entry delivered after this read is either in the inbox
         // (below) or has a higher LSN.
         let delivered = writer.journal.deliveredLSN.load(ordering: .acquiring)
@@ -203,15 +211,16 @@ final class RegionApplier {
             covered = delivered
         }
         do {
-            guard try engine.checkpointForDurability() else { return }
+            guard try engine.checkpointForDurability() else { return false }
         } catch {
             fail(error, nowNs: nowNs)
-            return
+            return false
         }
         if covered > writer.durableLSN.load(ordering: .relaxed) {
             writer.durableLSN.store(covered, ordering: .releasing)
             writer.updateStatistics { $0.durableLSN = covered }
         }
+        return true
     }
 
     /// Publishes the apply lag for /status and metrics.
@@ -226,6 +235,7 @@ final class RegionApplier {
     }
 
     private func fail(_ error: StoreError, nowNs: UInt64) {
+        let candidates = engine.candidateFileNames(nowMs: configuration.clock())
         engine.close()
         writer.updateStatistics {
             $0.failedAttempts += 1
@@ -233,11 +243,13 @@ final class RegionApplier {
         }
         writer.setState(.degraded(fault: error.fault, message: error.description))
         if error.fault == .corrupt {
+            // SQLite said a file it read or wrote is damaged: move it aside at once and go on with a
+            // new one (only the files this engine touches are checked, never the older days).
             let moved = Quarantine.moveDamagedFiles(
-                directory: StoreFiles.regionDirectory(configuration.stateDirectory, writer.region),
+                directory: StoreFiles.regionDirectory(configuration.stateDirectory, writer.region), names: candidates,
                 region: writer.region, nowMs: configuration.clock(), log: configuration.log)
             if !moved.isEmpty {
-                writer.updateStatistics { $0.quarantinedFiles += moved.count }
+                writer.recordQuarantined(moved)
                 retryAtNs = 0
                 backoffMs = configuration.retryDelayMs
                 return
@@ -245,6 +257,21 @@ final class RegionApplier {
         }
         retryAtNs = nowNs + UInt64(backoffMs) * 1_000_000
         backoffMs = min(backoffMs * 2, configuration.maxRetryDelayMs)
+    }
+
+    /// The integrity check found these files damaged: close, move them aside, and go on with new ones
+    /// at once (the next turn reopens), as after a write SQLite reported as corrupt.
+    private func quarantine(_ names: [String]) {
+        engine.close()
+        let directory = StoreFiles.regionDirectory(configuration.stateDirectory, writer.region)
+        let moved = names.filter { StoreFiles.exists("\(directory)/\($0)") }.map { name in
+            Quarantine.move(
+                name, directory: directory, region: writer.region, nowMs: configuration.clock(),
+                log: configuration.log)
+        }
+        writer.recordQuarantined(moved)
+        retryAtNs = 0
+        backoffMs = configuration.retryDelayMs
     }
 
     /// At stop: checkpoint and close the files.

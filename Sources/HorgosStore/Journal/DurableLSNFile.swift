@@ -17,12 +17,32 @@ import Foundation
 /// shard commits since the last checkpoint (`synchronous=NORMAL`) may be gone.
 enum DurableLSNFile {
     static let fileName = "durable"
+    /// `<state>/journal/applied`: the same layout, per region the LSN up to which every entry of the
+    /// region is applied (committed, not necessarily fsynced), rewritten about once a second without
+    /// fsync. Trusted only in the boot that wrote it: a start after a daemon crash skips what it says
+    /// is applied (a region without traffic never commits, so its registry's applied LSN alone
+    /// would make every start re-read the whole journal).
+    static let appliedFileName = "applied"
 
     struct Contents {
         var boot: String?
         var lsns: [Region: UInt64] = [:]
         /// Whether the file was written during the current boot.
         var sameBoot: Bool { boot != nil && boot == DurableLSNFile.currentBootID }
+
+        /// The LSN after which `region`'s replay starts, given the applied LSN its registry holds: in
+        /// the same boot both the applied LSN (its WAL survived in the page cache) and the durable LSN
+        /// here are in the shards, so the larger (a region without traffic never commits, but its
+        /// durable LSN moves with the journal); after a reboot only what was fsynced, the smaller.
+        /// What `applied` (written in this boot, so its commits are in the page cache) says is applied
+        /// is skipped too.
+        func replayAfter(_ region: Region, applied: UInt64) -> UInt64 {
+            let shards = sameBoot ? max(applied, lsns[region] ?? 0) : min(applied, lsns[region] ?? 0)
+            return max(shards, appliedLSNs[region] ?? 0)
+        }
+
+        /// What `applied` said, when it was written in the current boot (empty otherwise).
+        var appliedLSNs: [Region: UInt64] = [:]
     }
 
     /// The kernel's boot id (Linux); nil elsewhere (every start is then treated as after a reboot).
@@ -34,9 +54,17 @@ enum DurableLSNFile {
         return id.isEmpty ? nil : id
     }()
 
+    /// The durable LSNs, and the applied ones of `applied` when both were written in the current boot.
     static func read(directory: String) -> Contents {
+        var contents = read(directory: directory, name: fileName)
+        let applied = read(directory: directory, name: appliedFileName)
+        if applied.sameBoot { contents.appliedLSNs = applied.lsns }
+        return contents
+    }
+
+    private static func read(directory: String, name: String) -> Contents {
         var contents = Contents()
-        guard let text = try? String(contentsOfFile: "\(directory)/\(fileName)", encoding: .utf8) else {
+        guard let text = try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8) else {
             return contents
         }
         for line in text.split(separator: "\n") {
@@ -51,21 +79,24 @@ enum DurableLSNFile {
         return contents
     }
 
-    static func write(directory: String, lsns: [Region: UInt64]) throws(StoreError) {
+    /// Replaces `durable` (or, with `name: appliedFileName, sync: false`, `applied` without an fsync).
+    static func write(
+        directory: String, lsns: [Region: UInt64], name: String = fileName, sync: Bool = true
+    ) throws(StoreError) {
         var text = "boot \(currentBootID ?? "unknown")\n"
         for region in lsns.keys.sorted() { text += "\(region.code) \(lsns[region]!)\n" }
-        let path = "\(directory)/\(fileName)"
+        let path = "\(directory)/\(name)"
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
             throw StoreError(.fileSystem, message: String(cString: strerror(errno)), context: "create \(temporary)")
         }
         let bytes = Array(text.utf8)
-        let ok = bytes.withUnsafeBytes { JournalSegment.writeFully(fd, $0) } && fsync(fd) == 0
+        let ok = bytes.withUnsafeBytes { JournalSegment.writeFully(fd, $0) } && (!sync || fsync(fd) == 0)
         close(fd)
         guard ok, rename(temporary, path) == 0 else {
             throw StoreError(.fileSystem, message: String(cString: strerror(errno)), context: "write \(path)")
         }
-        try Journal.syncDirectory(directory)
+        if sync { try Journal.syncDirectory(directory) }
     }
 }

@@ -50,13 +50,29 @@ public struct JournalStatistics: Sendable, Hashable {
     public var segments = 0
     /// LSN of the last durable (acknowledged) entry.
     public var durableLSN: UInt64 = 0
-    /// Frames held back (their sessions see backpressure) because of `journal.max_bytes` or a region's
-    /// unapplied-bytes bound, now.
+    /// Frames held back (their sessions see backpressure) because of `journal.max_bytes`, a region's
+    /// unapplied-bytes bound or a full disk, now.
     public var heldSubmissions = 0
     /// Monotonic ns of the writer loop's last turn (it turns at least once a second).
     public var lastProgressNs: UInt64 = 0
     /// Set once a write or fdatasync failed: nothing more is acknowledged.
     public var failure: String?
+    /// Set while the file system is full (a journal write or segment creation failed with ENOSPC or
+    /// EDQUOT, or the reserve could not be taken): nothing is acknowledged, frames wait, and the
+    /// journal writes again by itself once space is back. The error that started it.
+    public var diskFull: String?
+    /// Wall-clock ms since the epoch when the current disk-full state began.
+    public var diskFullSinceMs: Int64?
+    /// Times the journal entered the disk-full state since start.
+    public var diskFullEpisodes = 0
+    /// Bytes of the reserve held now (`journalReserveBytes` when held, 0 while released).
+    public var reserveBytes = 0
+    /// At start: segments read entry by entry, and segments not read because every region had
+    /// applied all of them (a start re-reads only what some region still needs).
+    public var segmentsReadAtStart = 0
+    public var segmentsSkippedAtStart = 0
+    /// At start: entries found that some region still has to apply.
+    public var entriesRecoveredAtStart = 0
 }
 
 /// The ingest journal: one append-only log for every region, written by one thread with group commit
@@ -65,8 +81,14 @@ public struct JournalStatistics: Sendable, Hashable {
 /// While one round's `write` + `fdatasync` runs, submissions queue; the next round takes all of them
 /// (no fixed sleep; `journalMaxDelayMicroseconds` optionally waits a little for more). After the round
 /// is durable (`disk`: fdatasync returned; `process`: write returned) its entries are handed to their
-/// regions' appliers and then the completions run (the caller ACKs). A failed write or fdatasync is
-/// never retried on the same file: the journal stops acknowledging, logs, and calls
+/// regions' appliers and then the completions run (the caller ACKs).
+///
+/// A full file system is a state, not a failure: a `write` (or a new segment) that fails with ENOSPC
+/// or EDQUOT is cut back off the file (`ftruncate` to the last complete round), its frames wait at the
+/// head of their regions' queues unacknowledged, the reserve (`JournalReserve`) is released so the
+/// appliers can still apply and checkpoint, and once a second the writer looks for space (twice the
+/// reserve free, the reserve taken back) and writes again. Any other failed write, and every failed
+/// fdatasync, is never retried on the same file: the journal stops acknowledging, logs, and calls
 /// `onJournalFailure` (the daemon exits; the replay at the next start recovers, and units resend what
 /// was not acknowledged). The on-disk format is `JournalFormat`.
 final class Journal: @unchecked Sendable {
@@ -78,7 +100,7 @@ final class Journal: @unchecked Sendable {
     private var stopping = false
     private var stopDeadlineNs: UInt64 = .max
     private var failed = false
-    /// Live segments, oldest first; the last is the one being appended to.
+    /// Live segments, oldest first; the last is the one being appended to once `active` exists.
     private let segments: Mutex<[JournalSegment]>
     private let stats = Mutex(JournalStatistics())
     /// LSN of the last entry handed to the appliers (after its round was durable).
@@ -87,15 +109,29 @@ final class Journal: @unchecked Sendable {
     /// Set when appliers should make their shards durable soon (a segment rolled, or the journal is full).
     let checkpointRequested = Atomic<Bool>(false)
     private var nextLSN: UInt64
+    /// The segment appended to; nil until it could be created (a start on a full disk). Writer only.
+    private var active: JournalSegment?
+    /// Header flags of the segment the writer creates next (`followsGapFlag` after a jump in LSN).
+    private var nextSegmentFlags: UInt32 = 0
+    /// The reserve file (writer only, after `init`).
+    private var reserve: JournalReserve
+    /// While the disk is full: when the writer next looks for space (monotonic ns). Writer only.
+    private var nextSpaceProbeNs: UInt64 = 0
     /// The regions, set once before `start()`.
     private(set) var regions: [Region: RegionWriter] = [:]
     /// Called after entries were delivered to these regions (wakes their applier threads).
     private var notifyAppliers: @Sendable ([RegionWriter]) -> Void = { _ in }
     private let finished = DispatchSemaphore(value: 0)
     private let retireLock = Mutex(())
+    /// When `recordApplied()` next writes (monotonic ns).
+    private let nextAppliedRecordNs = Mutex<UInt64>(0)
+    /// The last error writing `journal/durable` (under `retireLock`).
+    private var lastDurableFileError: String?
+    /// Held from `init` to `stop()`: one process per state directory.
+    private let lock: JournalLock
     /// What the durability file said at start.
     let durableAtStart: DurableLSNFile.Contents
-    /// Entries found at start, per region, oldest first.
+    /// Entries found at start that some region still has to apply, per region, oldest first.
     private(set) var recovered: [Region: [JournalEntry]] = [:]
 
     var segmentCapacity: Int { Self.segmentCapacity(configuration) }
@@ -106,134 +142,219 @@ final class Journal: @unchecked Sendable {
         configuration.journalSegmentBytes + JournalFormat.maxPayloadBytes + 70_000
     }
 
-    /// Opens (and creates) the journal directory, reads every segment (cutting a torn tail, refusing
-    /// damage in the middle) and starts a new segment after the last entry found.
-    /// `floorLSN` is the highest LSN any region's shards say they applied: the next LSN is above it
-    /// even if the journal directory was emptied.
-    init(configuration: StoreConfiguration, floorLSN: UInt64) throws(StoreError) {
+    /// Opens (and creates) the journal directory, reads the segments some region still needs (cutting a
+    /// torn tail, refusing damage in the middle) and starts a new segment past the highest LSN ever
+    /// written. `appliedLSNs` are the applied LSNs the regions' registries hold: the next LSN is above
+    /// all of them even if the journal directory was emptied, and a region replays only after its own
+    /// (after the durable LSN of `journal/durable` when the machine rebooted since). A full disk does
+    /// not stop the start: the journal opens in the disk-full state and creates its segment later.
+    init(configuration: StoreConfiguration, appliedLSNs: [Region: UInt64]) throws(StoreError) {
         self.configuration = configuration
         directory = "\(configuration.stateDirectory)/journal"
         try StoreFiles.createDirectory(directory)
+        lock = try JournalLock(directory: directory)
         durableAtStart = DurableLSNFile.read(directory: directory)
+        reserve = JournalReserve(directory: directory, bytes: configuration.journalReserveBytes)
+        // A start that finds less than the reserve free gives the reserve back first: the new segment,
+        // the shards' WAL and shared-memory files and their checkpoints need the room.
+        var releasedAtStart = 0
+        if reserve.bytes > 0, (JournalDiskSpace.availableBytes(directory) ?? .max) < reserve.bytes {
+            releasedAtStart = reserve.release()
+        }
+        var highWater = JournalHighWater.read(directory: directory)
+        let highWaterUnreadable = highWater == nil && StoreFiles.exists("\(directory)/\(JournalHighWater.fileName)")
+        // Where each configured region's replay starts; entries at or below it are not needed.
+        var replayAfter: [Region: UInt64] = [:]
+        for region in configuration.regions {
+            replayAfter[region] = durableAtStart.replayAfter(region, applied: appliedLSNs[region] ?? 0)
+        }
+        let neededAfter = replayAfter.values.min() ?? 0
+
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let found = names.compactMap { name in JournalFormat.firstLSN(segmentFileName: name).map { (name, $0) } }
             .sorted { $0.1 < $1.1 }
         var live: [JournalSegment] = []
         var lastLSN: UInt64 = 0
         var total = 0
+        var counts = (read: 0, skipped: 0, entries: 0)
+        var newestIntact = false
         for (index, (name, first)) in found.enumerated() {
             let path = "\(directory)/\(name)"
             let isLast = index == found.count - 1
-            guard
-                let segment = try Self.recover(
-                    path: path, firstLSN: first, expectedFirst: lastLSN == 0 ? nil : lastLSN + 1, isLast: isLast,
-                    configuration: configuration, into: &recovered)
-            else { continue }
-            if segment.lastLSN.load(ordering: .relaxed) >= segment.firstLSN {
-                lastLSN = segment.lastLSN.load(ordering: .relaxed)
-            } else if lastLSN == 0 {
-                lastLSN = first &- 1
+            // Every region applied everything in this segment (the next one starts after it): its
+            // entries are not read again; it stays until retention deletes it.
+            if !isLast, found[index + 1].1 &- 1 <= neededAfter, lastLSN == 0 || first == lastLSN + 1 {
+                let segment = try JournalSegment.openExisting(path: path, firstLSN: first)
+                segment.lastLSN.store(found[index + 1].1 - 1, ordering: .relaxed)
+                lastLSN = found[index + 1].1 - 1
+                total += segment.size.load(ordering: .relaxed)
+                live.append(segment)
+                counts.skipped += 1
+                continue
             }
+            guard
+                let (segment, intact) = try Self.recover(
+                    path: path, firstLSN: first, expectedFirst: lastLSN == 0 ? nil : lastLSN + 1, isLast: isLast,
+                    replayAfter: replayAfter, configuration: configuration, into: &recovered)
+            else { continue }
+            counts.read += 1
+            // (An empty segment's last LSN is its first - 1: the next one never starts below it.)
+            lastLSN = max(lastLSN, segment.lastLSN.load(ordering: .relaxed))
+            if isLast { newestIntact = intact && (highWater == nil || highWater!.segmentFirstLSN == first) }
             total += segment.size.load(ordering: .relaxed)
             live.append(segment)
         }
-        nextLSN = max(lastLSN, floorLSN, durableAtStart.lsns.values.max() ?? 0) + 1
-        deliveredLSN = Atomic(nextLSN - 1)
-        let active = try JournalSegment.create(
-            directory: directory, firstLSN: nextLSN, capacity: Self.segmentCapacity(configuration))
-        try Self.syncDirectory(directory)
-        live.append(active)
-        total += active.size.load(ordering: .relaxed)
+        counts.entries = recovered.values.reduce(0) { $0 + $1.count }
+        if highWaterUnreadable, let newest = live.last {
+            // A damaged record: assume the newest segment found is the newest ever and may have lost its tail.
+            let capacity = Self.segmentCapacity(configuration)
+            highWater = (newest.firstLSN, JournalFormat.lsnLimit(firstLSN: newest.firstLSN, capacity: capacity))
+            newestIntact = false
+        }
+        var next =
+            max(
+                lastLSN, appliedLSNs.values.max() ?? 0, durableAtStart.lsns.values.max() ?? 0,
+                durableAtStart.appliedLSNs.values.max() ?? 0) + 1
+        // The newest segment ever created is gone, or lost entries at its tail: start past anything it
+        // could have held, so no LSN is ever given to two entries.
+        if let highWater, !newestIntact { next = max(next, highWater.lsnLimit + 1) }
+        if !found.isEmpty && next != lastLSN + 1 {
+            nextSegmentFlags = JournalFormat.followsGapFlag
+            configuration.log(
+                .info,
+                "journal: the next segment starts at LSN \(next), past the highest LSN ever written "
+                    + "(the last entry found is \(lastLSN))")
+        }
+        nextLSN = next
+        deliveredLSN = Atomic(next - 1)
         diskBytes.store(total, ordering: .relaxed)
         segments = Mutex(live)
-        let entries = recovered.values.reduce(0) { $0 + $1.count }
+        stats.withLock { s in
+            s.segmentsReadAtStart = counts.read
+            s.segmentsSkippedAtStart = counts.skipped
+            s.entriesRecoveredAtStart = counts.entries
+        }
         if !found.isEmpty {
             configuration.log(
                 .info,
-                "journal: \(found.count) segment(s) read, \(entries) entries, last LSN \(nextLSN - 1); "
-                    + "replaying what the regions have not applied")
+                "journal: \(found.count) segment(s): \(counts.read) read, \(counts.skipped) skipped (applied by "
+                    + "every region); \(counts.entries) entries to replay, last LSN \(lastLSN)")
         }
+        if releasedAtStart > 0 {
+            configuration.log(
+                .warning,
+                "journal: less than the \(reserve.bytes)-byte reserve is free; released it to start (see "
+                    + "Deploy/RUNBOOK.md 'Disk full')")
+        }
+        do throws(StoreError) {
+            do throws(StoreError) {
+                try createActiveSegment()
+            } catch where error.kind == .diskFull {
+                // The reserve is there for this: give it back and try once more.
+                guard reserve.release() > 0 else { throw error }
+                try createActiveSegment()
+            }
+            if !reserve.take() {
+                throw StoreError(
+                    .diskFull, message: "less than \(reserve.bytes) bytes free for the reserve",
+                    context: "reserve \(reserve.path)")
+            }
+        } catch where error.kind == .diskFull {
+            // Up in the disk-full state: the admin endpoint answers, frames wait, space is watched.
+            enterDiskFull(error)
+        }
+        let held = reserve.isHeld && reserve.bytes > 0 ? reserve.bytes : 0
+        stats.withLock { $0.reserveBytes = held }
     }
 
-    /// Reads one segment at start; entries go to `recovered`.
+    /// Creates the segment the writer appends to (`active`), records it in `high-water` before any entry
+    /// goes into it, and makes the directory entry durable. Writer (or `init`) only.
+    @discardableResult
+    private func createActiveSegment() throws(StoreError) -> JournalSegment {
+        let segment = try JournalSegment.create(
+            directory: directory, firstLSN: nextLSN, capacity: segmentCapacity, flags: nextSegmentFlags)
+        do {
+            try JournalHighWater.write(
+                directory: directory, segmentFirstLSN: nextLSN,
+                lsnLimit: JournalFormat.lsnLimit(firstLSN: nextLSN, capacity: segmentCapacity))
+            try Self.syncDirectory(directory)
+        } catch {
+            unlink(segment.path)
+            throw error
+        }
+        nextSegmentFlags = 0
+        diskBytes.add(segment.size.load(ordering: .relaxed), ordering: .relaxed)
+        segments.withLock { $0.append(segment) }
+        active = segment
+        return segment
+    }
+
+    /// Reads one segment at start; the entries some region still needs go to `recovered`. Returns the
+    /// segment and whether it was intact (false when a torn tail was cut), or nil for a newest segment
+    /// whose header never reached the disk (removed).
     private static func recover(
-        path: String, firstLSN: UInt64, expectedFirst: UInt64?, isLast: Bool, configuration: StoreConfiguration,
-        into recovered: inout [Region: [JournalEntry]]
-    ) throws(StoreError) -> JournalSegment? {
+        path: String, firstLSN: UInt64, expectedFirst: UInt64?, isLast: Bool, replayAfter: [Region: UInt64],
+        configuration: StoreConfiguration, into recovered: inout [Region: [JournalEntry]]
+    ) throws(StoreError) -> (JournalSegment, Bool)? {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let advice =
-            "The journal holds acknowledged frames that may not be in the shards yet. Keep a copy of "
-            + "the journal directory, then either restore the segment from a backup, or move the damaged "
-            + "segment and every later one out of the journal directory to start without them (frames after "
-            + "the damage are then lost unless their units resend them); see Deploy/RUNBOOK.md, 'Journal damaged'."
-        if let expectedFirst, firstLSN != expectedFirst {
-            throw StoreError(
-                .journalCorrupt, message: "segment \(name) starts at LSN \(firstLSN), expected \(expectedFirst) "
-                    + "(a segment is missing). \(advice)", context: "journal recovery")
-        }
+            "The journal holds acknowledged frames that may not be in the shards yet. Keep a copy of the "
+            + "journal directory, then run `horgosctl journal check` (damage by segment and offset, and which "
+            + "regions still need it) and `horgosctl journal salvage` (keeps every intact entry; loses only the "
+            + "damaged bytes), or restore the segment from a backup; see Deploy/RUNBOOK.md, 'Journal damaged'."
         let segment = try JournalSegment.openExisting(path: path, firstLSN: firstLSN)
         let size = segment.size.load(ordering: .relaxed)
-        let all = segment.bytes(0, size)
-        guard size >= JournalFormat.segmentHeaderSize,
-            Array(all[0..<8]) == JournalFormat.segmentMagic
-        else {
+        let scan = JournalSegmentScan(segment.bytes(0, size), firstLSN: firstLSN, pastDamage: false)
+        guard scan.headerValid else {
             if isLast {
                 // A segment whose header never reached the disk: created, nothing acknowledged in it.
                 configuration.log(.warning, "journal: \(name) has no complete header (\(size) bytes); removed")
                 unlink(path)
                 return nil
             }
-            throw StoreError(.journalCorrupt, message: "segment \(name) has no valid header. \(advice)",
+            throw StoreError(
+                .journalCorrupt, message: "segment \(name) has no valid header. \(advice)",
                 context: "journal recovery")
         }
-        var offset = JournalFormat.segmentHeaderSize
-        var lsn = firstLSN
-        while offset < size {
-            guard let entry = JournalFormat.decodeEntry(all, at: offset), entry.lsn == lsn,
-                JournalEntryKind(rawValue: entry.kind) != nil
-            else {
-                if isLast && !containsLaterEntry(all, after: offset, lsn: lsn) {
-                    let cut = size - offset
-                    configuration.log(
-                        .warning,
-                        "journal: cut a torn entry at the tail of \(name): \(cut) bytes at offset \(offset) "
-                            + "after LSN \(lsn - 1) (a write the crash interrupted; it was never acknowledged)")
-                    truncate(path, off_t(offset))
-                    break
-                }
+        if let expectedFirst, firstLSN != expectedFirst {
+            guard scan.flags & JournalFormat.followsGapFlag != 0, firstLSN > expectedFirst else {
                 throw StoreError(
                     .journalCorrupt,
-                    message: "segment \(name) is damaged at offset \(offset) (the entry after LSN \(lsn - 1) "
-                        + "fails its length or CRC check and valid entries follow). \(advice)",
+                    message: "segment \(name) starts at LSN \(firstLSN), expected \(expectedFirst) "
+                        + "(a segment is missing). \(advice)", context: "journal recovery")
+            }
+        }
+        var end = size
+        var intact = true
+        if let damage = scan.damage.first {
+            guard isLast && damage.nextLSN == nil else {
+                throw StoreError(
+                    .journalCorrupt,
+                    message: "segment \(name) is damaged at offset \(damage.offset) (the entry after LSN "
+                        + "\(damage.afterLSN) fails its length or CRC check and valid entries follow). \(advice)",
                     context: "journal recovery")
             }
+            configuration.log(
+                .warning,
+                "journal: cut a torn entry at the tail of \(name): \(damage.length) bytes at offset "
+                    + "\(damage.offset) after LSN \(damage.afterLSN) (the bytes of a write the crash interrupted; "
+                    + "under store.durability disk such an entry was never acknowledged, under process one "
+                    + "acknowledged before a power loss can be lost here); the next segment starts past every "
+                    + "LSN this one could have held")
+            truncate(path, off_t(damage.offset))
+            end = damage.offset
+            intact = false
+        }
+        for entry in scan.entries where entry.lsn > replayAfter[entry.region] ?? 0 {
             recovered[entry.region, default: []].append(
                 JournalEntry(
                     segment: segment, lsn: entry.lsn, kind: entry.kind, arrivalMs: entry.arrivalMs,
                     payloadOffset: entry.payloadOffset, payloadCount: entry.payloadCount, entryBytes: entry.length,
                     durableNs: 0))
-            offset += entry.length
-            lsn += 1
         }
-        segment.size.store(min(offset, size), ordering: .relaxed)
-        segment.lastLSN.store(lsn - 1, ordering: .relaxed)
-        return segment
-    }
-
-    /// Whether a valid entry with a higher LSN starts anywhere after `offset` (then the bad entry is
-    /// damage in the middle, not a torn tail).
-    private static func containsLaterEntry(_ bytes: UnsafeRawBufferPointer, after offset: Int, lsn: UInt64) -> Bool {
-        var candidate = offset + 1
-        while candidate + JournalFormat.entryOverhead <= bytes.count {
-            let found = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: candidate + 4, as: UInt64.self))
-            if found >= lsn && found < lsn + 100_000_000, let entry = JournalFormat.decodeEntry(bytes, at: candidate),
-                entry.lsn == found
-            {
-                return true
-            }
-            candidate += 1
-        }
-        return false
+        segment.size.store(end, ordering: .relaxed)
+        segment.lastLSN.store(scan.lastLSN, ordering: .relaxed)
+        return (segment, intact)
     }
 
     static func syncDirectory(_ path: String) throws(StoreError) {
@@ -256,7 +377,10 @@ final class Journal: @unchecked Sendable {
     func start(notifyAppliers: @escaping @Sendable ([RegionWriter]) -> Void) {
         self.notifyAppliers = notifyAppliers
         stats.withLock { $0.lastProgressNs = StoreClock.monotonicNs() }
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            ThreadName.setCurrent("horgos-journal")
+            self.run()
+        }
         thread.name = "horgos-journal"
         thread.start()
     }
@@ -297,6 +421,11 @@ final class Journal: @unchecked Sendable {
         condition.unlock()
         finished.wait()
         finished.signal()
+    }
+
+    /// Gives the state directory's lock back (after `stop()` and the appliers' last retire).
+    func releaseLock() {
+        lock.release()
     }
 
     private func take(waitMs: Int) -> [JournalSubmission] {
@@ -340,6 +469,16 @@ final class Journal: @unchecked Sendable {
             let (stoppingNow, pastDeadline) = isStopping
             if stoppingNow && batch.isEmpty && (heldCount == 0 || pastDeadline) { break }
 
+            // A full disk: frames wait (in order) until a look for space, once a second, finds it.
+            if isDiskFull && spaceIsBack() { leaveDiskFull(waiting: heldCount + batch.count) }
+            if isDiskFull {
+                for s in batch { held[s.region.region, default: []].append(s) }
+                heldCount += batch.count
+                let heldNow = heldCount
+                stats.withLock { $0.heldSubmissions = heldNow }
+                continue
+            }
+
             // Admission: a region's frames wait (in order) while it is over its unapplied-bytes bound or
             // the journal is at `journalMaxBytes`; the sessions then stop reading (backpressure).
             var ready: [JournalSubmission] = []
@@ -377,64 +516,107 @@ final class Journal: @unchecked Sendable {
                 }
             }
             if heldCount > 0 { checkpointRequested.store(true, ordering: .relaxed) }
+            batch.removeAll()
+            if !ready.isEmpty {
+                switch writeRound(ready, buffer: &buffer) {
+                case .durable:
+                    break
+                case .diskFull(let unwritten, let error):
+                    // Back to the head of their regions' queues, in order: nothing was acknowledged.
+                    var byRegion: [Region: [JournalSubmission]] = [:]
+                    for s in unwritten { byRegion[s.region.region, default: []].append(s) }
+                    for (region, list) in byRegion { held[region] = list + (held[region] ?? []) }
+                    heldCount += unwritten.count
+                    enterDiskFull(error)
+                case .failed:
+                    finished.signal()
+                    return
+                }
+            }
             let heldNow = heldCount
             stats.withLock { $0.heldSubmissions = heldNow }
-            batch.removeAll()
-            if ready.isEmpty { continue }
-            if !writeRound(ready, buffer: &buffer) { break }
         }
         // Stopping (or failed): held submissions are never acknowledged; their units resend them.
         finished.signal()
     }
 
-    /// Writes one round, makes it durable, delivers the entries and runs the completions. False when a
-    /// write or fdatasync failed (the journal is then failed for good).
-    private func writeRound(_ ready: [JournalSubmission], buffer: inout [UInt8]) -> Bool {
+    /// What became of a round.
+    private enum RoundOutcome {
+        /// Every entry is durable, delivered and acknowledged.
+        case durable
+        /// The file system is full: these submissions (in order, from the first not written) wait; the
+        /// ones before them are durable and acknowledged.
+        case diskFull([JournalSubmission], StoreError)
+        /// A write or fdatasync failed: the journal is failed for good.
+        case failed
+    }
+
+    /// Entries of one segment written and durable in a round.
+    private struct DurablePiece {
+        let segment: JournalSegment
+        let submissions: [JournalSubmission]
+        let firstLSN: UInt64
+    }
+
+    /// Writes one round, makes it durable, delivers the entries and runs the completions. A write that
+    /// fails for lack of space is cut back off the file and its submissions returned (`diskFull`); any
+    /// other failure fails the journal.
+    private func writeRound(_ ready: [JournalSubmission], buffer: inout [UInt8]) -> RoundOutcome {
         let sync = configuration.durability == .disk
-        var active = segments.withLock { $0.last! }
-        var pieces: [(JournalSegment, [JournalSubmission], UInt64)] = []  // segment, submissions, first LSN
+        var pieces: [DurablePiece] = []
         var current: [JournalSubmission] = []
         var firstLSN = nextLSN
+        var taken = 0
         var syncs = 0
         var written = 0
         buffer.removeAll(keepingCapacity: true)
-        do {
-            func flush(_ segment: JournalSegment) throws(StoreError) {
-                guard !buffer.isEmpty else { return }
+        func writeOut(_ segment: JournalSegment) throws(StoreError) {
+            if !buffer.isEmpty {
+                let before = segment.size.load(ordering: .relaxed)
                 let ok = buffer.withUnsafeBytes { JournalSegment.writeFully(segment.fd, $0) }
                 if !ok {
+                    let code = errno
+                    // Cut the part of the round that reached the file: the next attempt (or a crash
+                    // now, as a torn tail) finds the segment ending at its last whole round.
+                    guard JournalDiskSpace.isOutOfSpace(code), segment.truncate(to: before) else {
+                        throw StoreError(
+                            .journalFailed, message: String(cString: strerror(code)), context: "write \(segment.path)")
+                    }
+                    buffer.removeAll(keepingCapacity: true)
                     throw StoreError(
-                        .fileSystem, message: String(cString: strerror(errno)), context: "write \(segment.path)")
+                        .diskFull, message: String(cString: strerror(code)), context: "write \(segment.path)")
                 }
                 segment.size.add(buffer.count, ordering: .relaxed)
                 diskBytes.add(buffer.count, ordering: .relaxed)
                 written += buffer.count
                 buffer.removeAll(keepingCapacity: true)
             }
-            func durable(_ segment: JournalSegment) throws(StoreError) {
-                guard sync else { return }
+            if sync {
                 if fdatasync(segment.fd) != 0 {
                     throw StoreError(
-                        .journalFailed, message: String(cString: strerror(errno)), context: "fdatasync \(segment.path)")
+                        .journalFailed, message: String(cString: strerror(errno)),
+                        context: "fdatasync \(segment.path) (never retried)")
                 }
                 syncs += 1
             }
+            if !current.isEmpty {
+                pieces.append(DurablePiece(segment: segment, submissions: current, firstLSN: firstLSN))
+            }
+            current = []
+            firstLSN = nextLSN
+        }
+        var outcome = RoundOutcome.durable
+        do throws(StoreError) {
+            var segment: JournalSegment
+            if let active { segment = active } else { segment = try createActiveSegment() }
+            firstLSN = nextLSN
             for s in ready {
-                let size = active.size.load(ordering: .relaxed)
+                let size = segment.size.load(ordering: .relaxed)
                 if size + buffer.count + s.entryBytes > configuration.journalSegmentBytes
                     && size + buffer.count > JournalFormat.segmentHeaderSize
                 {
-                    try flush(active)
-                    try durable(active)
-                    if !current.isEmpty { pieces.append((active, current, firstLSN)) }
-                    current = []
-                    let next = try JournalSegment.create(
-                        directory: directory, firstLSN: nextLSN, capacity: segmentCapacity)
-                    diskBytes.add(next.size.load(ordering: .relaxed), ordering: .relaxed)
-                    if sync { try Self.syncDirectory(directory) }
-                    segments.withLock { $0.append(next) }
-                    active = next
-                    firstLSN = nextLSN
+                    try writeOut(segment)
+                    segment = try createActiveSegment()
                     checkpointRequested.store(true, ordering: .relaxed)
                 }
                 s.bytes.withUnsafeBytes { payload in
@@ -444,24 +626,36 @@ final class Journal: @unchecked Sendable {
                 }
                 nextLSN += 1
                 current.append(s)
+                taken += 1
             }
-            try flush(active)
-            try durable(active)
-            if !current.isEmpty { pieces.append((active, current, firstLSN)) }
+            try writeOut(segment)
+        } catch where error.kind == .diskFull {
+            // Nothing from the failed piece on was written: its LSNs go to the same entries next time.
+            nextLSN = firstLSN
+            buffer.removeAll(keepingCapacity: true)
+            outcome = .diskFull(current + ready[taken...], error)
         } catch {
             fail(error)
-            return false
+            return .failed
         }
-        // Durable: hand the entries to the appliers, then acknowledge.
+        deliver(pieces, syncs: syncs, written: written)
+        return outcome
+    }
+
+    /// Hands durable entries to their regions' appliers, then runs the completions (the ACKs).
+    private func deliver(_ pieces: [DurablePiece], syncs: Int, written: Int) {
+        guard !pieces.isEmpty else { return }
         let now = StoreClock.monotonicNs()
         var byRegion: [Region: (RegionWriter, [JournalEntry])] = [:]
         var lastLSN: UInt64 = 0
-        for (segment, submissions, first) in pieces {
-            var offset = segment.size.load(ordering: .relaxed) - submissions.reduce(0) { $0 + $1.entryBytes }
-            var lsn = first
-            for s in submissions {
+        var count = 0
+        for piece in pieces {
+            var offset =
+                piece.segment.size.load(ordering: .relaxed) - piece.submissions.reduce(0) { $0 + $1.entryBytes }
+            var lsn = piece.firstLSN
+            for s in piece.submissions {
                 let entry = JournalEntry(
-                    segment: segment, lsn: lsn, kind: s.kind.rawValue, arrivalMs: s.arrivalMs,
+                    segment: piece.segment, lsn: lsn, kind: s.kind.rawValue, arrivalMs: s.arrivalMs,
                     payloadOffset: offset + JournalFormat.entryHeaderSize + s.context.count,
                     payloadCount: s.entryBytes - JournalFormat.entryOverhead - s.context.count,
                     entryBytes: s.entryBytes, durableNs: now)
@@ -470,24 +664,30 @@ final class Journal: @unchecked Sendable {
                 lastLSN = lsn
                 lsn += 1
             }
-            segment.lastLSN.store(lsn - 1, ordering: .relaxed)
+            piece.segment.lastLSN.store(lsn - 1, ordering: .relaxed)
+            count += piece.submissions.count
         }
         for (writer, entries) in byRegion.values { writer.deliver(entries) }
         deliveredLSN.store(lastLSN, ordering: .releasing)
-        let count = ready.count
         stats.withLock { s in
             s.rounds += 1
             s.fdatasyncs += syncs
             s.entries += count
             s.bytesWritten += written
         }
-        for s in ready { s.completion(s.outcome) }
+        var oldest: [ObjectIdentifier: UInt64] = [:]
+        for piece in pieces {
+            for s in piece.submissions {
+                s.completion(s.outcome)
+                let id = ObjectIdentifier(s.region)
+                if oldest[id] == nil { oldest[id] = s.submittedNs }
+            }
+        }
         for (writer, entries) in byRegion.values {
-            let oldest = ready.first { $0.region === writer }!.submittedNs
-            writer.recordAcknowledged(entries.count, oldestSubmittedNs: oldest, nowNs: now)
+            writer.recordAcknowledged(
+                entries.count, oldestSubmittedNs: oldest[ObjectIdentifier(writer)] ?? now, nowNs: now)
         }
         notifyAppliers(byRegion.values.map(\.0))
-        return true
     }
 
     private func fail(_ error: StoreError) {
@@ -495,14 +695,104 @@ final class Journal: @unchecked Sendable {
         failed = true
         condition.unlock()
         stats.withLock { $0.failure = error.description }
+        let why =
+            error.context.hasPrefix("fdatasync")
+            ? "a failed fdatasync is never retried on the same file: the kernel may have dropped the pages"
+            : "a journal write failed with an I/O error, not for lack of space; nothing of the failed round "
+                + "was acknowledged"
         configuration.log(
-            .error,
-            "journal: \(error); acknowledging nothing more (a failed fdatasync is never retried on the same "
-                + "file: the kernel may have dropped the pages). Restart to replay the journal.")
+            .error, "journal: \(error); acknowledging nothing more (\(why)). Restart to replay the journal.")
         configuration.onJournalFailure(error)
     }
 
+    // MARK: disk full
+
+    /// Whether the journal is in the disk-full state.
+    var isDiskFull: Bool { stats.withLock { $0.diskFull != nil } }
+
+    /// Enters (or stays in) the disk-full state: gives the reserve back so the appliers can apply and
+    /// checkpoint (which lets applied segments go), asks for that checkpoint, and logs once.
+    private func enterDiskFull(_ error: StoreError) {
+        let released = reserve.release()
+        nextSpaceProbeNs = StoreClock.monotonicNs() + 1_000_000_000
+        checkpointRequested.store(true, ordering: .relaxed)
+        let now = configuration.clock()
+        let entered = stats.withLock { s in
+            s.reserveBytes = 0
+            guard s.diskFull == nil else { return false }
+            s.diskFull = error.description
+            s.diskFullSinceMs = now
+            s.diskFullEpisodes += 1
+            return true
+        }
+        guard entered else { return }
+        configuration.log(
+            .error,
+            "journal: the file system is full (\(error)); acknowledging nothing until space is back: frames wait "
+                + "(backpressure), none is dropped"
+                + (released > 0 ? "; released the \(released)-byte reserve so the shards can be checkpointed" : "")
+                + " (see Deploy/RUNBOOK.md 'Disk full')")
+    }
+
+    /// While full, once a second: whether space is back (twice the reserve free, or 1 MiB without a
+    /// reserve; the reserve taken back and a segment to append to), so the journal writes again.
+    private func spaceIsBack() -> Bool {
+        let now = StoreClock.monotonicNs()
+        guard now >= nextSpaceProbeNs else { return false }
+        nextSpaceProbeNs = now + 1_000_000_000
+        guard let free = JournalDiskSpace.availableBytes(directory), free >= max(2 * reserve.bytes, 1 << 20),
+            reserve.take()
+        else { return false }
+        let held = reserve.bytes
+        stats.withLock { $0.reserveBytes = held }
+        if active == nil {
+            do { try createActiveSegment() } catch {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Leaves the disk-full state: space is back (a round that then fails enters it again).
+    private func leaveDiskFull(waiting: Int) {
+        let since = stats.withLock { s in
+            defer {
+                s.diskFull = nil
+                s.diskFullSinceMs = nil
+            }
+            return s.diskFullSinceMs
+        }
+        let seconds = since.map { Double(configuration.clock() - $0) / 1000 } ?? 0
+        let free = JournalDiskSpace.availableBytes(directory) ?? 0
+        configuration.log(
+            .info,
+            "journal: space is back (\(free >> 20) MiB free) after \(Int(seconds)) s; writing and acknowledging "
+                + "again (\(waiting) frames waited)")
+    }
+
     // MARK: retention
+
+    /// About once a second (called by every applier thread, rate-limited here): writes
+    /// `journal/applied`, per region the LSN up to which everything is applied: the delivered LSN for a
+    /// region with nothing unapplied, its applied LSN otherwise. No fsync: it serves a start after a
+    /// daemon crash in the same boot, which then skips what is applied (`DurableLSNFile.appliedFileName`).
+    func recordApplied() {
+        let now = StoreClock.monotonicNs()
+        let due = nextAppliedRecordNs.withLock { next in
+            guard now >= next else { return false }
+            next = now + 1_000_000_000
+            return true
+        }
+        guard due else { return }
+        // Delivered first: an entry delivered up to it was counted as unapplied before (release/acquire).
+        let delivered = deliveredLSN.load(ordering: .acquiring)
+        var lsns: [Region: UInt64] = [:]
+        for (region, writer) in regions {
+            lsns[region] =
+                writer.unappliedBytes.load(ordering: .acquiring) == 0 ? delivered : writer.statistics.appliedLSN
+        }
+        try? DurableLSNFile.write(directory: directory, lsns: lsns, name: DurableLSNFile.appliedFileName, sync: false)
+    }
 
     /// Writes the regions' durable LSNs and deletes the segments every region has made durable in its
     /// shards (never the segment being appended to). Called by the appliers after a durability round.
@@ -511,11 +801,16 @@ final class Journal: @unchecked Sendable {
             var lsns: [Region: UInt64] = [:]
             for (region, writer) in regions { lsns[region] = writer.durableLSN.load(ordering: .acquiring) }
             guard let floor = lsns.values.min() else { return }
-            do {
+            do throws(StoreError) {
                 try DurableLSNFile.write(directory: directory, lsns: lsns)
+                lastDurableFileError = nil
             } catch {
-                configuration.log(.warning, "journal: cannot write the durable-LSN file: \(error)")
-                return
+                // Still safe to delete below: those entries are in fsynced shards; a stale file only
+                // makes a replay after a reboot start earlier. Logged once per distinct error.
+                if lastDurableFileError != error.message {
+                    lastDurableFileError = error.message
+                    configuration.log(.warning, "journal: cannot write the durable-LSN file: \(error)")
+                }
             }
             let doomed: [JournalSegment] = segments.withLock { list in
                 var doomed: [JournalSegment] = []

@@ -56,7 +56,10 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
 ///
 /// A segment file is named by the LSN of its first entry, 20 decimal digits: `00000000000000000001.log`.
 /// It starts with a 16-byte header: the ASCII magic `HORGOSJ1`, a `u32` format version (1) and a
-/// `u32` reserved (0). Entries follow back to back, each:
+/// `u32` of flags: bit 0 (`followsGap`) says that the LSNs between the previous segment's last entry
+/// and this segment's first were never written or were lost (a start after a torn tail or a missing
+/// newest segment, or `horgosctl journal salvage` cutting damaged entries out), so a reader accepts
+/// the jump instead of reporting a missing segment; other bits are 0. Entries follow back to back, each:
 ///
 /// ```
 /// offset size  field
@@ -75,6 +78,12 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
 /// The LSNs of a segment are consecutive and the first is in its name. A reader stops at the first
 /// entry whose length or CRC is wrong: at the tail of the newest segment that is a torn write (cut
 /// off); anywhere else it is damage (`StoreError.Kind.journalCorrupt`).
+///
+/// `high-water` (32 bytes, rewritten in place and fsynced before a new segment gets its first entry):
+/// the ASCII magic `HORGOSHW`, `u64` first LSN of the newest segment ever created, `u64` the highest
+/// LSN that segment can hold (its first + its capacity / 30, the smallest entry), `u32` 0, `u32`
+/// CRC-32C of bytes 0 ..< 28. When that segment is gone or lost entries at its tail, the next start
+/// begins past the highest LSN it could have held: LSNs are never reused.
 public enum JournalFormat {
     public static let segmentMagic: [UInt8] = Array("HORGOSJ1".utf8)
     public static let version: UInt32 = 1
@@ -121,12 +130,54 @@ public enum JournalFormat {
         withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
     }
 
+    /// Segment header flag: the LSNs before this segment's first and after the previous segment's last
+    /// were never written or were lost; readers accept the jump.
+    static let followsGapFlag: UInt32 = 1
+
     /// The segment header bytes.
-    static var segmentHeader: [UInt8] {
+    static var segmentHeader: [UInt8] { segmentHeader(flags: 0) }
+
+    static func segmentHeader(flags: UInt32) -> [UInt8] {
         var header = segmentMagic
         appendLE(&header, version)
-        appendLE(&header, UInt32(0))
+        appendLE(&header, flags)
         return header
+    }
+
+    /// The flags of a segment header (`bytes` holds at least the 16 header bytes).
+    static func segmentFlags(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+    }
+
+    /// The highest LSN a segment starting at `firstLSN` can hold with `capacity` bytes of address space.
+    static func lsnLimit(firstLSN: UInt64, capacity: Int) -> UInt64 {
+        firstLSN + UInt64(capacity / entryOverhead)
+    }
+
+    static let highWaterMagic: [UInt8] = Array("HORGOSHW".utf8)
+    static let highWaterSize = 32
+
+    static func highWaterRecord(segmentFirstLSN: UInt64, lsnLimit: UInt64) -> [UInt8] {
+        var bytes = highWaterMagic
+        appendLE(&bytes, segmentFirstLSN)
+        appendLE(&bytes, lsnLimit)
+        appendLE(&bytes, UInt32(0))
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum($0) }
+        appendLE(&bytes, crc)
+        return bytes
+    }
+
+    /// (first LSN of the newest segment, highest LSN it can hold), or nil when the record is damaged.
+    static func decodeHighWater(_ bytes: [UInt8]) -> (segmentFirstLSN: UInt64, lsnLimit: UInt64)? {
+        guard bytes.count == highWaterSize, Array(bytes[0..<8]) == highWaterMagic else { return nil }
+        return bytes.withUnsafeBytes { raw in
+            let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
+            guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<28])) == stored else { return nil }
+            return (
+                UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            )
+        }
     }
 
     /// The entry starting at `offset` of `bytes` if its length and CRC are right.
@@ -144,7 +195,7 @@ public enum JournalFormat {
             let region = Region(String(decoding: bytes[(offset + 14)..<(offset + 16)], as: UTF8.self))
         else { return nil }
         return DecodedEntry(
-            length: length,
+            offset: offset, length: length,
             lsn: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt64.self)),
             kind: bytes[offset + 12], region: region,
             arrivalMs: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 16, as: Int64.self)),
@@ -154,6 +205,8 @@ public enum JournalFormat {
 
     /// The fields of one entry read back from a segment.
     struct DecodedEntry {
+        /// Where the entry starts in its segment.
+        let offset: Int
         let length: Int
         let lsn: UInt64
         let kind: UInt8

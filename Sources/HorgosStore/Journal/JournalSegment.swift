@@ -52,28 +52,38 @@ final class JournalSegment: Sendable {
         return UnsafeRawPointer(pointer)
     }
 
-    /// Creates a new, empty segment (header written, not yet synced) for appending.
-    static func create(directory: String, firstLSN: UInt64, capacity: Int) throws(StoreError) -> JournalSegment {
+    /// Creates a new, empty segment (header written, not yet synced) for appending. A failure leaves no
+    /// file behind; ENOSPC/EDQUOT throw `.diskFull`.
+    static func create(
+        directory: String, firstLSN: UInt64, capacity: Int, flags: UInt32 = 0
+    ) throws(StoreError) -> JournalSegment {
         let path = "\(directory)/\(JournalFormat.segmentFileName(firstLSN: firstLSN))"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard fd >= 0 else {
-            throw StoreError(.fileSystem, message: String(cString: strerror(errno)), context: "create \(path)")
-        }
-        let header = JournalFormat.segmentHeader
+        guard fd >= 0 else { throw JournalDiskSpace.error(errno, context: "create \(path)") }
+        let header = JournalFormat.segmentHeader(flags: flags)
         guard header.withUnsafeBytes({ writeFully(fd, $0) }) else {
-            let message = String(cString: strerror(errno))
+            let code = errno
             close(fd)
-            throw StoreError(.fileSystem, message: message, context: "write \(path)")
+            unlink(path)
+            throw JournalDiskSpace.error(code, context: "write \(path)")
         }
         let readFD = open(path, O_RDONLY | O_CLOEXEC)
         defer { if readFD >= 0 { close(readFD) } }
         let base: UnsafeRawPointer
         do { base = try map(readFD, capacity: capacity, path: path) } catch {
             close(fd)
+            unlink(path)
             throw error
         }
         return JournalSegment(
             path: path, firstLSN: firstLSN, base: base, capacity: capacity, size: header.count, fd: fd)
+    }
+
+    /// Cuts the file back to `size` bytes (what was written before a write that failed part-way) and
+    /// moves the append offset there. False when the file system refused.
+    func truncate(to size: Int) -> Bool {
+        guard fd >= 0, ftruncate(fd, off_t(size)) == 0 else { return false }
+        return lseek(fd, off_t(size), SEEK_SET) == off_t(size)
     }
 
     /// Opens an existing segment read-only (recovery); `size` is its length on disk.

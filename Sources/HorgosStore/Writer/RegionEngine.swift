@@ -77,6 +77,19 @@ final class RegionEngine {
         txRows = 0
     }
 
+    /// The files a fault of this engine can come from: the registry, every partition it has open and
+    /// every partition `open(nowMs:)` reads (those within the horizon). A damaged file among them is
+    /// quarantined; the region's other days are never touched, so they are not checked.
+    func candidateFileNames(nowMs: Int64) -> [String] {
+        var names = [StoreFiles.registryFileName]
+        var days = Set(partitions.keys)
+        for day in StoreFiles.partitionDays(in: directory) where isWithinHorizon(day, nowMs: nowMs) {
+            days.insert(day.dayNumber)
+        }
+        names += days.sorted().map { UTCDay(dayNumber: $0).partitionFileName }
+        return names
+    }
+
     private func addEntry(id: Int64, vin: VIN) {
         let index = entries.count
         entries.append(VehicleEntry(id: id, vin: vin))

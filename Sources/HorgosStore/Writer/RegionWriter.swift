@@ -56,6 +56,12 @@ public struct RegionWriterStatistics: Sendable, Hashable {
     public var oldestUnappliedArrivalMs: Int64?
     /// Damaged files moved aside (`*.quarantined-<ms>`) since start.
     public var quarantinedFiles = 0
+    /// Periodic `PRAGMA quick_check` runs of the region's current day file and registry since start.
+    public var integrityChecks = 0
+    /// Wall-clock ms since the epoch of the last periodic check (nil: none yet).
+    public var lastIntegrityCheckMs: Int64?
+    /// Seconds the last periodic check took (both files).
+    public var lastIntegrityCheckSeconds = 0.0
 }
 
 /// One region of the store: where its frames are submitted (into the shared journal), its unapplied
@@ -76,6 +82,9 @@ public final class RegionWriter: Sendable {
     let durableLSN: Atomic<UInt64>
     private let stats = Mutex(RegionWriterStatistics())
     private let status = Mutex(RegionWriterState.starting)
+    /// Quarantined files not yet acknowledged by an operator, and files the integrity check found
+    /// damaged that the applier has still to move aside.
+    private let quarantine = Mutex<(unacknowledged: [String], requested: [String])>(([], []))
 
     init(region: Region, configuration: StoreConfiguration, journal: Journal) {
         self.region = region
@@ -86,6 +95,50 @@ public final class RegionWriter: Sendable {
         stats.withLock {
             $0.lastProgressNs = StoreClock.monotonicNs()
             $0.durableLSN = durable
+        }
+        let directory = StoreFiles.regionDirectory(configuration.stateDirectory, region)
+        quarantine.withLock { $0.unacknowledged = QuarantineAcknowledgement.unacknowledged(directory: directory) }
+    }
+
+    /// Quarantined files of this region (names in its directory) no operator has acknowledged yet,
+    /// oldest first: `/health/CC` reports them and `acknowledgeQuarantine()` clears them.
+    public var unacknowledgedQuarantine: [String] { quarantine.withLock { $0.unacknowledged } }
+
+    /// Records that an operator saw the region's quarantined files (persisted in the region directory,
+    /// so a restart does not report them again); returns the files acknowledged.
+    @discardableResult
+    public func acknowledgeQuarantine() throws(StoreError) -> [String] {
+        let names = quarantine.withLock { $0.unacknowledged }
+        let upTo = max(configuration.clock(), names.map(QuarantineAcknowledgement.quarantinedAt).max() ?? 0)
+        try QuarantineAcknowledgement.write(
+            directory: StoreFiles.regionDirectory(configuration.stateDirectory, region), upToMs: upTo)
+        quarantine.withLock { state in state.unacknowledged.removeAll { names.contains($0) } }
+        if !names.isEmpty {
+            configuration.log(.info, "\(region): quarantine acknowledged: \(names.joined(separator: ", "))")
+        }
+        return names
+    }
+
+    /// Called by the applier after it moved files aside.
+    func recordQuarantined(_ names: [String]) {
+        guard !names.isEmpty else { return }
+        quarantine.withLock { $0.unacknowledged += names }
+        updateStatistics { $0.quarantinedFiles += names.count }
+    }
+
+    /// Called by the integrity check: `name` (a file of the region directory) failed; the applier moves
+    /// it aside at its next turn.
+    func requestQuarantine(_ name: String) {
+        quarantine.withLock { state in
+            if !state.requested.contains(name) { state.requested.append(name) }
+        }
+    }
+
+    /// The files the integrity check asked the applier to move aside (taken once).
+    func takeQuarantineRequests() -> [String] {
+        quarantine.withLock { state in
+            defer { state.requested.removeAll() }
+            return state.requested
         }
     }
 
