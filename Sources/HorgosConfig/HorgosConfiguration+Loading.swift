@@ -159,6 +159,12 @@ extension HorgosConfiguration {
             allowed: "use an integer of at least twice journal.segment_bytes (\(2 * store.journalSegmentBytes))")
         store.journalMaxDelayMicroseconds = try keys.int(
             "journal.max_delay_us", default: s.journalMaxDelayMicroseconds, in: 0...100_000)
+        store.journalReserveBytes = try keys.int(
+            "journal.reserve_bytes", default: min(s.journalReserveBytes, store.journalMaxBytes),
+            in: 0...store.journalMaxBytes,
+            allowed: "use an integer in 0...\(store.journalMaxBytes) (at most journal.max_bytes; 0 keeps no reserve)")
+        store.integrityCheckIntervalSeconds = try keys.int(
+            "store.integrity_check_interval_seconds", default: s.integrityCheckIntervalSeconds, in: 0...86_400)
 
         shutdown.drainTimeoutSeconds = try keys.int(
             "shutdown.drain_timeout_seconds", default: defaults.shutdown.drainTimeoutSeconds, in: 0...3600)

@@ -43,6 +43,8 @@ import Logging
 /// | `journal.segment_bytes` | `67108864` | 1048576...1073741824 |
 /// | `journal.max_bytes` | `1073741824` | 2 x segment_bytes...1099511627776 |
 /// | `journal.max_delay_us` | `0` | 0...100000 |
+/// | `journal.reserve_bytes` | `67108864` | 0...(journal.max_bytes); 0 keeps no reserve |
+/// | `store.integrity_check_interval_seconds` | `300` | 0...86400; 0 turns the periodic check off |
 /// | `store.retention_days` | `90` | 1...36500 |
 /// | `store.late_horizon_days` | `7` | 0...3650 |
 /// | `store.future_horizon_hours` | `24` | 0...8760 |
@@ -260,6 +262,13 @@ public struct HorgosConfiguration: Sendable, Hashable {
         public var journalMaxBytes: Int = 1 << 30
         /// `journal.max_delay_us`: optional extra wait of a journal round for more frames. Default 0.
         public var journalMaxDelayMicroseconds: Int = 0
+        /// `journal.reserve_bytes`: space kept allocated (`<state>/journal/reserve`) so that a node on a
+        /// full disk can still start, open its shards and checkpoint them; released when the disk
+        /// fills, taken back (and writing resumed) once twice this is free. 0: none. Default 64 MiB.
+        public var journalReserveBytes: Int = 64 << 20
+        /// `store.integrity_check_interval_seconds`: each region's current day file and registry get a
+        /// `PRAGMA quick_check` this often; damage found is quarantined at once. 0: off. Default 300.
+        public var integrityCheckIntervalSeconds: Int = 300
 
         /// The defaults stated on each property.
         public init(

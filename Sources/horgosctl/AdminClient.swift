@@ -2,7 +2,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// An HTTP/1.1 GET client for the daemon's admin endpoint, on SwiftNIO's HTTP/1 client handlers.
+/// An HTTP/1.1 client for the daemon's admin endpoint (GET, and POST without a body for its actions), on
+/// SwiftNIO's HTTP/1 client handlers.
 ///
 /// One request per connection (`Connection: close`). The transport is the address's: TCP
 /// (`http://host:port`) or a Unix domain socket (`unix:/run/horgos/admin.sock`). Limits: no TLS, no
@@ -21,6 +22,13 @@ enum AdminClient {
     static func get(_ address: AdminAddress, path: String, timeoutSeconds: Int = 5) async throws(CtlError)
         -> Response
     {
+        try await request(address, method: .GET, path: path, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Sends `method` (no body) to `path`; throws exit-3 errors for everything that means "not reachable".
+    static func request(
+        _ address: AdminAddress, method: HTTPMethod, path: String, timeoutSeconds: Int = 5
+    ) async throws(CtlError) -> Response {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let answer = loop.makePromise(of: Response.self)
         let bootstrap = ClientBootstrap(group: loop)
@@ -46,7 +54,8 @@ enum AdminClient {
         headers.add(name: "Host", value: address.hostHeader)
         headers.add(name: "Accept", value: "application/json")
         headers.add(name: "Connection", value: "close")
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+        if method == .POST { headers.add(name: "Content-Length", value: "0") }
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let timeout = loop.scheduleTask(in: .seconds(Int64(timeoutSeconds))) {

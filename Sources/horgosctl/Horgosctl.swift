@@ -46,7 +46,7 @@ struct Horgosctl: AsyncParsableCommand {
             StatusCommand.self, FleetCommand.self, VehicleCommand.self, AlarmsCommand.self, ShardsCommand.self,
             BatteryHealthCommand.self,
             ExportCommand.self, PruneCommand.self, BackupCommand.self, RestoreCommand.self, PKICommand.self,
-            DemoCommand.self, ReloadCommand.self,
+            DemoCommand.self, ReloadCommand.self, JournalCommand.self,
         ])
 
     /// Parses, runs, and exits with the documented status.

@@ -2,11 +2,21 @@ import ArgumentParser
 import Foundation
 import HorgosStore
 
-/// `horgosctl shards`: the files of every region with size, rows and time range; `--check` runs
-/// SQLite's integrity check on each.
+/// `horgosctl shards`: the shard files (the default `list`), the salvage of a quarantined file and the
+/// acknowledgement of a region's quarantine.
 struct ShardsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shards",
+        abstract: "Shard files per region (list, the default); salvage a damaged file; acknowledge a quarantine.",
+        subcommands: [ShardsListCommand.self, ShardsSalvageCommand.self, ShardsAcknowledgeCommand.self],
+        defaultSubcommand: ShardsListCommand.self)
+}
+
+/// `horgosctl shards [list]`: the files of every region with size, rows and time range; `--check` runs
+/// SQLite's integrity check on each.
+struct ShardsListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "Shard files per region: bytes, rows, time range; --check runs PRAGMA integrity_check.",
         discussion: """
             Rows of a partition are telemetry records, rows of a registry are vehicles. The check reads \
@@ -69,8 +79,9 @@ struct ShardsCommand: AsyncParsableCommand {
                         .dataProblem,
                         "integrity check failed: \(region.code)/\(bad.name): "
                             + bad.messages.prefix(3).joined(separator: "; "),
-                        remedy: "stop writing to it: restore the file from a backup (RUNBOOK.md, \"A region is "
-                            + "degraded\"); vehicles resend what was not acknowledged")
+                        remedy: "the daemon quarantines a damaged file it writes by itself; for another, stop "
+                            + "writing to it, salvage its rows (horgosctl shards salvage FILE) or restore it from a "
+                            + "backup (RUNBOOK.md, \"A region is quarantined\")")
                 }
             }
             result.append(entry)
@@ -136,8 +147,8 @@ struct ShardsCommand: AsyncParsableCommand {
         let quarantined = regions.reduce(0) { $0 + $1.quarantined.count }
         if quarantined > 0 {
             Console.line(
-                "\(quarantined) quarantined file(s): damaged files moved aside; salvage their rows as "
-                    + "Deploy/RUNBOOK.md 'A region is quarantined' says")
+                "\(quarantined) quarantined file(s): damaged files moved aside; salvage their rows with "
+                    + "horgosctl shards salvage FILE (Deploy/RUNBOOK.md 'A region is quarantined')")
         }
     }
 

@@ -93,7 +93,9 @@ struct Daemon {
 
         let store: ShardStore
         do {
-            store = try ShardStore(configuration: Self.storeConfiguration(configuration, logger: logger))
+            store = try ShardStore(
+                configuration: Self.withStorageFaultSettings(
+                    Self.storeConfiguration(configuration, logger: logger), configuration))
         } catch {
             logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
             throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
@@ -176,7 +178,7 @@ struct Daemon {
             onBound: { onBound("telemetry", $0) })
         let admin = AdminServer(
             socket: adminSocket,
-            sources: .init(
+            sources: withStorageFaultSources(.init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
                 extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
                     report.publish(into: publisher)
@@ -190,7 +192,7 @@ struct Daemon {
                         stateDirectory: configuration.stateDirectory, regions: configuration.regions,
                         lowSOCPercent: lowSOC, maxCellTempThresholdC: maxCellTemp)
                 },
-                reloadVerdict: { trust.latest }),
+                reloadVerdict: { trust.latest }), store: store),
             limits: AdminServer.Limits(
                 maxConnections: limits.adminMaxConnections, idleTimeout: .seconds(Int64(limits.adminIdleTimeoutSeconds))),
             logger: logger,

@@ -49,8 +49,16 @@ struct RunbookCommandTests {
         var text = try help(path)
         var problems: [String] = []
         for word in command.words {
+            // A group with a default subcommand (`shards` runs `shards list`): its options and
+            // arguments are the default's.
+            let flag = String(word.split(separator: "=", maxSplits: 1)[0])
+            if let fallback = Self.defaultSubcommand(of: text),
+                word.hasPrefix("-") ? !Self.mentions(text, flag) : !Self.subcommands(of: text).contains(word)
+            {
+                path.append(fallback)
+                text = try help(path)
+            }
             if word.hasPrefix("-") {
-                let flag = String(word.split(separator: "=", maxSplits: 1)[0])
                 if flag != "--help" && flag != "-h" && !Self.mentions(text, flag) {
                     problems.append("\(command): \(flag) is not an option of horgosctl \(path.joined(separator: " "))")
                 }
@@ -67,7 +75,7 @@ struct RunbookCommandTests {
             path.append(word)
             text = try help(path)
         }
-        if !Self.subcommands(of: text).isEmpty {
+        if !Self.subcommands(of: text).isEmpty && Self.defaultSubcommand(of: text) == nil {
             problems.append("\(command): horgosctl \(path.joined(separator: " ")) needs a subcommand")
         }
         return problems
@@ -75,6 +83,13 @@ struct RunbookCommandTests {
 
     static func mentions(_ help: String, _ flag: String) -> Bool {
         help.components(separatedBy: CharacterSet(charactersIn: " ,\n[]<>=|")).contains(flag)
+    }
+
+    /// The subcommand marked `(default)` under `SUBCOMMANDS:`, if any.
+    static func defaultSubcommand(of help: String) -> String? {
+        guard let section = help.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { return nil }
+        return section.split(separator: "\n").first { $0.contains(" (default)") }
+            .flatMap { $0.split(separator: " ").first.map(String.init) }
     }
 
     /// The names listed under `SUBCOMMANDS:` of an ArgumentParser help text.

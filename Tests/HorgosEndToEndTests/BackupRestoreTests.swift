@@ -20,7 +20,9 @@ extension DaemonEndToEndTests {
     /// Runs a built tool (no HORGOS_* variables of the test's environment) to its end.
     static func runTool(_ name: String, _ arguments: [String]) async throws -> ToolRun {
         let process = Process()
-        process.executableURL = DaemonProcess.productsDirectory.appendingPathComponent(name)
+        // A built product by name, or a system tool by absolute path.
+        process.executableURL =
+            name.hasPrefix("/") ? URL(fileURLWithPath: name) : DaemonProcess.productsDirectory.appendingPathComponent(name)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS_") }
         let output = Pipe()

@@ -163,11 +163,13 @@ final class WireClient: Sendable {
         return bytes
     }
 
-    /// A TELEMETRY frame of `records` records one second apart, starting at `startMs`.
-    static func telemetry(vin: VIN, sequence: UInt32, startMs: Int64, records: Int = 1) -> [UInt8] {
+    /// A TELEMETRY frame of `records` records `spacingMs` apart (one second by default), from `startMs`.
+    static func telemetry(
+        vin: VIN, sequence: UInt32, startMs: Int64, records: Int = 1, spacingMs: UInt32 = 1000
+    ) -> [UInt8] {
         var bytes: [UInt8] = []
         let list = (0..<records).map {
-            TelemetryRecord(timeOffsetMs: UInt32($0) * 1000, latitudeE7: 252_000_000, longitudeE7: 553_000_000,
+            TelemetryRecord(timeOffsetMs: UInt32($0) * spacingMs, latitudeE7: 252_000_000, longitudeE7: 553_000_000,
                             speedDkmh: 500, soc: 77, maxCellTemp: 30, minCellTemp: 25)
         }
         FrameEncoder.appendTelemetry(vin: vin, baseTimeMs: startMs, records: list, sequence: sequence, to: &bytes)

@@ -9,12 +9,14 @@ import Synchronization
 
 /// The plain-HTTP admin endpoint: `GET /health`, `GET /health/CC` (one region, for a load balancer's
 /// per-region check), `GET /status` (JSON), `GET /fleet` (fleet health of this node's shards, JSON,
-/// merged by `horgosctl --node ...`), `GET /metrics` (Prometheus text) and `GET /reload` (the latest
-/// reload's verdict, JSON).
+/// merged by `horgosctl --node ...`), `GET /metrics` (Prometheus text), `GET /reload` (the latest
+/// reload's verdict, JSON) and `POST /quarantine/CC/acknowledge` (an operator saw the region's
+/// quarantined files: `/health/CC` stops reporting them).
 ///
 /// A `Service`: binds on `run()`, reports the bound address through `onBound`, serves until graceful
 /// shutdown or cancellation. No authentication and no TLS: bind it to loopback or a management network.
-/// Limits: GET and HEAD only, requests with a body are answered 405; one response per request, keep-alive.
+/// Limits: GET and HEAD, and POST on the acknowledgement only; requests with a body are answered 405;
+/// one response per request, keep-alive.
 public final class AdminServer: Service, CustomStringConvertible, Sendable {
     /// What the endpoint reports; each closure is called on an event loop, so keep them cheap.
     public struct Sources: Sendable {
@@ -34,6 +36,12 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
         public var fleetHealth: @Sendable (_ lowSOC: Int, _ maxCellTemp: Int) throws -> any Encodable & Sendable
         /// The latest reload's verdict, served as JSON on `/reload` (nil: 404).
         public var reloadVerdict: @Sendable () -> (any Encodable & Sendable)?
+        /// What `/health` adds to its 200 "ok" while the node serves degraded (the journal's disk is full:
+        /// `disk_full ...`); nil while nothing is wrong.
+        public var healthDetail: @Sendable () -> String? = { nil }
+        /// `POST /quarantine/CC/acknowledge`: records the acknowledgement and returns the JSON answer;
+        /// nil when this node does not serve the region (404).
+        public var acknowledgeQuarantine: @Sendable (String) throws -> (any Encodable & Sendable)? = { _ in nil }
 
         /// Sources from closures and a registry.
         public init(
@@ -196,6 +204,10 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head = request else { return }
             request = nil
+            if !hasBody, head.method == .POST {
+                write(Self.action(head, sources: sources), for: head, context: context)
+                return
+            }
             if !hasBody, head.method == .GET || head.method == .HEAD, let query = Self.fleetQuery(head.uri) {
                 answerFleet(query, head: head, context: context)
                 return
@@ -218,7 +230,9 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch path {
         case "/health":
-            return sources.isServing() ? .text(.ok, "ok\n") : .text(.serviceUnavailable, "not serving\n")
+            guard sources.isServing() else { return .text(.serviceUnavailable, "not serving\n") }
+            // Still "the process serves" (200); a full disk is named in the body (and in /health/CC, 503).
+            return .text(.ok, sources.healthDetail().map { "degraded: \($0)\n" } ?? "ok\n")
         case "/status":
             return json(sources.status())
         case "/reload":
@@ -244,12 +258,35 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         guard sources.isServing() else { return .text(.serviceUnavailable, "not serving\n") }
         switch status.state {
+        case "ok" where !status.quarantineUnacknowledged.isEmpty:
+            // Serving in new files: still 200 for the balancer, the quarantine named until acknowledged.
+            let files = status.quarantineUnacknowledged.joined(separator: " ")
+            return .text(
+                .ok, "ok \(region); quarantined, not acknowledged: \(files) (horgosctl shards acknowledge \(region))\n")
         case "ok":
             return .text(.ok, "ok \(region)\n")
         case "degraded":
             return .text(.serviceUnavailable, "\(region) degraded: \(status.fault ?? "?") \(status.message ?? "")\n")
         default:
             return .text(.serviceUnavailable, "\(region) \(status.state)\n")
+        }
+    }
+
+    /// `POST /quarantine/CC/acknowledge`; every other POST is 405.
+    static func action(_ head: HTTPRequestHead, sources: AdminServer.Sources) -> AdminResponse {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let parts = path.split(separator: "/")
+        guard parts.count == 3, parts[0] == "quarantine", parts[2] == "acknowledge" else {
+            return .text(.methodNotAllowed, "POST only on /quarantine/CC/acknowledge\n")
+        }
+        let region = parts[1].uppercased()
+        do {
+            guard let answer = try sources.acknowledgeQuarantine(region) else {
+                return .text(.notFound, "region \(region) is not served by this node\n")
+            }
+            return json(answer)
+        } catch {
+            return .text(.internalServerError, "the acknowledgement could not be recorded: \(error)\n")
         }
     }
 

@@ -26,6 +26,13 @@ public final class DaemonState: Sendable {
 
     /// Gives the live connections per client address (set once the listener exists).
     private let addressReporter: Mutex<(@Sendable () -> [AddressConnections])?> = Mutex(nil)
+    /// Gives the journal's storage state (set once the store exists).
+    private let storageReporter: Mutex<(@Sendable () -> StorageStatus)?> = Mutex(nil)
+
+    /// Wires the storage state `/status` shows (disk full, reserve, held frames).
+    public func setStorageReporter(_ report: @escaping @Sendable () -> StorageStatus) {
+        storageReporter.withLock { $0 = report }
+    }
 
     /// Wires the per-address connection counts `/status` lists (the PROXY header's address behind
     /// a load balancer).
@@ -125,7 +132,8 @@ public final class DaemonState: Sendable {
             recordsPerSecond: (rates.recordsPerSecond * 10).rounded() / 10,
             degradedRegions: regionStates.filter { $0.state == "degraded" }.map(\.region),
             queuedBytes: regionStates.reduce(0) { $0 + $1.queuedBytes },
-            clientAddresses: addressReporter.withLock { $0 }?() ?? [])
+            clientAddresses: addressReporter.withLock { $0 }?() ?? [],
+            storage: storageReporter.withLock { $0 }?())
     }
 
     /// One line for systemd's STATUS=.
@@ -133,6 +141,7 @@ public final class DaemonState: Sendable {
         let status = snapshot()
         var line = "\(status.serving ? "serving" : "not serving"); \(status.connections) connections; "
             + "\(Int(status.recordsPerSecond)) records/s; \(status.regions.count) regions"
+        if status.storage?.diskFull == true { line += "; DISK FULL (acknowledging nothing)" }
         if !status.degradedRegions.isEmpty { line += "; degraded: " + status.degradedRegions.joined(separator: ",") }
         return line
     }
@@ -164,4 +173,38 @@ public struct DaemonStatus: Encodable, Sendable, Hashable {
     public var queuedBytes: Int
     /// The client addresses with the most open connections (at most 20), as the limits count them.
     public var clientAddresses: [AddressConnections] = []
+    /// The journal's storage state (nil before the store opened).
+    public var storage: StorageStatus?
+}
+
+/// The journal's side of the node's storage in `/status`: a full disk, the reserve, frames waiting.
+public struct StorageStatus: Encodable, Sendable, Hashable {
+    /// True while the journal's file system is full: nothing is acknowledged, frames wait.
+    public var diskFull: Bool
+    /// The error that started the disk-full state, and when (ISO 8601 in JSON).
+    public var diskFullMessage: String?
+    public var diskFullSince: Date?
+    /// Bytes of the reserve held now (`journal.reserve_bytes`; 0 while released on a full disk).
+    public var reserveBytes: Int
+    /// Frames held before the journal (full disk, `journal.max_bytes` or a region's bound).
+    public var heldFrames: Int
+    /// Bytes and files of the journal.
+    public var journalBytes: Int
+    public var journalSegments: Int
+    /// Set once a journal write or fdatasync failed (the node acknowledges nothing more).
+    public var journalFailure: String?
+
+    public init(
+        diskFull: Bool, diskFullMessage: String? = nil, diskFullSince: Date? = nil, reserveBytes: Int,
+        heldFrames: Int, journalBytes: Int, journalSegments: Int, journalFailure: String? = nil
+    ) {
+        self.diskFull = diskFull
+        self.diskFullMessage = diskFullMessage
+        self.diskFullSince = diskFullSince
+        self.reserveBytes = reserveBytes
+        self.heldFrames = heldFrames
+        self.journalBytes = journalBytes
+        self.journalSegments = journalSegments
+        self.journalFailure = journalFailure
+    }
 }

@@ -26,6 +26,12 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
     public var applyLagSeconds: Double = 0
     /// Damaged files moved aside since start.
     public var quarantinedFiles: Int = 0
+    /// Quarantined files (names in the region directory) no operator has acknowledged yet
+    /// (`horgosctl shards acknowledge CC`); `/health/CC` reports them.
+    public var quarantineUnacknowledged: [String] = []
+    /// Wall-clock time (ms since the epoch) of the last periodic integrity check, and its duration.
+    public var lastIntegrityCheckMs: Int64?
+    public var lastIntegrityCheckSeconds: Double = 0
 
     public init(region: String, state: String, fault: String? = nil, message: String? = nil, queuedBytes: Int,
                 recordsStored: Int, recordsDuplicate: Int, recordsRejected: Int, eventsStored: Int, commits: Int,
@@ -54,9 +60,11 @@ public struct RegionReport: Sendable {
 
     public init(store: ShardStore) { self.store = store }
 
-    /// Every region's status, sorted by code.
+    /// Every region's status, sorted by code. While the journal's file system is full every region is
+    /// `degraded` with fault `disk_full` (nothing of any region is acknowledged then).
     public func regions() -> [RegionStatus] {
-        store.writers.sorted { $0.key < $1.key }.map { region, writer in
+        let diskFull = store.journalStatistics.diskFull
+        return store.writers.sorted { $0.key < $1.key }.map { region, writer in
             let stats = writer.statistics
             var status = RegionStatus(
                 region: region.code, state: "ok", fault: nil, message: nil, queuedBytes: writer.queuedBytes,
@@ -67,6 +75,9 @@ public struct RegionReport: Sendable {
             status.applyLagEntries = stats.unappliedEntries
             status.applyLagSeconds = Self.lagSeconds(stats)
             status.quarantinedFiles = stats.quarantinedFiles
+            status.quarantineUnacknowledged = writer.unacknowledgedQuarantine
+            status.lastIntegrityCheckMs = stats.lastIntegrityCheckMs
+            status.lastIntegrityCheckSeconds = stats.lastIntegrityCheckSeconds
             switch writer.state {
             case .starting: status.state = "starting"
             case .ok: status.state = "ok"
@@ -75,6 +86,11 @@ public struct RegionReport: Sendable {
                 status.state = "degraded"
                 status.fault = fault.rawValue
                 status.message = message
+            }
+            if let diskFull, status.state != "stopped" {
+                status.state = "degraded"
+                status.fault = StoreFault.diskFull.rawValue
+                status.message = "journal: \(diskFull)"
             }
             return status
         }
@@ -98,8 +114,10 @@ public struct RegionReport: Sendable {
     /// the writers now: call it before each `/metrics` rendering (``RegionMetricsPublisher``).
     public func publish(into publisher: RegionMetricsPublisher) {
         let writers = store.writers.sorted { $0.key < $1.key }
+        let diskFull = store.journalStatistics.diskFull != nil
         publisher.publish(writers.map { region, writer in
-            let fault: String? = if case .degraded(let fault, _) = writer.state { fault.rawValue } else { nil }
+            var fault: String? = if case .degraded(let fault, _) = writer.state { fault.rawValue } else { nil }
+            if diskFull { fault = StoreFault.diskFull.rawValue }
             return RegionMetricsPublisher.Snapshot(
                 region: region.code, statistics: writer.statistics, queuedBytes: writer.queuedBytes, fault: fault)
         })
@@ -137,10 +155,25 @@ public struct RegionReport: Sendable {
                 "horgos_region_quarantined_files_total", "counter", "Damaged shard files moved aside.",
                 { "\($0.quarantinedFiles)" }
             ),
+            (
+                "horgos_region_integrity_checks_total", "counter",
+                "Periodic quick_check runs of the region's current day file and registry.", { "\($0.integrityChecks)" }
+            ),
+            (
+                "horgos_region_integrity_check_seconds", "gauge", "Duration of the region's last periodic check.",
+                { "\($0.lastIntegrityCheckSeconds)" }
+            ),
         ]
         for (name, type, help, value) in applyGauges {
             header(name, type, help)
             for (region, stats) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
+        }
+        header(
+            "horgos_region_quarantine_unacknowledged", "gauge",
+            "Quarantined shard files of the region no operator has acknowledged (horgosctl shards acknowledge).")
+        for (region, writer) in writers {
+            out += "horgos_region_quarantine_unacknowledged{region=\"\(region.code)\"} "
+                + "\(writer.unacknowledgedQuarantine.count)\n"
         }
         let journal = store.journalStatistics
         let journalValues: [(String, String, String, String)] = [
@@ -164,6 +197,19 @@ public struct RegionReport: Sendable {
             (
                 "horgos_journal_failed", "gauge", "1 once a journal write or fdatasync failed.",
                 journal.failure == nil ? "0" : "1"
+            ),
+            (
+                "horgos_disk_full", "gauge",
+                "1 while the journal's file system is full: nothing is acknowledged, frames wait.",
+                journal.diskFull == nil ? "0" : "1"
+            ),
+            (
+                "horgos_disk_full_episodes_total", "counter", "Times the journal's file system filled up.",
+                "\(journal.diskFullEpisodes)"
+            ),
+            (
+                "horgos_journal_reserve_bytes", "gauge",
+                "Bytes of the disk reserve held now (0 while released on a full disk).", "\(journal.reserveBytes)"
             ),
         ]
         for (name, type, help, value) in journalValues {

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosStore
 import Synchronization
 
 /// The bounded queue between the daemon's loggers and the one thread that writes their lines.
@@ -58,7 +59,10 @@ public final class LogLineQueue: @unchecked Sendable {
         self.dropNotice = dropNotice
         self.write = write
         // The thread keeps the queue alive: queues live as long as the process.
-        let thread = Thread { self.run() }
+        let thread = Thread {
+            ThreadName.setCurrent("horgos-log")  // what top -H and /proc/PID/task/*/comm show
+            self.run()
+        }
         thread.name = "horgos-log"
         thread.start()
     }
