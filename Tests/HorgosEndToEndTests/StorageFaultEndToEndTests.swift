@@ -250,6 +250,16 @@ private func metric(_ scrape: String, _ name: String) -> Double? {
         ])
         defer { daemon.removeState() }
         try await daemon.start()
+        // The store's and the log's threads carry their names to the kernel (top -H, a stuck-thread hunt).
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")) ?? []
+        let threads = Set(
+            tasks.compactMap {
+                try? String(contentsOfFile: "/proc/\(daemon.pid)/task/\($0)/comm", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            })
+        #expect(
+            threads.isSuperset(of: ["horgos-journal", "horgos-apply-0", "horgos-check", "horgos-log"]),
+            "\(threads.sorted())")
         let today = UTCDay(epochMs: Self.nowMs())
         let dayFile = "\(daemon.stateDirectory)/AE/\(today.partitionFileName)"
         let vins = [VIN("LSVAU2180N2183294")!, VIN("LSVAU2180N2183295")!]
