@@ -29,7 +29,7 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
     /// Quarantined files (names in the region directory) no operator has acknowledged yet
     /// (`horgosctl shards acknowledge CC`); `/health/CC` reports them.
     public var quarantineUnacknowledged: [String] = []
-    /// Wall-clock time (ms since the epoch) of the last periodic integrity check, and its duration.
+    /// Wall-clock time (ms since the epoch) of the last periodic integrity check, and its CPU seconds.
     public var lastIntegrityCheckMs: Int64?
     public var lastIntegrityCheckSeconds: Double = 0
 
@@ -160,7 +160,7 @@ public struct RegionReport: Sendable {
                 "Periodic quick_check runs of the region's current day file and registry.", { "\($0.integrityChecks)" }
             ),
             (
-                "horgos_region_integrity_check_seconds", "gauge", "Duration of the region's last periodic check.",
+                "horgos_region_integrity_check_seconds", "gauge", "CPU seconds of the region's last periodic check.",
                 { "\($0.lastIntegrityCheckSeconds)" }
             ),
         ]

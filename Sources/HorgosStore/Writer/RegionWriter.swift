@@ -60,7 +60,7 @@ public struct RegionWriterStatistics: Sendable, Hashable {
     public var integrityChecks = 0
     /// Wall-clock ms since the epoch of the last periodic check (nil: none yet).
     public var lastIntegrityCheckMs: Int64?
-    /// Seconds the last periodic check took (both files).
+    /// CPU seconds the last periodic check took (both files).
     public var lastIntegrityCheckSeconds = 0.0
 }
 
