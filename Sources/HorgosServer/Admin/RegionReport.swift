@@ -54,12 +54,29 @@ public struct RegionReport: Sendable {
 
     public init(store: ShardStore) { self.store = store }
 
+    /// One moment of every region (sorted by code) and of the journal: each region's state, counters,
+    /// applied LSN and apply lag are read under one lock, so they always belong together.
+    public struct Snapshot: Sendable {
+        public var regions: [(code: String, writer: RegionWriterSnapshot)]
+        public var journal: JournalStatistics
+    }
+
+    /// Takes a snapshot; render every view of one request (a `/status`, a scrape) from the same one.
+    public func snapshot() -> Snapshot {
+        Snapshot(
+            regions: store.writers.sorted { $0.key < $1.key }.map { ($0.key.code, $0.value.snapshot) },
+            journal: store.journalStatistics)
+    }
+
     /// Every region's status, sorted by code.
-    public func regions() -> [RegionStatus] {
-        store.writers.sorted { $0.key < $1.key }.map { region, writer in
+    public func regions() -> [RegionStatus] { regions(snapshot()) }
+
+    /// Every region's status in `snapshot`.
+    public func regions(_ snapshot: Snapshot) -> [RegionStatus] {
+        snapshot.regions.map { code, writer in
             let stats = writer.statistics
             var status = RegionStatus(
-                region: region.code, state: "ok", fault: nil, message: nil, queuedBytes: writer.queuedBytes,
+                region: code, state: "ok", fault: nil, message: nil, queuedBytes: stats.unappliedBytes,
                 recordsStored: stats.recordsStored, recordsDuplicate: stats.recordsDuplicate,
                 recordsRejected: stats.recordsRejected, eventsStored: stats.eventsStored, commits: stats.commits,
                 failedAttempts: stats.failedAttempts)
@@ -94,14 +111,24 @@ public struct RegionReport: Sendable {
         }
     }
 
+    /// Everything `/metrics` adds for the regions and the journal, from one snapshot: the gauges and
+    /// counters go into `publisher`'s registry, the rest comes back as Prometheus text.
+    public func metrics(publishingInto publisher: RegionMetricsPublisher) -> String {
+        let now = snapshot()
+        publish(now, into: publisher)
+        return prometheusText(now)
+    }
+
     /// Publishes the per-region gauges and counters into `registry` (swift-prometheus), read from
     /// the writers now: call it before each `/metrics` rendering (``RegionMetricsPublisher``).
-    public func publish(into publisher: RegionMetricsPublisher) {
-        let writers = store.writers.sorted { $0.key < $1.key }
-        publisher.publish(writers.map { region, writer in
+    public func publish(into publisher: RegionMetricsPublisher) { publish(snapshot(), into: publisher) }
+
+    func publish(_ snapshot: Snapshot, into publisher: RegionMetricsPublisher) {
+        publisher.publish(snapshot.regions.map { code, writer in
             let fault: String? = if case .degraded(let fault, _) = writer.state { fault.rawValue } else { nil }
             return RegionMetricsPublisher.Snapshot(
-                region: region.code, statistics: writer.statistics, queuedBytes: writer.queuedBytes, fault: fault)
+                region: code, statistics: writer.statistics, queuedBytes: writer.statistics.unappliedBytes,
+                fault: fault)
         })
     }
 
@@ -112,13 +139,14 @@ public struct RegionReport: Sendable {
     /// (no metrics call per round); swift-prometheus's histogram only takes single observations, so
     /// replaying the bucket counts into it would make its `_sum` wrong. The queue, degraded state and
     /// per-region counters go through swift-prometheus (``publish(into:)``).
-    public func prometheusText() -> String {
+    public func prometheusText() -> String { prometheusText(snapshot()) }
+
+    func prometheusText(_ snapshot: Snapshot) -> String {
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
-        let writers = store.writers.sorted { $0.key < $1.key }
-        let snapshots = writers.map { ($0.key.code, $0.value.statistics) }
+        let snapshots = snapshot.regions.map { ($0.code, $0.writer.statistics) }
         let applyGauges: [(String, String, String, (RegionWriterStatistics) -> String)] = [
             (
                 "horgos_region_apply_lag_entries", "gauge",
@@ -142,7 +170,7 @@ public struct RegionReport: Sendable {
             header(name, type, help)
             for (region, stats) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
         }
-        let journal = store.journalStatistics
+        let journal = snapshot.journal
         let journalValues: [(String, String, String, String)] = [
             ("horgos_journal_rounds_total", "counter", "Journal write rounds (group commits).", "\(journal.rounds)"),
             ("horgos_journal_fdatasyncs_total", "counter", "Journal fdatasync calls.", "\(journal.fdatasyncs)"),

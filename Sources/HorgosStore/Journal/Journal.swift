@@ -86,6 +86,9 @@ final class Journal: @unchecked Sendable {
     let diskBytes = Atomic<Int>(0)
     /// Set when appliers should make their shards durable soon (a segment rolled, or the journal is full).
     let checkpointRequested = Atomic<Bool>(false)
+    /// Tests only: while set, this store's appliers apply nothing (they keep turning). Per store, not per
+    /// process: the suites of one test process run side by side, each with its own store.
+    let appliersPaused = Atomic<Bool>(false)
     private var nextLSN: UInt64
     /// The regions, set once before `start()`.
     private(set) var regions: [Region: RegionWriter] = [:]
