@@ -195,6 +195,40 @@ func writeJournalSegment(
     }
 
     /// Segments every region has applied and made durable are deleted; the newest stays.
+    /// A start that writes nothing leaves an empty last segment, and the next start's active segment begins at
+    /// the same LSN: the same file name. Found by the crash test under load: the empty segment was kept beside the
+    /// live one and retired at the first durability round, which unlinked the live file under the writer, so every
+    /// frame acknowledged after that lived in an unlinked file and a crash lost it.
+    @Test func anEmptyLastSegmentIsNotKeptBesideTheNewActiveSegmentOfTheSameName() async throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let clock = TestClock(noon)
+        func frame(_ k: Int) -> [UInt8] {
+            telemetryPayload(vin: testVIN(k), baseTimeMs: noon - 60_000, records: simpleRecords(3))
+        }
+        // First life: a frame, applied; the stop makes it durable and retires its segment.
+        let first = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        #expect(try await first.writer(for: ae).storeTelemetry(frame(1)) == CommitOutcome(stored: 3))
+        first.stop()
+        // Second life writes nothing: its active segment is left empty.
+        try ShardStore(configuration: makeConfiguration(dir, clock: clock)).stop()
+        // Third life: a frame applied and made durable, so the appliers retire what every region applied.
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
+        defer { store.stop() }
+        let writer = try store.writer(for: ae)
+        #expect(try await writer.storeTelemetry(frame(2)) == CommitOutcome(stored: 3))
+        #expect(await eventually { writer.statistics.durableLSN >= writer.statistics.appliedLSN })
+        // A frame acknowledged after that round must be in a file of the journal directory.
+        let done = Completions()
+        try writer.submitTelemetry(frame(3), completion: done.callback)
+        #expect(await done.wait(for: 1))
+        let journal = "\(dir.path)/journal"
+        let files = try FileManager.default.contentsOfDirectory(atPath: journal).filter { $0.hasSuffix(".log") }
+        #expect(files.count == store.journalStatistics.segments, "\(files)")
+        let onDisk = files.map { StoreFiles.size("\(journal)/\($0)") }.reduce(0, +)
+        #expect(onDisk > JournalFormat.segmentHeaderSize, "the acknowledged frame is on disk")
+    }
+
     @Test func appliedAndDurableSegmentsAreDeleted() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }

@@ -137,6 +137,13 @@ final class Journal: @unchecked Sendable {
             } else if lastLSN == 0 {
                 lastLSN = first &- 1
             }
+            if isLast && segment.lastLSN.load(ordering: .relaxed) < segment.firstLSN {
+                // The last segment holds no entry (a start that wrote nothing): the new active segment starts at
+                // the same LSN, so it has the same file name. Keeping this one would put two segments on one
+                // path, and retiring the empty one would unlink the live one under the writer.
+                unlink(path)
+                continue
+            }
             total += segment.size.load(ordering: .relaxed)
             live.append(segment)
         }
