@@ -247,12 +247,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // What every test target shares: waiting for a condition and running blocking work without holding a
+        // thread of Swift's cooperative pool (issue 25).
+        .target(name: "HorgosTestSupport", path: "Tests/HorgosTestSupport", swiftSettings: strictSettings),
         // Reads Proto/vectors/sessions.txt for the trace test and the end-to-end sample.
         .target(name: "HorgosSessionTraces", dependencies: ["HorgosWire"], path: "Tests/HorgosSessionTraces",
                 swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosWireTests",
-            dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
+            dependencies: ["HorgosTestSupport", "HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
             exclude: ["AllocationCounter"],
             swiftSettings: strictSettings
         ),
@@ -260,7 +263,7 @@ let package = Package(
         .target(name: "HorgosAllocationCounter", path: "Tests/HorgosWireTests/AllocationCounter"),
         .testTarget(
             name: "HorgosGBT32960Tests",
-            dependencies: ["HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
+            dependencies: ["HorgosTestSupport", "HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
             exclude: ["Vectors"],
             swiftSettings: strictSettings
         ),
@@ -277,12 +280,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosGBT32960"],
+            name: "HorgosStoreTests",
+            dependencies: ["HorgosTestSupport", "HorgosStore", "HorgosWire", "CSQLite", "HorgosGBT32960"],
             swiftSettings: strictSettings),
-        .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosSimulatorTests", dependencies: ["HorgosTestSupport", "HorgosSimulator"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosServerTests",
             dependencies: [
+                "HorgosTestSupport",
                 "HorgosGBT32960",
                 "HorgosServer",
                 "HorgosProxyProtocol",
@@ -305,6 +312,7 @@ let package = Package(
         .testTarget(
             name: "HorgosIntegrationTests",
             dependencies: [
+                "HorgosTestSupport",
                 "HorgosServer", "HorgosSimulator", "HorgosPKI", "HorgosStore",
                 nioCore,
                 nioPosix,
@@ -317,14 +325,16 @@ let package = Package(
         .testTarget(
             name: "HorgosEndToEndTests",
             dependencies: [
+                "HorgosTestSupport",
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
                 "HorgosSessionTraces",
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "DeployTests", swiftSettings: strictSettings),
+        .testTarget(name: "DeployTests", dependencies: ["HorgosTestSupport"], swiftSettings: strictSettings),
         .testTarget(
-            name: "HorgosProxyProtocolTests", dependencies: ["HorgosProxyProtocol"], swiftSettings: strictSettings),
+            name: "HorgosProxyProtocolTests", dependencies: ["HorgosTestSupport", "HorgosProxyProtocol"],
+            swiftSettings: strictSettings),
         // libFuzzer target for the PROXY v2 parser (Scripts/fuzz-proxy.sh).
         .executableTarget(
             name: "horgos-fuzz-proxy",
@@ -335,7 +345,7 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
+            dependencies: ["HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
             swiftSettings: strictSettings
         ),
     ]

@@ -181,8 +181,7 @@ struct Daemon {
             sources: withStorageFaultSources(.init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
                 extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
-                    report.publish(into: publisher)
-                    return report.prometheusText() + observer.prometheusText()
+                    report.metrics(publishingInto: publisher) + observer.prometheusText()
                         + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
                         + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
                 },

@@ -4,6 +4,7 @@ import HorgosPKI
 import HorgosStore
 import HorgosWire
 import NIOSSL
+import HorgosTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -247,7 +248,7 @@ import Glibc
         #expect(details.motors.map(\.torqueDnm) == [Int(gcj.motors![0].torque) - 200_000])
         #expect(details.cellsReported == 64)
         let day = UTCDay(epochMs: ms).partitionFileName
-        let edition2025 = try Self.query(
+        let edition2025 = try await Self.query(
             "\(daemon.stateDirectory)/AE/\(day)",
             "SELECT coordinate_system || ',' || latitude_e7 || ',' || signature_algorithm || ',' || signature_bytes"
                 + " || ',' || hex(levelled_alarms) FROM gbt_2025_samples ORDER BY ts")
@@ -258,17 +259,10 @@ import Glibc
     }
 
     /// The first column of every row of `sql` on the SQLite file at `path`, through the sqlite3 tool.
-    static func query(_ path: String, _ sql: String) throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = ["-readonly", path, sql]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw HarnessError("sqlite3 failed on \(path)") }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    static func query(_ path: String, _ sql: String) async throws -> [String] {
+        let output = try await runProcess("/usr/bin/sqlite3", ["-readonly", "-cmd", ".timeout 30000", path, sql])
+        guard output.status == 0 else { throw HarnessError("sqlite3 failed on \(path): \(output.standardError)") }
+        return output.standardOutput.split(separator: "\n").map(String.init)
     }
 
     /// `limits.handshake_timeout_seconds` covers TLS and the login (this protocol's HELLO), not the session:

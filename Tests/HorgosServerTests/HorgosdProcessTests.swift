@@ -1,6 +1,7 @@
 import Foundation
 import HorgosPKI
 import NIOCore
+import HorgosTestSupport
 import Testing
 
 @testable import HorgosServer
@@ -140,21 +141,21 @@ func freeLoopbackPort() throws -> Int {
         #expect(output.contains("code=TLS_HANDSHAKE_FAILED"))
     }
 
-    @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() throws {
+    @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() async throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         // Output in files, not a pipe: another test's child may inherit a pipe and hold it open.
-        let result = try runCapturingOutput(executable, [], environment: ["HORGOS_LIMITS_ACK_WINDOW": "5000"])
+        let result = try await runProcess(executable, [], environment: ["HORGOS_LIMITS_ACK_WINDOW": "5000"])
         #expect(result.status == 78)
         let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text == "horgosd: limits.ack_window: \"5000\" is not allowed; use an integer in 1...1024\n")
     }
 
-    @Test func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys() throws {
+    @Test func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys() async throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         let state = try makeTemporaryDirectory()
-        let result = try runCapturingOutput(
+        let result = try await runProcess(
             executable, [], environment: ["HORGOS_LISTEN_TELEMETRY": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state])
         #expect(result.status == 78)
         let text = String(decoding: result.stderr, as: UTF8.self)

@@ -60,14 +60,31 @@ public struct RegionReport: Sendable {
 
     public init(store: ShardStore) { self.store = store }
 
-    /// Every region's status, sorted by code. While the journal's file system is full every region is
+    /// One moment of every region (sorted by code) and of the journal: each region's state, counters,
+    /// applied LSN and apply lag are read under one lock, so they always belong together.
+    public struct Snapshot: Sendable {
+        public var regions: [(code: String, writer: RegionWriterSnapshot)]
+        public var journal: JournalStatistics
+    }
+
+    /// Takes a snapshot; render every view of one request (a `/status`, a scrape) from the same one.
+    public func snapshot() -> Snapshot {
+        Snapshot(
+            regions: store.writers.sorted { $0.key < $1.key }.map { ($0.key.code, $0.value.snapshot) },
+            journal: store.journalStatistics)
+    }
+
+    /// Every region's status, sorted by code.
+    public func regions() -> [RegionStatus] { regions(snapshot()) }
+
+    /// Every region's status in `snapshot`. While the journal's file system is full every region is
     /// `degraded` with fault `disk_full` (nothing of any region is acknowledged then).
-    public func regions() -> [RegionStatus] {
-        let diskFull = store.journalStatistics.diskFull
-        return store.writers.sorted { $0.key < $1.key }.map { region, writer in
+    public func regions(_ snapshot: Snapshot) -> [RegionStatus] {
+        let diskFull = snapshot.journal.diskFull
+        return snapshot.regions.map { code, writer in
             let stats = writer.statistics
             var status = RegionStatus(
-                region: region.code, state: "ok", fault: nil, message: nil, queuedBytes: writer.queuedBytes,
+                region: code, state: "ok", fault: nil, message: nil, queuedBytes: stats.unappliedBytes,
                 recordsStored: stats.recordsStored, recordsDuplicate: stats.recordsDuplicate,
                 recordsRejected: stats.recordsRejected, eventsStored: stats.eventsStored, commits: stats.commits,
                 failedAttempts: stats.failedAttempts)
@@ -75,7 +92,7 @@ public struct RegionReport: Sendable {
             status.applyLagEntries = stats.unappliedEntries
             status.applyLagSeconds = Self.lagSeconds(stats)
             status.quarantinedFiles = stats.quarantinedFiles
-            status.quarantineUnacknowledged = writer.unacknowledgedQuarantine
+            status.quarantineUnacknowledged = stats.quarantineUnacknowledged
             status.lastIntegrityCheckMs = stats.lastIntegrityCheckMs
             status.lastIntegrityCheckSeconds = stats.lastIntegrityCheckSeconds
             switch writer.state {
@@ -110,16 +127,26 @@ public struct RegionReport: Sendable {
         }
     }
 
+    /// Everything `/metrics` adds for the regions and the journal, from one snapshot: the gauges and
+    /// counters go into `publisher`'s registry, the rest comes back as Prometheus text.
+    public func metrics(publishingInto publisher: RegionMetricsPublisher) -> String {
+        let now = snapshot()
+        publish(now, into: publisher)
+        return prometheusText(now)
+    }
+
     /// Publishes the per-region gauges and counters into `registry` (swift-prometheus), read from
     /// the writers now: call it before each `/metrics` rendering (``RegionMetricsPublisher``).
-    public func publish(into publisher: RegionMetricsPublisher) {
-        let writers = store.writers.sorted { $0.key < $1.key }
-        let diskFull = store.journalStatistics.diskFull != nil
-        publisher.publish(writers.map { region, writer in
+    public func publish(into publisher: RegionMetricsPublisher) { publish(snapshot(), into: publisher) }
+
+    func publish(_ snapshot: Snapshot, into publisher: RegionMetricsPublisher) {
+        let diskFull = snapshot.journal.diskFull != nil
+        publisher.publish(snapshot.regions.map { code, writer in
             var fault: String? = if case .degraded(let fault, _) = writer.state { fault.rawValue } else { nil }
             if diskFull { fault = StoreFault.diskFull.rawValue }
             return RegionMetricsPublisher.Snapshot(
-                region: region.code, statistics: writer.statistics, queuedBytes: writer.queuedBytes, fault: fault)
+                region: code, statistics: writer.statistics, queuedBytes: writer.statistics.unappliedBytes,
+                fault: fault)
         })
     }
 
@@ -130,13 +157,14 @@ public struct RegionReport: Sendable {
     /// (no metrics call per round); swift-prometheus's histogram only takes single observations, so
     /// replaying the bucket counts into it would make its `_sum` wrong. The queue, degraded state and
     /// per-region counters go through swift-prometheus (``publish(into:)``).
-    public func prometheusText() -> String {
+    public func prometheusText() -> String { prometheusText(snapshot()) }
+
+    func prometheusText(_ snapshot: Snapshot) -> String {
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
-        let writers = store.writers.sorted { $0.key < $1.key }
-        let snapshots = writers.map { ($0.key.code, $0.value.statistics) }
+        let snapshots = snapshot.regions.map { ($0.code, $0.writer.statistics) }
         let applyGauges: [(String, String, String, (RegionWriterStatistics) -> String)] = [
             (
                 "horgos_region_apply_lag_entries", "gauge",
@@ -171,11 +199,11 @@ public struct RegionReport: Sendable {
         header(
             "horgos_region_quarantine_unacknowledged", "gauge",
             "Quarantined shard files of the region no operator has acknowledged (horgosctl shards acknowledge).")
-        for (region, writer) in writers {
-            out += "horgos_region_quarantine_unacknowledged{region=\"\(region.code)\"} "
-                + "\(writer.unacknowledgedQuarantine.count)\n"
+        for (region, stats) in snapshots {
+            out += "horgos_region_quarantine_unacknowledged{region=\"\(region)\"} "
+                + "\(stats.quarantineUnacknowledged.count)\n"
         }
-        let journal = store.journalStatistics
+        let journal = snapshot.journal
         let journalValues: [(String, String, String, String)] = [
             ("horgos_journal_rounds_total", "counter", "Journal write rounds (group commits).", "\(journal.rounds)"),
             ("horgos_journal_fdatasyncs_total", "counter", "Journal fdatasync calls.", "\(journal.fdatasyncs)"),

@@ -36,7 +36,7 @@ final class RegionApplier {
         self.engine = RegionEngine(region: writer.region, configuration: configuration)
         self.backoffMs = configuration.retryDelayMs
         if !recovered.isEmpty {
-            writer.unappliedBytes.add(recovered.reduce(0) { $0 + $1.entryBytes }, ordering: .relaxed)
+            writer.deliver(recovered, toInbox: false)
             append(recovered)
             durableAfterReplay = true
         }
@@ -67,17 +67,16 @@ final class RegionApplier {
             return taken
         }
         append(delivered)
-        publishLag(nowNs: nowNs)
+        writer.updateStatistics { $0.lastProgressNs = nowNs }
         let damaged = writer.takeQuarantineRequests()
         if !damaged.isEmpty { quarantine(damaged) }
         if nowNs < retryAtNs { return retryAtNs }
         if !engine.isOpen && !open() { return retryAtNs }
-        if WriterTestHooks.appliersPaused.load(ordering: .relaxed) { return nowNs + 20_000_000 }
+        if writer.journal.appliersPaused.load(ordering: .relaxed) { return nowNs + 20_000_000 }
         if hasPending {
             let due = pending[head].durableNs + UInt64(max(0, configuration.applyIntervalMs)) * 1_000_000
             if stopping || nowNs >= due || pendingRows >= configuration.commitMaxRows {
                 let applied = applyPending()
-                publishLag(nowNs: nowNs)
                 if !applied { return retryAtNs }
             } else {
                 return min(due, nowNs + 1_000_000_000)
@@ -124,7 +123,6 @@ final class RegionApplier {
     /// Applies everything pending in transactions of up to `commitMaxRows` rows. False on a fault.
     private func applyPending() -> Bool {
         while hasPending {
-            let started = StoreClock.monotonicNs()
             var index = head
             var rows = 0
             var lastLSN = appliedLSN
@@ -154,6 +152,7 @@ final class RegionApplier {
                 bytes += entry.entryBytes
                 doneRows += Self.rows(entry)
             }
+            let done = index - head
             head = index
             pendingRows -= doneRows
             if head == pending.count {
@@ -165,10 +164,10 @@ final class RegionApplier {
             }
             appliedLSN = max(appliedLSN, lastLSN)
             backoffMs = configuration.retryDelayMs
-            writer.unappliedBytes.subtract(bytes, ordering: .relaxed)
             let finished = StoreClock.monotonicNs()
-            let applied = appliedLSN
-            writer.updateStatistics { s in
+            writer.recordApplied(
+                entries: done, bytes: bytes, appliedLSN: appliedLSN, nextArrivalMs: hasPending ? pending[head].arrivalMs : nil
+            ) { s in
                 s.recordsStored += total.stored
                 s.recordsDuplicate += total.duplicates
                 s.recordsRejected += total.rejected
@@ -176,9 +175,7 @@ final class RegionApplier {
                 s.commits += 1
                 s.lastProgressNs = finished
                 s.lastCommitNs = finished
-                s.appliedLSN = applied
             }
-            _ = started
             writer.setState(.ok)
             writer.journal.wake()
             do {
@@ -221,17 +218,6 @@ final class RegionApplier {
             writer.updateStatistics { $0.durableLSN = covered }
         }
         return true
-    }
-
-    /// Publishes the apply lag for /status and metrics.
-    private func publishLag(nowNs: UInt64) {
-        let count = pending.count - head
-        let oldest = hasPending ? pending[head].arrivalMs : nil
-        writer.updateStatistics { s in
-            s.lastProgressNs = nowNs
-            s.unappliedEntries = count
-            s.oldestUnappliedArrivalMs = oldest
-        }
     }
 
     private func fail(_ error: StoreError, nowNs: UInt64) {

@@ -108,6 +108,9 @@ final class Journal: @unchecked Sendable {
     let diskBytes = Atomic<Int>(0)
     /// Set when appliers should make their shards durable soon (a segment rolled, or the journal is full).
     let checkpointRequested = Atomic<Bool>(false)
+    /// Tests only: while set, this store's appliers apply nothing (they keep turning). Per store, not per
+    /// process: the suites of one test process run side by side, each with its own store.
+    let appliersPaused = Atomic<Bool>(false)
     private var nextLSN: UInt64
     /// The segment appended to; nil until it could be created (a start on a full disk). Writer only.
     private var active: JournalSegment?
@@ -201,6 +204,14 @@ final class Journal: @unchecked Sendable {
             // (An empty segment's last LSN is its first - 1: the next one never starts below it.)
             lastLSN = max(lastLSN, segment.lastLSN.load(ordering: .relaxed))
             if isLast { newestIntact = intact && (highWater == nil || highWater!.segmentFirstLSN == first) }
+            if isLast && segment.lastLSN.load(ordering: .relaxed) < segment.firstLSN {
+                // The last segment holds no entry (a start that wrote nothing): the new active segment starts at
+                // the same LSN, so it has the same file name. Keeping this one would put two segments on one
+                // path, and retiring the empty one would unlink the live one under the writer. (Its LSNs are
+                // counted above, so the next segment still starts no lower than it did.)
+                unlink(path)
+                continue
+            }
             total += segment.size.load(ordering: .relaxed)
             live.append(segment)
         }

@@ -49,8 +49,16 @@ public struct RegionWriterStatistics: Sendable, Hashable {
     public var appliedLSN: UInt64 = 0
     /// The LSN up to which the region's shards are checkpointed and fsynced.
     public var durableLSN: UInt64 = 0
-    /// Entries acknowledged and not yet applied.
+    /// Entries acknowledged and not yet applied: counted up when the journal delivers a durable round
+    /// and down in the same update that moves `appliedLSN`, so the two never disagree.
     public var unappliedEntries = 0
+    /// Journal bytes of those entries (the backpressure figure, as of this snapshot).
+    public var unappliedBytes = 0
+    /// Entries handed to the region's applier since start (durable rounds, and entries found in the journal
+    /// at start) and, of them, those it has taken off (applied, or skipped as applied before): always
+    /// `appliedEntries + unappliedEntries == deliveredEntries` in one snapshot.
+    public var deliveredEntries = 0
+    public var appliedEntries = 0
     /// Arrival time (ms since the epoch) of the oldest unapplied entry, nil when none: apply lag in
     /// seconds is now minus this.
     public var oldestUnappliedArrivalMs: Int64?
@@ -62,6 +70,15 @@ public struct RegionWriterStatistics: Sendable, Hashable {
     public var lastIntegrityCheckMs: Int64?
     /// CPU seconds the last periodic check took (both files).
     public var lastIntegrityCheckSeconds = 0.0
+    /// Quarantined files (names in the region directory) no operator has acknowledged yet, oldest first.
+    public var quarantineUnacknowledged: [String] = []
+}
+
+/// One region's health and counters read together, under one lock: a status is a snapshot, so the
+/// applied LSN, the apply lag, the counters and the state in it all describe the same moment.
+public struct RegionWriterSnapshot: Sendable, Hashable {
+    public var state: RegionWriterState
+    public var statistics: RegionWriterStatistics
 }
 
 /// One region of the store: where its frames are submitted (into the shared journal), its unapplied
@@ -77,14 +94,15 @@ public final class RegionWriter: Sendable {
     let journal: Journal
     /// Entries delivered by the journal, taken by the applier.
     let inbox = Mutex<[JournalEntry]>([])
+    /// The hot path's copy of `RegionWriterStatistics.unappliedBytes` (journal admission reads it per frame).
     let unappliedBytes = Atomic<Int>(0)
     /// See `RegionWriterStatistics.durableLSN`; read by journal retention.
     let durableLSN: Atomic<UInt64>
-    private let stats = Mutex(RegionWriterStatistics())
-    private let status = Mutex(RegionWriterState.starting)
-    /// Quarantined files not yet acknowledged by an operator, and files the integrity check found
-    /// damaged that the applier has still to move aside.
-    private let quarantine = Mutex<(unacknowledged: [String], requested: [String])>(([], []))
+    /// State and counters: one lock, so every reader gets one consistent snapshot. Lock order: this, then
+    /// `inbox` (never the other way round).
+    private let record = Mutex(RegionWriterSnapshot(state: .starting, statistics: RegionWriterStatistics()))
+    /// Files the integrity check found damaged that the applier has still to move aside.
+    private let quarantineRequests = Mutex<[String]>([])
 
     init(region: Region, configuration: StoreConfiguration, journal: Journal) {
         self.region = region
@@ -92,27 +110,28 @@ public final class RegionWriter: Sendable {
         self.journal = journal
         let durable = journal.durableAtStart.lsns[region] ?? 0
         durableLSN = Atomic(durable)
-        stats.withLock {
-            $0.lastProgressNs = StoreClock.monotonicNs()
-            $0.durableLSN = durable
+        record.withLock {
+            $0.statistics.lastProgressNs = StoreClock.monotonicNs()
+            $0.statistics.durableLSN = durable
         }
-        let directory = StoreFiles.regionDirectory(configuration.stateDirectory, region)
-        quarantine.withLock { $0.unacknowledged = QuarantineAcknowledgement.unacknowledged(directory: directory) }
+        let unacknowledged = QuarantineAcknowledgement.unacknowledged(
+            directory: StoreFiles.regionDirectory(configuration.stateDirectory, region))
+        record.withLock { $0.statistics.quarantineUnacknowledged = unacknowledged }
     }
 
     /// Quarantined files of this region (names in its directory) no operator has acknowledged yet,
     /// oldest first: `/health/CC` reports them and `acknowledgeQuarantine()` clears them.
-    public var unacknowledgedQuarantine: [String] { quarantine.withLock { $0.unacknowledged } }
+    public var unacknowledgedQuarantine: [String] { record.withLock { $0.statistics.quarantineUnacknowledged } }
 
     /// Records that an operator saw the region's quarantined files (persisted in the region directory,
     /// so a restart does not report them again); returns the files acknowledged.
     @discardableResult
     public func acknowledgeQuarantine() throws(StoreError) -> [String] {
-        let names = quarantine.withLock { $0.unacknowledged }
+        let names = unacknowledgedQuarantine
         let upTo = max(configuration.clock(), names.map(QuarantineAcknowledgement.quarantinedAt).max() ?? 0)
         try QuarantineAcknowledgement.write(
             directory: StoreFiles.regionDirectory(configuration.stateDirectory, region), upToMs: upTo)
-        quarantine.withLock { state in state.unacknowledged.removeAll { names.contains($0) } }
+        updateStatistics { $0.quarantineUnacknowledged.removeAll { names.contains($0) } }
         if !names.isEmpty {
             configuration.log(.info, "\(region): quarantine acknowledged: \(names.joined(separator: ", "))")
         }
@@ -122,23 +141,25 @@ public final class RegionWriter: Sendable {
     /// Called by the applier after it moved files aside.
     func recordQuarantined(_ names: [String]) {
         guard !names.isEmpty else { return }
-        quarantine.withLock { $0.unacknowledged += names }
-        updateStatistics { $0.quarantinedFiles += names.count }
+        updateStatistics { s in
+            s.quarantinedFiles += names.count
+            s.quarantineUnacknowledged += names
+        }
     }
 
     /// Called by the integrity check: `name` (a file of the region directory) failed; the applier moves
     /// it aside at its next turn.
     func requestQuarantine(_ name: String) {
-        quarantine.withLock { state in
-            if !state.requested.contains(name) { state.requested.append(name) }
+        quarantineRequests.withLock { requested in
+            if !requested.contains(name) { requested.append(name) }
         }
     }
 
     /// The files the integrity check asked the applier to move aside (taken once).
     func takeQuarantineRequests() -> [String] {
-        quarantine.withLock { state in
-            defer { state.requested.removeAll() }
-            return state.requested
+        quarantineRequests.withLock { requested in
+            defer { requested.removeAll() }
+            return requested
         }
     }
 
@@ -146,9 +167,11 @@ public final class RegionWriter: Sendable {
     /// watermarks compare against this).
     public var queuedBytes: Int { unappliedBytes.load(ordering: .relaxed) }
     /// Current health.
-    public var state: RegionWriterState { status.withLock { $0 } }
+    public var state: RegionWriterState { record.withLock { $0.state } }
     /// A snapshot of the counters.
-    public var statistics: RegionWriterStatistics { stats.withLock { $0 } }
+    public var statistics: RegionWriterStatistics { record.withLock { $0.statistics } }
+    /// State and counters of one moment (what `/status` and `/metrics` show).
+    public var snapshot: RegionWriterSnapshot { record.withLock { $0 } }
 
     /// Queues a TELEMETRY payload (validated by the caller with `TelemetryBatchView`).
     public func submitTelemetry(
@@ -204,10 +227,39 @@ public final class RegionWriter: Sendable {
 
     // MARK: called by the journal and the applier
 
-    /// Called by the journal writer after a round was durable.
-    func deliver(_ entries: [JournalEntry]) {
-        unappliedBytes.add(entries.reduce(0) { $0 + $1.entryBytes }, ordering: .relaxed)
-        inbox.withLock { $0.append(contentsOf: entries) }
+    /// Called by the journal writer after a round was durable (and by the applier at start for the
+    /// entries found in the journal): they count as apply lag until `recordApplied` takes them off.
+    func deliver(_ entries: [JournalEntry], toInbox: Bool = true) {
+        guard let first = entries.first else { return }
+        let bytes = entries.reduce(0) { $0 + $1.entryBytes }
+        unappliedBytes.add(bytes, ordering: .relaxed)
+        record.withLock { r in
+            r.statistics.unappliedEntries += entries.count
+            r.statistics.deliveredEntries += entries.count
+            r.statistics.unappliedBytes += bytes
+            if r.statistics.oldestUnappliedArrivalMs == nil { r.statistics.oldestUnappliedArrivalMs = first.arrivalMs }
+            if toInbox { inbox.withLock { $0.append(contentsOf: entries) } }
+        }
+    }
+
+    /// Called by the applier after a commit: `entries` entries of `bytes` bytes are in the shards (or were
+    /// skipped as applied before), up to `appliedLSN`; `nextArrivalMs` is the arrival of the applier's next
+    /// pending entry (nil: none taken; the inbox is looked at). One update, so no snapshot shows the new
+    /// applied LSN with the old lag.
+    func recordApplied(
+        entries: Int, bytes: Int, appliedLSN: UInt64, nextArrivalMs: Int64?,
+        _ counters: (inout RegionWriterStatistics) -> Void
+    ) {
+        unappliedBytes.subtract(bytes, ordering: .relaxed)
+        record.withLock { r in
+            r.statistics.unappliedEntries -= entries
+            r.statistics.appliedEntries += entries
+            r.statistics.unappliedBytes -= bytes
+            r.statistics.appliedLSN = max(r.statistics.appliedLSN, appliedLSN)
+            r.statistics.oldestUnappliedArrivalMs =
+                r.statistics.unappliedEntries == 0 ? nil : nextArrivalMs ?? inbox.withLock { $0.first?.arrivalMs }
+            counters(&r.statistics)
+        }
     }
 
     func recordAcknowledged(_ count: Int, oldestSubmittedNs: UInt64, nowNs: UInt64) {
@@ -215,21 +267,21 @@ public final class RegionWriter: Sendable {
         let bucket =
             RegionWriterStatistics.commitLatencyBucketsUs.firstIndex { latencyUs <= $0 }
             ?? RegionWriterStatistics.commitLatencyBucketsUs.count
-        stats.withLock { s in
-            s.submissionsCommitted += count
-            s.commitLatencyCounts[bucket] += 1
-            s.commitLatencySumUs += latencyUs
+        record.withLock { r in
+            r.statistics.submissionsCommitted += count
+            r.statistics.commitLatencyCounts[bucket] += 1
+            r.statistics.commitLatencySumUs += latencyUs
         }
     }
 
     func updateStatistics(_ body: (inout RegionWriterStatistics) -> Void) {
-        stats.withLock { body(&$0) }
+        record.withLock { body(&$0.statistics) }
     }
 
     func setState(_ new: RegionWriterState) {
-        let old = status.withLock { state in
-            let old = state
-            state = new
+        let old = record.withLock { r in
+            let old = r.state
+            r.state = new
             return old
         }
         switch (old, new) {
