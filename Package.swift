@@ -345,7 +345,9 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
+            dependencies: [
+                "HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI",
+            ],
             swiftSettings: strictSettings
         ),
     ]

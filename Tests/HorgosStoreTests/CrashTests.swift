@@ -177,7 +177,8 @@ func verifyReportedBatches(_ text: String, stateDirectory: String) throws -> Int
 /// Whether `strace` is installed (by .ci/run). In CI (CI=true) the tests that need it run regardless, and
 /// fail if it is missing or may not ptrace (`straceCanTrace()`, checked inside the tests).
 let canStrace: Bool =
-    ProcessInfo.processInfo.environment["CI"] == "true" || FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
+    ProcessInfo.processInfo.environment["CI"] == "true"
+    || FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
 
 /// Whether `strace` can trace a child here (ptrace allowed).
 func straceCanTrace() async -> Bool {
@@ -221,7 +222,7 @@ struct StraceLog {
 @Suite(.serialized) struct JournalFsyncFailureTests {
     @Test(.enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
     func aFailedJournalFdatasyncStopsAcknowledgingAndExitsNonZeroAndReplayKeepsEveryAck() async throws {
-        try #require(await straceCanTrace(), "CI=true: strace is missing or may not ptrace; .ci/run installs it (apt strace)")
+        try #require(await straceCanTrace(), "strace is missing or may not ptrace; .ci/run installs it (apt strace)")
         let child = try #require(crashChildPath())
         let dir = TempDirectory()
         defer { dir.cleanup() }
@@ -279,7 +280,7 @@ struct StraceLog {
     @Test(
         .enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
     func injectedWriteErrorsDegradeThenRecoverWithoutLosingReportedBatches() async throws {
-        try #require(await straceCanTrace(), "CI=true: strace is missing or may not ptrace; .ci/run installs it (apt strace)")
+        try #require(await straceCanTrace(), "strace is missing or may not ptrace; .ci/run installs it (apt strace)")
         let child = try #require(crashChildPath())
         let dir = TempDirectory()
         defer { dir.cleanup() }

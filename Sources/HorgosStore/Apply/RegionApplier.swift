@@ -159,7 +159,8 @@ final class RegionApplier {
             backoffMs = configuration.retryDelayMs
             let finished = StoreClock.monotonicNs()
             writer.recordApplied(
-                entries: done, bytes: bytes, appliedLSN: appliedLSN, nextArrivalMs: hasPending ? pending[head].arrivalMs : nil
+                entries: done, bytes: bytes, appliedLSN: appliedLSN,
+                nextArrivalMs: hasPending ? pending[head].arrivalMs : nil
             ) { s in
                 s.recordsStored += total.stored
                 s.recordsDuplicate += total.duplicates
