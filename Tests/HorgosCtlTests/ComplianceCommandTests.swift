@@ -374,6 +374,22 @@ struct ComplianceCommandTests {
         #expect(alsoRefused.status == 2 && alsoRefused.stderr.contains("policy.AE.stream"), "\(alsoRefused.stderr)")
     }
 
+    @Test("status shows each region's policy in a few words")
+    func statusShowsThePolicy() throws {
+        let document = """
+            {"regions":[{"region":"AE","state":"ok","policy":{"backup":true,"positionDecimals":7,"retentionDays":90,\
+            "stream":true}},{"region":"RU","state":"ok","policy":{"backup":false,"positionDecimals":3,\
+            "retentionDays":30,"stream":false}}]}
+            """
+        let server = try OneShotHTTPServer(body: document, requests: 1)
+        let fixture = try CtlFixture(regions: ["AE"])
+        let table = try fixture.run(["status", "--admin", "http://127.0.0.1:\(server.port)"])
+        #expect(table.status == 0, "\(table.stderr)")
+        let lines = table.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines.contains("AE 90d ok"), "\(table.stdout)")
+        #expect(lines.contains("RU 30d no-stream no-backup pos=3 ok"), "\(table.stdout)")
+    }
+
     @Test("pki issue and revoke are recorded with the invoking user")
     func pkiActionsAreAudited() throws {
         let fixture = try CtlFixture(regions: ["AE"])
