@@ -4,6 +4,7 @@ import HorgosServer
 import HorgosStore
 import HorgosWire
 import Logging
+import NIOPosix
 import Synchronization
 
 /// Compliance per market (issue 22) in the daemon: each region's policy in the store, the audit log,
@@ -110,13 +111,16 @@ struct ReloadAction: Sendable {
             FleetMetrics.recordRevocationListLoaded()
         }
         notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
+        let audit = self.audit
         do {
-            try audit.append(
-                "reload", by: actor, arguments: ["generation": "\(verdict.generation)"],
-                outcome: verdict.succeeded ? .ok : .failed,
-                detail: verdict.succeeded
-                    ? "certificates, revocations and limits reloaded; \(verdict.revokedSessions) revoked sessions ended"
-                    : verdict.error)
+            try await VehicleEraser.blocking {
+                try audit.append(
+                    "reload", by: actor, arguments: ["generation": "\(verdict.generation)"],
+                    outcome: verdict.succeeded ? .ok : .failed,
+                    detail: verdict.succeeded
+                        ? "certificates, revocations and limits reloaded; \(verdict.revokedSessions) revoked sessions ended"
+                        : verdict.error)
+            }
         } catch {
             logger.error("the reload could not be recorded in the audit log", metadata: ["error": "\(error)"])
         }
@@ -163,31 +167,30 @@ struct VehicleEraser: Sendable {
         let vinText = request?.vin?.uppercased() ?? ""
         let reason = request?.reason?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         var arguments = ["vin": vinText, "reason": reason]
-        func refuse(_ status: Int, _ message: String) -> AdminPostReply {
-            do {
-                try audit.append("erase", by: actor, arguments: arguments, outcome: .refused, detail: message)
-            } catch {
-                logger.error("a refused erasure could not be recorded in the audit log", metadata: ["error": "\(error)"])
-            }
+        func refuse(_ status: Int, _ message: String) async -> AdminPostReply {
+            _ = await record(arguments, .refused, message, actor: actor)
             return .json(status, ["error": message])
         }
-        guard request != nil else { return refuse(400, "the body is not JSON of the form {\"vin\": ..., \"reason\": ...}") }
+        guard request != nil else {
+            return await refuse(400, "the body is not JSON of the form {\"vin\": ..., \"reason\": ...}")
+        }
         guard let vin = VIN(vinText) else {
-            return refuse(400, "VIN \"\(vinText)\" is not 17 characters of A-H, J-N, P, R-Z and 0-9")
+            return await refuse(400, "VIN \"\(vinText)\" is not 17 characters of A-H, J-N, P, R-Z and 0-9")
         }
         guard !reason.isEmpty else {
-            return refuse(400, "an erasure needs a reason (the request it answers, for the audit log)")
+            return await refuse(400, "an erasure needs a reason (the request it answers, for the audit log)")
         }
+        let audit = self.audit
         do {
-            try audit.checkWritable()
+            try await Self.blocking { try audit.checkWritable() }
         } catch {
             logger.error("erasure refused: the audit log cannot be written", metadata: ["error": "\(error)"])
             return .json(503, ["error": "the audit log cannot be written, so nothing is erased: \(error)"])
         }
-        let holders = regions(holding: vin)
+        let holders = (try? await Self.blocking { [self] in regions(holding: vin) }) ?? []
         arguments["regions"] = holders.map(\.code).joined(separator: ",")
         guard !holders.isEmpty else {
-            return refuse(
+            return await refuse(
                 404, "unknown VIN \(vin): no region of this node (\(store.writers.keys.sorted().map(\.code).joined(separator: " "))) "
                     + "holds rows or a registry entry of it")
         }
@@ -208,7 +211,7 @@ struct VehicleEraser: Sendable {
         guard submitted == holders.count else {
             let detail = "the journal takes no more entries (stopping or failed); \(submitted) of \(holders.count) "
                 + "regions have a tombstone and will be erased, run the erase again after the restart"
-            try? audit.append("erase", by: actor, arguments: arguments, outcome: .failed, detail: detail)
+            _ = await record(arguments, .failed, detail, actor: actor)
             return .json(503, ["error": detail])
         }
         // Once every tombstone is durable the erasure is certain (a crash replays it): the request is
@@ -217,13 +220,9 @@ struct VehicleEraser: Sendable {
         logger.notice(
             "erasure durable",
             metadata: ["vin": "\(vin)", "regions": "\(durableRegions.sorted())", "by": "\(actor.summary)"])
-        do {
-            try audit.append(
-                "erase", by: actor, arguments: arguments, outcome: .pending,
-                detail: "tombstones durable in \(durableRegions.sorted().joined(separator: " ")); a restart replays them")
-        } catch {
-            logger.critical("an erasure could not be recorded in the audit log", metadata: ["error": "\(error)"])
-        }
+        _ = await record(
+            arguments, .pending,
+            "tombstones durable in \(durableRegions.sorted().joined(separator: " ")); a restart replays them", actor: actor)
         let reports = await applied.wait(timeout: applyTimeout)
         let pending = holders.map(\.code).filter { code in !reports.contains { $0.region == code } }
         var answer = Answer(
@@ -234,14 +233,30 @@ struct VehicleEraser: Sendable {
         let detail =
             "\(answer.telemetryRows) telemetry rows, \(answer.totalRows) rows in \(files) files"
             + (pending.isEmpty ? "" : "; journaled, not yet applied in \(pending.joined(separator: " "))")
+        answer.auditRecord = await record(arguments, pending.isEmpty ? .ok : .pending, detail, actor: actor)
+        return .json(pending.isEmpty ? 200 : 202, answer)
+    }
+
+    /// Appends an `erase` record (off the cooperative pool: it fsyncs); its number, nil when it failed
+    /// (logged: the erasure itself is not undone).
+    func record(_ arguments: [String: String], _ outcome: AuditOutcome, _ detail: String, actor: AuditOperator) async
+        -> UInt64?
+    {
+        let audit = self.audit
         do {
-            answer.auditRecord = try audit.append(
-                "erase", by: actor, arguments: arguments, outcome: pending.isEmpty ? .ok : .pending, detail: detail
-            ).seq
+            return try await Self.blocking {
+                try audit.append("erase", by: actor, arguments: arguments, outcome: outcome, detail: detail).seq
+            }
         } catch {
             logger.critical("an erasure could not be recorded in the audit log", metadata: ["error": "\(error)"])
+            return nil
         }
-        return .json(pending.isEmpty ? 200 : 202, answer)
+    }
+
+    /// Runs blocking file work (SQLite reads, the audit log's fsync) on NIO's thread pool, not on the
+    /// two threads of Swift's cooperative pool.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
     }
 
     /// The served regions whose registry or day files hold `vin`.
