@@ -225,8 +225,8 @@ struct RestoreCommand: AsyncParsableCommand {
             Residency: a region this node does not serve (not in regions: of its configuration) is refused \
             before anything is copied, naming the region and the node's regions: a market's data is restored \
             only on a node that serves that market. Every restore is recorded in the audit log. A vehicle \
-            erased after the backup was taken is in the backup: erase it again after the restore (horgosctl \
-            audit lists the erasures).
+            erased after the backup was taken is in the backup: the restore names every VIN the audit log \
+            records as erased since (erase them again once horgosd runs).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -282,13 +282,33 @@ struct RestoreCommand: AsyncParsableCommand {
             let table = try restore(context, entries: entries)
             return (table, "\(entries.count) region(s) \(entries.map(\.region).joined(separator: ",")) into \(context.stateDirectory)")
         }
+        let eraseAgain = Self.erasedSince(
+            manifest.startedAtMs, regions: Set(entries.map(\.region)), auditPath: trail.log.path)
         if context.json {
-            try Console.json(["restored": entries.map(\.region), "from": [from], "startedAt": [manifest.startedAt]])
+            try Console.json([
+                "restored": entries.map(\.region), "from": [from], "startedAt": [manifest.startedAt],
+                "eraseAgain": eraseAgain,
+            ])
             return
         }
         Console.out(table.render())
         Console.line(
             "restored \(entries.count) region(s) into \(context.stateDirectory) from the backup of \(manifest.startedAt)")
+        for vin in eraseAgain {
+            Console.error(
+                "note: \(vin) was erased after this backup was taken and is back in the restored shards; "
+                    + "erase it again: horgosctl erase \(vin) --reason \"again after the restore of \(manifest.startedAt)\"")
+        }
+    }
+
+    /// VINs the audit log records as erased (journaled or done) after `ms` in one of `regions`: the
+    /// restored backup still holds them.
+    static func erasedSince(_ ms: Int64, regions: Set<String>, auditPath: String) -> [String] {
+        let erased = AuditLog.records(path: auditPath).filter { record in
+            record.action == "erase" && (record.outcome == .ok || record.outcome == .pending) && record.timeMs > ms
+                && !Set((record.arguments["regions"] ?? "").split(separator: ",").map(String.init)).isDisjoint(with: regions)
+        }
+        return Array(Set(erased.compactMap { $0.arguments["vin"] })).sorted()
     }
 
     /// Copies and checks every file of `entries`; the table of what was restored.

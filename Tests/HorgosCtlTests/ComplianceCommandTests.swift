@@ -314,14 +314,18 @@ struct ComplianceCommandTests {
         #expect(!FileManager.default.fileExists(atPath: nodeB.state + "/DE") && !FileManager.default.fileExists(atPath: nodeB.state + "/AE"))
         let explicit = try nodeB.run(["restore", "--from", backupDirectory, "--region", "DE"])
         #expect(explicit.status == 2 && explicit.stderr.contains("region DE"))
-        // A region it serves restores.
+        // A region it serves restores; a vehicle its audit log says was erased after the backup is named.
+        try AuditLog(path: nodeB.state + "/audit.log").append(
+            "erase", by: AuditOperator(uid: 0, user: "root", via: "unix-socket"),
+            arguments: ["vin": testVIN(2).description, "regions": "AE", "reason": "resale"], outcome: .ok)
         let served = try nodeB.run(["restore", "--from", backupDirectory, "--region", "AE"])
         #expect(served.status == 0, "\(served.stderr)")
+        #expect(served.stderr.contains("note: \(testVIN(2)) was erased after this backup was taken"), "\(served.stderr)")
         #expect(try ShardReader(stateDirectory: nodeB.state, region: Region("AE")!).track(testVIN(2), fromMs: 0, toMs: .max).count == 4)
         let records = AuditLog.records(path: nodeB.state + "/audit.log")
-        #expect(records.map(\.action) == ["restore", "restore", "restore"])
-        #expect(records.map(\.outcome) == [.refused, .refused, .ok])
-        #expect(records.allSatisfy { $0.actor.uid == getuid() })
+        #expect(records.map(\.action) == ["restore", "restore", "erase", "restore"])
+        #expect(records.map(\.outcome) == [.refused, .refused, .ok, .ok])
+        #expect(records.filter { $0.action == "restore" }.allSatisfy { $0.actor.uid == getuid() })
     }
 
     @Test("a region whose policy forbids backups is left out and named; --region naming it is refused")
