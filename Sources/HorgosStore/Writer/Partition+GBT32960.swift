@@ -58,8 +58,11 @@ final class GBT32960Tables {
     let insertProbes: SQLiteStatement
     let insertFault: SQLiteStatement
     let insert2025: SQLiteStatement
+    /// The region's position rounding (`RegionStorePolicy.positionStep`), for the 2025 positions.
+    let positionStep: Int64
 
-    init(_ db: SQLiteConnection) throws(StoreError) {
+    init(_ db: SQLiteConnection, positionStep: Int64) throws(StoreError) {
+        self.positionStep = positionStep
         try db.exec(Self.ddl)
         insertSample = try db.prepare(
             """
@@ -171,8 +174,8 @@ final class GBT32960Tables {
         s.bind(2, ts)
         let p = r.position
         s.bind(3, p?.coordinateSystem)
-        s.bind(4, p?.latitudeE7)
-        s.bind(5, p?.longitudeE7)
+        s.bind(4, p?.latitudeE7.map { RegionStorePolicy.coarsen(Int64($0), step: positionStep) })
+        s.bind(5, p?.longitudeE7.map { RegionStorePolicy.coarsen(Int64($0), step: positionStep) })
         s.bind(6, Int64(signature.algorithm))
         s.bind(7, signature.r.count + signature.s.count)
         if let levelled = r.alarms?.levelledAlarms { s.bindStatic(8, blob: levelled.rawBytes) } else { s.bindNull(8) }
@@ -221,7 +224,7 @@ extension Partition {
     /// This partition's GB/T 32960 tables, created on first use.
     func gbt32960Tables() throws(StoreError) -> GBT32960Tables {
         if let tables = gbt32960 { return tables }
-        let tables = try GBT32960Tables(db)
+        let tables = try GBT32960Tables(db, positionStep: positionStep)
         gbt32960 = tables
         return tables
     }
