@@ -57,7 +57,7 @@ extension DaemonEndToEndTests {
                     #expect(try await client.waitClosed(), "trace \(trace.name): still open")
                     let count = client.recorder.frames.withLock { $0.count }
                     #expect(count == seen, "trace \(trace.name): unlisted frames")
-                case .commit, .shutdown, .idleTimeout, .clientEOF:
+                case .commit, .shutdown, .idleTimeout, .clientEOF, .handshakeTimeout, .revoke:
                     Issue.record("trace \(trace.name) is not one the sample can run over TLS")
                 }
             }
