@@ -22,7 +22,7 @@ struct PKICommand: AsyncParsableCommand {
         abstract: "Fleet PKI: create the CA, issue server, vehicle and gateway certificates, revoke.",
         discussion: """
             A CA directory holds ca.crt and ca.key (0600). Without --dir, issue uses the daemon's development \
-            PKI in <state>/pki (ca.pem, ca-key.pem). Issued files go to --out (default: the CA directory): \
+            PKI in <state>/pki (the same names). Issued files go to --out (default: the CA directory): \
             server.crt (certificate then CA) and server.key, vehicle-<VIN>.crt/.key, gateway-<NAME>.crt/.key. \
             Every private key is written 0600, certificates 0644, created directories 0700. The serial printed \
             is the one revoke --serial and the daemon's logs use.
@@ -322,8 +322,8 @@ struct PKIRevokeCommand: AsyncParsableCommand {
     }
 }
 
-/// A CA directory: the production layout (`ca.crt`, `ca.key`) or the daemon's development one
-/// (`ca.pem`, `ca-key.pem`).
+/// A CA directory: `ca.crt` + `ca.key` (`pki init`'s and the daemon's development PKI), or the names
+/// a development PKI had before (`ca.pem`, `ca-key.pem`), which the daemon renames on its next start.
 struct CADirectory {
     let path: String
     init(_ path: String) { self.path = path }
@@ -333,10 +333,7 @@ struct CADirectory {
 
     /// The CA, from whichever layout the directory holds; exit 4 when neither is there.
     func load() throws(CtlError) -> FleetPKI {
-        let development = DevelopmentPKIPaths(directory: path)
-        let candidates = [
-            (productionCertificate, productionKey), (development.caCertificate, development.caPrivateKey),
-        ]
+        let candidates = [(productionCertificate, productionKey), (path + "/ca.pem", path + "/ca-key.pem")]
         guard let (certificate, key) = candidates.first(where: { FileManager.default.fileExists(atPath: $0.1) }) else {
             throw CtlError(
                 .notFound, "no CA in \(path) (neither ca.crt + ca.key nor ca.pem + ca-key.pem)",

@@ -74,8 +74,8 @@ func freeLoopbackPort() throws -> Int {
 
         // The dev PKI was created in the state directory; a vehicle certificate from its CA is accepted.
         let pki = try FleetPKI(
-            caCertificatePath: directory + "/state/pki/ca.pem", caPrivateKeyPath: directory + "/state/pki/ca-key.pem")
-        #expect(try fileMode(directory + "/state/pki/ca-key.pem") == 0o600)
+            caCertificatePath: directory + "/state/pki/ca.crt", caPrivateKeyPath: directory + "/state/pki/ca.key")
+        #expect(try fileMode(directory + "/state/pki/ca.key") == 0o600)
         let vehicle = try pki.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
         let client = try await TLSHarness.connect(port: telemetryPort, credential: vehicle, trusting: pki)
         #expect(try await expectClosed(client, within: .milliseconds(500)) == false)
@@ -181,6 +181,6 @@ func freeLoopbackPort() throws -> Int {
         #expect(result.status == 78)
         let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text.contains("tls.ca_certificate") && text.contains("tls.development"))
-        #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca-key.pem"))  // no CA was created
+        #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca.key"))  // no CA was created
     }
 }
