@@ -112,11 +112,15 @@ let package = Package(
             dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage],
             swiftSettings: strictSettings
         ),
+        // The audit log of operator actions (issue 22): append-only, fsync'd, hash-chained; written by the
+        // daemon and by horgosctl, verified by horgosctl audit --verify.
+        .target(name: "HorgosAudit", dependencies: [crypto], swiftSettings: strictSettings),
         // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
         .target(
             name: "HorgosServer",
             dependencies: [
                 "HorgosConfig",
+                "HorgosAudit",
                 "HorgosWire",
                 "HorgosWireNIO",
                 "HorgosPKI",
@@ -141,6 +145,7 @@ let package = Package(
             name: "horgosd",
             dependencies: [
                 "HorgosServer",
+                "HorgosAudit",
                 argumentParser,
                 logging,
                 nioCore,
@@ -159,7 +164,7 @@ let package = Package(
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
+                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire", "HorgosAudit",
                 argumentParser,
                 x509,
                 nioCore,
@@ -290,6 +295,7 @@ let package = Package(
             name: "HorgosServerTests",
             dependencies: [
                 "HorgosTestSupport",
+                "HorgosAudit",
                 "HorgosGBT32960",
                 "HorgosServer",
                 "HorgosProxyProtocol",
@@ -327,7 +333,7 @@ let package = Package(
             dependencies: [
                 "HorgosTestSupport",
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
-                "HorgosSessionTraces",
+                "HorgosSessionTraces", "HorgosAudit",
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
@@ -345,7 +351,10 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
+            dependencies: [
+                "HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI",
+                "HorgosAudit", "HorgosGBT32960",
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,9 +1,10 @@
+import HorgosAudit
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// An HTTP/1.1 client for the daemon's admin endpoint (GET, and POST without a body for its actions), on
-/// SwiftNIO's HTTP/1 client handlers.
+/// An HTTP/1.1 client for the daemon's admin endpoint (GET, and POST for its actions), on SwiftNIO's
+/// HTTP/1 client handlers.
 ///
 /// One request per connection (`Connection: close`). The transport is the address's: TCP
 /// (`http://host:port`) or a Unix domain socket (`unix:/run/horgos/admin.sock`). Limits: no TLS, no
@@ -22,12 +23,27 @@ enum AdminClient {
     static func get(_ address: AdminAddress, path: String, timeoutSeconds: Int = 5) async throws(CtlError)
         -> Response
     {
-        try await request(address, method: .GET, path: path, timeoutSeconds: timeoutSeconds)
+        try await send(address, method: .GET, path: path, body: nil, timeoutSeconds: timeoutSeconds)
     }
 
-    /// Sends `method` (no body) to `path`; throws exit-3 errors for everything that means "not reachable".
+    /// Sends `method` with no body to `path` (the quarantine acknowledgement is a POST without one);
+    /// throws exit-3 errors for everything that means "not reachable".
     static func request(
         _ address: AdminAddress, method: HTTPMethod, path: String, timeoutSeconds: Int = 5
+    ) async throws(CtlError) -> Response {
+        try await send(address, method: method, path: path, body: nil, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Posts `body` (JSON) to `path`, naming the invoking user in `X-Horgos-Operator` (the daemon records
+    /// it, unverified, beside the peer credentials it gets from the kernel).
+    static func post(_ address: AdminAddress, path: String, body: [UInt8], timeoutSeconds: Int) async throws(CtlError)
+        -> Response
+    {
+        try await send(address, method: .POST, path: path, body: body, timeoutSeconds: timeoutSeconds)
+    }
+
+    private static func send(
+        _ address: AdminAddress, method: HTTPMethod, path: String, body: [UInt8]?, timeoutSeconds: Int
     ) async throws(CtlError) -> Response {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let answer = loop.makePromise(of: Response.self)
@@ -54,9 +70,16 @@ enum AdminClient {
         headers.add(name: "Host", value: address.hostHeader)
         headers.add(name: "Accept", value: "application/json")
         headers.add(name: "Connection", value: "close")
-        if method == .POST { headers.add(name: "Content-Length", value: "0") }
+        if let body {
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(body.count))
+            if let user = AuditOperator.claimedName() { headers.add(name: "X-Horgos-Operator", value: user) }
+        } else if method == .POST {
+            headers.add(name: "Content-Length", value: "0")
+        }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let timeout = loop.scheduleTask(in: .seconds(Int64(timeoutSeconds))) {
             answer.fail(AdminClientTimeout())

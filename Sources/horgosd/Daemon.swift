@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAudit
 import HorgosPKI
 import HorgosProxyProtocol
 import HorgosServer
@@ -70,6 +71,7 @@ struct Daemon {
                 "crl_serials": "\(revocations.revocations.crlSerialNumbers.count)",
             ])
         TrustReloader.report(revocations.revocations, logger: logger)
+        try Self.checkAuditPath(configuration)
         state = DaemonState(regions: configuration.regions)
         notifier = SystemdNotifier()
     }
@@ -99,6 +101,13 @@ struct Daemon {
         } catch {
             logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
             throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
+        }
+        let audit: AuditLog
+        do {
+            audit = try Self.openAuditLog(configuration, logger: logger)
+        } catch {
+            store.stop(timeoutMs: 1000)
+            throw error
         }
 
         let state = self.state
@@ -170,12 +179,15 @@ struct Daemon {
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
         state.setAddressReporter { registryOfConnections.connectionsByAddress() }
-        let report = RegionReport(store: store)
+        let report = RegionReport(store: store, policies: Self.regionPolicies(configuration))
         state.setRegionReporter({ report.regions() }, totals: { report.totals() })
         let telemetry = TelemetryService(
             listener: listener, socket: telemetrySocket,
             drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds), logger: logger,
             onBound: { onBound("telemetry", $0) })
+        let reload = ReloadAction(
+            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
+            state: state, audit: audit, logger: logger)
         let admin = AdminServer(
             socket: adminSocket,
             sources: withStorageFaultSources(.init(
@@ -191,7 +203,10 @@ struct Daemon {
                         stateDirectory: configuration.stateDirectory, regions: configuration.regions,
                         lowSOCPercent: lowSOC, maxCellTempThresholdC: maxCellTemp)
                 },
-                reloadVerdict: { trust.latest }), store: store),
+                reloadVerdict: { trust.latest },
+                post: Self.adminActions(
+                    store: store, configuration: configuration, audit: audit, reload: reload, logger: logger)),
+                store: store),
             limits: AdminServer.Limits(
                 maxConnections: limits.adminMaxConnections, idleTimeout: .seconds(Int64(limits.adminIdleTimeoutSeconds))),
             logger: logger,
@@ -206,9 +221,7 @@ struct Daemon {
             policy: policy, flows: flows, sink: StoreIngestSink(store: store),
             onBound: { onBound("gbt32960", $0) })
         gbt32960Listener.withLock { $0 = gbt32960?.listener }
-        let reloader = ReloadService(
-            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
-            state: state, logger: logger)
+        let reloader = ReloadService(reload: reload)
 
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
         // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
@@ -260,7 +273,8 @@ struct Daemon {
                 case .error: logger.error("\(message)", metadata: ["component": "store"])
                 }
             },
-            createdBy: "horgosd \(HorgosServerInfo.version)")
+            createdBy: "horgosd \(HorgosServerInfo.version)"
+        ).with(regionPolicies: regionStorePolicies(configuration))
     }
 
     /// True while every region writer's loop has turned in the last 10 s (they turn at least once a
@@ -311,30 +325,20 @@ struct StoreService: Service, CustomStringConvertible {
     }
 }
 
-/// Runs a ``TrustReloader`` reload on each SIGHUP, bracketed by RELOADING=1 / READY=1. The verdict is on
-/// the admin endpoint's `/reload`, which `horgosctl reload` (the unit's ExecReload) waits for, so a
-/// failed reload makes `systemctl reload horgosd` fail. Regions, listeners and store keys need a restart.
+/// Runs a ``ReloadAction`` on each SIGHUP (bracketed by RELOADING=1 / READY=1, recorded in the audit log
+/// as `via signal`: the sender is not known). The verdict is on the admin endpoint's `/reload`;
+/// `horgosctl reload` (the unit's ExecReload) asks with `POST /reload` instead, which records its peer
+/// and answers the verdict, so a failed reload makes `systemctl reload horgosd` fail. Regions,
+/// listeners and store keys need a restart.
 struct ReloadService: Service, CustomStringConvertible {
-    let reloader: TrustReloader
-    /// The server certificate chain file, whose notAfter is exported again after each reload.
-    let certificatePath: String
-    let notifier: SystemdNotifier
-    let state: DaemonState
-    let logger: Logger
+    let reload: ReloadAction
 
     var description: String { "SIGHUP reloader" }
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            notifier.reloading(status: "reloading certificates, revocations and limits")
-            logger.notice("reload requested (SIGHUP)")
-            let verdict = await reloader.reload()
-            if verdict.succeeded {
-                FleetMetrics.recordServerCertificateExpiry(chainPath: certificatePath)
-                FleetMetrics.recordRevocationListLoaded()
-            }
-            notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
+            _ = await reload.run(actor: AuditOperator(via: "signal"))
         }
     }
 }

@@ -27,7 +27,8 @@ import Testing
             let scratch = try Scratch()
             let caDir = scratch.url.appending(path: "ca")
             let pkiDir = scratch.url.appending(path: "etc/horgos/pki")
-            let user = try await Script.run(["/usr/bin/id", "-un"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let user = try await Script.run(["/usr/bin/id", "-un"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
 
             let result = try await Script.run(
                 [

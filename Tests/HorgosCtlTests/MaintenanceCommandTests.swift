@@ -72,7 +72,9 @@ struct MaintenanceCommandTests {
     func corruptedShardIsADataProblem() async throws {
         let fixture = try CtlFixture(regions: ["AE"])
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE"], nowMs: noon)
-        for index in 0..<40 { try await writer.store("AE", testVIN(index), baseTimeMs: noon - 3_600_000, minuteRecords(30)) }
+        for index in 0..<40 {
+            try await writer.store("AE", testVIN(index), baseTimeMs: noon - 3_600_000, minuteRecords(30))
+        }
         writer.stop()
         let path = fixture.state + "/AE/telemetry-2026-11-29.sqlite"
         let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)

@@ -56,7 +56,7 @@ struct RunbookCommandTests {
                 word.hasPrefix("-") ? !Self.mentions(text, flag) : !Self.subcommands(of: text).contains(word)
             {
                 path.append(fallback)
-                text = try help(path)
+                text = try await help(path)
             }
             if word.hasPrefix("-") {
                 if flag != "--help" && flag != "-h" && !Self.mentions(text, flag) {

@@ -90,7 +90,8 @@ struct ShardCommandTests {
         #expect(state["lastSeenMs"] as? Int64 == noon - 11 * 60_000)
 
         // The same range in relative form, resolved against HORGOSCTL_NOW.
-        let relative = try await fleet.run(["vehicle", testVIN(1).description, "--from", "15m", "--to", "12m", "--json"])
+        let relative = try await fleet.run(
+            ["vehicle", testVIN(1).description, "--from", "15m", "--to", "12m", "--json"])
         let relativeTrack = try #require(try relative.json()["track"] as? [[String: Any]])
         #expect(relativeTrack.compactMap { $0["timestampMs"] as? Int64 } == times)
 
@@ -146,7 +147,8 @@ struct ShardCommandTests {
         #expect(fieldCounts.allSatisfy { $0 == 18 })
         #expect(csv.stderr.contains("exported 15 record(s)"))
 
-        let jsonl = try await fleet.run(["export", "--region", "AE", "--from", "3d", "--to", "now", "--format", "jsonl"])
+        let jsonl = try await fleet.run(
+            ["export", "--region", "AE", "--from", "3d", "--to", "now", "--format", "jsonl"])
         #expect(jsonl.status == 0, "\(jsonl.stderr)")
         let objects = try jsonl.stdout.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])

@@ -90,7 +90,7 @@ import Glibc
         try Data(WireClient.hello() + vector).write(to: URL(fileURLWithPath: dir + "/in.bin"))
         let script = """
             (cat in.bin; sleep 3) | openssl s_client -quiet -connect 127.0.0.1:\(daemon.telemetryPort) \
-            -cert v.pem -key v-key.pem -CAfile pki/ca.pem -verify_return_error > out.bin 2> s_client.err
+            -cert v.pem -key v-key.pem -CAfile pki/ca.crt -verify_return_error > out.bin 2> s_client.err
             """
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")

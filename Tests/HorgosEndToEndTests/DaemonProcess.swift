@@ -67,7 +67,7 @@ final class DaemonProcess: @unchecked Sendable {
     var pkiDirectory: String { stateDirectory + "/pki" }
 
     func authority() throws -> FleetPKI {
-        try FleetPKI(caCertificatePath: pkiDirectory + "/ca.pem", caPrivateKeyPath: pkiDirectory + "/ca-key.pem")
+        try FleetPKI(caCertificatePath: pkiDirectory + "/ca.crt", caPrivateKeyPath: pkiDirectory + "/ca.key")
     }
 
     /// Starts the daemon and waits until `/health` answers 200 (at most `timeout`).

@@ -58,7 +58,7 @@ extension DaemonEndToEndTests {
                     #expect(try await client.waitClosed(), "trace \(trace.name): still open")
                     let count = client.recorder.frames.withLock { $0.count }
                     #expect(count == seen, "trace \(trace.name): unlisted frames")
-                case .commit, .shutdown, .idleTimeout, .clientEOF:
+                case .commit, .shutdown, .idleTimeout, .clientEOF, .handshakeTimeout, .revoke:
                     Issue.record("trace \(trace.name) is not one the sample can run over TLS")
                 }
             }
@@ -135,8 +135,8 @@ extension DaemonEndToEndTests {
         defer { daemon.removeState() }
         let ca = daemon.stateDirectory + "/openssl-ca"
         try FileManager.default.createDirectory(atPath: ca, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca.pem", toPath: ca + "/ca.crt")
-        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca-key.pem", toPath: ca + "/ca.key")
+        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca.crt", toPath: ca + "/ca.crt")
+        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca.key", toPath: ca + "/ca.key")
         let script = try Self.openSSLRecipe().replacingOccurrences(of: "/root/horgos-ca", with: ca)
         let recipe = try await Self.runProgram("/bin/bash", ["-euo", "pipefail", "-c", script])
         #expect(recipe.status == 0, "the RUNBOOK's openssl recipe failed: \(recipe.stderr)")

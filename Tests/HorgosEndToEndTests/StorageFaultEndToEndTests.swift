@@ -2,6 +2,7 @@ import Foundation
 import HorgosPKI
 import HorgosSimulator
 import HorgosStore
+import HorgosTestSupport
 import HorgosWire
 import NIOSSL
 import Synchronization
@@ -78,29 +79,25 @@ func fileSize(_ path: String) -> Int {
     ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
 }
 
+/// Mounts a tmpfs of `size` (`64k`, `96m`) on `path` with mount(2): no child process to wait for.
+private func mountTmpfs(_ path: String, size: String) -> Bool {
+    mount("tmpfs", path, "tmpfs", 0, "size=\(size)") == 0
+}
+
+/// Detaches the file system mounted on `path` (umount2 with MNT_DETACH, like `umount -l`).
+private func unmount(_ path: String) { _ = umount2(path, Int32(MNT_DETACH)) }
+
 /// Whether this machine lets the tests mount a tmpfs (root with CAP_SYS_ADMIN, as in CI).
 private let tmpfsAllowed: Bool = {
     let probe = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-tmpfs-probe-\(getpid())").path
     try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: probe) }
-    guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]) == 0 else { return false }
-    run("/bin/umount", [probe])
+    guard mountTmpfs(probe, size: "64k") else { return false }
+    unmount(probe)
     return true
 }()
 
 private let ciRequiresHostTools = ProcessInfo.processInfo.environment["CI"] == "true"
-
-@discardableResult
-private func run(_ path: String, _ arguments: [String]) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
-}
 
 /// Fills the file system holding `directory` with one file; returns its path.
 private func fill(_ directory: String) -> String {
@@ -142,9 +139,9 @@ private func metric(_ scrape: String, _ name: String) -> Double? {
             "HORGOS_REGIONS": "AE,TH,NO", "HORGOS_JOURNAL_SEGMENT_BYTES": "1048576",
             "HORGOS_JOURNAL_MAX_BYTES": "33554432", "HORGOS_JOURNAL_RESERVE_BYTES": "4194304",
         ])
-        try #require(run("/bin/mount", ["-t", "tmpfs", "-o", "size=96m", "tmpfs", daemon.stateDirectory]) == 0)
+        try #require(mountTmpfs(daemon.stateDirectory, size: "96m"))
         defer {
-            run("/bin/umount", ["-l", daemon.stateDirectory])
+            unmount(daemon.stateDirectory)
             daemon.removeState()
         }
         try await daemon.start()

@@ -37,7 +37,8 @@ import Testing
         let ca = try OpenSSLCA()
         let revoked = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
         try await ca.revoke(revoked)
-        let crls = try CertificateRevocationList.load(path: try await ca.generateCRL(), caCertificatePath: ca.caCertificatePath)
+        let crls = try CertificateRevocationList.load(
+            path: try await ca.generateCRL(), caCertificatePath: ca.caCertificatePath)
         let later = Date().addingTimeInterval(3 * 86400)  // default_crl_days = 1
         let state = Revocations(crls: crls)
         #expect(state.staleCRLs(now: later).count == 1)
@@ -65,7 +66,8 @@ import Testing
         let other = try OpenSSLCA(authority: try FleetPKI.createCertificateAuthority(commonName: "Some Other CA"))
         let fleet = try OpenSSLCA()
         do {
-            _ = try CertificateRevocationList.load(path: try await other.generateCRL(), caCertificatePath: fleet.caCertificatePath)
+            _ = try CertificateRevocationList.load(
+                path: try await other.generateCRL(), caCertificatePath: fleet.caCertificatePath)
             Issue.record("a CRL of another CA was accepted")
         } catch let error as CRLError {
             #expect(error.code == .noIssuer)
@@ -100,8 +102,8 @@ import Testing
         // libcrypto answers as OpenSSL 3 and parses a CRL.
         #expect(String(cString: OpenSSL_version(OPENSSL_VERSION)).hasPrefix("OpenSSL 3"))
         let ca = try OpenSSLCA()
-        #expect(try CertificateRevocationList.load(path: try await ca.generateCRL(), caCertificatePath: ca.caCertificatePath)
-            .count == 1)
+        let crl = try await ca.generateCRL()
+        #expect(try CertificateRevocationList.load(path: crl, caCertificatePath: ca.caCertificatePath).count == 1)
         // In this binary the unprefixed OpenSSL name is undefined (bound to the system libcrypto.so.3,
         // which is mapped), while the BoringSSL copies define only their prefixed names.
         let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")

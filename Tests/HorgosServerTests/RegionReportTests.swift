@@ -110,7 +110,9 @@ import Testing
             }
             return reads
         }
-        #expect(reads.inconsistent.isEmpty, "\(reads.inconsistent.count) of \(reads.count): \(reads.inconsistent.prefix(3))")
+        #expect(
+            reads.inconsistent.isEmpty,
+            "\(reads.inconsistent.count) of \(reads.count) reads: \(reads.inconsistent.prefix(3))")
         #expect(acknowledged.load(ordering: .relaxed) == frames)
         #expect(report.regions()[0].appliedLsn == UInt64(frames) && report.regions()[0].applyLagEntries == 0)
         #expect(reads.withLag > 0, "no read caught the appliers behind; the test did not test anything")

@@ -177,7 +177,8 @@ func verifyReportedBatches(_ text: String, stateDirectory: String) throws -> Int
 /// Whether `strace` is installed (by .ci/run). In CI (CI=true) the tests that need it run regardless, and
 /// fail if it is missing or may not ptrace (`straceCanTrace()`, checked inside the tests).
 let canStrace: Bool =
-    ProcessInfo.processInfo.environment["CI"] == "true" || FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
+    ProcessInfo.processInfo.environment["CI"] == "true"
+    || FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
 
 /// Whether `strace` can trace a child here (ptrace allowed).
 func straceCanTrace() async -> Bool {
@@ -221,7 +222,7 @@ struct StraceLog {
 @Suite(.serialized) struct JournalFsyncFailureTests {
     @Test(.enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
     func aFailedJournalFdatasyncStopsAcknowledgingAndExitsNonZeroAndReplayKeepsEveryAck() async throws {
-        try #require(await straceCanTrace(), "CI=true: strace is missing or may not ptrace; .ci/run installs it (apt strace)")
+        try #require(await straceCanTrace(), "strace is missing or may not ptrace; .ci/run installs it (apt strace)")
         let child = try #require(crashChildPath())
         let dir = TempDirectory()
         defer { dir.cleanup() }
@@ -279,7 +280,7 @@ struct StraceLog {
     @Test(
         .enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
     func injectedWriteErrorsDegradeThenRecoverWithoutLosingReportedBatches() async throws {
-        try #require(await straceCanTrace(), "CI=true: strace is missing or may not ptrace; .ci/run installs it (apt strace)")
+        try #require(await straceCanTrace(), "strace is missing or may not ptrace; .ci/run installs it (apt strace)")
         let child = try #require(crashChildPath())
         let dir = TempDirectory()
         defer { dir.cleanup() }
@@ -316,8 +317,8 @@ struct StraceLog {
 /// reported batches or refuse the restart.) strace fails the 20th to 22nd write on the first segment.
 @Suite(.serialized) struct JournalDiskFullCrashTests {
     @Test(.enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
-    func enospcJournalWritesAreWaitedOutAndEveryAckSurvivesKillNine() throws {
-        try #require(canStrace, "CI=true: strace is missing or may not ptrace; .ci/run installs it (apt strace)")
+    func enospcJournalWritesAreWaitedOutAndEveryAckSurvivesKillNine() async throws {
+        try #require(await straceCanTrace(), "strace is missing or may not ptrace; .ci/run installs it (apt strace)")
         let child = try #require(crashChildPath())
         let dir = TempDirectory()
         defer { dir.cleanup() }
@@ -330,18 +331,15 @@ struct StraceLog {
                 "-e", "inject=write:error=ENOSPC:when=20..22",
             ],
             child: child, childArguments: [state, String(base), "8", "disk"])
-        let deadline = Date().addingTimeInterval(60)
-        while !traced.stderr.text.contains("space is back") && traced.process.isRunning && Date() < deadline {
-            usleep(20_000)
+        _ = await eventually(seconds: 60, pollMilliseconds: 20) {
+            traced.stderr.text.contains("space is back") || !traced.process.isRunning
         }
         let linesAtRecovery = traced.stdout.text.split(separator: "\n").count
-        while traced.stdout.text.split(separator: "\n").count < linesAtRecovery + 200 && traced.process.isRunning
-            && Date() < deadline
-        {
-            usleep(20_000)
+        _ = await eventually(seconds: 60, pollMilliseconds: 20) {
+            traced.stdout.text.split(separator: "\n").count >= linesAtRecovery + 200 || !traced.process.isRunning
         }
         let stillRunning = traced.process.isRunning
-        traced.finish()
+        try await traced.finish()
         let log = traced.stderr.text
         #expect(stillRunning, "the child stopped: \(log.suffix(1000))")
         #expect(log.contains("journal: the file system is full"), "\(log.prefix(2000))")

@@ -40,7 +40,8 @@ let ciRequiresHostTools = ProcessInfo.processInfo.environment["CI"] == "true"
         defer { store.stop() }
         let writer = try store.writer(for: ae)
         #expect(
-            try await writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(3)))
+            try await writer.storeTelemetry(
+                telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(3)))
                 == CommitOutcome(stored: 3))
 
         // Another process (here: another connection) takes the registry's write lock and keeps it.

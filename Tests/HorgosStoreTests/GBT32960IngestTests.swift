@@ -34,14 +34,18 @@ import Testing
         values.alarms?.maxLevel = 2
         values.alarms?.flags = 1 << 11
         #expect(try await writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(stored: 1))
-        #expect(try await writer.storeGBT32960(Self.entry(values, vin: vin, command: .reissue)) == CommitOutcome(duplicates: 1))
+        #expect(
+            try await writer.storeGBT32960(Self.entry(values, vin: vin, command: .reissue))
+                == CommitOutcome(duplicates: 1))
         // The second half of a split cell list, same collection time: a duplicate sample, new cells.
         var rest = values
         rest.cellSubsystems?[0].firstCell = 97
         rest.cellSubsystems?[0].cells = [4_100, 3_900]
         #expect(try await writer.storeGBT32960(Self.entry(rest, vin: vin)) == CommitOutcome(duplicates: 1))
         // Outside the horizon (8 days old) is rejected; an entry that does not decode too.
-        #expect(try await writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 8 * 86_400), vin: vin)) == CommitOutcome(rejected: 1))
+        #expect(
+            try await writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 8 * 86_400), vin: vin))
+                == CommitOutcome(rejected: 1))
         var broken = Self.entry(values, vin: vin)
         broken[broken.count - 1] ^= 0xFF
         #expect(try await writer.storeGBT32960(broken) == CommitOutcome(rejected: 1))
@@ -131,7 +135,9 @@ import Testing
         let native = telemetryPayload(vin: vin, baseTimeMs: ts, records: simpleRecords(1))
         #expect(try await writer.storeTelemetry(native) == CommitOutcome(stored: 1))
         #expect(try await writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(duplicates: 1))
-        #expect(try await writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 3_590), vin: vin)) == CommitOutcome(stored: 1))
+        #expect(
+            try await writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 3_590), vin: vin))
+                == CommitOutcome(stored: 1))
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         #expect(try reader.track(vin, fromMs: ts, toMs: ts + 60_000).map(\.timestampMs) == [ts, ts + 10_000])

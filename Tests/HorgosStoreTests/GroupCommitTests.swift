@@ -104,6 +104,8 @@ import Testing
         func databaseSize() -> Int {
             (try? FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0
         }
-        #expect(await eventually { databaseSize() > 1_000_000 }, "database file \(databaseSize()) bytes: the WAL was never checkpointed")
+        #expect(
+            await eventually { databaseSize() > 1_000_000 },
+            "database file \(databaseSize()) bytes: the WAL was never checkpointed")
     }
 }

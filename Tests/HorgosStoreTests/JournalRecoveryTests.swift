@@ -1,4 +1,5 @@
 import Foundation
+import HorgosTestSupport
 import HorgosWire
 import Synchronization
 import Testing
@@ -45,7 +46,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
 
     /// A start re-reads only the segments some region still needs: the ones every region applied (in
     /// this boot) are kept for retention but not read entry by entry (a crash loop stays fast).
-    @Test func aStartReadsOnlyTheSegmentsSomeRegionHasNotApplied() throws {
+    @Test func aStartReadsOnlyTheSegmentsSomeRegionHasNotApplied() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let frames = ledgerFrames(30)
@@ -66,7 +67,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
 
     /// After the replay of what it found, a region makes its shards durable at once (not after the
     /// durability interval), so the segments it read go and the next start does not read them again.
-    @Test func theReplayedSegmentsAreRetiredAsSoonAsTheReplayIsApplied() throws {
+    @Test func theReplayedSegmentsAreRetiredAsSoonAsTheReplayIsApplied() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let frames = ledgerFrames(30)
@@ -79,16 +80,15 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
         configuration.durabilityIntervalMs = 600_000
         let store = try ShardStore(configuration: configuration)
         defer { store.stop() }
-        #expect(store.waitUntilApplied())
-        let deadline = Date().addingTimeInterval(10)
-        while store.journalStatistics.segments > 1 && Date() < deadline { usleep(10_000) }
+        #expect(await store.waitUntilApplied())
+        _ = await eventually(seconds: 30) { store.journalStatistics.segments <= 1 }
         #expect(store.journalStatistics.segments == 1, "the replayed segments were not retired")
         #expect(DurableLSNFile.read(directory: "\(dir.path)/journal").lsns[ae] == 30)
     }
 
     /// A torn tail may have held entries a `process` journal acknowledged: the next segment starts past
     /// every LSN the torn segment could have held (the high-water mark), marked as following a gap.
-    @Test func afterATornTailTheNextSegmentStartsPastEveryLSNTheTornOneCouldHold() throws {
+    @Test func afterATornTailTheNextSegmentStartsPastEveryLSNTheTornOneCouldHold() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let configuration = makeConfiguration(dir, clock: TestClock(noon))
@@ -111,7 +111,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
 
     /// A segment that follows a gap (its header says so) is accepted and replayed; one that does not
     /// is a missing segment, refused.
-    @Test func aSegmentMarkedAsFollowingAGapIsReplayedAndAnUnmarkedGapIsRefused() throws {
+    @Test func aSegmentMarkedAsFollowingAGapIsReplayedAndAnUnmarkedGapIsRefused() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let frames = ledgerFrames(8)
@@ -131,11 +131,11 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
             flags: JournalFormat.followsGapFlag)
         _ = later
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
-        #expect(store.waitUntilApplied())
+        #expect(await store.waitUntilApplied())
         #expect(store.journalStatistics.durableLSN == 1_003)
         let done = Completions()
         try store.writer(for: ae).submitTelemetry(frames[0], completion: done.callback)
-        #expect(done.wait(for: 1))
+        #expect(await done.wait(for: 1))
         #expect(store.journalStatistics.durableLSN == 1_004)
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
@@ -144,7 +144,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
 
     /// The newest segment moved aside (the old RUNBOOK's way out of damage) with entries no region
     /// applied: the next start does not give their LSNs to new entries.
-    @Test func aMovedAsideNewestSegmentNeverHasItsLSNsReused() throws {
+    @Test func aMovedAsideNewestSegmentNeverHasItsLSNsReused() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let configuration = makeConfiguration(dir, clock: TestClock(noon))
@@ -153,7 +153,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
         let store = try ShardStore(configuration: configuration)
         let done = Completions()
         try store.writer(for: ae).submitTelemetry(ledgerFrames(1)[0], completion: done.callback)
-        #expect(done.wait(for: 1))
+        #expect(await done.wait(for: 1))
         #expect(store.journalStatistics.durableLSN > 10)
         #expect(store.journalStatistics.durableLSN == limit + 1)
         store.stop()
@@ -163,7 +163,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
     /// which regions still need them; the start refuses; `salvage` keeps every intact entry (before and
     /// after the damage), so only the entries in the damaged bytes are missing afterwards, and the next
     /// LSN is past every one written.
-    @Test func salvageKeepsEveryIntactEntryAndLosesOnlyTheDamagedOnes() throws {
+    @Test func salvageKeepsEveryIntactEntryAndLosesOnlyTheDamagedOnes() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let frames = ledgerFrames(40)
@@ -206,10 +206,10 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
         #expect(try JournalMaintenance.check(stateDirectory: dir.path, regions: [ae, br]).ok)
 
         let store = try ShardStore(configuration: makeConfiguration(dir, regions: [ae, br], clock: TestClock(noon)))
-        #expect(store.waitUntilApplied())
+        #expect(await store.waitUntilApplied())
         let done = Completions()
         try store.writer(for: ae).submitTelemetry(frames[1], completion: done.callback)
-        #expect(done.wait(for: 1))
+        #expect(await done.wait(for: 1))
         #expect(store.journalStatistics.durableLSN == 41, "a new entry must take an LSN never written")
         store.stop()
         // The ledger: every frame but the two in the damaged bytes (LSN 8 and 9: frames 7 and 8).
@@ -218,7 +218,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
 
     /// Damage in bytes every region had already applied: `check` says so, the start does not even read
     /// that segment (no region needs it), and after `salvage` nothing acknowledged is missing.
-    @Test func damageEveryRegionHadAppliedLosesNothing() throws {
+    @Test func damageEveryRegionHadAppliedLosesNothing() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let frames = ledgerFrames(40)
@@ -233,7 +233,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
             // Applied by every region and made durable; retention then deletes both segments.
             let store = try ShardStore(
                 configuration: makeConfiguration(dir, regions: [ae, br], clock: TestClock(noon)))
-            #expect(store.waitUntilApplied())
+            #expect(await store.waitUntilApplied())
             store.stop()
         }
         // The segments are back (as if retention had not run yet), damaged in the middle.
@@ -251,10 +251,10 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
         let salvage = try JournalMaintenance.salvage(stateDirectory: dir.path, regions: [ae, br])
         #expect(salvage.regionsMissingEntries.isEmpty)
         let store = try ShardStore(configuration: makeConfiguration(dir, regions: [ae, br], clock: TestClock(noon)))
-        #expect(store.waitUntilApplied())
+        #expect(await store.waitUntilApplied())
         let done = Completions()
         try store.writer(for: ae).submitTelemetry(frames[1], completion: done.callback)
-        #expect(done.wait(for: 1))
+        #expect(await done.wait(for: 1))
         #expect(store.journalStatistics.durableLSN > 40)
         store.stop()
         #expect(try storedLedgerFrames(dir, count: 40) == Set(0..<40))
@@ -262,7 +262,7 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
 
     /// The journal's lock: a second store (a second daemon) on the same state directory stops with a
     /// named error, and so does a salvage while the daemon runs.
-    @Test func oneProcessPerStateDirectory() throws {
+    @Test func oneProcessPerStateDirectory() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -278,21 +278,19 @@ func storedLedgerFrames(_ dir: TempDirectory, count: Int) throws -> Set<Int> {
 
     /// The journal's, the appliers' and the integrity check's threads carry their names to the kernel
     /// (`top -H`, `/proc/PID/task/*/comm`), not the runtime's default.
-    @Test func storeThreadsAreNamedForTheKernel() throws {
+    @Test func storeThreadsAreNamedForTheKernel() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
         defer { store.stop() }
         var names = Set<String>()
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline {
+        _ = await eventually(seconds: 30, pollMilliseconds: 10) {
             names = Set(
                 ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []).compactMap { task in
                     (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8))?
                         .trimmingCharacters(in: .whitespacesAndNewlines)
                 })
-            if names.isSuperset(of: ["horgos-journal", "horgos-apply-0", "horgos-check"]) { break }
-            usleep(10_000)
+            return names.isSuperset(of: ["horgos-journal", "horgos-apply-0", "horgos-check"])
         }
         #expect(names.isSuperset(of: ["horgos-journal", "horgos-apply-0", "horgos-check"]), "\(names.sorted())")
     }

@@ -56,7 +56,8 @@ import Testing
         let writer = try store.writer(for: ae)
         _ = try await writer.storeTelemetry(
             telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 86_400_000, records: simpleRecords(7)))
-        _ = try await writer.storeTelemetry(telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(3)))
+        _ = try await writer.storeTelemetry(
+            telemetryPayload(vin: testVIN(2), baseTimeMs: noon, records: simpleRecords(3)))
         let files = try ShardReader(stateDirectory: dir.path, region: ae).inventory()
         #expect(files.map(\.name) == ["registry.sqlite", "telemetry-2026-11-28.sqlite", "telemetry-2026-11-29.sqlite"])
         #expect(files.map(\.rows) == [2, 7, 3])

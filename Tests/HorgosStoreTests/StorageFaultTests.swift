@@ -1,4 +1,5 @@
 import Foundation
+import HorgosTestSupport
 import HorgosWire
 import Testing
 
@@ -19,7 +20,7 @@ func fillFileSystem(_ directory: String, name: String = "filler") -> String {
 /// A tmpfs of `megabytes` mounted on `path` (root with CAP_SYS_ADMIN, as in CI).
 func mountTmpfs(_ path: String, megabytes: Int) throws {
     try #require(canMountTmpfs, "CI=true: mounting a tmpfs failed; run as root with CAP_SYS_ADMIN")
-    try #require(runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path]) == 0)
+    try #require(mountTmpfs(path, size: "\(megabytes)m"), "mounting a \(megabytes) MiB tmpfs on \(path) failed")
 }
 
 /// The number of cells of each table-leaf page (type 0x0D) among `pages` 4 KiB pages of `bytes`:
@@ -36,17 +37,17 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
     /// dropped), the state is reported, the reserve is released; once space is back the journal writes
     /// again by itself, every frame is acknowledged once and stored, and the segment has no torn bytes.
     @Test(.enabled(if: canMountTmpfs || ciRequiresHostTools, "needs root with CAP_SYS_ADMIN to mount a tmpfs"))
-    func aFullDiskHoldsEveryFrameUnacknowledgedAndTheJournalWritesThemOnceSpaceIsBack() throws {
+    func aFullDiskHoldsEveryFrameUnacknowledgedAndTheJournalWritesThemOnceSpaceIsBack() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         try mountTmpfs(dir.path, megabytes: 24)
-        defer { runProgram("/bin/umount", ["-l", dir.path]) }
+        defer { unmount(dir.path) }
         let log = LogSink()
         let store = try ShardStore(
             configuration: makeConfiguration(dir, regions: [ae, br], clock: TestClock(noon), log: log))
         #expect(store.journalStatistics.reserveBytes == 1 << 20)
         let writer = try store.writer(for: ae)
-        #expect(try writer.storeTelemetry(ledgerFrames(1)[0]) == CommitOutcome(stored: 2))
+        #expect(try await writer.storeTelemetry(ledgerFrames(1)[0]) == CommitOutcome(stored: 2))
         let filler = fillFileSystem(dir.path)
 
         let done = Completions()
@@ -54,21 +55,20 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
             telemetryPayload(vin: testVIN(100 + k), baseTimeMs: noon - 3_600_000, records: simpleRecords(200))
         }
         for frame in frames { try writer.submitTelemetry(frame, completion: done.callback) }
-        let deadline = Date().addingTimeInterval(10)
-        while store.journalStatistics.diskFull == nil && Date() < deadline { usleep(10_000) }
+        _ = await eventually(seconds: 30) { store.journalStatistics.diskFull != nil }
         let full = store.journalStatistics
         #expect(full.diskFull != nil)
         #expect(full.reserveBytes == 0)
-        #expect(!done.wait(for: 1, seconds: 2), "a frame was acknowledged while the disk was full")
+        #expect(!(await done.wait(for: 1, seconds: 2)), "a frame was acknowledged while the disk was full")
         #expect(store.journalStatistics.heldSubmissions == frames.count)
         #expect(log.all.contains { $0.contains("journal: the file system is full") && $0.contains("released") })
 
         unlink(filler)
-        #expect(done.wait(for: frames.count, seconds: 20))
+        #expect(await done.wait(for: frames.count, seconds: 20))
         #expect(store.journalStatistics.diskFull == nil)
         #expect(store.journalStatistics.reserveBytes == 1 << 20)
         #expect(log.all.contains { $0.contains("journal: space is back") })
-        #expect(store.waitUntilApplied())
+        #expect(await store.waitUntilApplied())
         store.stop()
         #expect(done.outcomes.allSatisfy { $0 == CommitOutcome(stored: 200) })
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
@@ -84,15 +84,15 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
     /// A start on a full disk does not exit: it gives the reserve back, opens in the disk-full state
     /// (acknowledging nothing), and writes by itself once space is back.
     @Test(.enabled(if: canMountTmpfs || ciRequiresHostTools, "needs root with CAP_SYS_ADMIN to mount a tmpfs"))
-    func aStartOnAFullDiskComesUpInTheDiskFullStateAndResumesWhenSpaceIsBack() throws {
+    func aStartOnAFullDiskComesUpInTheDiskFullStateAndResumesWhenSpaceIsBack() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         try mountTmpfs(dir.path, megabytes: 16)
-        defer { runProgram("/bin/umount", ["-l", dir.path]) }
+        defer { unmount(dir.path) }
         do {
             let store = try ShardStore(
                 configuration: makeConfiguration(dir, regions: [ae, br], clock: TestClock(noon)))
-            #expect(try store.writer(for: ae).storeTelemetry(ledgerFrames(1)[0]) == CommitOutcome(stored: 2))
+            #expect(try await store.writer(for: ae).storeTelemetry(ledgerFrames(1)[0]) == CommitOutcome(stored: 2))
             store.stop()
         }
         let filler = fillFileSystem(dir.path)
@@ -104,11 +104,11 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
         #expect(log.all.contains { $0.contains("released it to start") }, "\(log.all)")
         let done = Completions()
         try store.writer(for: br).submitTelemetry(ledgerFrames(3)[2], completion: done.callback)
-        #expect(!done.wait(for: 1, seconds: 1.5))
+        #expect(!(await done.wait(for: 1, seconds: 1.5)))
         unlink(filler)
-        #expect(done.wait(for: 1, seconds: 20))
+        #expect(await done.wait(for: 1, seconds: 20))
         #expect(store.journalStatistics.diskFull == nil)
-        #expect(try store.writer(for: br).waitUntilApplied())
+        #expect(try await store.writer(for: br).waitUntilApplied())
         #expect(
             try ShardReader(stateDirectory: dir.path, region: br).track(testVIN(2), fromMs: 0, toMs: .max).count == 2)
     }
@@ -117,7 +117,7 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
     /// the periodic check and quarantined; the region goes on in a new file at once, another region
     /// never stops, the quarantine is reported until acknowledged (also after a restart), and the
     /// salvage brings back every row outside the damaged pages.
-    @Test func thePeriodicCheckQuarantinesADayFileDamagedUnderTheWriter() throws {
+    @Test func thePeriodicCheckQuarantinesADayFileDamagedUnderTheWriter() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, regions: [ae, br], clock: TestClock(noon))
@@ -143,9 +143,9 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
         // Grow the day file past 2 MiB + 64 KiB (the durability rounds checkpoint the WAL into it).
         while StoreFiles.size(day) < (2 << 20) + (256 << 10) && frame < 2_000 {
             try submit(10)
-            #expect(done.wait(for: unwaited))
+            #expect(await done.wait(for: unwaited))
             unwaited = 0
-            #expect(writer.waitUntilApplied())
+            #expect(await writer.waitUntilApplied())
         }
         let original = try Array(
             FileHandle(forReadingFrom: URL(fileURLWithPath: day)).readToEnd()!.dropFirst(2 << 20).prefix(64 << 10))
@@ -157,27 +157,27 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
 
         // The writer keeps appending; the check finds the damage within its interval (plus a WAL reset).
         let brDone = Completions()
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = ContinuousClock.now + .seconds(60)
         var brFrames = 0
-        while writer.statistics.quarantinedFiles == 0 && Date() < deadline {
+        while writer.statistics.quarantinedFiles == 0 && ContinuousClock.now < deadline {
             try submit(2)
             try store.writer(for: br).submitTelemetry(
                 telemetryPayload(vin: testVIN(500 + brFrames), baseTimeMs: noon - 60_000, records: simpleRecords(2)),
                 completion: brDone.callback)
             brFrames += 1
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         #expect(writer.statistics.quarantinedFiles == 1)
         let quarantined = writer.unacknowledgedQuarantine
         #expect(
             quarantined.count == 1
                 && quarantined[0].hasPrefix(UTCDay(epochMs: noon).partitionFileName + ".quarantined-"))
-        #expect(brDone.wait(for: brFrames, seconds: 20))
+        #expect(await brDone.wait(for: brFrames, seconds: 20))
         if case .degraded = try store.writer(for: br).state { Issue.record("BR stopped") }
         try submit(5)
-        #expect(done.wait(for: unwaited, seconds: 30))
-        #expect(writer.waitUntilApplied())
-        #expect(writer.waitForState { $0 == .ok })
+        #expect(await done.wait(for: unwaited, seconds: 30))
+        #expect(await writer.waitUntilApplied())
+        #expect(await writer.waitForState { $0 == .ok })
         #expect(try writer.acknowledgeQuarantine() == quarantined)
         #expect(writer.unacknowledgedQuarantine.isEmpty)
         store.stop()
@@ -218,7 +218,7 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
 
     /// The salvage reads past a damaged interior page (its leaves are found by their shape: no row is
     /// lost) and loses exactly the rows of a damaged leaf page.
-    @Test func salvageReadsLeavesUnderADamagedInteriorPageAndLosesOnlyADamagedLeafsRows() throws {
+    @Test func salvageReadsLeavesUnderADamagedInteriorPageAndLosesOnlyADamagedLeafsRows() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         do {
@@ -232,8 +232,8 @@ func tableLeafCells(_ bytes: [UInt8], pageSize: Int = 4096) -> Int {
                         records: simpleRecords(500)),
                     completion: done.callback)
             }
-            #expect(done.wait(for: 60))
-            #expect(store.waitUntilApplied())
+            #expect(await done.wait(for: 60))
+            #expect(await store.waitUntilApplied())
             store.stop()
         }
         let day = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)"

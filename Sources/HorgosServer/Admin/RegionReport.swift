@@ -32,6 +32,10 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
     /// Wall-clock time (ms since the epoch) of the last periodic integrity check, and its CPU seconds.
     public var lastIntegrityCheckMs: Int64?
     public var lastIntegrityCheckSeconds: Double = 0
+    /// The region's policy (`policy.<CC>.*` over the defaults): retention, stream, backup, positions.
+    public var policy: RegionPolicy?
+    /// Erasure tombstones applied since start.
+    public var erasures: Int = 0
 
     public init(region: String, state: String, fault: String? = nil, message: String? = nil, queuedBytes: Int,
                 recordsStored: Int, recordsDuplicate: Int, recordsRejected: Int, eventsStored: Int, commits: Int,
@@ -57,8 +61,13 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
 /// asked, so a scrape costs one lock per region.
 public struct RegionReport: Sendable {
     let store: ShardStore
+    /// Each served region's effective policy, shown in its status (constant while the daemon runs).
+    let policies: [String: RegionPolicy]
 
-    public init(store: ShardStore) { self.store = store }
+    public init(store: ShardStore, policies: [String: RegionPolicy] = [:]) {
+        self.store = store
+        self.policies = policies
+    }
 
     /// One moment of every region (sorted by code) and of the journal: each region's state, counters,
     /// applied LSN and apply lag are read under one lock, so they always belong together.
@@ -95,6 +104,8 @@ public struct RegionReport: Sendable {
             status.quarantineUnacknowledged = stats.quarantineUnacknowledged
             status.lastIntegrityCheckMs = stats.lastIntegrityCheckMs
             status.lastIntegrityCheckSeconds = stats.lastIntegrityCheckSeconds
+            status.erasures = stats.erasures
+            status.policy = policies[code]
             switch writer.state {
             case .starting: status.state = "starting"
             case .ok: status.state = "ok"

@@ -91,6 +91,7 @@ final class RegionApplier {
         }
         if !requested { seenCheckpointRequest = false }
         do { try engine.maintain(nowMs: configuration.clock()) } catch { fail(error, nowNs: nowNs) }
+        if engine.erasuresAwaitScrub { engine.scrubErasedFiles() }
         return hasPending ? nowNs : nowNs + 1_000_000_000
     }
 
@@ -128,6 +129,7 @@ final class RegionApplier {
             var lastLSN = appliedLSN
             var total = CommitOutcome()
             var events = 0
+            var erased: [(lsn: UInt64, live: Bool)] = []
             do {
                 try engine.begin()
                 while index < pending.count && rows < configuration.commitMaxRows {
@@ -135,6 +137,7 @@ final class RegionApplier {
                     index += 1
                     guard entry.lsn > appliedLSN, let kind = JournalEntryKind(rawValue: entry.kind) else { continue }
                     let outcome = try engine.apply(kind, payload: entry.payload, arrivalMs: entry.arrivalMs)
+                    if kind == .erase { erased.append((entry.lsn, entry.durableNs != 0)) }
                     if kind == .event { events += outcome.stored } else { total.stored += outcome.stored }
                     total.duplicates += outcome.duplicates
                     total.rejected += outcome.rejected
@@ -166,7 +169,8 @@ final class RegionApplier {
             backoffMs = configuration.retryDelayMs
             let finished = StoreClock.monotonicNs()
             writer.recordApplied(
-                entries: done, bytes: bytes, appliedLSN: appliedLSN, nextArrivalMs: hasPending ? pending[head].arrivalMs : nil
+                entries: done, bytes: bytes, appliedLSN: appliedLSN,
+                nextArrivalMs: hasPending ? pending[head].arrivalMs : nil
             ) { s in
                 s.recordsStored += total.stored
                 s.recordsDuplicate += total.duplicates
@@ -175,6 +179,14 @@ final class RegionApplier {
                 s.commits += 1
                 s.lastProgressNs = finished
                 s.lastCommitNs = finished
+            }
+            if !erased.isEmpty {
+                // Recovered entries carry durableNs 0: nobody waits for a replayed tombstone.
+                for (report, tombstone) in zip(engine.finishErasures(nowMs: configuration.clock()), erased) {
+                    var report = report
+                    report.lsn = tombstone.lsn
+                    writer.erasureApplied(report, live: tombstone.live)
+                }
             }
             writer.setState(.ok)
             writer.journal.wake()

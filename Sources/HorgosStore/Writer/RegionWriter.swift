@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HorgosWire
 import Synchronization
 
 /// The health of a region's applier, for `/status`, metrics and the watchdog.
@@ -72,6 +73,8 @@ public struct RegionWriterStatistics: Sendable, Hashable {
     public var lastIntegrityCheckSeconds = 0.0
     /// Quarantined files (names in the region directory) no operator has acknowledged yet, oldest first.
     public var quarantineUnacknowledged: [String] = []
+    /// Erasure tombstones applied since start (submitted here or replayed from the journal).
+    public var erasures = 0
 }
 
 /// One region's health and counters read together, under one lock: a status is a snapshot, so the
@@ -103,6 +106,9 @@ public final class RegionWriter: Sendable {
     private let record = Mutex(RegionWriterSnapshot(state: .starting, statistics: RegionWriterStatistics()))
     /// Files the integrity check found damaged that the applier has still to move aside.
     private let quarantineRequests = Mutex<[String]>([])
+    /// What waits for each erasure submitted here and not yet applied, in submission order, which is
+    /// the order of their LSNs and so the order the applier applies them in.
+    private let eraseWaiters = Mutex<[@Sendable (EraseReport) -> Void]>([])
 
     init(region: Region, configuration: StoreConfiguration, journal: Journal) {
         self.region = region
@@ -193,6 +199,42 @@ public final class RegionWriter: Sendable {
         _ entry: some FrameBytes, completion: @escaping @Sendable (CommitOutcome) -> Void
     ) throws(StoreError) {
         try submit(.gbt32960, entry, completion: completion)
+    }
+
+    /// Queues an erasure of `vin` (journal entry kind 4, a tombstone at the next LSN): once applied,
+    /// no row of the vehicle that arrived before it remains in the region's files, and frames that
+    /// arrive after it are stored as usual. `durable` runs (on the journal thread) once the tombstone
+    /// is durable: from then on a crash cannot undo it (a replay applies it again). `applied` runs (on
+    /// the applier's thread) once it is applied and committed, with what was removed per file. A region
+    /// that does not hold the vehicle reports no files.
+    public func submitErase(
+        _ vin: VIN, durable: @escaping @Sendable () -> Void = {},
+        applied: @escaping @Sendable (EraseReport) -> Void
+    ) throws(StoreError) {
+        let payload = Array(vin.description.utf8)
+        try eraseWaiters.withLock { (waiters) throws(StoreError) in
+            // Appended and submitted under one lock: the waiters' order is the tombstones' LSN order.
+            waiters.append(applied)
+            do throws(StoreError) {
+                try submit(.erase, payload) { _ in durable() }
+            } catch {
+                waiters.removeLast()
+                throw error
+            }
+        }
+    }
+
+    /// Called by the applier after a committed transaction applied an erasure tombstone; `live` is
+    /// false for one replayed from the journal at start (nobody waits for it).
+    func erasureApplied(_ report: EraseReport, live: Bool) {
+        updateStatistics { $0.erasures += 1 }
+        configuration.log(
+            .info,
+            "\(region): erased vehicle \(report.vin) at LSN \(report.lsn)\(live ? "" : " (replayed from the journal)"): "
+                + "\(report.telemetryRows) telemetry rows, \(report.totalRows) rows in \(report.files.count) files")
+        guard live else { return }
+        let waiter = eraseWaiters.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        waiter?(report)
     }
 
     /// Queues a payload of `kind` into the journal; `completion` runs (on the journal thread) once the
