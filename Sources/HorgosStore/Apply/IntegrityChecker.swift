@@ -18,9 +18,10 @@ import Foundation
 /// at its next turn (`RegionWriter.requestQuarantine`), exactly as after a write SQLite reported
 /// corrupt. Cost: quick_check is CPU-bound, about 130 MiB of file per CPU-second (BENCHMARKS.md), so the
 /// thread keeps itself to `cpuShare` of one core: after a check that took d seconds of its CPU time
-/// (CLOCK_THREAD_CPUTIME_ID) it waits at least d / cpuShare - d before the next. A region is checked every `integrityCheckIntervalMs`, or, when the
-/// current day files are too large for that within the budget, as often as the budget allows (every
-/// region's check time / cpuShare); that bounds how long damage goes unnoticed.
+/// (CLOCK_THREAD_CPUTIME_ID) it waits at least d / cpuShare - d before the next. A region is checked every
+/// `integrityCheckIntervalMs`, or, when the current day files are too large for that within the budget, as
+/// often as the budget allows (every region's check time / cpuShare); that bounds how long damage goes
+/// unnoticed.
 final class IntegrityChecker: @unchecked Sendable {
     /// The share of one core the checks may use.
     static let cpuShare = 0.05
