@@ -58,34 +58,34 @@ struct ComplianceCommandTests {
     static func int64(_ value: Any?) -> Int64? { (value as? NSNumber)?.int64Value }
 
     @Test("export --vin of native and GB/T 32960 data over two days matches what was sent, field by field")
-    func exportByVINMatchesWhatWasSentFieldByField() throws {
+    func exportByVINMatchesWhatWasSentFieldByField() async throws {
         let fixture = try CtlFixture(regions: ["AE", "BR"])
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE", "BR"], nowMs: noon)
         let vin = testVIN(42)
         let yesterday = noon - Self.day
         // Day 1: native records and an event. Day 2: native records and two GB/T 32960 frames.
         let day1 = minuteRecords(4, soc: 61, maxCellTemp: 33, alarmLevel: 1, alarmFlags: 1 << 2)
-        try writer.store("AE", vin, baseTimeMs: yesterday, day1)
+        try await writer.store("AE", vin, baseTimeMs: yesterday, day1)
         let dtcs = [
             DiagnosticTroubleCode(code: 0xC0_1234, source: .battery, state: 1),
             DiagnosticTroubleCode(code: 0x42, source: .driveMotor, state: 0),
         ]
-        try writer.storeEntry("AE", .event, eventPayload(vin, timeMs: yesterday + 90_000, dtcs: dtcs))
+        try await writer.storeEntry("AE", .event, eventPayload(vin, timeMs: yesterday + 90_000, dtcs: dtcs))
         let day2 = minuteRecords(2, soc: 57)
-        try writer.store("AE", vin, baseTimeMs: noon - 3_600_000, day2)
+        try await writer.store("AE", vin, baseTimeMs: noon - 3_600_000, day2)
         var sentGBT: [(Int64, GBT32960RealtimeValues)] = []
         for (index, time) in [noon - 1_800_000, noon - 900_000].enumerated() {
             let (values, entry) = gbt32960Entry(vin, timeMs: time, seed: 3 + index)
-            try writer.storeEntry("AE", .gbt32960, entry)
+            try await writer.storeEntry("AE", .gbt32960, entry)
             sentGBT.append((time, values))
         }
         // Another vehicle beside it (must not appear), and the same VIN nowhere else.
-        try writer.store("AE", testVIN(43), baseTimeMs: noon - 3_600_000, minuteRecords(5))
-        try writer.store("BR", testVIN(44), baseTimeMs: noon - 3_600_000, minuteRecords(5))
-        writer.applied()
+        try await writer.store("AE", testVIN(43), baseTimeMs: noon - 3_600_000, minuteRecords(5))
+        try await writer.store("BR", testVIN(44), baseTimeMs: noon - 3_600_000, minuteRecords(5))
+        await writer.applied()
         writer.stop()
 
-        let run = try fixture.run(["export", "--vin", vin.description])
+        let run = try await fixture.run(["export", "--vin", vin.description])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = try Self.lines(run)
         let header = try #require(lines.first)
@@ -185,7 +185,7 @@ struct ComplianceCommandTests {
     }
 
     @Test("Proto/EXPORT.md documents every table and field of the export's dictionary, with its unit")
-    func exportDocumentListsEveryField() throws {
+    func exportDocumentListsEveryField() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("Proto/EXPORT.md"), encoding: .utf8)
@@ -201,25 +201,25 @@ struct ComplianceCommandTests {
     }
 
     @Test("export --vin: an unknown VIN, a VIN without rows in the range and --format csv are clear errors")
-    func exportByVINBadInput() throws {
+    func exportByVINBadInput() async throws {
         let fixture = try CtlFixture(regions: ["AE"])
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE"], nowMs: noon)
-        try writer.store("AE", testVIN(1), baseTimeMs: noon - 3_600_000, minuteRecords(3))
+        try await writer.store("AE", testVIN(1), baseTimeMs: noon - 3_600_000, minuteRecords(3))
         writer.stop()
-        let unknown = try fixture.run(["export", "--vin", testVIN(2).description])
+        let unknown = try await fixture.run(["export", "--vin", testVIN(2).description])
         #expect(unknown.status == 4 && unknown.stderr.contains("unknown VIN \(testVIN(2))"), "\(unknown.stderr)")
-        let empty = try fixture.run(["export", "--vin", testVIN(1).description, "--from", "2026-11-01", "--to", "2026-11-02"])
+        let empty = try await fixture.run(["export", "--vin", testVIN(1).description, "--from", "2026-11-01", "--to", "2026-11-02"])
         #expect(empty.status == 4 && empty.stderr.contains("has no stored rows between"), "\(empty.stderr)")
-        let malformed = try fixture.run(["export", "--vin", "LSVCTL0000000000I"])
+        let malformed = try await fixture.run(["export", "--vin", "LSVCTL0000000000I"])
         #expect(malformed.status == 2)
-        let csv = try fixture.run(["export", "--vin", testVIN(1).description, "--format", "csv"])
+        let csv = try await fixture.run(["export", "--vin", testVIN(1).description, "--format", "csv"])
         #expect(csv.status == 2 && csv.stderr.contains("JSON lines"))
         let outcomes = AuditLog.records(path: fixture.state + "/audit.log").map(\.outcome)
         #expect(outcomes == [.refused, .refused], "refused reads are recorded; bad arguments never start")
     }
 
     /// A log of `count` records made through the API, returned with its path.
-    static func auditLog(_ fixture: CtlFixture, count: Int) throws -> String {
+    static func auditLog(_ fixture: CtlFixture, count: Int) async throws -> String {
         let path = fixture.state + "/audit.log"
         let log = AuditLog(path: path)
         for index in 1...count {
@@ -241,44 +241,44 @@ struct ComplianceCommandTests {
     }
 
     @Test("audit --verify passes an untouched log and names the record for a changed byte, a deleted record, a swap and a cut tail")
-    func auditVerifyNamesTheBrokenRecord() throws {
+    func auditVerifyNamesTheBrokenRecord() async throws {
         let fixture = try CtlFixture(regions: ["AE"])
-        let path = try Self.auditLog(fixture, count: 6)
-        let intact = try fixture.run(["audit", "--verify"])
+        let path = try await Self.auditLog(fixture, count: 6)
+        let intact = try await fixture.run(["audit", "--verify"])
         #expect(intact.status == 0 && intact.stdout.contains("6 record(s), intact"), "\(intact.stdout)\(intact.stderr)")
-        let listed = try fixture.run(["audit", "--json"])
+        let listed = try await fixture.run(["audit", "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.count == 6)
         let original = try Self.lines(of: path)
 
-        func verify(_ lines: [String]) throws -> CtlRun {
+        func verify(_ lines: [String]) async throws -> CtlRun {
             try Self.write(lines, to: path)
             defer { try? Self.write(original, to: path) }
-            return try fixture.run(["audit", "--verify"])
+            return try await fixture.run(["audit", "--verify"])
         }
         // One byte changed inside record 3 (a digit of its detail).
         var changed = original
         changed[2] = changed[2].replacingOccurrences(of: "\"3 rows\"", with: "\"8 rows\"")
         #expect(changed != original)
-        let byte = try verify(changed)
+        let byte = try await verify(changed)
         #expect(byte.status == 5 && byte.stderr.contains("record 3 (line 3) does not match its hash"), "\(byte.stderr)")
         // Record 4 removed.
         var removed = original
         removed.remove(at: 3)
-        let deletion = try verify(removed)
+        let deletion = try await verify(removed)
         #expect(deletion.status == 5 && deletion.stderr.contains("record 4 is missing"), "\(deletion.stderr)")
         // Records 2 and 3 swapped.
         var swapped = original
         swapped.swapAt(1, 2)
-        let swap = try verify(swapped)
+        let swap = try await verify(swapped)
         #expect(swap.status == 5 && swap.stderr.contains("line 2 holds record 3 where record 2 belongs"), "\(swap.stderr)")
         // The tail cut in the middle of record 6.
         var cut = original
         cut[5] = String(cut[5].prefix(40))
         cut.removeLast()  // no final newline: the file ends inside record 6
-        let partial = try verify(cut)
+        let partial = try await verify(cut)
         #expect(partial.status == 5 && partial.stderr.contains("record 6 (line 6, the last) is incomplete"), "\(partial.stderr)")
         // The last two records removed whole: the anchor names record 6.
-        let shortened = try verify(Array(original.prefix(4)) + [""])
+        let shortened = try await verify(Array(original.prefix(4)) + [""])
         #expect(
             shortened.status == 5 && shortened.stderr.contains("ends at record 4 but its anchor"), "\(shortened.stderr)")
         // A damaged log takes no more records (appending would hide the damage).
@@ -287,20 +287,20 @@ struct ComplianceCommandTests {
             try AuditLog(path: path).append("export", by: .invokingUser(), outcome: .ok)
         }
         try Self.write(original, to: path)
-        #expect(try fixture.run(["audit", "--verify"]).status == 0)
+        #expect(try await fixture.run(["audit", "--verify"]).status == 0)
         #expect(try AuditLog(path: path).append("export", by: .invokingUser(), outcome: .ok).seq == 7)
     }
 
     @Test("restore of a region the node does not serve is refused naming the region and the node's regions")
-    func restoreResidencyGuard() throws {
+    func restoreResidencyGuard() async throws {
         // Node A serves DE and AE and backs both up.
         let nodeA = try CtlFixture(regions: ["DE", "AE"])
         let writer = try FleetWriter(stateDirectory: nodeA.state, regions: ["DE", "AE"], nowMs: noon)
-        try writer.store("DE", testVIN(1), baseTimeMs: noon - 3_600_000, minuteRecords(4))
-        try writer.store("AE", testVIN(2), baseTimeMs: noon - 3_600_000, minuteRecords(4))
+        try await writer.store("DE", testVIN(1), baseTimeMs: noon - 3_600_000, minuteRecords(4))
+        try await writer.store("AE", testVIN(2), baseTimeMs: noon - 3_600_000, minuteRecords(4))
         writer.stop()
         let backupDirectory = nodeA.root + "/backup"
-        let backup = try nodeA.run(["backup", "--to", backupDirectory, "--json"])
+        let backup = try await nodeA.run(["backup", "--to", backupDirectory, "--json"])
         #expect(backup.status == 0, "\(backup.stderr)")
         let manifest = try backup.json()
         #expect(manifest["nodeRegions"] as? [String] == ["DE", "AE"] && manifest["node"] as? String != nil)
@@ -309,17 +309,17 @@ struct ComplianceCommandTests {
 
         // Node B serves AE and SA only: DE is refused before anything is copied.
         let nodeB = try CtlFixture(regions: ["AE", "SA"])
-        let refused = try nodeB.run(["restore", "--from", backupDirectory])
+        let refused = try await nodeB.run(["restore", "--from", backupDirectory])
         #expect(refused.status == 2, "\(refused.stderr)")
         #expect(refused.stderr.contains("holds region DE, which this node does not serve; this node serves AE SA"))
         #expect(!FileManager.default.fileExists(atPath: nodeB.state + "/DE") && !FileManager.default.fileExists(atPath: nodeB.state + "/AE"))
-        let explicit = try nodeB.run(["restore", "--from", backupDirectory, "--region", "DE"])
+        let explicit = try await nodeB.run(["restore", "--from", backupDirectory, "--region", "DE"])
         #expect(explicit.status == 2 && explicit.stderr.contains("region DE"))
         // A region it serves restores; a vehicle its audit log says was erased after the backup is named.
         try AuditLog(path: nodeB.state + "/audit.log").append(
             "erase", by: AuditOperator(uid: 0, user: "root", via: "unix-socket"),
             arguments: ["vin": testVIN(2).description, "regions": "AE", "reason": "resale"], outcome: .ok)
-        let served = try nodeB.run(["restore", "--from", backupDirectory, "--region", "AE"])
+        let served = try await nodeB.run(["restore", "--from", backupDirectory, "--region", "AE"])
         #expect(served.status == 0, "\(served.stderr)")
         #expect(served.stderr.contains("note: \(testVIN(2)) was erased after this backup was taken"), "\(served.stderr)")
         #expect(try ShardReader(stateDirectory: nodeB.state, region: Region("AE")!).track(testVIN(2), fromMs: 0, toMs: .max).count == 4)
@@ -330,36 +330,36 @@ struct ComplianceCommandTests {
     }
 
     @Test("a region whose policy forbids backups is left out and named; --region naming it is refused")
-    func backupPolicy() throws {
+    func backupPolicy() async throws {
         let fixture = try CtlFixture(regions: ["AE", "RU"], extraConfig: "policy:\n  RU:\n    backup: false")
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE", "RU"], nowMs: noon)
-        try writer.store("AE", testVIN(1), baseTimeMs: noon - 3_600_000, minuteRecords(2))
-        try writer.store("RU", testVIN(2), baseTimeMs: noon - 3_600_000, minuteRecords(2))
+        try await writer.store("AE", testVIN(1), baseTimeMs: noon - 3_600_000, minuteRecords(2))
+        try await writer.store("RU", testVIN(2), baseTimeMs: noon - 3_600_000, minuteRecords(2))
         writer.stop()
-        let run = try fixture.run(["backup", "--to", fixture.root + "/b", "--json"])
+        let run = try await fixture.run(["backup", "--to", fixture.root + "/b", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let manifest = try run.json()
         #expect((manifest["regions"] as? [[String: Any]])?.compactMap { $0["region"] as? String } == ["AE"])
         let excluded = try #require(manifest["excludedRegions"] as? [[String: String]])
         #expect(excluded == [["region": "RU", "reason": "policy.RU.backup: false"]])
         #expect(!FileManager.default.fileExists(atPath: fixture.root + "/b/RU"))
-        let refused = try fixture.run(["backup", "--to", fixture.root + "/c", "--region", "RU"])
+        let refused = try await fixture.run(["backup", "--to", fixture.root + "/c", "--region", "RU"])
         #expect(refused.status == 2 && refused.stderr.contains("policy.RU.backup: false"), "\(refused.stderr)")
     }
 
     @Test("prune applies each region's retention and records the invoking user; a bad policy value is exit 2 naming the key")
-    func prunePerRegionRetentionAndBadPolicy() throws {
+    func prunePerRegionRetentionAndBadPolicy() async throws {
         let fixture = try CtlFixture(
             regions: ["AE", "BR"], extraConfig: "policy:\n  AE:\n    retention_days: 20\n  BR:\n    retention_days: 60")
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE", "BR"], nowMs: noon)
         for region in ["AE", "BR"] {
             writer.setNow(noon - 40 * Self.day)
-            try writer.store(region, testVIN(1), baseTimeMs: noon - 40 * Self.day, minuteRecords(2))
+            try await writer.store(region, testVIN(1), baseTimeMs: noon - 40 * Self.day, minuteRecords(2))
             writer.setNow(noon)
-            try writer.store(region, testVIN(1), baseTimeMs: noon, minuteRecords(2))
+            try await writer.store(region, testVIN(1), baseTimeMs: noon, minuteRecords(2))
         }
         writer.stop()
-        let run = try fixture.run(["prune", "--json"])
+        let run = try await fixture.run(["prune", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let report = try run.json()
         #expect(report["retentionDaysByRegion"] as? [String: Int] == ["AE": 20, "BR": 60])
@@ -368,19 +368,19 @@ struct ComplianceCommandTests {
         #expect(record.action == "prune" && record.outcome == .ok && record.actor.uid == getuid())
         #expect(record.detail?.contains("AE/2026-10-20") == true)
         // A dry run changes nothing and is not recorded.
-        _ = try fixture.run(["prune", "--dry-run"])
+        _ = try await fixture.run(["prune", "--dry-run"])
         #expect(AuditLog.records(path: fixture.state + "/audit.log").count == 1)
 
         let bad = try CtlFixture(regions: ["AE"], extraConfig: "policy:\n  AE:\n    position_decimals: 9")
-        let refused = try bad.run(["prune"])
+        let refused = try await bad.run(["prune"])
         #expect(refused.status == 2 && refused.stderr.contains("policy.AE.position_decimals: \"9\" is not allowed"), "\(refused.stderr)")
         let badBool = try CtlFixture(regions: ["AE"], extraConfig: "policy:\n  AE:\n    stream: maybe")
-        let alsoRefused = try badBool.run(["prune"])
+        let alsoRefused = try await badBool.run(["prune"])
         #expect(alsoRefused.status == 2 && alsoRefused.stderr.contains("policy.AE.stream"), "\(alsoRefused.stderr)")
     }
 
     @Test("status shows each region's policy in a few words")
-    func statusShowsThePolicy() throws {
+    func statusShowsThePolicy() async throws {
         let document = """
             {"regions":[{"region":"AE","state":"ok","policy":{"backup":true,"positionDecimals":7,"retentionDays":90,\
             "stream":true}},{"region":"RU","state":"ok","policy":{"backup":false,"positionDecimals":3,\
@@ -388,7 +388,7 @@ struct ComplianceCommandTests {
             """
         let server = try OneShotHTTPServer(body: document, requests: 1)
         let fixture = try CtlFixture(regions: ["AE"])
-        let table = try fixture.run(["status", "--admin", "http://127.0.0.1:\(server.port)"])
+        let table = try await fixture.run(["status", "--admin", "http://127.0.0.1:\(server.port)"])
         #expect(table.status == 0, "\(table.stderr)")
         let lines = table.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
         #expect(lines.contains("AE 90d ok"), "\(table.stdout)")
@@ -396,13 +396,13 @@ struct ComplianceCommandTests {
     }
 
     @Test("pki issue and revoke are recorded with the invoking user")
-    func pkiActionsAreAudited() throws {
+    func pkiActionsAreAudited() async throws {
         let fixture = try CtlFixture(regions: ["AE"])
         let ca = fixture.root + "/ca"
-        #expect(try fixture.run(["pki", "init", "--dir", ca]).status == 0)
-        let issue = try fixture.run(["pki", "issue", "vehicle", "--dir", ca, "--vin", testVIN(5).description, "--market", "AE"])
+        #expect(try await fixture.run(["pki", "init", "--dir", ca]).status == 0)
+        let issue = try await fixture.run(["pki", "issue", "vehicle", "--dir", ca, "--vin", testVIN(5).description, "--market", "AE"])
         #expect(issue.status == 0, "\(issue.stderr)")
-        let revoke = try fixture.run(["pki", "revoke", "--vin", testVIN(5).description])
+        let revoke = try await fixture.run(["pki", "revoke", "--vin", testVIN(5).description])
         #expect(revoke.status == 0, "\(revoke.stderr)")
         let records = AuditLog.records(path: fixture.state + "/audit.log")
         #expect(records.map(\.action) == ["pki.issue", "pki.revoke"])
@@ -413,7 +413,7 @@ struct ComplianceCommandTests {
         // Where no node state exists (an offline CA), the record goes beside the CA.
         let offline = fixture.root + "/offline.yaml"
         try "state_directory: \(fixture.root)/absent\nregions: [AE]\n".write(toFile: offline, atomically: true, encoding: .utf8)
-        let gateway = try runHorgosctl(["pki", "issue", "gateway", "--dir", ca, "--name", "depot", "--market", "AE", "--config", offline])
+        let gateway = try await runHorgosctl(["pki", "issue", "gateway", "--dir", ca, "--name", "depot", "--market", "AE", "--config", offline])
         #expect(gateway.status == 0, "\(gateway.stderr)")
         #expect(AuditLog.records(path: ca + "/audit.log").map(\.action) == ["pki.issue"])
     }

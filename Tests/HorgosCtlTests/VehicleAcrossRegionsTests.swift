@@ -1,5 +1,6 @@
 import Foundation
 import HorgosStore
+import HorgosTestSupport
 import HorgosWire
 import Testing
 
@@ -8,15 +9,15 @@ import Testing
 @Suite("horgosctl vehicle across regions")
 struct VehicleAcrossRegionsTests {
     @Test("the newest region is shown, the others are named, and --region picks one")
-    func vehicleInTwoRegions() throws {
+    func vehicleInTwoRegions() async throws {
         let fixture = try CtlFixture(regions: ["AE", "BR", "MX"])
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE", "BR", "MX"], nowMs: noon)
         let vin = testVIN(21)
-        try writer.store("AE", vin, baseTimeMs: noon - 60 * 60_000, minuteRecords(3))
-        try writer.store("BR", vin, baseTimeMs: noon - 10 * 60_000, minuteRecords(4))
+        try await writer.store("AE", vin, baseTimeMs: noon - 60 * 60_000, minuteRecords(3))
+        try await writer.store("BR", vin, baseTimeMs: noon - 10 * 60_000, minuteRecords(4))
         writer.stop()
 
-        let both = try fixture.run(["vehicle", vin.description, "--json"])
+        let both = try await fixture.run(["vehicle", vin.description, "--json"])
         #expect(both.status == 0, "\(both.stderr)")
         let report = try both.json()
         #expect(report["region"] as? String == "BR", "the region that saw the VIN last")
@@ -26,19 +27,19 @@ struct VehicleAcrossRegionsTests {
         #expect(others.first?["records"] as? Int == 3)
         #expect(others.first?["lastSeenMs"] as? Int64 == noon - 58 * 60_000)
 
-        let text = try fixture.run(["vehicle", vin.description])
+        let text = try await fixture.run(["vehicle", vin.description])
         #expect(text.status == 0)
         #expect(text.stdout.contains("also in region AE: 3 records"))
         #expect(text.stdout.contains("horgosctl vehicle \(vin) --region AE"))
 
-        let one = try fixture.run(["vehicle", vin.description, "--region", "AE", "--json"]).json()
+        let one = try await fixture.run(["vehicle", vin.description, "--region", "AE", "--json"]).json()
         #expect(one["region"] as? String == "AE")
         #expect((one["otherRegions"] as? [Any])?.isEmpty == true, "--region looks in that region only")
     }
 
     /// GB/T 32960.3-2016 Annex A, Table A.1: gear bits 0–3, bit 4 braking force, bit 5 driving force.
     @Test("the GB/T gear byte is shown as the standard defines its bits")
-    func gearByteDecoded() throws {
+    func gearByteDecoded() async throws {
         let fixture = try CtlFixture(regions: ["AE"])
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE"], nowMs: noon)
         let vin = testVIN(22)
@@ -49,11 +50,9 @@ struct VehicleAcrossRegionsTests {
         frame += unit
         frame.append(frame[2...].reduce(0, ^))
         let entry = frame.withUnsafeBytes { GBT32960Entry.make(frame: $0, utcOffsetSeconds: 8 * 3600) }
-        let done = DispatchSemaphore(value: 0)
-        try writer.store.writer(for: Region("AE")!).submitGBT32960(entry) { _ in done.signal() }
-        #expect(done.wait(timeout: .now() + 30) == .success)
+        try await writer.storeEntry("AE", .gbt32960, entry)
         writer.stop()
-        let run = try fixture.run(["vehicle", vin.description])
+        let run = try await fixture.run(["vehicle", vin.description])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("gear 3, braking force (byte 0x13)"), "\(run.stdout)")
     }

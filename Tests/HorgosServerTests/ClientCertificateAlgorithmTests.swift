@@ -26,9 +26,9 @@ import Testing
             return ca
         }
 
-        static func rsa() throws -> CA {
+        static func rsa() async throws -> CA {
             let ca = CA(directory: try makeTemporaryDirectory())
-            try OpenSSLTool.check([
+            try await OpenSSLTool.check([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca.key, "-out", ca.certificate,
                 "-days", "2", "-subj", "/O=Other/CN=An RSA fleet CA", "-sha256",
             ])
@@ -37,16 +37,16 @@ import Testing
 
         /// A vehicle certificate (C=AE, OU=vehicle, CN=VIN, EKU clientAuth) for a key made with
         /// `genpkey` `keyOptions`, signed with `digest`.
-        func issue(_ keyOptions: [String], digest: String) throws -> ClientCredential {
+        func issue(_ keyOptions: [String], digest: String) async throws -> ClientCredential {
             let out = try makeTemporaryDirectory()
-            try OpenSSLTool.check(["genpkey"] + keyOptions + ["-out", out + "/leaf.key"])
-            try OpenSSLTool.check([
+            try await OpenSSLTool.check(["genpkey"] + keyOptions + ["-out", out + "/leaf.key"])
+            try await OpenSSLTool.check([
                 "req", "-new", "-key", out + "/leaf.key", "-out", out + "/leaf.csr",
                 "-subj", "/C=AE/OU=vehicle/CN=\(ClientCertificateAlgorithmTests.vin)",
             ])
             try "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n".write(
                 toFile: out + "/ext.cnf", atomically: true, encoding: .utf8)
-            try OpenSSLTool.check([
+            try await OpenSSLTool.check([
                 "x509", "-req", "-in", out + "/leaf.csr", "-CA", certificate, "-CAkey", key, "-set_serial", "4242",
                 "-days", "2", "-\(digest)", "-extfile", out + "/ext.cnf", "-out", out + "/leaf.crt",
             ])
@@ -74,23 +74,23 @@ import Testing
         }
     }
 
-    @Test func theSupportedKeysAndDigestsAreAccepted() throws {
-        let fleet = try CA.fleet(), rsa = try CA.rsa()
-        #expect(try Self.verdict(fleet.issue(Self.p256, digest: "sha256")) == nil)
-        #expect(try Self.verdict(fleet.issue(Self.p384, digest: "sha384")) == nil)
-        #expect(try Self.verdict(fleet.issue(Self.rsa2048, digest: "sha256")) == nil)
-        #expect(try Self.verdict(rsa.issue(Self.p256, digest: "sha512")) == nil)
+    @Test func theSupportedKeysAndDigestsAreAccepted() async throws {
+        let fleet = try CA.fleet(), rsa = try await CA.rsa()
+        #expect(try Self.verdict(await fleet.issue(Self.p256, digest: "sha256")) == nil)
+        #expect(try Self.verdict(await fleet.issue(Self.p384, digest: "sha384")) == nil)
+        #expect(try Self.verdict(await fleet.issue(Self.rsa2048, digest: "sha256")) == nil)
+        #expect(try Self.verdict(await rsa.issue(Self.p256, digest: "sha512")) == nil)
     }
 
-    @Test func shaOneAShortRSAKeyAndOtherKeyKindsAreRefused() throws {
-        let fleet = try CA.fleet(), rsa = try CA.rsa()
+    @Test func shaOneAShortRSAKeyAndOtherKeyKindsAreRefused() async throws {
+        let fleet = try CA.fleet(), rsa = try await CA.rsa()
         // What swift-certificates cannot read at all: the same refusal, under another name.
-        #expect(try Self.verdict(fleet.issue(Self.p256, digest: "sha1")) == .malformedCertificate)
-        #expect(try Self.verdict(fleet.issue(Self.rsa1024, digest: "sha256")) == .malformedCertificate)
+        #expect(try Self.verdict(await fleet.issue(Self.p256, digest: "sha1")) == .malformedCertificate)
+        #expect(try Self.verdict(await fleet.issue(Self.rsa1024, digest: "sha256")) == .malformedCertificate)
         // What it reads and Horgos refuses.
-        #expect(try Self.verdict(rsa.issue(Self.rsa2048, digest: "sha1")) == .refusedAlgorithm)
-        #expect(try Self.verdict(fleet.issue(Self.p521, digest: "sha256")) == .refusedAlgorithm)
-        #expect(try Self.verdict(fleet.issue(Self.ed25519, digest: "sha256")) == .refusedAlgorithm)
+        #expect(try Self.verdict(await rsa.issue(Self.rsa2048, digest: "sha1")) == .refusedAlgorithm)
+        #expect(try Self.verdict(await fleet.issue(Self.p521, digest: "sha256")) == .refusedAlgorithm)
+        #expect(try Self.verdict(await fleet.issue(Self.ed25519, digest: "sha256")) == .refusedAlgorithm)
     }
 
     /// Over TLS, through the real listener and the admission policy: the handshake completes (the TLS
@@ -100,7 +100,7 @@ import Testing
         let fleet = try CA.fleet()
         let credential =
             kind == "sha1 p256"
-            ? try fleet.issue(Self.p256, digest: "sha1") : try fleet.issue(Self.rsa1024, digest: "sha256")
+            ? try await fleet.issue(Self.p256, digest: "sha1") : try await fleet.issue(Self.rsa1024, digest: "sha256")
         let harness = try TLSHarness()
         let (port, task) = try await harness.start()
         defer { task.cancel() }

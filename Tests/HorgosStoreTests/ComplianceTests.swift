@@ -50,7 +50,7 @@ import Testing
     /// Two days of one vehicle (native records and an event the day before, GB/T 32960 frames today)
     /// beside other vehicles; the erasure removes it from every table of both day files and the registry,
     /// reports what it removed, and its VIN's bytes are no longer in any file of the region.
-    @Test func anErasureRemovesTheVehicleFromEveryDayFileAndTableAndItsBytesLeaveTheFiles() throws {
+    @Test func anErasureRemovesTheVehicleFromEveryDayFileAndTableAndItsBytesLeaveTheFiles() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -65,23 +65,25 @@ import Testing
             try writer.submitTelemetry(telemetryPayload(vin: vin, baseTimeMs: yesterday, records: simpleRecords(5)),
                                        completion: acked.callback)
         }
-        #expect(acked.wait(for: kept.count) && writer.waitUntilApplied())
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: erased, baseTimeMs: yesterday, records: simpleRecords(30)))
+        #expect(await acked.wait(for: kept.count))
+        #expect(await writer.waitUntilApplied())
+        #expect(try await writer.storeTelemetry(telemetryPayload(vin: erased, baseTimeMs: yesterday, records: simpleRecords(30)))
             == CommitOutcome(stored: 30))
         #expect(
-            try writer.storeEvent(
+            try await writer.storeEvent(
                 eventPayload(
                     vin: erased, timeMs: yesterday + 1_000, level: 2, flags: 1 << 3,
                     dtcs: [DiagnosticTroubleCode(code: 0x1234, source: .battery, state: 1)])) == CommitOutcome(stored: 1))
         for seconds in [120, 60] as [Int64] {
             let values = GBT32960IngestTests.values(secondsBefore: seconds)
-            #expect(try writer.storeGBT32960(GBT32960IngestTests.entry(values, vin: erased)) == CommitOutcome(stored: 1))
+            #expect(try await writer.storeGBT32960(GBT32960IngestTests.entry(values, vin: erased)) == CommitOutcome(stored: 1))
         }
         for vin in kept.reversed() {
             try writer.submitTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 30_000, records: simpleRecords(3)),
                                        completion: acked.callback)
         }
-        #expect(acked.wait(for: kept.count) && writer.waitUntilApplied())
+        #expect(await acked.wait(for: kept.count))
+        #expect(await writer.waitUntilApplied())
         let directory = "\(dir.path)/AE"
         #expect(!(try Self.filesContain(directory, erased.description)).isEmpty)
 
@@ -114,22 +116,22 @@ import Testing
 
     /// Ordered with ingest: the vehicle's frames after the tombstone are stored as usual, registered again
     /// with a new id; an erasure of a vehicle the region does not hold reports nothing and changes nothing.
-    @Test func framesAfterTheTombstoneAreStoredAndAnUnknownVINErasesNothing() throws {
+    @Test func framesAfterTheTombstoneAreStoredAndAnUnknownVINErasesNothing() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
         let writer = try store.writer(for: ae)
         let vin = testVIN(3)
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 600_000, records: simpleRecords(10)))
+        #expect(try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 600_000, records: simpleRecords(10)))
             == CommitOutcome(stored: 10))
         let reports = Reports()
         // The tombstone and the next frame in one journal round: applied in LSN order in one transaction.
         try writer.submitErase(vin, applied: reports.callback)
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 300_000, records: simpleRecords(4)))
+        #expect(try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 300_000, records: simpleRecords(4)))
             == CommitOutcome(stored: 4))
         #expect(await reports.wait()?.telemetryRows == 10)
         // The same records as before the erasure are new again, not duplicates.
-        #expect(try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 600_000, records: simpleRecords(2)))
+        #expect(try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 600_000, records: simpleRecords(2)))
             == CommitOutcome(stored: 2))
         try writer.submitErase(testVIN(99), applied: reports.callback)
         let nothing = try #require(await reports.wait())
@@ -145,7 +147,7 @@ import Testing
     /// A crash leaves the tombstone in the journal with the rows it erases before it and a frame of the
     /// vehicle after it, none applied: the replay at the next start applies them in LSN order, so the
     /// erased rows never reach the files and the later frame is stored. Other vehicles are all replayed.
-    @Test func theReplayAppliesTheTombstoneAfterTheRowsItErasesAndBeforeTheFramesAfterIt() throws {
+    @Test func theReplayAppliesTheTombstoneAfterTheRowsItErasesAndBeforeTheFramesAfterIt() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let erased = testVIN(5)
@@ -163,7 +165,7 @@ import Testing
             ])
         let log = LogSink()
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon), log: log))
-        #expect(store.waitUntilApplied())
+        #expect(await store.waitUntilApplied())
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         #expect(try reader.track(erased, fromMs: 0, toMs: .max).map(\.timestampMs) == [noon - 10_000, noon - 9_000])
@@ -174,13 +176,13 @@ import Testing
         #expect(try query("\(dir.path)/AE/telemetry-2026-11-28.sqlite", "SELECT count(*) FROM telemetry") == ["0"])
         // A second start replays nothing more and the rows stay gone.
         let again = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
-        #expect(again.waitUntilApplied())
+        #expect(await again.waitUntilApplied())
         again.stop()
         #expect(try reader.track(erased, fromMs: 0, toMs: .max).count == 2)
     }
 
     /// An erasure entry's payload is exactly one VIN: anything else is refused at submission.
-    @Test func anEraseEntryIsOneVINAndNothingElse() {
+    @Test func anEraseEntryIsOneVINAndNothingElse() async {
         let vin = Array(testVIN(1).description.utf8)
         for (payload, expected) in [(vin, 1), (vin + [0], nil), (Array(vin.dropLast()), nil), (Array("LSVTEST0000000O01".utf8), nil)]
             as [([UInt8], Int?)]
@@ -191,7 +193,7 @@ import Testing
 
     /// Two regions with different retention (policy.<CC>.retention_days) prune on their own schedule as
     /// the clock moves: AE keeps 5 days, BR 12.
-    @Test func twoRegionsWithDifferentRetentionPruneOnTheirOwnSchedule() throws {
+    @Test func twoRegionsWithDifferentRetentionPruneOnTheirOwnSchedule() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -203,7 +205,7 @@ import Testing
             clock.ms = noon + offset * day
             for region in [ae, br] {
                 #expect(
-                    try store.writer(for: region).storeTelemetry(
+                    try await store.writer(for: region).storeTelemetry(
                         telemetryPayload(vin: testVIN(1), baseTimeMs: clock.ms, records: simpleRecords(2))) != nil)
             }
         }
@@ -227,7 +229,7 @@ import Testing
 
     /// policy.<CC>.position_decimals rounds stored positions (rows and the registry's latest) in that
     /// region only.
-    @Test func positionDecimalsRoundStoredPositionsOfThatRegionOnly() throws {
+    @Test func positionDecimalsRoundStoredPositionsOfThatRegionOnly() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, regions: [ae, br], clock: TestClock(noon))
@@ -240,7 +242,7 @@ import Testing
         records[1].longitudeE7 = 1_799_999_999
         for region in [ae, br] {
             #expect(
-                try store.writer(for: region).storeTelemetry(
+                try await store.writer(for: region).storeTelemetry(
                     telemetryPayload(vin: testVIN(1), baseTimeMs: noon - 60_000, records: records)) != nil)
         }
         store.stop()

@@ -355,7 +355,7 @@ import Testing
         }
     }
 
-    @Test func everyValuePastItsRangeIsStoredAsMissingAndItsLastValueAsItself() throws {
+    @Test func everyValuePastItsRangeIsStoredAsMissingAndItsLastValueAsItself() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -369,7 +369,7 @@ import Testing
                 let frame = Self.frame(
                     c.edition, vin: vin, time: Self.time(ms), patch: (c.type, c.offset, c.size, value))
                 let entry = frame.withUnsafeBytes { GBT32960Entry.make(frame: $0, utcOffsetSeconds: Self.beijing) }
-                #expect(try writer.storeGBT32960(entry) == CommitOutcome(stored: 1), "\(c)")
+                #expect(try await writer.storeGBT32960(entry) == CommitOutcome(stored: 1), "\(c)")
             }
         }
         store.stop()
@@ -387,7 +387,7 @@ import Testing
 
     /// Table 9's brake byte: 0–100 travel, 0 = off, 0x65 (101) = on without a travel value. Neither
     /// 0x65 nor a travel becomes a percentage it is not.
-    @Test func theBrakeByteIsTravelOrOnWithoutTravelNeverOneHundredAndOnePercent() throws {
+    @Test func theBrakeByteIsTravelOrOnWithoutTravelNeverOneHundredAndOnePercent() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -398,7 +398,7 @@ import Testing
                 .edition2016, vin: testVIN(8), time: Self.time(noon - Int64(index) * 10_000),
                 patch: (0x01, 19, 1, raw))
             let entry = frame.withUnsafeBytes { GBT32960Entry.make(frame: $0, utcOffsetSeconds: Self.beijing) }
-            #expect(try writer.storeGBT32960(entry) == CommitOutcome(stored: 1))
+            #expect(try await writer.storeGBT32960(entry) == CommitOutcome(stored: 1))
         }
         store.stop()
         let file = "\(dir.path)/AE/\(UTCDay(epochMs: noon).partitionFileName)"

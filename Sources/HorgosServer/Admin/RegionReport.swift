@@ -94,7 +94,7 @@ public struct RegionReport: Sendable {
             status.applyLagSeconds = Self.lagSeconds(stats)
             status.quarantinedFiles = stats.quarantinedFiles
             status.erasures = stats.erasures
-            status.policy = policies[region.code]
+            status.policy = policies[code]
             switch writer.state {
             case .starting: status.state = "starting"
             case .ok: status.state = "ok"
