@@ -219,7 +219,7 @@ struct ComplianceCommandTests {
     }
 
     /// A log of `count` records made through the API, returned with its path.
-    static func auditLog(_ fixture: CtlFixture, count: Int) throws -> String {
+    static func auditLog(_ fixture: CtlFixture, count: Int) async throws -> String {
         let path = fixture.state + "/audit.log"
         let log = AuditLog(path: path)
         for index in 1...count {
@@ -243,7 +243,7 @@ struct ComplianceCommandTests {
     @Test("audit --verify passes an untouched log and names the record for a changed byte, a deleted record, a swap and a cut tail")
     func auditVerifyNamesTheBrokenRecord() async throws {
         let fixture = try CtlFixture(regions: ["AE"])
-        let path = try Self.auditLog(fixture, count: 6)
+        let path = try await Self.auditLog(fixture, count: 6)
         let intact = try await fixture.run(["audit", "--verify"])
         #expect(intact.status == 0 && intact.stdout.contains("6 record(s), intact"), "\(intact.stdout)\(intact.stderr)")
         let listed = try await fixture.run(["audit", "--json"])

@@ -1,5 +1,6 @@
 import Foundation
 import HorgosStore
+import HorgosTestSupport
 import HorgosWire
 import Testing
 
@@ -49,9 +50,7 @@ struct VehicleAcrossRegionsTests {
         frame += unit
         frame.append(frame[2...].reduce(0, ^))
         let entry = frame.withUnsafeBytes { GBT32960Entry.make(frame: $0, utcOffsetSeconds: 8 * 3600) }
-        let done = DispatchSemaphore(value: 0)
-        try writer.store.writer(for: Region("AE")!).submitGBT32960(entry) { _ in done.signal() }
-        #expect(done.wait(timeout: .now() + 30) == .success)
+        try await writer.storeEntry("AE", .gbt32960, entry)
         writer.stop()
         let run = try await fixture.run(["vehicle", vin.description])
         #expect(run.status == 0, "\(run.stderr)")

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosTestSupport
 import HorgosAudit
 import HorgosPKI
 import HorgosStore
@@ -41,20 +42,6 @@ extension DaemonEndToEndTests {
         }
     }
 
-    /// Polls `condition` every 100 ms for at most `timeout` (an error counts as "not yet").
-    /// (Not named `eventually`: inside DaemonEndToEndTests that name would hide HorgosTestSupport's.)
-    static func eventuallyReadable(
-        _ timeout: Duration = .seconds(30), _ condition: () throws -> Bool
-    ) async throws -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while clock.now < deadline {
-            // A reader may meet a lock for a moment (the writer's checkpoints): try again.
-            if (try? condition()) == true { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return try condition()
-    }
 
     /// The acceptance: erase a vehicle while other vehicles stream, kill -9 the daemon once the erasure's
     /// tombstone is durable and before its applier ran, restart: the replay applies the tombstone after
@@ -79,7 +66,7 @@ extension DaemonEndToEndTests {
         }
         _ = try await first.waitFor { $0.contains { $0.ack?.sequence == 20 } }
         await first.close()
-        #expect(try await Self.eventuallyReadable { try reader.track(erased, fromMs: 0, toMs: .max).count == 200 })
+        #expect(await eventually { (try? reader.track(erased, fromMs: 0, toMs: .max).count == 200) == true })
         #expect(try await daemon.stop() == 0)
         #expect(try Self.filesContaining(erased.description, in: daemon.stateDirectory + "/AE").contains { $0.hasPrefix("telemetry-") })
         // Restarted with a 60 s apply interval and no row bound, so that the kill below lands between the
@@ -111,7 +98,7 @@ extension DaemonEndToEndTests {
                 ["erase", erased.description, "--reason", "data subject request 42", "--admin", admin, "--state",
                  daemon.stateDirectory])
         }
-        #expect(try await Self.eventuallyReadable { daemon.logLines.contains { $0.contains("erasure durable") } }, "\(daemon.log)")
+        #expect(await eventually { daemon.logLines.contains { $0.contains("erasure durable") } }, "\(daemon.log)")
         try await daemon.stop(signal: SIGKILL)
         let interrupted = try await erase.value
         #expect(interrupted.status == 3, "the daemon died before answering: \(interrupted.output)")
@@ -121,11 +108,12 @@ extension DaemonEndToEndTests {
         #expect(try reader.track(erased, fromMs: 0, toMs: .max).count == 200)
 
         try await daemon.start()
-        #expect(try await Self.eventuallyReadable { try reader.track(erased, fromMs: 0, toMs: .max).isEmpty }, "\(daemon.log)")
+        #expect(
+            await eventually { (try? reader.track(erased, fromMs: 0, toMs: .max).isEmpty) == true }, "\(daemon.log)")
         #expect(daemon.logLines.contains { $0.contains("erased vehicle \(erased)") && $0.contains("replayed from the journal") })
         for (index, vin) in vins.enumerated() {
             let expected = Int(acked[index] ?? 0)
-            #expect(try await Self.eventuallyReadable { try reader.track(vin, fromMs: 0, toMs: .max).count >= expected })
+            #expect(await eventually { (try? reader.track(vin, fromMs: 0, toMs: .max).count >= expected) == true })
             let stored = Set(try reader.track(vin, fromMs: 0, toMs: .max).map(\.timestampMs))
             let missing = (1...max(1, expected)).filter { !stored.contains(start + Int64($0) * 1000) }
             #expect(expected == 0 || missing.isEmpty, "\(vin): \(missing.count) of \(expected) acknowledged records missing")
@@ -160,7 +148,7 @@ extension DaemonEndToEndTests {
         _ = try await client.waitFor { $0.contains { $0.ack?.sequence == 1 } }
         await client.close()
         let reader = ShardReader(stateDirectory: daemon.stateDirectory, region: Region("AE")!)
-        #expect(try await Self.eventuallyReadable { try reader.track(vin, fromMs: 0, toMs: .max).count == 12 })
+        #expect(await eventually { (try? reader.track(vin, fromMs: 0, toMs: .max).count == 12) == true })
         let admin = "http://127.0.0.1:\(daemon.adminPort)"
         let common = ["--admin", admin, "--state", daemon.stateDirectory]
 

@@ -76,21 +76,21 @@ import Testing
 
     @Test func theSupportedKeysAndDigestsAreAccepted() async throws {
         let fleet = try CA.fleet(), rsa = try await CA.rsa()
-        #expect(try await Self.verdict(fleet.issue(Self.p256, digest: "sha256")) == nil)
-        #expect(try await Self.verdict(fleet.issue(Self.p384, digest: "sha384")) == nil)
-        #expect(try await Self.verdict(fleet.issue(Self.rsa2048, digest: "sha256")) == nil)
-        #expect(try await Self.verdict(rsa.issue(Self.p256, digest: "sha512")) == nil)
+        #expect(try Self.verdict(await fleet.issue(Self.p256, digest: "sha256")) == nil)
+        #expect(try Self.verdict(await fleet.issue(Self.p384, digest: "sha384")) == nil)
+        #expect(try Self.verdict(await fleet.issue(Self.rsa2048, digest: "sha256")) == nil)
+        #expect(try Self.verdict(await rsa.issue(Self.p256, digest: "sha512")) == nil)
     }
 
     @Test func shaOneAShortRSAKeyAndOtherKeyKindsAreRefused() async throws {
         let fleet = try CA.fleet(), rsa = try await CA.rsa()
         // What swift-certificates cannot read at all: the same refusal, under another name.
-        #expect(try await Self.verdict(fleet.issue(Self.p256, digest: "sha1")) == .malformedCertificate)
-        #expect(try await Self.verdict(fleet.issue(Self.rsa1024, digest: "sha256")) == .malformedCertificate)
+        #expect(try Self.verdict(await fleet.issue(Self.p256, digest: "sha1")) == .malformedCertificate)
+        #expect(try Self.verdict(await fleet.issue(Self.rsa1024, digest: "sha256")) == .malformedCertificate)
         // What it reads and Horgos refuses.
-        #expect(try await Self.verdict(rsa.issue(Self.rsa2048, digest: "sha1")) == .refusedAlgorithm)
-        #expect(try await Self.verdict(fleet.issue(Self.p521, digest: "sha256")) == .refusedAlgorithm)
-        #expect(try await Self.verdict(fleet.issue(Self.ed25519, digest: "sha256")) == .refusedAlgorithm)
+        #expect(try Self.verdict(await rsa.issue(Self.rsa2048, digest: "sha1")) == .refusedAlgorithm)
+        #expect(try Self.verdict(await fleet.issue(Self.p521, digest: "sha256")) == .refusedAlgorithm)
+        #expect(try Self.verdict(await fleet.issue(Self.ed25519, digest: "sha256")) == .refusedAlgorithm)
     }
 
     /// Over TLS, through the real listener and the admission policy: the handshake completes (the TLS

@@ -7,6 +7,7 @@ import Testing
 @testable import HorgosServer
 
 #if canImport(Glibc)
+    import CNIOLinux
     import Glibc
 #endif
 
