@@ -99,6 +99,10 @@ final class Journal: @unchecked Sendable {
     private(set) var recovered: [Region: [JournalEntry]] = [:]
 
     var segmentCapacity: Int { Self.segmentCapacity(configuration) }
+    /// Issue 20's retention holds, acknowledgement gate and durable-round callback.
+    var hooks: JournalHooks { configuration.journalHooks }
+    /// The live segments, oldest first (for `JournalReader`).
+    var liveSegments: [JournalSegment] { segments.withLock { $0 } }
 
     /// Address space mapped per segment: the nominal size plus one largest entry (a round may pass
     /// the nominal size by its last entry).
@@ -326,6 +330,7 @@ final class Journal: @unchecked Sendable {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)
         let maxDelayNs = UInt64(max(0, configuration.journalMaxDelayMicroseconds)) * 1000
+        let holds = hooks.holds
         while true {
             // A wedged store (test hook) acknowledges nothing more and stops marking progress.
             WriterTestHooks.sleepWhileWedged()
@@ -350,7 +355,8 @@ final class Journal: @unchecked Sendable {
                     s.region.unappliedBytes.load(ordering: .relaxed) + plannedRegion[s.region.region, default: 0]
                 let regionOK = unapplied == 0 || unapplied + s.entryBytes <= configuration.maxQueuedBytes
                 let diskOK = plannedBytes + s.entryBytes <= configuration.journalMaxBytes
-                return regionOK && diskOK
+                // Issue 20: a region too far from being published waits too (stream.max_lag_bytes).
+                return regionOK && diskOK && holds.allSatisfy { $0.admits(s.region.region) }
             }
             func admit(_ s: JournalSubmission) {
                 ready.append(s)
@@ -456,6 +462,8 @@ final class Journal: @unchecked Sendable {
         let now = StoreClock.monotonicNs()
         var byRegion: [Region: (RegionWriter, [JournalEntry])] = [:]
         var lastLSN: UInt64 = 0
+        let gate = hooks.gate
+        var gated: [GatedCompletion] = []
         for (segment, submissions, first) in pieces {
             var offset = segment.size.load(ordering: .relaxed) - submissions.reduce(0) { $0 + $1.entryBytes }
             var lsn = first
@@ -466,6 +474,9 @@ final class Journal: @unchecked Sendable {
                     payloadCount: s.entryBytes - JournalFormat.entryOverhead - s.context.count,
                     entryBytes: s.entryBytes, durableNs: now)
                 byRegion[s.region.region, default: (s.region, [])].1.append(entry)
+                if gate != nil {
+                    gated.append(GatedCompletion(lsn: lsn, region: s.region.region) { s.completion(s.outcome) })
+                }
                 offset += s.entryBytes
                 lastLSN = lsn
                 lsn += 1
@@ -481,7 +492,9 @@ final class Journal: @unchecked Sendable {
             s.entries += count
             s.bytesWritten += written
         }
-        for s in ready { s.completion(s.outcome) }
+        // `replicated` (issue 20): the gate runs each completion once the stream has the entry.
+        if let gate { gate.hold(gated) } else { for s in ready { s.completion(s.outcome) } }
+        hooks.durable?(lastLSN)
         for (writer, entries) in byRegion.values {
             let oldest = ready.first { $0.region === writer }!.submittedNs
             writer.recordAcknowledged(entries.count, oldestSubmittedNs: oldest, nowNs: now)
@@ -510,7 +523,9 @@ final class Journal: @unchecked Sendable {
         retireLock.withLock { _ in
             var lsns: [Region: UInt64] = [:]
             for (region, writer) in regions { lsns[region] = writer.durableLSN.load(ordering: .acquiring) }
-            guard let floor = lsns.values.min() else { return }
+            guard let applied = lsns.values.min() else { return }
+            // Issue 20: and every hold (the stream publisher's published LSN) is past it.
+            let floor = hooks.holds.reduce(applied) { min($0, $1.heldLSN) }
             do {
                 try DurableLSNFile.write(directory: directory, lsns: lsns)
             } catch {
