@@ -138,7 +138,7 @@ extension HorgosConfiguration {
 
         let durabilityText = try keys.string("store.durability", default: defaults.store.durability.rawValue)
         guard let durability = Durability(rawValue: durabilityText) else {
-            throw .invalid("store.durability", durabilityText, "use disk or process")
+            throw .invalid("store.durability", durabilityText, "use disk, process or replicated")
         }
         store.durability = durability
         let s = defaults.store
@@ -171,6 +171,12 @@ extension HorgosConfiguration {
         log.level = level
 
         gbt32960 = try GBT32960Settings(keys: keys, regions: regions)
+        stream = try StreamSettings(keys: keys, regions: regions, journalMaxBytes: store.journalMaxBytes)
+        if store.durability == .replicated && !stream.isEnabled {
+            throw .invalid(
+                "store.durability", "replicated",
+                "set stream.servers (replicated waits for the NATS JetStream stream), or use disk")
+        }
         if let list = reader.stringArray(forKey: ConfigKey("nodes")) {
             nodes = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         } else if let single = reader.string(forKey: ConfigKey("nodes")) {

@@ -3,6 +3,7 @@ import HorgosPKI
 import HorgosProxyProtocol
 import HorgosServer
 import HorgosStore
+import HorgosStream
 import HorgosWire
 import Logging
 import Metrics
@@ -25,6 +26,8 @@ struct Daemon {
     let revocations: RevocationListHolder
     let state: DaemonState
     let notifier: SystemdNotifier
+    /// The NATS JetStream stream's side of the node (issue 20, `Daemon+Stream.swift`); nil without one.
+    let stream: StreamNode?
 
     init(configuration: HorgosConfiguration, configurationFile: String?, logger: Logger) throws(DaemonStartupError) {
         self.configuration = configuration
@@ -72,6 +75,7 @@ struct Daemon {
         TrustReloader.report(revocations.revocations, logger: logger)
         state = DaemonState(regions: configuration.regions)
         notifier = SystemdNotifier()
+        stream = try Self.makeStreamNode(configuration, logger: logger)
     }
 
     static func makeTLSContext(_ configuration: HorgosConfiguration) throws(TelemetryTLSError) -> NIOSSLContext {
@@ -93,7 +97,10 @@ struct Daemon {
 
         let store: ShardStore
         do {
-            store = try ShardStore(configuration: Self.storeConfiguration(configuration, logger: logger))
+            var storeConfiguration = Self.storeConfiguration(configuration, logger: logger)
+            // The stream's retention hold, wake-up and (replicated) acknowledgement gate, before any round.
+            if let stream { storeConfiguration.journalHooks = stream.journalHooks }
+            store = try ShardStore(configuration: storeConfiguration)
         } catch {
             logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
             throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
@@ -168,8 +175,11 @@ struct Daemon {
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
         state.setAddressReporter { registryOfConnections.connectionsByAddress() }
-        let report = RegionReport(store: store)
-        state.setRegionReporter({ report.regions() }, totals: { report.totals() })
+        var report = RegionReport(store: store)
+        if let stream {
+            Self.reportStream(stream, into: &report, state: state, durability: configuration.store.durability)
+        }
+        state.setRegionReporter({ [report] in report.regions() }, totals: { [report] in report.totals() })
         let telemetry = TelemetryService(
             listener: listener, socket: telemetrySocket,
             drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds), logger: logger,
@@ -178,13 +188,13 @@ struct Daemon {
             socket: adminSocket,
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
-                extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
+                extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry), report, stream] in
                     report.publish(into: publisher)
-                    return report.prometheusText() + observer.prometheusText()
+                    return report.prometheusText() + observer.prometheusText() + Self.streamMetricsText(stream)
                         + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
                         + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
                 },
-                regionStatus: { code in report.regions().first { $0.region == code } },
+                regionStatus: { [report] code in report.regions().first { $0.region == code } },
                 fleetHealth: { [configuration] lowSOC, maxCellTemp in
                     NodeFleetHealth.read(
                         stateDirectory: configuration.stateDirectory, regions: configuration.regions,
@@ -209,13 +219,17 @@ struct Daemon {
             reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
             state: state, logger: logger)
 
+        // The stream (issue 20) starts after the store and stops before it, after the listeners drained.
+        let streamServices: [ServiceGroupConfiguration.ServiceConfiguration] =
+            stream.map { [.init(service: StreamService(node: $0, store: store))] } ?? []
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
-        // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
+        // ACK what is committed, BYE), admin endpoint, stream, and last the store (commit, checkpoint, close).
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(
                     service: StoreService(
-                        store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) })),
+                        store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) }))
+            ] + streamServices + [
                 .init(service: admin),
                 .init(service: telemetry),
             ] + (gbt32960.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
@@ -235,7 +249,8 @@ struct Daemon {
         return StoreConfiguration(
             stateDirectory: configuration.stateDirectory,
             regions: configuration.regions.compactMap(HorgosStore.Region.init),
-            durability: store.durability == .disk ? .disk : .process,
+            // replicated: the journal's fdatasync, then the stream's gate (Daemon+Stream.swift).
+            durability: store.durability == .process ? .process : .disk,
             applyIntervalMs: store.applyIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
             horizon: TimeHorizon(
                 pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000

@@ -26,6 +26,18 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
     public var applyLagSeconds: Double = 0
     /// Damaged files moved aside since start.
     public var quarantinedFiles: Int = 0
+    /// Issue 20 (absent without `stream.servers`): the region's last journal LSN on the stream, and its
+    /// entries not yet acknowledged by JetStream (count, bytes, age of the oldest in seconds).
+    public var publishedLsn: UInt64?
+    public var publishLagEntries: Int?
+    public var publishLagBytes: Int?
+    public var publishLagSeconds: Double?
+    /// True while the region's frames wait because its unpublished bytes reached `stream.max_lag_bytes`.
+    public var publishHeld: Bool?
+    /// Followed regions (`follow.regions`): `connecting`, `catching_up`, `following` or `failed`, and the
+    /// entries the stream holds for this node that are not yet in its journal.
+    public var followState: String?
+    public var followLagEntries: Int?
 
     public init(region: String, state: String, fault: String? = nil, message: String? = nil, queuedBytes: Int,
                 recordsStored: Int, recordsDuplicate: Int, recordsRejected: Int, eventsStored: Int, commits: Int,
@@ -51,6 +63,8 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
 /// asked, so a scrape costs one lock per region.
 public struct RegionReport: Sendable {
     let store: ShardStore
+    /// The stream's figures of a region (issue 20); nil without a stream.
+    public var streamStatus: @Sendable (String) -> RegionStreamStatus? = { _ in nil }
 
     public init(store: ShardStore) { self.store = store }
 
@@ -76,6 +90,7 @@ public struct RegionReport: Sendable {
                 status.fault = fault.rawValue
                 status.message = message
             }
+            if let stream = streamStatus(region.code) { stream.apply(to: &status) }
             return status
         }
     }
@@ -260,5 +275,45 @@ public final class RegionMetricsPublisher: Sendable {
                 published[region] = entry
             }
         }
+    }
+}
+
+/// One region's stream figures (issue 20), merged into its `RegionStatus` by `RegionReport`.
+public struct RegionStreamStatus: Sendable, Hashable {
+    public var publishedLSN: UInt64
+    public var publishLagEntries: Int
+    public var publishLagBytes: Int
+    public var publishLagSeconds: Double
+    public var publishHeld: Bool
+    /// nil when the node does not follow the region.
+    public var followState: String?
+    public var followLagEntries: Int?
+    /// False while a followed region has not caught up with the stream: the region then reports
+    /// `catching_up` and `/health/CC` answers 503 (HAProxy keeps its vehicles on the other node).
+    public var caughtUp: Bool
+
+    public init(
+        publishedLSN: UInt64, publishLagEntries: Int, publishLagBytes: Int, publishLagSeconds: Double,
+        publishHeld: Bool, followState: String? = nil, followLagEntries: Int? = nil, caughtUp: Bool = true
+    ) {
+        self.publishedLSN = publishedLSN
+        self.publishLagEntries = publishLagEntries
+        self.publishLagBytes = publishLagBytes
+        self.publishLagSeconds = publishLagSeconds
+        self.publishHeld = publishHeld
+        self.followState = followState
+        self.followLagEntries = followLagEntries
+        self.caughtUp = caughtUp
+    }
+
+    func apply(to status: inout RegionStatus) {
+        status.publishedLsn = publishedLSN
+        status.publishLagEntries = publishLagEntries
+        status.publishLagBytes = publishLagBytes
+        status.publishLagSeconds = (publishLagSeconds * 10).rounded() / 10
+        status.publishHeld = publishHeld
+        status.followState = followState
+        status.followLagEntries = followLagEntries
+        if !caughtUp && status.state == "ok" { status.state = "catching_up" }
     }
 }
