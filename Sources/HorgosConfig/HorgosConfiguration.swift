@@ -49,7 +49,7 @@ import Logging
 /// | `shutdown.drain_timeout_seconds` | `20` | 0...3600 |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `nodes` | `[]` | admin URLs of every node of the fleet, for `horgosctl status` / `fleet` (the daemon ignores it) |
-/// | `node.id`, `stream.*`, `follow.*` | no stream | the NATS JetStream stream and standby copies (``StreamSettings`` lists them) |
+/// | `node.id`, `stream.*`, `follow.*` | no stream | the NATS JetStream stream, standby copies (``StreamSettings``) |
 public struct HorgosConfiguration: Sendable, Hashable {
     /// `state_directory`: where shards, the dev PKI and other daemon state live. Default `./horgos-state`.
     public var stateDirectory: String

@@ -12,14 +12,14 @@ import Foundation
 /// | `stream.replicas` | `3` | 1...5: replicas of the stream when Horgos creates it |
 /// | `stream.max_age_days` | `7` | 0...3650 (0: no limit): the stream keeps messages this long when Horgos creates it |
 /// | `stream.max_bytes` | `0` | 0...2^50 (0: no limit): the stream's size bound when Horgos creates it |
-/// | `stream.duplicate_window_seconds` | `120` | 1...86400: JetStream's de-duplication window when Horgos creates it |
-/// | `stream.max_lag_bytes` | `268435456` | 1048576...`journal.max_bytes`: a region's unpublished bytes before its frames wait |
+/// | `stream.duplicate_window_seconds` | `120` | 1...86400: JetStream's de-duplication window (at creation) |
+/// | `stream.max_lag_bytes` | `268435456` | 1048576...`journal.max_bytes`: unpublished bytes before frames wait |
 /// | `stream.max_outstanding` | `1024` | 1...65536: publishes awaiting JetStream's ack |
 /// | `stream.ack_timeout_ms` | `5000` | 100...600000: a publish without an ack this long is sent again |
-/// | `stream.tls_ca_certificate` | empty | PEM file the NATS servers' certificates must chain to (empty: system roots) |
-/// | `stream.tls_certificate`, `stream.tls_key` | empty | a client certificate and key for NATS servers that verify clients |
+/// | `stream.tls_ca_certificate` | empty | PEM file the NATS servers' certificates chain to (empty: system roots) |
+/// | `stream.tls_certificate`, `stream.tls_key` | empty | a client certificate and key (servers that verify clients) |
 /// | `follow.regions` | empty | configured regions this node keeps a copy of from the stream |
-/// | `follow.catch_up_timeout_seconds` | `300` | 0...86400 (0: wait forever): `/health/CC` reports a followed region healthy after this even if it could not catch up |
+/// | `follow.catch_up_timeout_seconds` | `300` | 0...86400 (0: never): a followed region is healthy after it anyway |
 public struct StreamSettings: Sendable, Hashable {
     /// `node.id`: this node's name on the stream (`Nats-Msg-Id: <node.id>:<LSN>`, consumer names).
     public var nodeID: String
@@ -105,10 +105,12 @@ public struct StreamSettings: Sendable, Hashable {
         duplicateWindowSeconds = try keys.int(
             "stream.duplicate_window_seconds", default: duplicateWindowSeconds, in: 1...86400)
         maxLagBytes = try keys.int(
-            "stream.max_lag_bytes", default: min(maxLagBytes, journalMaxBytes), in: (1 << 20)...max(1 << 20, journalMaxBytes),
+            "stream.max_lag_bytes", default: min(maxLagBytes, journalMaxBytes),
+            in: (1 << 20)...max(1 << 20, journalMaxBytes),
             allowed: "use an integer in 1048576...\(journalMaxBytes) (at most journal.max_bytes)")
         maxOutstanding = try keys.int("stream.max_outstanding", default: maxOutstanding, in: 1...65536)
-        ackTimeoutMilliseconds = try keys.int("stream.ack_timeout_ms", default: ackTimeoutMilliseconds, in: 100...600_000)
+        ackTimeoutMilliseconds = try keys.int(
+            "stream.ack_timeout_ms", default: ackTimeoutMilliseconds, in: 100...600_000)
         tlsCACertificate = try keys.string("stream.tls_ca_certificate", default: "")
         tlsCertificate = try keys.string("stream.tls_certificate", default: "")
         tlsKey = try keys.string("stream.tls_key", default: "")
@@ -129,11 +131,14 @@ public struct StreamSettings: Sendable, Hashable {
             guard regions.contains(region) else {
                 throw .invalid("follow.regions", region, "list regions this node serves (the regions key)")
             }
-            guard seen.insert(region).inserted else { throw .invalid("follow.regions", region, "list each region once") }
+            guard seen.insert(region).inserted else {
+                throw .invalid("follow.regions", region, "list each region once")
+            }
         }
         if !followRegions.isEmpty && servers.isEmpty {
             throw .invalid(
-                "follow.regions", followRegions.joined(separator: ","), "set stream.servers too (regions are followed from it)")
+                "follow.regions", followRegions.joined(separator: ","),
+                "set stream.servers too (regions are followed from it)")
         }
         catchUpTimeoutSeconds = try keys.int(
             "follow.catch_up_timeout_seconds", default: catchUpTimeoutSeconds, in: 0...86400)

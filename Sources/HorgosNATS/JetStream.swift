@@ -244,10 +244,12 @@ public enum JetStreamPublishAck: Sendable, Hashable {
         let view = message.payload.readableBytesView
         if Self.find(view, "\"error\"") != nil {
             return .failed(
-                JetStreamContext.apiError(Array(view)) ?? JetStreamError(code: 500, text: String(decoding: view, as: UTF8.self)))
+                JetStreamContext.apiError(Array(view))
+                    ?? JetStreamError(code: 500, text: String(decoding: view, as: UTF8.self)))
         }
         guard let seqAt = Self.find(view, "\"seq\":") else {
-            return .failed(JetStreamError(code: 500, text: "not a PubAck: " + String(decoding: view.prefix(120), as: UTF8.self)))
+            return .failed(
+                JetStreamError(code: 500, text: "not a PubAck: " + String(decoding: view.prefix(120), as: UTF8.self)))
         }
         var index = seqAt
         while index < view.endIndex && view[index] == UInt8(ascii: " ") { index += 1 }

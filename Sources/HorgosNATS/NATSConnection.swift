@@ -294,7 +294,9 @@ public final class NATSConnection: @unchecked Sendable {
     private func sendConnect(server: NATSServerAddress, info: NATSServerInfo, channel: any Channel) {
         let wantTLS = server.tls || info.tlsRequired
         if wantTLS {
-            guard let context = sslContext ?? defaultSSLContext ?? (try? NIOSSLContext(configuration: .makeClientConfiguration()))
+            guard
+                let context = sslContext ?? defaultSSLContext
+                    ?? (try? NIOSSLContext(configuration: .makeClientConfiguration()))
             else {
                 recordError("cannot make a TLS context")
                 channel.close(promise: nil)
@@ -381,7 +383,8 @@ public final class NATSConnection: @unchecked Sendable {
             $0.lastDisconnectReason = $0.lastError ?? "closed by the server"
         }
         if state == .connected {
-            logger.warning("NATS connection lost; reconnecting", metadata: ["error": "\(snapshot.lastError ?? "closed")"])
+            logger.warning(
+                "NATS connection lost; reconnecting", metadata: ["error": "\(snapshot.lastError ?? "closed")"])
         }
         scheduleReconnect()
     }
@@ -516,7 +519,8 @@ public final class NATSConnection: @unchecked Sendable {
     }
 
     private func routeReply(_ message: NATSMessage) {
-        guard let dot = message.subject.lastIndex(of: "."), let id = UInt64(message.subject[message.subject.index(after: dot)...]),
+        guard let dot = message.subject.lastIndex(of: "."),
+            let id = UInt64(message.subject[message.subject.index(after: dot)...]),
             let request = requests.removeValue(forKey: id)
         else { return }
         request.timeout.cancel()

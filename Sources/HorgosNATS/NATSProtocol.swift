@@ -154,7 +154,9 @@ public struct NATSFrameDecoder: ByteToMessageDecoder {
     ) throws(NATSProtocolError) -> NATSServerOperation? {
         let view = buffer.readableBytesView
         guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > maxControlLine { throw NATSProtocolError("control line longer than \(maxControlLine) bytes") }
+            if view.count > maxControlLine {
+                throw NATSProtocolError("control line longer than \(maxControlLine) bytes")
+            }
             return nil
         }
         let lineLength = newline - view.startIndex + 1  // with the LF
@@ -214,7 +216,9 @@ public struct NATSFrameDecoder: ByteToMessageDecoder {
         case "-ERR":
             var text = String(decoding: line[nameEnd...], as: UTF8.self)
             text = String(text.drop { $0 == " " })
-            if text.hasPrefix("'") && text.hasSuffix("'") && text.count >= 2 { text = String(text.dropFirst().dropLast()) }
+            if text.hasPrefix("'") && text.hasSuffix("'") && text.count >= 2 {
+                text = String(text.dropFirst().dropLast())
+            }
             buffer.moveReaderIndex(forwardBy: lineLength)
             return .error(text)
         case "INFO":
@@ -283,9 +287,12 @@ public enum NATSClientProtocol {
             buffer.writeInteger(UInt8(ascii: "0") + UInt8(value))
             return
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
         var rest = value
         withUnsafeMutableBytes(of: &digits) { raw in

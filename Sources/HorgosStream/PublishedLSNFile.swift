@@ -46,7 +46,9 @@ public struct PublishedLSNFile: Sendable, Hashable {
             case "stream": contents.stream = String(fields[1])
             case "lsn": contents.lsn = UInt64(fields[1]) ?? 0
             default:
-                if let region = Region(String(fields[0])), let lsn = UInt64(fields[1]) { contents.regions[region] = lsn }
+                if let region = Region(String(fields[0])), let lsn = UInt64(fields[1]) {
+                    contents.regions[region] = lsn
+                }
             }
         }
         return contents

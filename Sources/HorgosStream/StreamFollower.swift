@@ -280,7 +280,8 @@ public final class StreamFollower: @unchecked Sendable {
             publishStatus()
             return
         }
-        state.queue.append(Delivery(ackSubject: message.replyTo, done: false, pending: pending, arrivalMs: fields.arrivalTimeMs))
+        state.queue.append(
+            Delivery(ackSubject: message.replyTo, done: false, pending: pending, arrivalMs: fields.arrivalTimeMs))
         let loop = eventLoop
         do {
             try state.writer.submitFollowed(
@@ -297,8 +298,10 @@ public final class StreamFollower: @unchecked Sendable {
                 state.status.invalid += 1
                 logger.warning(
                     "follow: the store refused an entry from the stream; skipped",
-                    metadata: ["region": "\(state.region)", "node": "\(fields.node)", "lsn": "\(fields.lsn)",
-                               "error": "\(error)"])
+                    metadata: [
+                        "region": "\(state.region)", "node": "\(fields.node)", "lsn": "\(fields.lsn)",
+                        "error": "\(error)",
+                    ])
                 state.queue[state.queue.index(before: state.queue.endIndex)].done = true
                 drain(state)
             } else {
@@ -346,7 +349,8 @@ public final class StreamFollower: @unchecked Sendable {
         state.status.caughtUp = true
         state.status.state = "following"
         logger.notice(
-            "follow: caught up with the stream", metadata: ["region": "\(state.region)", "applied": "\(state.status.applied)"])
+            "follow: caught up with the stream",
+            metadata: ["region": "\(state.region)", "applied": "\(state.status.applied)"])
         publishStatus()
     }
 
@@ -372,7 +376,8 @@ public final class StreamFollower: @unchecked Sendable {
             for (region, state) in regions {
                 var s = state.status
                 s.lagEntries = Int(state.lastPending) + state.queue.count
-                s.lagSeconds = state.lastAppliedArrivalMs > 0 && s.lagEntries > 0
+                s.lagSeconds =
+                    state.lastAppliedArrivalMs > 0 && s.lagEntries > 0
                     ? max(0, Double(nowMs - state.lastAppliedArrivalMs) / 1000) : 0
                 if !connection.isConnected && s.state != "failed" { s.state = "connecting" }
                 shared[region] = s

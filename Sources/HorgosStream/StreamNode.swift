@@ -69,7 +69,8 @@ public final class StreamNode: @unchecked Sendable {
         self.settings = settings
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var options = NATSConnection.Options(servers: settings.servers, name: "horgosd \(settings.node)", tls: settings.tls)
+        var options = NATSConnection.Options(
+            servers: settings.servers, name: "horgosd \(settings.node)", tls: settings.tls)
         options.connectTimeout = .seconds(3)
         do {
             connection = try NATSConnection(options: options, eventLoop: group.next(), logger: logger)

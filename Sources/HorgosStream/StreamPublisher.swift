@@ -43,8 +43,10 @@ public struct StreamPublisherSnapshot: Sendable, Hashable {
     /// Buckets (upper bounds, µs) and counts of the time from an entry being durable to JetStream's ack.
     public var ackLatencyCounts = [Int](repeating: 0, count: StreamPublisherSnapshot.ackLatencyBucketsUs.count + 1)
     public var ackLatencySumUs = 0
-    public static let ackLatencyBucketsUs = [500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
-                                             1_000_000, 5_000_000]
+    public static let ackLatencyBucketsUs = [
+        500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
+        1_000_000, 5_000_000,
+    ]
 }
 
 /// Follows the journal after its published LSN and publishes every entry to JetStream, in LSN order,
@@ -334,14 +336,16 @@ public final class StreamPublisher: @unchecked Sendable {
             // restart (the file's per-region LSN): not published (again).
             if record.followedOrigin != nil || !settings.streams(region) || record.lsn <= published {
                 window.append(
-                    Entry(lsn: record.lsn, region: region, entryBytes: record.entryBytes, arrivalMs: record.arrivalMs,
-                          durableNs: now, frame: nil, state: .skipped, barrier: false))
+                    Entry(
+                        lsn: record.lsn, region: region, entryBytes: record.entryBytes, arrivalMs: record.arrivalMs,
+                        durableNs: now, frame: nil, state: .skipped, barrier: false))
                 continue
             }
             let barrier = record.kind == 4
             window.append(
-                Entry(lsn: record.lsn, region: region, entryBytes: record.entryBytes, arrivalMs: record.arrivalMs,
-                      durableNs: now, frame: frame(for: record), state: .unsent, barrier: barrier))
+                Entry(
+                    lsn: record.lsn, region: region, entryBytes: record.entryBytes, arrivalMs: record.arrivalMs,
+                    durableNs: now, frame: frame(for: record), state: .unsent, barrier: barrier))
             if barrier {
                 pendingBarrier = record.lsn
                 advanceWatermark()
@@ -461,8 +465,9 @@ public final class StreamPublisher: @unchecked Sendable {
         stats.resends += count
         if let reason, count > 0 {
             stats.lastError = reason
-            logger.notice("stream: publishing again from the oldest unacknowledged entry",
-                          metadata: ["entries": "\(count)", "reason": "\(reason)"])
+            logger.notice(
+                "stream: publishing again from the oldest unacknowledged entry",
+                metadata: ["entries": "\(count)", "reason": "\(reason)"])
         }
     }
 
@@ -555,8 +560,9 @@ public final class StreamPublisher: @unchecked Sendable {
         do {
             try file.write(stateDirectory: settings.stateDirectory)
         } catch {
-            logger.warning("stream: cannot write \(PublishedLSNFile.path(stateDirectory: settings.stateDirectory))",
-                           metadata: ["error": "\(error)"])
+            logger.warning(
+                "stream: cannot write \(PublishedLSNFile.path(stateDirectory: settings.stateDirectory))",
+                metadata: ["error": "\(error)"])
         }
     }
     private let writtenLock = Mutex<PublishedLSNFile?>(nil)
@@ -572,7 +578,8 @@ public struct StreamDefinition: Sendable, Hashable {
     public var duplicateWindowSeconds: Int
 
     public init(
-        name: String, subjects: [String], replicas: Int, maxAgeSeconds: Int, maxBytes: Int64, duplicateWindowSeconds: Int
+        name: String, subjects: [String], replicas: Int, maxAgeSeconds: Int, maxBytes: Int64,
+        duplicateWindowSeconds: Int
     ) {
         self.name = name
         self.subjects = subjects

@@ -87,7 +87,8 @@ public struct StreamRecordEncoder {
                 }
             } else {
                 facts.recordsRejected = 1
-                facts.protocolName = payload.count > GBT32960Entry.headerSize && payload[GBT32960Entry.headerSize] == 0x24
+                facts.protocolName =
+                    payload.count > GBT32960Entry.headerSize && payload[GBT32960Entry.headerSize] == 0x24
                     ? "gbt32960-2025" : "gbt32960-2016"
             }
         case 4:
@@ -144,7 +145,8 @@ public struct StreamRecordEncoder {
         for index in 0..<count {
             let view = TelemetryRecordView(
                 bytes: UnsafeRawBufferPointer(
-                    rebasing: payload[(WireFormat.telemetryHeaderSize + index * size)...].prefix(WireFormat.recordSizeV1)),
+                    rebasing: payload[(WireFormat.telemetryHeaderSize + index * size)...].prefix(
+                        WireFormat.recordSizeV1)),
                 baseTimeMs: base)
             let timestamp = view.timestampMs
             guard horizon.contains(timestamp, nowMs: arrivalMs) else {
@@ -238,7 +240,9 @@ public struct StreamRecordEncoder {
         bodyBuffer.writeBytes(bytes)
     }
 
-    static func gbt32960Message(_ stored: GBT32960StoredReport, sampleBytes: ByteBuffer) -> Horgos_Stream_V1_GBT32960Report {
+    static func gbt32960Message(_ stored: GBT32960StoredReport, sampleBytes: ByteBuffer)
+        -> Horgos_Stream_V1_GBT32960Report
+    {
         var m = Horgos_Stream_V1_GBT32960Report()
         let r = stored.report
         m.command = UInt32(stored.command.rawValue)

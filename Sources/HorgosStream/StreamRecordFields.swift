@@ -22,12 +22,15 @@ public struct StreamRecordFields: Sendable, Hashable {
             let type = UInt8(key & 7)
             switch (field, type) {
             case (1, 0): guard let v = reader.varint() else { return nil }; formatVersion = v
-            case (2, 2): guard let v = reader.lengthDelimited() else { return nil }; node = String(decoding: v, as: UTF8.self)
+            case (2, 2):
+                guard let v = reader.lengthDelimited() else { return nil }; node = String(decoding: v, as: UTF8.self)
             case (3, 0): guard let v = reader.varint() else { return nil }; lsn = v
-            case (4, 2): guard let v = reader.lengthDelimited() else { return nil }; region = String(decoding: v, as: UTF8.self)
+            case (4, 2):
+                guard let v = reader.lengthDelimited() else { return nil }; region = String(decoding: v, as: UTF8.self)
             case (5, 0): guard let v = reader.varint() else { return nil }; kind = v
             case (7, 0): guard let v = reader.varint() else { return nil }; arrivalTimeMs = Int64(bitPattern: v)
-            case (8, 2): guard let v = reader.lengthDelimited() else { return nil }; vin = String(decoding: v, as: UTF8.self)
+            case (8, 2):
+                guard let v = reader.lengthDelimited() else { return nil }; vin = String(decoding: v, as: UTF8.self)
             case (10, 2): guard let v = reader.lengthDelimited() else { return nil }; journalPayload = Array(v)
             default: guard reader.skip(type: type) else { return nil }
             }

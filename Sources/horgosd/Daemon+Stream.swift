@@ -50,7 +50,8 @@ extension Daemon {
             followRegions: s.followRegions.compactMap(HorgosStore.Region.init),
             catchUpTimeout: s.catchUpTimeoutSeconds == 0 ? nil : .seconds(Int64(s.catchUpTimeoutSeconds)),
             horizon: TimeHorizon(
-                pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000))
+                pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000
+            ))
         do {
             return try StreamNode(settings: settings, logger: logger)
         } catch {
@@ -60,8 +61,10 @@ extension Daemon {
 
     /// Wires the stream's figures into `/status` (the `stream` object and each region's lag columns) and
     /// `/health/CC` (a followed region answers 503 until it caught up).
-    static func reportStream(_ node: StreamNode, into report: inout RegionReport, state: DaemonState,
-                             durability: HorgosConfiguration.Durability) {
+    static func reportStream(
+        _ node: StreamNode, into report: inout RegionReport, state: DaemonState,
+        durability: HorgosConfiguration.Durability
+    ) {
         report.streamStatus = { code in
             guard let region = HorgosStore.Region(code) else { return nil }
             let lag = node.publisher.snapshot.regions[region] ?? RegionPublishLag()
@@ -74,7 +77,8 @@ extension Daemon {
         state.setStreamReporter {
             let s = node.publisher.snapshot
             return StreamStatus(
-                state: s.connection.state.rawValue, server: s.connection.server, serverVersion: s.connection.serverVersion,
+                state: s.connection.state.rawValue, server: s.connection.server,
+                serverVersion: s.connection.serverVersion,
                 streamName: node.settings.definition.name, node: node.settings.node, durability: durability.rawValue,
                 publishedLsn: s.publishedLSN, published: s.published, duplicates: s.duplicates, resends: s.resends,
                 outstanding: s.outstanding, heldAcks: s.heldAcknowledgements,
@@ -98,31 +102,43 @@ extension Daemon {
             regions.map { ("{region=\"\($0.key.code)\"}", read($0.value)) }
         }
         func single(_ value: String?) -> [(String, String)] { value.map { [("", $0)] } ?? [] }
-        family("horgos_stream_connected", "gauge", "1 while connected to a NATS server (stream.servers).",
-               single(s.map { $0.connection.state == .connected ? "1" : "0" }))
-        family("horgos_stream_published_lsn", "gauge", "Every journal entry at or below this LSN is on the stream.",
-               single(s.map { "\($0.publishedLSN)" }))
-        family("horgos_stream_published_total", "counter", "Journal entries acknowledged by JetStream.",
-               single(s.map { "\($0.published)" }))
-        family("horgos_stream_duplicates_total", "counter", "Publishes JetStream already had (its duplicate window).",
-               single(s.map { "\($0.duplicates)" }))
-        family("horgos_stream_resends_total", "counter", "Publishes sent again after a timeout, an error or a reconnect.",
-               single(s.map { "\($0.resends)" }))
-        family("horgos_stream_publish_errors_total", "counter", "Publishes JetStream answered with an error.",
-               (s?.errors ?? [:]).sorted { $0.key < $1.key }.map { ("{reason=\"\($0.key)\"}", "\($0.value)") })
-        family("horgos_stream_outstanding", "gauge", "Publishes awaiting JetStream's ack.",
-               single(s.map { "\($0.outstanding)" }))
-        family("horgos_stream_held_acks", "gauge", "store.durability replicated: ACKs to units waiting for the stream.",
-               single(s.map { "\($0.heldAcknowledgements)" }))
-        family("horgos_stream_publish_lag_entries", "gauge", "Journal entries of the region not yet on the stream.",
-               perRegion { "\($0.entries)" })
-        family("horgos_stream_publish_lag_bytes", "gauge", "Journal bytes of the region not yet on the stream.",
-               perRegion { "\($0.bytes)" })
-        family("horgos_stream_publish_lag_seconds", "gauge", "Age of the region's oldest entry not yet on the stream.",
-               perRegion { "\($0.seconds)" })
-        family("horgos_stream_publish_held", "gauge",
-               "1 while the region's frames wait: its unpublished bytes reached stream.max_lag_bytes.",
-               perRegion { $0.heldBack ? "1" : "0" })
+        family(
+            "horgos_stream_connected", "gauge", "1 while connected to a NATS server (stream.servers).",
+            single(s.map { $0.connection.state == .connected ? "1" : "0" }))
+        family(
+            "horgos_stream_published_lsn", "gauge", "Every journal entry at or below this LSN is on the stream.",
+            single(s.map { "\($0.publishedLSN)" }))
+        family(
+            "horgos_stream_published_total", "counter", "Journal entries acknowledged by JetStream.",
+            single(s.map { "\($0.published)" }))
+        family(
+            "horgos_stream_duplicates_total", "counter", "Publishes JetStream already had (its duplicate window).",
+            single(s.map { "\($0.duplicates)" }))
+        family(
+            "horgos_stream_resends_total", "counter", "Publishes sent again after a timeout, an error or a reconnect.",
+            single(s.map { "\($0.resends)" }))
+        family(
+            "horgos_stream_publish_errors_total", "counter", "Publishes JetStream answered with an error.",
+            (s?.errors ?? [:]).sorted { $0.key < $1.key }.map { ("{reason=\"\($0.key)\"}", "\($0.value)") })
+        family(
+            "horgos_stream_outstanding", "gauge", "Publishes awaiting JetStream's ack.",
+            single(s.map { "\($0.outstanding)" }))
+        family(
+            "horgos_stream_held_acks", "gauge", "store.durability replicated: ACKs to units waiting for the stream.",
+            single(s.map { "\($0.heldAcknowledgements)" }))
+        family(
+            "horgos_stream_publish_lag_entries", "gauge", "Journal entries of the region not yet on the stream.",
+            perRegion { "\($0.entries)" })
+        family(
+            "horgos_stream_publish_lag_bytes", "gauge", "Journal bytes of the region not yet on the stream.",
+            perRegion { "\($0.bytes)" })
+        family(
+            "horgos_stream_publish_lag_seconds", "gauge", "Age of the region's oldest entry not yet on the stream.",
+            perRegion { "\($0.seconds)" })
+        family(
+            "horgos_stream_publish_held", "gauge",
+            "1 while the region's frames wait: its unpublished bytes reached stream.max_lag_bytes.",
+            perRegion { $0.heldBack ? "1" : "0" })
         out += "# HELP horgos_stream_ack_latency_seconds From an entry being durable to JetStream's ack.\n"
         out += "# TYPE horgos_stream_ack_latency_seconds histogram\n"
         if let s {
@@ -140,16 +156,21 @@ extension Daemon {
         func perFollowed(_ read: (RegionFollowStatus) -> String) -> [(String, String)] {
             followed.map { ("{region=\"\($0.key.code)\"}", read($0.value)) }
         }
-        family("horgos_follow_lag_entries", "gauge", "Entries the stream holds for this follower not yet in its journal.",
-               perFollowed { "\($0.lagEntries)" })
-        family("horgos_follow_lag_seconds", "gauge", "Age of the newest followed entry applied, while entries wait.",
-               perFollowed { "\($0.lagSeconds)" })
-        family("horgos_follow_caught_up", "gauge", "1 once the followed region caught up with the stream.",
-               perFollowed { $0.caughtUp ? "1" : "0" })
-        family("horgos_follow_applied_total", "counter", "Entries of other nodes copied into this node's journal.",
-               perFollowed { "\($0.applied)" })
-        family("horgos_follow_invalid_total", "counter", "Stream messages the follower could not apply (skipped).",
-               perFollowed { "\($0.invalid)" })
+        family(
+            "horgos_follow_lag_entries", "gauge", "Entries the stream holds for this follower not yet in its journal.",
+            perFollowed { "\($0.lagEntries)" })
+        family(
+            "horgos_follow_lag_seconds", "gauge", "Age of the newest followed entry applied, while entries wait.",
+            perFollowed { "\($0.lagSeconds)" })
+        family(
+            "horgos_follow_caught_up", "gauge", "1 once the followed region caught up with the stream.",
+            perFollowed { $0.caughtUp ? "1" : "0" })
+        family(
+            "horgos_follow_applied_total", "counter", "Entries of other nodes copied into this node's journal.",
+            perFollowed { "\($0.applied)" })
+        family(
+            "horgos_follow_invalid_total", "counter", "Stream messages the follower could not apply (skipped).",
+            perFollowed { "\($0.invalid)" })
         return out
     }
 }
