@@ -23,6 +23,21 @@ enum StreamTestBed {
         return try await NATSCluster(size: size)
     }
 
+    /// Runs `body` with a cluster of `clusterSize` nodes and a started daemon publishing to it (regions AE
+    /// and SA); both are gone when it returns or throws.
+    static func withDaemon(
+        clusterSize: Int = 3, node: String, durability: String = "disk", extra: [String: String] = [:],
+        _ body: (NATSCluster, DaemonProcess) async throws -> Void
+    ) async throws {
+        guard let cluster = try await cluster(size: clusterSize) else { return }
+        defer { cluster.shutdown() }
+        let daemon = try DaemonProcess(
+            environment: environment(servers: cluster.urls, node: node, durability: durability, extra: extra))
+        defer { daemon.removeState() }
+        try await daemon.start()
+        try await body(cluster, daemon)
+    }
+
     /// A daemon's stream settings (plus anything in `extra`): the cluster, its node id, the durability.
     static func environment(
         servers: String, node: String, durability: String = "disk", regions: String = "AE,SA",
@@ -87,8 +102,9 @@ enum StreamTestBed {
             }
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw HarnessError("timed out waiting for \(what); last /status stream: \(String(describing: last?.stream)) "
-            + "regions: \(String(describing: last?.regions))\n" + daemon.log.suffix(3000))
+        throw HarnessError(
+            "timed out waiting for \(what); last /status stream: \(String(describing: last?.stream)) "
+                + "regions: \(String(describing: last?.regions))\n" + daemon.log.suffix(3000))
     }
 
     /// Waits until everything the daemon journaled is on the stream (no lag, nothing in flight).
@@ -152,8 +168,9 @@ enum StreamTestBed {
         #expect(extra == 0, "\(extra) records on the stream were never acknowledged", sourceLocation: sourceLocation)
         let samples = onStream.values.reduce(0) { $0 + $1.count }
         if exactCount {
-            #expect(samples == ledger.count, "stream samples \(samples) = acknowledged records \(ledger.count)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                samples == ledger.count, "stream samples \(samples) = acknowledged records \(ledger.count)",
+                sourceLocation: sourceLocation)
         }
         print("stream check: \(entries.count) messages, \(samples) samples, \(ledger.count) acknowledged records")
     }

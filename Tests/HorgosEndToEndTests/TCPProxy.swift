@@ -2,10 +2,11 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A loopback TCP proxy whose server-to-client direction can be held: what the server sends waits in
-/// the proxy (in order) until `release()`. The stream's "acknowledged only after JetStream's ack" test
-/// puts it between `horgosd` and a NATS server and holds the PubAcks while the server already stored
-/// the messages.
+/// A loopback TCP proxy whose directions can be held: what one side sends waits in the proxy (in order)
+/// until `release()`. The stream's "acknowledged only after JetStream's ack" test puts it between
+/// `horgosd` and a NATS server and holds the PubAcks while the server already stored the messages; the
+/// disk-mode failover test holds the publishes, so the owner dies with acknowledged records the stream
+/// does not have.
 final class TCPProxy: Sendable {
     final class Control: Sendable {
         private let state = Mutex<(holding: Bool, held: [(any Channel, ByteBuffer)])>((false, []))
@@ -32,17 +33,21 @@ final class TCPProxy: Sendable {
 
     let port: Int
     private let server: any Channel
+    /// What the server sends (toward the client), and what the client sends.
     let control: Control
+    let clientControl: Control
 
-    private init(server: any Channel, control: Control) {
+    private init(server: any Channel, control: Control, clientControl: Control) {
         self.server = server
         self.control = control
+        self.clientControl = clientControl
         port = server.localAddress?.port ?? 0
     }
 
     /// A proxy on a free loopback port to `127.0.0.1:targetPort`.
     static func start(targetPort: Int) async throws -> TCPProxy {
         let control = Control()
+        let clientControl = Control()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { inbound in
                 ClientBootstrap(group: inbound.eventLoop)
@@ -53,19 +58,24 @@ final class TCPProxy: Sendable {
                     }
                     .connect(host: "127.0.0.1", port: targetPort)
                     .flatMapThrowing { outbound in
-                        try inbound.pipeline.syncOperations.addHandler(Forward(to: outbound, control: nil))
+                        try inbound.pipeline.syncOperations.addHandler(Forward(to: outbound, control: clientControl))
                     }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return TCPProxy(server: server, control: control)
+        return TCPProxy(server: server, control: control, clientControl: clientControl)
     }
 
     /// From now on the server's bytes wait in the proxy.
     func holdServerToClient() { _ = control.setHolding(true) }
 
-    /// Sends what was held, in order, and forwards again.
+    /// From now on the client's bytes wait in the proxy (the server sees nothing: a partition).
+    func holdClientToServer() { _ = clientControl.setHolding(true) }
+
+    /// Sends what was held, in order, both ways, and forwards again.
     func release() {
-        for (channel, buffer) in control.setHolding(false) { channel.writeAndFlush(buffer, promise: nil) }
+        for (channel, buffer) in control.setHolding(false) + clientControl.setHolding(false) {
+            channel.writeAndFlush(buffer, promise: nil)
+        }
     }
 
     func close() { server.close(promise: nil) }

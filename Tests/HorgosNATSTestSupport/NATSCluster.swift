@@ -69,14 +69,17 @@ public final class NATSCluster: @unchecked Sendable {
             throw Failure("nats-server is not installed: apt-get install nats-server (.ci/run installs it)")
         }
         self.executable = executable
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-nats-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("horgos-nats-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var ports: [(Int, Int)] = []
         for _ in 0..<size { ports.append((try Self.freePort(), try Self.freePort())) }
         var made: [Node] = []
         for (index, (client, cluster)) in ports.enumerated() {
             let name = "n\(index + 1)"
-            let routes = ports.enumerated().filter { $0.offset != index }.map { "nats-route://127.0.0.1:\($0.element.1)" }
+            let routes = ports.enumerated().filter { $0.offset != index }.map {
+                "nats-route://127.0.0.1:\($0.element.1)"
+            }
             var text = """
                 server_name: \(name)
                 listen: 127.0.0.1:\(client)
@@ -114,8 +117,9 @@ public final class NATSCluster: @unchecked Sendable {
             let config = "\(directory)/\(name).conf"
             try text.write(toFile: config, atomically: true, encoding: .utf8)
             made.append(
-                Node(name: name, clientPort: client, clusterPort: cluster, configPath: config,
-                     logPath: "\(directory)/\(name).log"))
+                Node(
+                    name: name, clientPort: client, clusterPort: cluster, configPath: config,
+                    logPath: "\(directory)/\(name).log"))
         }
         nodes = made
         for node in nodes { try start(node) }
@@ -203,39 +207,10 @@ public final class NATSCluster: @unchecked Sendable {
         }
     }
 
-    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
-    static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
-
     /// A TCP port that was free a moment ago.
-    public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(fd, pointer, length) == 0 else { return -1 }
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        guard bound == 0 else { throw Failure("could not find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    public static func freePort() throws -> Int { try LoopbackPort.free() }
+
+    static func accepts(port: Int) -> Bool { LoopbackPort.accepts(port) }
 }
 
 /// A short-lived HorgosNATS connection for test plumbing: one request, or reading a whole stream.
@@ -264,8 +239,10 @@ public enum NATSTestClient {
     }
 
     /// One request's reply payload.
-    public static func request(url: String, subject: String, body: [UInt8] = [], tls: Bool = false,
-                               timeout: TimeAmount) async throws -> [UInt8] {
+    public static func request(
+        url: String, subject: String, body: [UInt8] = [], tls: Bool = false,
+        timeout: TimeAmount
+    ) async throws -> [UInt8] {
         try await withConnection(url: url, tls: tls) { connection in
             let reply = try await connection.request(subject, payload: body, timeout: timeout).get()
             return Array(reply.payload.readableBytesView)
@@ -277,7 +254,9 @@ public enum NATSTestClient {
     public static func readAll(url: String, stream: String, filter: String? = nil) async throws -> [NATSMessage] {
         try await withConnection(url: url) { connection in
             let jetStream = JetStreamContext(connection: connection, timeout: .seconds(10))
-            var config: [String: Any] = ["ack_policy": "none", "deliver_policy": "all", "inactive_threshold": 60_000_000_000]
+            var config: [String: Any] = [
+                "ack_policy": "none", "deliver_policy": "all", "inactive_threshold": 60_000_000_000,
+            ]
             if let filter { config["filter_subject"] = filter }
             let body = try JSONSerialization.data(withJSONObject: ["stream_name": stream, "config": config])
             let created = try await jetStream.call("CONSUMER.CREATE.\(stream)", body: Array(body))
@@ -340,6 +319,43 @@ public enum NATSTestClient {
             state.withLock { state in
                 defer { state.statuses.removeAll() }
                 return state.statuses
+            }
+        }
+    }
+}
+
+/// Loopback TCP ports for tests: a free one, and whether one accepts connections.
+public enum LoopbackPort {
+    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    public static func free() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw NATSCluster.Failure("could not find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
+    public static func accepts(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
     }

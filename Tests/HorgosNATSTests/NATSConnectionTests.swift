@@ -76,7 +76,8 @@ import Testing
                 Array(name.utf8).withUnsafeBytes { _ = connection.publish(subject: "greet.\(name)", payload: $0) }
             }
         }.get()
-        let reply = try await connection.request("service.echo", payload: Array("ping".utf8), timeout: .seconds(5)).get()
+        let reply = try await connection.request("service.echo", payload: Array("ping".utf8), timeout: .seconds(5))
+            .get()
         #expect(String(buffer: reply.payload) == "echo ping")
         try await connection.roundTrip().get()
         #expect(inbox.all == ["a", "b", "c"], "in order, each once")
@@ -211,7 +212,8 @@ import Testing
 
         try await jetStream.createDurableConsumer(
             stream: "T",
-            JetStreamConsumerConfiguration(durableName: "c1", filterSubject: "t.>", ackWait: 30_000_000_000, maxAckPending: 100))
+            JetStreamConsumerConfiguration(
+                durableName: "c1", filterSubject: "t.>", ackWait: 30_000_000_000, maxAckPending: 100))
         let messages = try await NATSTestClient.readAll(url: cluster.nodes[1].url, stream: "T")
         #expect(messages.count == 2)
         #expect(messages.compactMap { $0.headers?["Nats-Msg-Id"] } == ["n1:1", "n1:2"])
@@ -256,7 +258,8 @@ final class SilentServer: Sendable {
         var answered = false
 
         func channelActive(context: ChannelHandlerContext) {
-            let info = "INFO {\"server_id\":\"silent\",\"version\":\"2.9.10\",\"headers\":true,\"max_payload\":1048576}\r\n"
+            let info =
+                "INFO {\"server_id\":\"silent\",\"version\":\"2.9.10\",\"headers\":true,\"max_payload\":1048576}\r\n"
             context.writeAndFlush(NIOAny(ByteBuffer(string: info)), promise: nil)
         }
 

@@ -7,7 +7,8 @@ import Testing
 /// byte for byte (https://docs.nats.io/reference/reference-protocols/nats-protocol).
 @Suite struct NATSProtocolTests {
     static func decodeAll(_ text: String, chunk: Int = .max) throws -> [NATSServerOperation] {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(NATSFrameDecoder(maxControlLine: 4096, maxPayload: 1024)))
+        let channel = EmbeddedChannel(
+            handler: ByteToMessageHandler(NATSFrameDecoder(maxControlLine: 4096, maxPayload: 1024)))
         let bytes = Array(text.utf8)
         var index = 0
         while index < bytes.count {
@@ -103,7 +104,8 @@ import Testing
         NATSHeaders(fields: [("Nats-Msg-Id", "n1:42")]).write(to: &headers)
         #expect(String(buffer: headers) == "NATS/1.0\r\nNats-Msg-Id: n1:42\r\n\r\n")
         Array("xy".utf8).withUnsafeBytes {
-            NATSClientProtocol.writePublish(to: &buffer, subject: "s", replyTo: "_INBOX.r.1", headers: headers, payload: $0)
+            NATSClientProtocol.writePublish(
+                to: &buffer, subject: "s", replyTo: "_INBOX.r.1", headers: headers, payload: $0)
         }
         #expect(String(buffer: buffer) == "HPUB s _INBOX.r.1 32 34\r\nNATS/1.0\r\nNats-Msg-Id: n1:42\r\n\r\nxy\r\n")
     }
@@ -132,26 +134,34 @@ import Testing
 
     @Test func publishAcksAreReadWithoutFoundation() {
         func message(_ payload: String, headers: NATSHeaders? = nil) -> NATSMessage {
-            NATSMessage(subject: "_INBOX.x.p.1", sid: 1, replyTo: nil, headers: headers, payload: ByteBuffer(string: payload))
+            NATSMessage(
+                subject: "_INBOX.x.p.1", sid: 1, replyTo: nil, headers: headers, payload: ByteBuffer(string: payload))
         }
-        #expect(JetStreamPublishAck.parse(message("{\"stream\":\"HORGOS\",\"seq\":1234}")) == .stored(sequence: 1234, duplicate: false))
+        #expect(
+            JetStreamPublishAck.parse(message("{\"stream\":\"HORGOS\",\"seq\":1234}"))
+                == .stored(sequence: 1234, duplicate: false))
         #expect(
             JetStreamPublishAck.parse(message("{\"stream\":\"HORGOS\",\"seq\":7,\"duplicate\":true}"))
                 == .stored(sequence: 7, duplicate: true))
         // What nats-server 2.9.10 sends, byte for byte.
-        #expect(JetStreamPublishAck.parse(message("{\"stream\":\"T\", \"seq\":1}")) == .stored(sequence: 1, duplicate: false))
+        #expect(
+            JetStreamPublishAck.parse(message("{\"stream\":\"T\", \"seq\":1}"))
+                == .stored(sequence: 1, duplicate: false))
         #expect(
             JetStreamPublishAck.parse(message("{\"stream\":\"T\", \"seq\":1,\"duplicate\": true}"))
                 == .stored(sequence: 1, duplicate: true))
         guard
             case .failed(let error) = JetStreamPublishAck.parse(
-                message("{\"error\":{\"code\":503,\"err_code\":10077,\"description\":\"JetStream system temporarily unavailable\"}}"))
+                message(
+                    "{\"error\":{\"code\":503,\"err_code\":10077,"
+                        + "\"description\":\"JetStream system temporarily unavailable\"}}"))
         else {
             Issue.record("an error answer was read as stored")
             return
         }
         #expect(error.code == 503 && error.errorCode == 10077)
-        guard case .failed(let noResponders) = JetStreamPublishAck.parse(message("", headers: NATSHeaders(status: 503))) else {
+        guard case .failed(let noResponders) = JetStreamPublishAck.parse(message("", headers: NATSHeaders(status: 503)))
+        else {
             Issue.record("no responders was read as stored")
             return
         }

@@ -29,7 +29,8 @@ import Testing
     @Test func theStreamKeysAreReadFromTheEnvironment() async throws {
         let configuration = try await Self.load([
             "HORGOS_REGIONS": "AE,SA,MX", "HORGOS_STREAM_SERVERS": "nats://10.0.0.1:4222,tls://u:p@nats-2:4223",
-            "HORGOS_NODE_ID": "node-a", "HORGOS_STORE_DURABILITY": "replicated", "HORGOS_STREAM_SUBJECT_PREFIX": "fleet.eu",
+            "HORGOS_NODE_ID": "node-a", "HORGOS_STORE_DURABILITY": "replicated",
+            "HORGOS_STREAM_SUBJECT_PREFIX": "fleet.eu",
             "HORGOS_STREAM_NAME": "FLEET_EU", "HORGOS_STREAM_REPLICAS": "5", "HORGOS_STREAM_MAX_LAG_BYTES": "1048576",
             "HORGOS_STREAM_MAX_OUTSTANDING": "64", "HORGOS_FOLLOW_REGIONS": "SA,MX",
             "HORGOS_FOLLOW_CATCH_UP_TIMEOUT_SECONDS": "0",
@@ -41,23 +42,24 @@ import Testing
         #expect(configuration.stream.followRegions == ["SA", "MX"] && configuration.stream.catchUpTimeoutSeconds == 0)
     }
 
-    @Test(arguments: [
-        (["HORGOS_STORE_DURABILITY": "replicated"], "store.durability"),
-        (["HORGOS_STORE_DURABILITY": "quorum"], "store.durability"),
-        (["HORGOS_STREAM_SERVERS": "http://nats:4222"], "stream.servers"),
-        (["HORGOS_STREAM_SERVERS": "nats://nats:99999"], "stream.servers"),
-        (["HORGOS_NODE_ID": "node a"], "node.id"),
-        (["HORGOS_NODE_ID": String(repeating: "n", count: 33)], "node.id"),
-        (["HORGOS_STREAM_SUBJECT_PREFIX": "horgos.*"], "stream.subject_prefix"),
-        (["HORGOS_STREAM_SUBJECT_PREFIX": "a..b"], "stream.subject_prefix"),
-        (["HORGOS_STREAM_NAME": "HOR.GOS"], "stream.name"),
-        (["HORGOS_STREAM_REPLICAS": "0"], "stream.replicas"),
-        (["HORGOS_STREAM_MAX_LAG_BYTES": "2147483648"], "stream.max_lag_bytes"),
-        (["HORGOS_STREAM_MAX_OUTSTANDING": "0"], "stream.max_outstanding"),
-        (["HORGOS_STREAM_TLS_CA_CERTIFICATE": "/nonexistent/ca.pem"], "stream.tls_ca_certificate"),
-        (["HORGOS_STREAM_SERVERS": "nats://n:4222", "HORGOS_FOLLOW_REGIONS": "ZZ"], "follow.regions"),
-        (["HORGOS_FOLLOW_REGIONS": "AE"], "follow.regions"),
-    ] as [([String: String], String)])
+    @Test(
+        arguments: [
+            (["HORGOS_STORE_DURABILITY": "replicated"], "store.durability"),
+            (["HORGOS_STORE_DURABILITY": "quorum"], "store.durability"),
+            (["HORGOS_STREAM_SERVERS": "http://nats:4222"], "stream.servers"),
+            (["HORGOS_STREAM_SERVERS": "nats://nats:99999"], "stream.servers"),
+            (["HORGOS_NODE_ID": "node a"], "node.id"),
+            (["HORGOS_NODE_ID": String(repeating: "n", count: 33)], "node.id"),
+            (["HORGOS_STREAM_SUBJECT_PREFIX": "horgos.*"], "stream.subject_prefix"),
+            (["HORGOS_STREAM_SUBJECT_PREFIX": "a..b"], "stream.subject_prefix"),
+            (["HORGOS_STREAM_NAME": "HOR.GOS"], "stream.name"),
+            (["HORGOS_STREAM_REPLICAS": "0"], "stream.replicas"),
+            (["HORGOS_STREAM_MAX_LAG_BYTES": "2147483648"], "stream.max_lag_bytes"),
+            (["HORGOS_STREAM_MAX_OUTSTANDING": "0"], "stream.max_outstanding"),
+            (["HORGOS_STREAM_TLS_CA_CERTIFICATE": "/nonexistent/ca.pem"], "stream.tls_ca_certificate"),
+            (["HORGOS_STREAM_SERVERS": "nats://n:4222", "HORGOS_FOLLOW_REGIONS": "ZZ"], "follow.regions"),
+            (["HORGOS_FOLLOW_REGIONS": "AE"], "follow.regions"),
+        ] as [([String: String], String)])
     func aBadStreamKeyIsRefusedNamingTheKey(environment: [String: String], key: String) async throws {
         let error = try #require(await Self.refusal(environment))
         #expect(error.code == .invalidValue && error.key == key, "\(error)")

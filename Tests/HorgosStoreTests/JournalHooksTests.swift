@@ -18,7 +18,11 @@ import Testing
     final class TestGate: JournalAcknowledgementGate {
         let held = Mutex<[GatedCompletion]>([])
         func hold(_ completions: [GatedCompletion]) { held.withLock { $0.append(contentsOf: completions) } }
-        func runAll() { for completion in held.withLock({ list in defer { list.removeAll() }; return list }) { completion.run() } }
+        func runAll() {
+            for completion in held.withLock({ list in
+                defer { list.removeAll() }; return list
+            }) { completion.run() }
+        }
     }
 
     final class Counter: Sendable {
@@ -38,7 +42,8 @@ import Testing
 
     /// A 50-record TELEMETRY payload (2,028 bytes): 700 of them fill two 1 MiB segments.
     static func payload(_ index: Int) -> [UInt8] {
-        telemetryPayload(vin: testVIN(index % 7), baseTimeMs: noon - 3_600_000 + Int64(index) * 60_000, records: simpleRecords(50))
+        telemetryPayload(
+            vin: testVIN(index % 7), baseTimeMs: noon - 3_600_000 + Int64(index) * 60_000, records: simpleRecords(50))
     }
 
     static func configuration(_ dir: TempDirectory, hooks: JournalHooks) -> StoreConfiguration {
@@ -90,7 +95,8 @@ import Testing
         let durableRounds = Counter()
         let store = try ShardStore(
             configuration: Self.configuration(
-                dir, hooks: JournalHooks(holds: [hold], durable: { _ in durableRounds.value.add(1, ordering: .relaxed) })))
+                dir,
+                hooks: JournalHooks(holds: [hold], durable: { _ in durableRounds.value.add(1, ordering: .relaxed) })))
         let writer = try store.writer(for: ae)
         let done = Counter()
         for index in 0..<700 { try writer.submitTelemetry(Self.payload(index), completion: done.callback) }

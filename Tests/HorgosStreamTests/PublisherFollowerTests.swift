@@ -91,7 +91,9 @@ import Testing
         let storeA = try Self.store(stateA, node: nodeA)
         nodeA.start(store: storeA)
         let done = Counter()
-        for index in 0..<100 { try storeA.writer(for: Self.ae).submitTelemetry(Self.payload(index, vin: vin), completion: done.callback) }
+        for index in 0..<100 {
+            try storeA.writer(for: Self.ae).submitTelemetry(Self.payload(index, vin: vin), completion: done.callback)
+        }
         #expect(try await Self.until { done.count == 100 })
         #expect(try await Self.until { nodeA.publisher.snapshot.publishedLSN == 100 })
         var messages = try await NATSTestClient.readAll(url: cluster.nodes[0].url, stream: "HORGOS")

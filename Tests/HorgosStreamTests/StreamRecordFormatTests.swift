@@ -22,7 +22,9 @@ import Testing
         return Array(frame[WireFormat.headerSize..<(frame.count - WireFormat.trailerSize)])
     }
 
-    static func encode(kind: UInt8, payload: [UInt8], lsn: UInt64 = 42) throws -> (StreamEntryFacts, Horgos_Stream_V1_Record, ByteBuffer) {
+    static func encode(kind: UInt8, payload: [UInt8], lsn: UInt64 = 42) throws -> (
+        StreamEntryFacts, Horgos_Stream_V1_Record, ByteBuffer
+    ) {
         var encoder = StreamRecordEncoder(node: "node-a", horizon: horizon)
         let facts = payload.withUnsafeBytes {
             encoder.encode(kind: kind, region: "AE", lsn: lsn, arrivalMs: arrival, payload: $0)
@@ -43,7 +45,10 @@ import Testing
         let payload = Self.telemetryPayload([full, empty, outside], base: base)
         let (facts, record, _) = try Self.encode(kind: JournalEntryKind.telemetry.rawValue, payload: payload)
 
-        #expect(facts == StreamEntryFacts(kindName: "telemetry", vin: Self.vin.description, protocolName: "horgos", recordsRejected: 1))
+        #expect(
+            facts
+                == StreamEntryFacts(
+                    kindName: "telemetry", vin: Self.vin.description, protocolName: "horgos", recordsRejected: 1))
         #expect(record.formatVersion == 1 && record.node == "node-a" && record.lsn == 42 && record.region == "AE")
         #expect(record.kind == .telemetry && record.`protocol` == .horgos && record.arrivalTimeMs == Self.arrival)
         #expect(record.vehicleIdentificationVin == Self.vin.description && record.recordsRejected == 1)
@@ -57,14 +62,20 @@ import Testing
         #expect(s.currentLocationHeading == 87.5 && s.traveledDistance == 12_345.6)
         #expect(String(format: "%.1f", s.speed) == "62.4")
         #expect(String(format: "%.1f", s.powertrainTractionBatteryCurrentVoltage) == "398.2")
-        #expect(String(format: "%.1f", s.powertrainTractionBatteryCurrentCurrent) == "-41.3", "VSS: positive into the battery")
+        #expect(
+            String(format: "%.1f", s.powertrainTractionBatteryCurrentCurrent) == "-41.3",
+            "VSS: positive into the battery")
         #expect(s.powertrainTractionBatteryStateOfChargeCurrent == 71)
         #expect(s.powertrainTractionBatteryTemperatureMax == 34 && s.powertrainTractionBatteryTemperatureMin == -29)
         #expect(String(format: "%.2f", s.lowVoltageBatteryCurrentVoltage) == "13.80")
         #expect(s.powertrainTractionBatteryRange == 312_000, "metres")
-        #expect(s.powertrainTractionBatteryChargingIsCharging && s.powertrainTractionBatteryChargingIsChargingCableConnected)
+        #expect(
+            s.powertrainTractionBatteryChargingIsCharging && s.powertrainTractionBatteryChargingIsChargingCableConnected
+        )
         #expect(s.powertrainTransmissionSelectedGear == 127, "D")
-        #expect(s.status == UInt32(full.status) && s.gbt32960GeneralAlarmFlags == full.alarmFlags && s.gbt32960MaxAlarmLevel == 2)
+        #expect(
+            s.status == UInt32(full.status) && s.gbt32960GeneralAlarmFlags == full.alarmFlags
+                && s.gbt32960MaxAlarmLevel == 2)
 
         let n = telemetry.samples[1]
         #expect(n.timestampMs == base + 1_000)
@@ -77,7 +88,9 @@ import Testing
         #expect(n.status == 0 && !n.powertrainTractionBatteryChargingIsCharging)
     }
 
-    @Test(arguments: [(UInt8(1), Int32(126)), (2, -1), (3, 0), (4, 127), (5, 127), (0, nil), (6, nil)] as [(UInt8, Int32?)])
+    @Test(
+        arguments: [(UInt8(1), Int32(126)), (2, -1), (3, 0), (4, 127), (5, 127), (0, nil), (6, nil)]
+            as [(UInt8, Int32?)])
     func gearsBecomeVSSSelectedGear(gear: UInt8, expected: Int32?) throws {
         let record = TelemetryRecord(status: UInt16(gear) << 4)
         let (_, decoded, _) = try Self.encode(
@@ -120,7 +133,9 @@ import Testing
     func aGBT32960ReportCarriesTheRowTheShardsStoreAndItsBlocks(edition: GBT32960Edition) throws {
         let beijing = GBT32960Format.beijingUTCOffsetSeconds
         let time = GBT32960Time(epochSeconds: Self.arrival / 1000 - 30, utcOffsetSeconds: beijing)
-        let values = edition == .edition2016 ? GBT32960RealtimeValues.typical(seed: 3, time: time)
+        let values =
+            edition == .edition2016
+            ? GBT32960RealtimeValues.typical(seed: 3, time: time)
             : GBT32960RealtimeValues.typical2025(seed: 3, time: time)
         var frame: [UInt8] = []
         GBT32960Encoder.appendFrame(edition: edition, command: .realtime, vin: GBT32960VINField(Self.vin), to: &frame) {
@@ -162,7 +177,10 @@ import Testing
     @Test func anEraseNamesTheVINAndTheEnvelopeParserReadsWhatAFollowerNeeds() throws {
         let payload = Array(Self.vin.description.utf8)
         let (facts, record, bytes) = try Self.encode(kind: 4, payload: payload, lsn: 9_000_000_000)
-        #expect(facts == StreamEntryFacts(kindName: "erase", vin: Self.vin.description, protocolName: "operator", recordsRejected: 0))
+        #expect(
+            facts
+                == StreamEntryFacts(
+                    kindName: "erase", vin: Self.vin.description, protocolName: "operator", recordsRejected: 0))
         #expect(record.kind == .erase && record.`protocol` == .operator)
         guard case .erase(let erase)? = record.body else { Issue.record("no erase body"); return }
         #expect(erase.vehicleIdentificationVin == Self.vin.description)
@@ -170,6 +188,7 @@ import Testing
         #expect(fields.formatVersion == 1 && fields.node == "node-a" && fields.lsn == 9_000_000_000)
         #expect(fields.region == "AE" && fields.kind == 4 && fields.arrivalTimeMs == Self.arrival)
         #expect(fields.vin == Self.vin.description && fields.journalPayload == payload)
-        #expect(StreamRecordFields(ByteBuffer(bytes: [0x0A, 0x05, 0x01]).readableBytesView) == nil, "a truncated field")
+        #expect(
+            StreamRecordFields(ByteBuffer(bytes: [0x0A, 0x05, 0x01]).readableBytesView) == nil, "a truncated field")
     }
 }

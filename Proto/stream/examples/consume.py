@@ -58,7 +58,11 @@ async def read_messages(servers, stream, subject):
         try:
             batch = await subscription.fetch(500, timeout=2)
         except NATSTimeout:
-            break
+            # Done only when the stream holds nothing more for this consumer (a slow server is not the end).
+            info = await subscription.consumer_info()
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                break
+            continue
         for message in batch:
             messages.append((dict(message.headers or {}), message.data))
             await message.ack()
