@@ -132,11 +132,15 @@ let package = Package(
             ],
             swiftSettings: serverSettings
         ),
+        // The audit log of operator actions (issue 22): append-only, fsync'd, hash-chained; written by the
+        // daemon and by horgosctl, verified by horgosctl audit --verify.
+        .target(name: "HorgosAudit", dependencies: [crypto], swiftSettings: strictSettings),
         // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
         .target(
             name: "HorgosServer",
             dependencies: [
                 "HorgosConfig",
+                "HorgosAudit",
                 "HorgosWire",
                 "HorgosWireNIO",
                 "HorgosPKI",
@@ -161,6 +165,7 @@ let package = Package(
             name: "horgosd",
             dependencies: [
                 "HorgosServer",
+                "HorgosAudit",
                 argumentParser,
                 logging,
                 nioCore,
@@ -181,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
+                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire", "HorgosAudit",
                 argumentParser,
                 x509,
                 nioCore,
@@ -269,12 +274,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // What every test target shares: waiting for a condition and running blocking work without holding a
+        // thread of Swift's cooperative pool (issue 25).
+        .target(name: "HorgosTestSupport", path: "Tests/HorgosTestSupport", swiftSettings: strictSettings),
         // Reads Proto/vectors/sessions.txt for the trace test and the end-to-end sample.
         .target(name: "HorgosSessionTraces", dependencies: ["HorgosWire"], path: "Tests/HorgosSessionTraces",
                 swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosWireTests",
-            dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
+            dependencies: ["HorgosTestSupport", "HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
             exclude: ["AllocationCounter"],
             swiftSettings: strictSettings
         ),
@@ -282,7 +290,7 @@ let package = Package(
         .target(name: "HorgosAllocationCounter", path: "Tests/HorgosWireTests/AllocationCounter"),
         .testTarget(
             name: "HorgosGBT32960Tests",
-            dependencies: ["HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
+            dependencies: ["HorgosTestSupport", "HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
             exclude: ["Vectors"],
             swiftSettings: strictSettings
         ),
@@ -299,12 +307,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosGBT32960"],
+            name: "HorgosStoreTests",
+            dependencies: ["HorgosTestSupport", "HorgosStore", "HorgosWire", "CSQLite", "HorgosGBT32960"],
             swiftSettings: strictSettings),
-        .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosSimulatorTests", dependencies: ["HorgosTestSupport", "HorgosSimulator"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosServerTests",
             dependencies: [
+                "HorgosTestSupport",
+                "HorgosAudit",
                 "HorgosGBT32960",
                 "HorgosServer",
                 "HorgosProxyProtocol",
@@ -327,6 +340,7 @@ let package = Package(
         .testTarget(
             name: "HorgosIntegrationTests",
             dependencies: [
+                "HorgosTestSupport",
                 "HorgosServer", "HorgosSimulator", "HorgosPKI", "HorgosStore",
                 nioCore,
                 nioPosix,
@@ -339,14 +353,17 @@ let package = Package(
         .testTarget(
             name: "HorgosEndToEndTests",
             dependencies: [
+                "HorgosTestSupport",
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
-                "HorgosSessionTraces", "HorgosNATS", "HorgosNATSTestSupport", "HorgosStreamFormat", swiftProtobuf,
+                "HorgosSessionTraces", "HorgosAudit", "HorgosNATS", "HorgosNATSTestSupport", "HorgosStreamFormat",
+                swiftProtobuf,
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "DeployTests", swiftSettings: strictSettings),
+        .testTarget(name: "DeployTests", dependencies: ["HorgosTestSupport"], swiftSettings: strictSettings),
         .testTarget(
-            name: "HorgosProxyProtocolTests", dependencies: ["HorgosProxyProtocol"], swiftSettings: strictSettings),
+            name: "HorgosProxyProtocolTests", dependencies: ["HorgosTestSupport", "HorgosProxyProtocol"],
+            swiftSettings: strictSettings),
         // libFuzzer target for the PROXY v2 parser (Scripts/fuzz-proxy.sh).
         .executableTarget(
             name: "horgos-fuzz-proxy",
@@ -381,7 +398,10 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
+            dependencies: [
+                "HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI",
+                "HorgosAudit", "HorgosGBT32960",
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -177,6 +177,11 @@ extension HorgosConfiguration {
                 "store.durability", "replicated",
                 "set stream.servers (replicated waits for the NATS JetStream stream), or use disk")
         }
+        for region in regions {
+            let override = try RegionPolicyOverride(keys: keys, region: region)
+            if !override.isEmpty { policies[region] = override }
+        }
+        audit.path = try keys.string("audit.path", default: "")
         if let list = reader.stringArray(forKey: ConfigKey("nodes")) {
             nodes = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         } else if let single = reader.string(forKey: ConfigKey("nodes")) {

@@ -93,12 +93,24 @@ struct StatusCommand: AsyncParsableCommand {
                 + keys.map { key in
                     .init(key.uppercased(), numeric: rows.allSatisfy { $0.1[key] == nil || $0.1[key] is NSNumber })
                 })
-        for (name, fields) in rows { table.append([name] + keys.map { fields[$0].map(scalar) ?? "-" }) }
+        for (name, fields) in rows {
+            table.append([name] + keys.map { key in fields[key].map { key == "policy" ? policy($0) : scalar($0) } ?? "-" })
+        }
         table.style = { _, _, text in
             let plain = text.trimmingCharacters(in: .whitespaces)
             return ["degraded", "failed", "stopped"].contains { plain.hasPrefix($0) } ? Console.red(text) : text
         }
         return table
+    }
+
+    /// A region's policy (`/status` `regions[].policy`) in a few words: `30d no-stream no-backup pos=3`.
+    static func policy(_ value: Any) -> String {
+        guard let policy = value as? [String: Any], let days = policy["retentionDays"] as? Int else { return scalar(value) }
+        var words = ["\(days)d"]
+        if (policy["stream"] as? Bool) == false { words.append("no-stream") }
+        if (policy["backup"] as? Bool) == false { words.append("no-backup") }
+        if let decimals = policy["positionDecimals"] as? Int, decimals < 7 { words.append("pos=\(decimals)") }
+        return words.joined(separator: " ")
     }
 
     /// One value as table text; nested arrays and objects as compact JSON.

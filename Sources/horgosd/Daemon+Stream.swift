@@ -51,7 +51,10 @@ extension Daemon {
             catchUpTimeout: s.catchUpTimeoutSeconds == 0 ? nil : .seconds(Int64(s.catchUpTimeoutSeconds)),
             horizon: TimeHorizon(
                 pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000
-            ))
+            ),
+            // Issue 22's policy: a region with `policy.<CC>.stream: false` never leaves the node (its
+            // entries are skipped, and in `replicated` mode its ACKs do not wait for the stream).
+            streams: { [configuration] region in configuration.policy(for: region.code).stream })
         do {
             return try StreamNode(settings: settings, logger: logger)
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAudit
 import HorgosPKI
 import HorgosProxyProtocol
 import HorgosServer
@@ -73,6 +74,7 @@ struct Daemon {
                 "crl_serials": "\(revocations.revocations.crlSerialNumbers.count)",
             ])
         TrustReloader.report(revocations.revocations, logger: logger)
+        try Self.checkAuditPath(configuration)
         state = DaemonState(regions: configuration.regions)
         notifier = SystemdNotifier()
         stream = try Self.makeStreamNode(configuration, logger: logger)
@@ -104,6 +106,13 @@ struct Daemon {
         } catch {
             logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
             throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
+        }
+        let audit: AuditLog
+        do {
+            audit = try Self.openAuditLog(configuration, logger: logger)
+        } catch {
+            store.stop(timeoutMs: 1000)
+            throw error
         }
 
         let state = self.state
@@ -175,7 +184,7 @@ struct Daemon {
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
         state.setAddressReporter { registryOfConnections.connectionsByAddress() }
-        var report = RegionReport(store: store)
+        var report = RegionReport(store: store, policies: Self.regionPolicies(configuration))
         if let stream {
             Self.reportStream(stream, into: &report, state: state, durability: configuration.store.durability)
         }
@@ -184,13 +193,16 @@ struct Daemon {
             listener: listener, socket: telemetrySocket,
             drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds), logger: logger,
             onBound: { onBound("telemetry", $0) })
+        let reload = ReloadAction(
+            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
+            state: state, audit: audit, logger: logger)
         let admin = AdminServer(
             socket: adminSocket,
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
                 extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry), report, stream] in
-                    report.publish(into: publisher)
-                    return report.prometheusText() + observer.prometheusText() + Self.streamMetricsText(stream)
+                    report.metrics(publishingInto: publisher) + observer.prometheusText()
+                        + Self.streamMetricsText(stream)
                         + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
                         + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
                 },
@@ -200,7 +212,9 @@ struct Daemon {
                         stateDirectory: configuration.stateDirectory, regions: configuration.regions,
                         lowSOCPercent: lowSOC, maxCellTempThresholdC: maxCellTemp)
                 },
-                reloadVerdict: { trust.latest }),
+                reloadVerdict: { trust.latest },
+                post: Self.adminActions(
+                    store: store, configuration: configuration, audit: audit, reload: reload, logger: logger)),
             limits: AdminServer.Limits(
                 maxConnections: limits.adminMaxConnections, idleTimeout: .seconds(Int64(limits.adminIdleTimeoutSeconds))),
             logger: logger,
@@ -215,9 +229,7 @@ struct Daemon {
             policy: policy, flows: flows, sink: StoreIngestSink(store: store),
             onBound: { onBound("gbt32960", $0) })
         gbt32960Listener.withLock { $0 = gbt32960?.listener }
-        let reloader = ReloadService(
-            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
-            state: state, logger: logger)
+        let reloader = ReloadService(reload: reload)
 
         // The stream (issue 20) starts after the store and stops before it, after the listeners drained.
         let streamServices: [ServiceGroupConfiguration.ServiceConfiguration] =
@@ -274,7 +286,8 @@ struct Daemon {
                 case .error: logger.error("\(message)", metadata: ["component": "store"])
                 }
             },
-            createdBy: "horgosd \(HorgosServerInfo.version)")
+            createdBy: "horgosd \(HorgosServerInfo.version)"
+        ).with(regionPolicies: regionStorePolicies(configuration))
     }
 
     /// True while every region writer's loop has turned in the last 10 s (they turn at least once a
@@ -325,30 +338,20 @@ struct StoreService: Service, CustomStringConvertible {
     }
 }
 
-/// Runs a ``TrustReloader`` reload on each SIGHUP, bracketed by RELOADING=1 / READY=1. The verdict is on
-/// the admin endpoint's `/reload`, which `horgosctl reload` (the unit's ExecReload) waits for, so a
-/// failed reload makes `systemctl reload horgosd` fail. Regions, listeners and store keys need a restart.
+/// Runs a ``ReloadAction`` on each SIGHUP (bracketed by RELOADING=1 / READY=1, recorded in the audit log
+/// as `via signal`: the sender is not known). The verdict is on the admin endpoint's `/reload`;
+/// `horgosctl reload` (the unit's ExecReload) asks with `POST /reload` instead, which records its peer
+/// and answers the verdict, so a failed reload makes `systemctl reload horgosd` fail. Regions,
+/// listeners and store keys need a restart.
 struct ReloadService: Service, CustomStringConvertible {
-    let reloader: TrustReloader
-    /// The server certificate chain file, whose notAfter is exported again after each reload.
-    let certificatePath: String
-    let notifier: SystemdNotifier
-    let state: DaemonState
-    let logger: Logger
+    let reload: ReloadAction
 
     var description: String { "SIGHUP reloader" }
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            notifier.reloading(status: "reloading certificates, revocations and limits")
-            logger.notice("reload requested (SIGHUP)")
-            let verdict = await reloader.reload()
-            if verdict.succeeded {
-                FleetMetrics.recordServerCertificateExpiry(chainPath: certificatePath)
-                FleetMetrics.recordRevocationListLoaded()
-            }
-            notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
+            _ = await reload.run(actor: AuditOperator(via: "signal"))
         }
     }
 }

@@ -5,6 +5,7 @@ import HorgosPKI
 import HorgosSimulator
 import HorgosStore
 import HorgosStreamFormat
+import HorgosTestSupport
 import HorgosWire
 import NIOCore
 import NIOSSL

@@ -14,6 +14,7 @@ import Testing
 /// applies another node's entries (and not its own), and its own publisher does not publish them again.
 @Suite(.serialized) struct PublisherFollowerTests {
     static let ae = Region("AE")!
+    static let sa = Region("SA")!
 
     static func temporaryDirectory() -> String {
         let path = NSTemporaryDirectory() + "horgos-stream-\(UUID().uuidString)"
@@ -22,7 +23,8 @@ import Testing
     }
 
     static func node(
-        _ id: String, state: String, cluster: NATSCluster, follow: [Region] = [], replicated: Bool = false
+        _ id: String, state: String, cluster: NATSCluster, regions: [Region] = [ae], follow: [Region] = [],
+        replicated: Bool = false, streams: @escaping @Sendable (Region) -> Bool = { _ in true }
     ) throws -> StreamNode {
         try StreamNode(
             settings: StreamNodeSettings(
@@ -32,14 +34,14 @@ import Testing
                     name: "HORGOS", subjects: ["horgos.>"], replicas: 1, maxAgeSeconds: 0, maxBytes: -1,
                     duplicateWindowSeconds: 120),
                 maxLagBytes: 64 << 20, maxOutstanding: 64, ackTimeout: .seconds(2), replicated: replicated,
-                stateDirectory: state, regions: [ae], followRegions: follow, catchUpTimeout: nil,
-                horizon: TimeHorizon()),
+                stateDirectory: state, regions: regions, followRegions: follow, catchUpTimeout: nil,
+                horizon: TimeHorizon(), streams: streams),
             logger: Logger(label: "test-\(id)"))
     }
 
-    static func store(_ state: String, node: StreamNode) throws -> ShardStore {
+    static func store(_ state: String, node: StreamNode, regions: [Region] = [ae]) throws -> ShardStore {
         var configuration = StoreConfiguration(
-            stateDirectory: state, regions: [ae], applyIntervalMs: 20, journalSegmentBytes: 1 << 20, appliers: 1,
+            stateDirectory: state, regions: regions, applyIntervalMs: 20, journalSegmentBytes: 1 << 20, appliers: 1,
             durabilityIntervalMs: 200, log: { _, _ in })
         configuration.journalHooks = node.journalHooks
         return try ShardStore(configuration: configuration)
@@ -133,5 +135,39 @@ import Testing
         storeB.stop()
         await nodeA2.stop()
         storeA2.stop()
+    }
+
+    /// Issue 22's `policy.<CC>.stream: false` reaches the publisher as its predicate: the region's entries
+    /// never go on the stream, and in `replicated` mode its ACKs do not wait for a stream they never reach
+    /// (while the other region's still do, and are all published).
+    @Test func aRegionWhosePolicyForbidsTheStreamIsNeverPublishedAndItsAcksDoNotWait() async throws {
+        guard NATSCluster.serverPath != nil else {
+            Issue.record("nats-server is not installed: apt-get install nats-server (.ci/run installs it)")
+            return
+        }
+        let cluster = try await NATSCluster(size: 1)
+        defer { cluster.shutdown() }
+        let state = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let vin = VIN("LSVAU2180N2183294")!
+        let node = try Self.node(
+            "p", state: state, cluster: cluster, regions: [Self.ae, Self.sa], replicated: true,
+            streams: { $0 != Self.sa })
+        let store = try Self.store(state, node: node, regions: [Self.ae, Self.sa])
+        node.start(store: store)
+        let doneAE = Counter()
+        let doneSA = Counter()
+        for index in 0..<10 {
+            try store.writer(for: Self.sa).submitTelemetry(Self.payload(index, vin: vin), completion: doneSA.callback)
+            try store.writer(for: Self.ae).submitTelemetry(Self.payload(index, vin: vin), completion: doneAE.callback)
+        }
+        #expect(try await Self.until { doneSA.count == 10 && doneAE.count == 10 })
+        #expect(try await Self.until { node.publisher.snapshot.publishedLSN == 20 }, "skipped entries count as done")
+        let messages = try await NATSTestClient.readAll(url: cluster.nodes[0].url, stream: "HORGOS")
+        #expect(messages.count == 10, "AE's entries only")
+        #expect(messages.allSatisfy { $0.subject == "horgos.AE.telemetry" })
+        #expect(node.publisher.snapshot.regions[Self.sa]?.entries ?? 0 == 0, "no publish lag for SA")
+        await node.stop()
+        store.stop()
     }
 }

@@ -8,14 +8,20 @@ import Synchronization
 /// `horgos_gbt32960_frames_total{command}`, `horgos_gbt32960_answers_total{command,response}`,
 /// `horgos_gbt32960_errors_total{reason}` (decode errors by name, and session refusals such as
 /// `vin_not_allowed`, `login_required`), `horgos_gbt32960_encrypted_refused_total`,
-/// `horgos_gbt32960_sessions_open`, `horgos_gbt32960_records_total{region,outcome}` (stored,
-/// duplicate, rejected). Label sets are bounded (commands, flags and reasons are closed lists).
+/// `horgos_gbt32960_sessions_open`, `horgos_gbt32960_records_total{region,outcome}` (`stored`:
+/// answered success, duplicates included, as `horgos_records_stored_total`; `rejected`: outside the
+/// time horizon), `horgos_gbt32960_values_out_of_range_total{field}` (a value outside the
+/// standard's range, stored as not available). Label sets are bounded (commands, flags, reasons
+/// and fields are closed lists).
 public final class GBT32960Metrics: Sendable {
     private let frames: [UInt8: Counter]
     private let answers: [Int: Counter]
     private let errors = Mutex<[String: Counter]>([:])
     private let records = Mutex<[String: Counter]>([:])
     private let encrypted = Counter(label: "horgos_gbt32960_encrypted_refused_total")
+    private let outOfRangeFields = GBT32960ValueField.allCases.map {
+        Counter(label: "horgos_gbt32960_values_out_of_range_total", dimensions: [("field", $0.name)])
+    }
     private let open = Gauge(label: "horgos_gbt32960_sessions_open")
     private let openCount = Atomic<Int>(0)
 
@@ -66,7 +72,7 @@ public final class GBT32960Metrics: Sendable {
     }
 
     func committed(region: String, outcome: CommitOutcome) {
-        for (name, count) in [("stored", outcome.stored), ("duplicate", outcome.duplicates), ("rejected", outcome.rejected)]
+        for (name, count) in [("stored", outcome.stored + outcome.duplicates), ("rejected", outcome.rejected)]
         where count > 0 {
             let key = region + "/" + name
             records.withLock { cache in
@@ -76,6 +82,14 @@ public final class GBT32960Metrics: Sendable {
                 cache[key] = counter
                 return counter
             }.increment(by: count)
+        }
+    }
+
+    /// Counts each field of one report that was outside its range.
+    func outOfRange(_ fields: GBT32960OutOfRange) {
+        guard !fields.isEmpty else { return }
+        for field in GBT32960ValueField.allCases where fields.contains(field) {
+            outOfRangeFields[field.rawValue].increment()
         }
     }
 

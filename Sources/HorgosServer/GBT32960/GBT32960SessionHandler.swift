@@ -180,19 +180,15 @@ public final class GBT32960SessionHandler: ChannelDuplexHandler, RemovableChanne
             action = machine.refused(refusedHeader, error)
         case .frame(let frameHeader, let bytes):
             environment.metrics.frameReceived(frameHeader.command)
-            let bodyError: GBT32960Error? = bytes.withUnsafeReadableBytes { raw -> GBT32960Error? in
+            let check = bytes.withUnsafeReadableBytes { raw in
                 let unit = UnsafeRawBufferPointer(
                     rebasing: raw[GBT32960Format.headerSize..<(GBT32960Format.headerSize + frameHeader.dataLength)])
-                do throws(GBT32960Error) {
-                    _ = try GBT32960FrameView(header: frameHeader, dataUnit: unit).body()
-                    return nil
-                } catch {
-                    return error
-                }
+                return GBT32960FrameView(header: frameHeader, dataUnit: unit).check()
             }
+            environment.metrics.outOfRange(check.outOfRange)
             header = frameHeader
             frameBytes = bytes
-            action = machine.received(frameHeader, bodyError: bodyError)
+            action = machine.received(frameHeader, bodyError: check.error, serial: check.serial)
             if action != .none, case .answer(let flag, _, _) = action, flag != .success, let reason = machine.lastRefusal {
                 environment.metrics.error(reason)
             }
@@ -325,21 +321,12 @@ public final class GBT32960SessionHandler: ChannelDuplexHandler, RemovableChanne
         let offset = environment.settings.utcOffsetSeconds
         let serverTime = GBT32960Time(epochSeconds: environment.now() / 1000, utcOffsetSeconds: offset)
         encoded.removeAll(keepingCapacity: true)
-        let unit: [UInt8] = bytes.map { b in
-            b.withUnsafeReadableBytes {
-                Array($0[GBT32960Format.headerSize..<(GBT32960Format.headerSize + header.dataLength)])
-            }
-        } ?? []
-        GBT32960Encoder.appendAnswer(to: header, response: flag, to: &encoded) { out in
-            switch data {
-            case .empty: break
-            case .requestTime: if unit.count >= 6 { out += unit[0..<6] }
-            case .serverTime: out += serverTime.bytes
-            case .echoWithServerTime:
-                out += serverTime.bytes
-                if unit.count > 6 { out += unit[6...] }
-            case .echo: out += unit
-            }
+        let frame = bytes ?? ByteBuffer()
+        frame.withUnsafeReadableBytes { raw in
+            let end = min(raw.count, GBT32960Format.headerSize + header.dataLength)
+            let unit = UnsafeRawBufferPointer(rebasing: raw[min(end, GBT32960Format.headerSize)..<end])
+            GBT32960Encoder.appendAnswer(
+                to: header, response: flag, data: data, requestDataUnit: unit, serverTime: serverTime, to: &encoded)
         }
         environment.metrics.answerSent(header.command, flag)
         var buffer = context.channel.allocator.buffer(capacity: encoded.count)
