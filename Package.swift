@@ -34,6 +34,7 @@ let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swi
 let systemPackage: Target.Dependency = .product(name: "SystemPackage", package: "swift-system")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let histogram: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
+let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
 /// What every NIO TLS client or server target needs.
 let nioTLSStack: [Target.Dependency] = [nioCore, nioPosix, nioSSL, nioTLS]
 
@@ -63,6 +64,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // Wire format: Swift, no NIO, no Foundation; its one dependency is the tiny C target below.
@@ -112,6 +114,24 @@ let package = Package(
             dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage],
             swiftSettings: strictSettings
         ),
+        // Issue 20: a NATS and JetStream client on SwiftNIO (no build-time system library; README "Dependencies").
+        .target(
+            name: "HorgosNATS",
+            dependencies: [nioCore, nioPosix, nioSSL, logging],
+            swiftSettings: serverSettings
+        ),
+        // The stream record's generated SwiftProtobuf types (Proto/stream/horgos_stream_v1.proto; generated
+        // once with protoc + protoc-gen-swift and committed, see Scripts/generate-stream-proto.sh).
+        .target(name: "HorgosStreamFormat", dependencies: [swiftProtobuf], swiftSettings: strictSettings),
+        // Issue 20: the journal's publisher to NATS JetStream, the standby follower, the record encoder.
+        .target(
+            name: "HorgosStream",
+            dependencies: [
+                "HorgosNATS", "HorgosStreamFormat", "HorgosStore", "HorgosWire", "HorgosGBT32960", swiftProtobuf,
+                nioCore, nioPosix, nioSSL, logging, serviceLifecycle,
+            ],
+            swiftSettings: serverSettings
+        ),
         // The audit log of operator actions (issue 22): append-only, fsync'd, hash-chained; written by the
         // daemon and by horgosctl, verified by horgosctl audit --verify.
         .target(name: "HorgosAudit", dependencies: [crypto], swiftSettings: strictSettings),
@@ -158,6 +178,8 @@ let package = Package(
                 "HorgosPKI",
                 "HorgosStore",
                 "HorgosProxyProtocol",
+                "HorgosStream",
+                "HorgosNATS",
             ],
             swiftSettings: strictSettings
         ),
@@ -333,7 +355,8 @@ let package = Package(
             dependencies: [
                 "HorgosTestSupport",
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
-                "HorgosSessionTraces", "HorgosAudit",
+                "HorgosSessionTraces", "HorgosAudit", "HorgosNATS", "HorgosNATSTestSupport", "HorgosStreamFormat",
+                swiftProtobuf,
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
@@ -346,6 +369,30 @@ let package = Package(
             name: "horgos-fuzz-proxy",
             dependencies: ["HorgosProxyProtocol", "HorgosFuzzDriver"],
             path: "Benchmarks/ProxyFuzz",
+            swiftSettings: strictSettings
+        ),
+        // Issue 20: the NATS client's codec and connection (EmbeddedChannel and a real nats-server), the
+        // record format, the publisher and follower against a 3-node JetStream cluster.
+        .testTarget(
+            name: "HorgosNATSTests",
+            dependencies: [
+                "HorgosNATS", "HorgosNATSTestSupport", "HorgosPKI", nioCore, nioEmbedded, nioPosix, nioSSL, logging,
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The reusable test helper: a 3-node JetStream cluster (nats-server) on free loopback ports in a
+        // temporary directory, nodes stopped and started at will, and a reader of a whole stream.
+        .target(
+            name: "HorgosNATSTestSupport", dependencies: ["HorgosNATS", nioCore, nioPosix, logging],
+            path: "Tests/HorgosNATSTestSupport", swiftSettings: strictSettings),
+        // Issue 20 in process: the record format against the generated types, the journal hooks, the
+        // publisher and the follower with a real store and a real cluster.
+        .testTarget(
+            name: "HorgosStreamTests",
+            dependencies: [
+                "HorgosStream", "HorgosStreamFormat", "HorgosNATS", "HorgosNATSTestSupport", "HorgosStore",
+                "HorgosWire", "HorgosGBT32960", swiftProtobuf, logging, nioCore,
+            ],
             swiftSettings: strictSettings
         ),
         // Runs the built horgosctl binary against shards written by the real store writer.

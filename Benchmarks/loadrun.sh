@@ -37,6 +37,10 @@
 #   G  GB/T 32960 units (vehicles and platforms) on the GB/T 32960 listener (Benchmarks/loadrun-g.sh;
 #      only with --scenarios G)
 #   E  vehicle mode at 10 Hz (issue 11): 1,000 vehicles, one connection each, 1 record per frame every 100 ms
+#   AS, ES, ER  issue 20: A and E with every journal entry published to a NATS JetStream stream (R=3, a
+#      3-node nats-server cluster the script starts on loopback ports and stops at the end), ER with
+#      store.durability = replicated (ACK after JetStream's ack). Only when named:
+#      Benchmarks/loadrun.sh --scenarios A,AS,E,ES,ER   # the issue's comparisons in one run (a summary follows)
 #
 # For each: a fresh temporary state directory, horgosd started and waited for (GET /health on the
 # admin port), horgos-sim --json, the daemon's CPU (utime + stime from /proc/PID/stat) sampled before
@@ -127,7 +131,7 @@ while i < len(argv):
             if not key.startswith("HORGOS_") or not _: sys.exit("loadrun: --daemon-env takes HORGOS_KEY=value")
             opts["daemon_env"][key] = value
         elif a == "--durability":
-            if v not in ("disk", "process"): sys.exit("loadrun: --durability is disk or process")
+            if v not in ("disk", "process", "replicated"): sys.exit("loadrun: --durability is disk, process or replicated")
             opts["durability"] = v
         else: opts["json_out"] = v
     else:
@@ -153,6 +157,10 @@ def scenario_table():
                       sources="127.0.0.2-127.0.0.9"),
             "D": dict(title="A, durability=process", vehicles=200, gateways=4, rpf=50, interval=0, durability="process"),
             "E": dict(title="vehicle 100 conn/10 Hz/1 rec", vehicles=100, gateways=0, rpf=1, interval=100, durability="disk"),
+            "AS": dict(title="A + stream", vehicles=200, gateways=4, rpf=50, interval=0, durability="disk", stream=True),
+            "ES": dict(title="E + stream", vehicles=100, gateways=0, rpf=1, interval=100, durability="disk", stream=True),
+            "ER": dict(title="E + stream, replicated", vehicles=100, gateways=0, rpf=1, interval=100,
+                       durability="replicated", stream=True),
         }
     return {
         "A": dict(title="gateway 10k veh/20 gw/50 rec", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="disk"),
@@ -164,13 +172,19 @@ def scenario_table():
         "D": dict(title="A, durability=process", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="process"),
         "E": dict(title="vehicle 1k conn/10 Hz/1 rec", vehicles=1_000, gateways=0, rpf=1, interval=100, durability="disk",
                   connect_rate=500),
+        "AS": dict(title="A + stream (R=3)", vehicles=10_000, gateways=20, rpf=50, interval=0, durability="disk",
+                   stream=True),
+        "ES": dict(title="E + stream (R=3)", vehicles=1_000, gateways=0, rpf=1, interval=100, durability="disk",
+                   connect_rate=500, stream=True),
+        "ER": dict(title="E + stream, replicated", vehicles=1_000, gateways=0, rpf=1, interval=100,
+                   durability="replicated", connect_rate=500, stream=True),
     }
 
 scenarios = scenario_table()
 if opts["durability"]:
     for sc in scenarios.values(): sc["durability"] = opts["durability"]
 for s in wanted:
-    if s not in scenarios: sys.exit(f"loadrun: no scenario {s} (A, B, C, D, E)")
+    if s not in scenarios: sys.exit(f"loadrun: no scenario {s} (A, B, C, D, E, AS, ES, ER)")
 
 work = tempfile.mkdtemp(prefix="horgos-loadrun-")
 clk_tck = os.sysconf("SC_CLK_TCK")
@@ -194,6 +208,63 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+# ---- issue 20: a 3-node NATS JetStream cluster for the stream scenarios -----------------------------------
+nats = {"processes": [], "urls": None}
+def start_nats():
+    server = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not os.path.exists(server):
+        sys.exit("loadrun: the stream scenarios need nats-server (apt-get install nats-server)")
+    ports = [(free_port(), free_port()) for _ in range(3)]
+    for index, (client, cluster) in enumerate(ports):
+        name = f"n{index + 1}"
+        routes = ", ".join(f"nats-route://127.0.0.1:{c}" for k, (_, c) in enumerate(ports) if k != index)
+        config = f"{work}/nats-{name}.conf"
+        with open(config, "w") as f:
+            f.write(f"server_name: {name}\nlisten: 127.0.0.1:{client}\nmax_payload: 8MB\n"
+                    f"jetstream {{\n  store_dir: \"{work}/nats-{name}\"\n  max_file_store: 16GB\n}}\n"
+                    f"cluster {{\n  name: loadrun\n  listen: 127.0.0.1:{cluster}\n  routes: [{routes}]\n}}\n")
+        nats["processes"].append(subprocess.Popen([server, "-c", config, "-l", f"{work}/nats-{name}.log"],
+                                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.DEVNULL))
+    nats["urls"] = ",".join(f"nats://127.0.0.1:{c}" for c, _ in ports)
+    # JetStream answers once the cluster elected its meta leader: give it a few seconds.
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(1)
+        try:
+            with socket.create_connection(("127.0.0.1", ports[0][0]), timeout=2) as c:
+                c.recv(4096)
+                c.sendall(b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB _INBOX.lr 1\r\n"
+                          b"PUB $JS.API.INFO _INBOX.lr 0\r\n\r\nPING\r\n")
+                data = b""
+                while b"PONG" not in data:
+                    chunk = c.recv(65536)
+                    if not chunk: break
+                    data += chunk
+                time.sleep(0.3)
+                c.settimeout(0.5)
+                try: data += c.recv(65536)
+                except OSError: pass
+                if b"MSG _INBOX.lr" in data and b'"error"' not in data: break
+        except OSError:
+            pass
+    log(f"nats: 3-node JetStream cluster at {nats['urls']}")
+
+def stop_nats():
+    for p in nats["processes"]:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in nats["processes"]:
+        try: p.wait(timeout=20)
+        except subprocess.TimeoutExpired: p.kill(); p.wait()
+
+def stream_status(admin_port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/status", timeout=5) as r:
+            return json.loads(r.read())
+    except Exception:
+        return None
 
 def proc_cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
@@ -261,6 +332,11 @@ def run(name, sc):
                HORGOS_STORE_DURABILITY=sc["durability"],
                HORGOS_LIMITS_MAX_CONNECTIONS=str(limit),
                HORGOS_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=str(limit))
+    if sc.get("stream"):
+        # One stream per scenario (its own name and subjects), bounded so A's run cannot fill the disk.
+        env.update(HORGOS_STREAM_SERVERS=nats["urls"], HORGOS_NODE_ID=f"loadrun-{name}",
+                   HORGOS_STREAM_NAME=f"LOADRUN_{name}", HORGOS_STREAM_SUBJECT_PREFIX=f"loadrun.{name.lower()}",
+                   HORGOS_STREAM_MAX_BYTES=str(4 << 30), HORGOS_STREAM_MAX_AGE_DAYS="1")
     env.update(opts["daemon_env"])
     result = dict(scenario=name, title=sc["title"], durability=sc["durability"], vehicles=sc["vehicles"],
                   gateways=sc["gateways"], recordsPerFrame=sc["rpf"], intervalMs=sc["interval"], state=state, logs=logs,
@@ -376,6 +452,34 @@ def run(name, sc):
             result["serverAckP50Ms"], result["serverAckP99Ms"] = p50, p99
     except Exception as error:  # the figure is diagnostic; the run's verdict does not depend on it
         result["problems"].append(f"GET /metrics failed: {error}")
+    if sc.get("stream"):
+        # Everything journaled is published before the daemon stops (the backlog counts in the figures).
+        deadline = time.time() + 300
+        status = None
+        while time.time() < deadline:
+            status = stream_status(aport)
+            regions = (status or {}).get("regions", [])
+            if status and status.get("stream") and all((r.get("publishLagEntries") or 0) == 0 for r in regions) \
+                    and status["stream"].get("outstanding", 1) == 0:
+                break
+            time.sleep(0.5)
+        result["streamSecondsToPublishAll"] = time.time() - wall_after
+        if status and status.get("stream"):
+            result["stream"] = status["stream"]
+        else:
+            result["problems"].append("no stream status on /status")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{aport}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            buckets = {}
+            for m in re.finditer(r'horgos_stream_ack_latency_seconds_bucket\{le="([^"]+)"\} (\d+)', text):
+                buckets[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = int(m.group(2))
+            total = buckets.get(float("inf"), 0)
+            if total:
+                result["streamAckP50Ms"] = next(le for le in sorted(buckets) if buckets[le] >= 0.5 * total) * 1000
+                result["streamAckP99Ms"] = next(le for le in sorted(buckets) if buckets[le] >= 0.99 * total) * 1000
+        except Exception as error:
+            result["problems"].append(f"stream metrics: {error}")
     # Stop the daemon: SIGTERM drains and must exit 0.
     daemon.send_signal(signal.SIGTERM)
     try:
@@ -416,13 +520,18 @@ def run(name, sc):
     return result
 
 results = []
-for name in wanted:
-    sc = scenarios[name]
-    log(f"scenario {name}: {sc['title']}, durability={sc['durability']}, {duration:.0f} s")
-    r = run(name, sc)
-    results.append(r)
-    if not opts["keep"] and not r["problems"] and not opts["profile"]:
-        shutil.rmtree(r["state"], ignore_errors=True)
+if any(scenarios[name].get("stream") for name in wanted):
+    start_nats()
+try:
+    for name in wanted:
+        sc = scenarios[name]
+        log(f"scenario {name}: {sc['title']}, durability={sc['durability']}, {duration:.0f} s")
+        r = run(name, sc)
+        results.append(r)
+        if not opts["keep"] and not r["problems"] and not opts["profile"]:
+            shutil.rmtree(r["state"], ignore_errors=True)
+finally:
+    stop_nats()
 
 # ---- the table -----------------------------------------------------------------------------------------
 def fmt(v, d=0):
@@ -516,6 +625,32 @@ for r in results:
               + (f"; server-side ACK latency (frame decoded to its commit back on the event loop) "
                  f"p50 <= {r['serverAckP50Ms']:g} ms, p99 <= {r['serverAckP99Ms']:g} ms"
                  if r.get("serverAckP99Ms") else ""))
+# Issue 20: the stream's figures and the comparisons its acceptance names.
+by_name = {r["scenario"]: r for r in results}
+for r in results:
+    if r.get("stream"):
+        st = r["stream"]
+        print(f"{r['scenario']} stream: {st.get('published', 0):,} entries published (JetStream acks, "
+              f"{st.get('duplicates', 0)} duplicates, {st.get('resends', 0)} resends), all published "
+              f"{r.get('streamSecondsToPublishAll', 0):.1f} s after the traffic; JetStream ack p50 <= "
+              f"{r.get('streamAckP50Ms', float('nan')):g} ms, p99 <= {r.get('streamAckP99Ms', float('nan')):g} ms "
+              f"(entry durable to ack)")
+def steady_cpu(name):
+    r = by_name.get(name, {})
+    return r["steadyCpuSeconds"] / r["steadyRecordsAcked"] * 1e6 if r.get("steadyRecordsAcked") else float("nan")
+def steady_p99(name):
+    r = by_name.get(name, {})
+    return (r.get("sim") or {}).get("totals", {}).get("steadyAckLatencyMicros", {}).get("p99", float("nan")) / 1000
+if "E" in by_name and "ES" in by_name:
+    print(f"E with the stream vs without: steady daemon CPU {steady_cpu('ES'):.2f} / {steady_cpu('E'):.2f} µs per record "
+          f"= {steady_cpu('ES') / steady_cpu('E'):.2f}x (issue 20: at most 1.25x)")
+if "ER" in by_name and ("ES" in by_name or "E" in by_name):
+    base = "ES" if "ES" in by_name else "E"
+    print(f"replicated vs disk: steady ACK p99 {steady_p99('ER'):.1f} / {steady_p99(base):.1f} ms "
+          f"= {steady_p99('ER') / steady_p99(base):.2f}x ({base}; issue 20: at most 2x)")
+if "AS" in by_name and by_name["AS"].get("row"):
+    print(f"A with the stream: {by_name['AS']['row']['recordsPerSecond']:,.0f} records/s landed "
+          f"(issue 20: at least 500,000)")
 for r in results:
     if r.get("profile"): print(f"profile of {r['scenario']}: {r['profile']}")
 if opts["keep"] or opts["profile"] or failed:

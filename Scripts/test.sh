@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 offline='HorgosWireTests|HorgosStoreTests|HorgosCtlTests|HorgosGBT32960Tests|HorgosProxyProtocolTests|HorgosSimulatorTests|DeployTests'
-server='HorgosServerTests|HorgosIntegrationTests'
+server='HorgosServerTests|HorgosIntegrationTests|HorgosNATSTests|HorgosStreamTests'
 endToEnd='HorgosEndToEndTests'
 targets=$(grep -A1 'testTarget(' Package.swift | grep -o 'name: "[A-Za-z0-9]*"' | sed 's/name: "\(.*\)"/\1/' | sort -u)
 for target in $targets; do

@@ -138,7 +138,7 @@ extension HorgosConfiguration {
 
         let durabilityText = try keys.string("store.durability", default: defaults.store.durability.rawValue)
         guard let durability = Durability(rawValue: durabilityText) else {
-            throw .invalid("store.durability", durabilityText, "use disk or process")
+            throw .invalid("store.durability", durabilityText, "use disk, process or replicated")
         }
         store.durability = durability
         let s = defaults.store
@@ -177,6 +177,12 @@ extension HorgosConfiguration {
         log.level = level
 
         gbt32960 = try GBT32960Settings(keys: keys, regions: regions)
+        stream = try StreamSettings(keys: keys, regions: regions, journalMaxBytes: store.journalMaxBytes)
+        if store.durability == .replicated && !stream.isEnabled {
+            throw .invalid(
+                "store.durability", "replicated",
+                "set stream.servers (replicated waits for the NATS JetStream stream), or use disk")
+        }
         for region in regions {
             let override = try RegionPolicyOverride(keys: keys, region: region)
             if !override.isEmpty { policies[region] = override }

@@ -35,7 +35,7 @@ import Logging
 /// | `limits.max_buffered_bytes` | `1073741824` | 1048576...1099511627776 |
 /// | `queue.high_watermark_bytes` | `8388608` | 1024...17179869184 |
 /// | `queue.low_watermark_bytes` | `4194304` | 0...high_watermark_bytes - 1 |
-/// | `store.durability` | `disk` | `disk` or `process` |
+/// | `store.durability` | `disk` | `disk`, `process` or `replicated` (needs `stream.servers`) |
 /// | `store.commit_interval_ms` | `20` | 0...10000; unused since the journal (kept so old files load) |
 /// | `store.commit_max_rows` | `20000` | 1...10000000: rows per apply transaction |
 /// | `store.apply_interval_ms` | `500` | 0...60000 |
@@ -51,6 +51,7 @@ import Logging
 /// | `shutdown.drain_timeout_seconds` | `20` | 0...3600 |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `nodes` | `[]` | admin URLs of every node of the fleet, for `horgosctl status` / `fleet` (the daemon ignores it) |
+/// | `node.id`, `stream.*`, `follow.*` | no stream | the NATS JetStream stream, standby copies (``StreamSettings``) |
 /// | `policy.<CC>.retention_days` | `store.retention_days` | 1...36500 (``RegionPolicy``) |
 /// | `policy.<CC>.stream` / `policy.<CC>.backup` | `true` | `false`: the region's data never leaves the node that way |
 /// | `policy.<CC>.position_decimals` | as received | 0...7 decimal places of a degree kept in stored positions |
@@ -76,6 +77,8 @@ public struct HorgosConfiguration: Sendable, Hashable {
     public var log: Log
     /// `listen.gbt32960` and `gbt32960.*`: the GB/T 32960 listener (``GBT32960Settings`` lists the keys).
     public var gbt32960 = GBT32960Settings()
+    /// `node.id`, `stream.*` and `follow.*`: the NATS JetStream stream (issue 20; ``StreamSettings``).
+    public var stream = StreamSettings()
     /// `nodes`: the admin endpoints (`http://host:port` or `unix:/path`) of every node of the fleet;
     /// `horgosctl status` and `fleet` merge their answers. Read by `horgosctl` only. Default empty.
     public var nodes: [String] = []
@@ -244,11 +247,14 @@ public struct HorgosConfiguration: Sendable, Hashable {
         case disk
         /// ACK after the journal round's write: acked data survives a daemon crash, not a power cut.
         case process
+        /// ACK after the journal round's fdatasync and JetStream's acknowledgement of the entry (a quorum
+        /// of the stream's replicas has it): acked data survives the loss of this node's disk.
+        case replicated
     }
 
     /// The `store.*` keys: the per-region group-commit writers and retention.
     public struct Store: Sendable, Hashable {
-        /// `store.durability`: `disk` (default) or `process`.
+        /// `store.durability`: `disk` (default), `process` or `replicated` (with `stream.servers`).
         public var durability: Durability
         /// `store.commit_interval_ms`: a group commit at least this often while rows wait. Default 20.
         public var commitIntervalMilliseconds: Int

@@ -19,7 +19,7 @@ public struct HorgosConfigurationError: Error, Hashable, Sendable, CustomStringC
     public var key: String
     /// The value as written, when there is one.
     public var value: String?
-    /// What is allowed instead, in an operator's words (`use disk or process`).
+    /// What is allowed instead, in an operator's words (`use disk, process or replicated`).
     public var allowed: String
 
     /// An error from its parts.
@@ -35,7 +35,8 @@ public struct HorgosConfigurationError: Error, Hashable, Sendable, CustomStringC
         Self(code: .invalidValue, key: key, value: value, allowed: allowed)
     }
 
-    /// One line for stderr and the log, e.g. `store.durability: "fast" is not allowed; use disk or process`.
+    /// One line for stderr and the log, e.g.
+    /// `store.durability: "fast" is not allowed; use disk, process or replicated`.
     public var description: String {
         switch code {
         case .invalidValue:

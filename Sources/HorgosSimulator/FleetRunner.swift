@@ -3,6 +3,7 @@ import HorgosWire
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// How simulated units reach the server and pace their traffic.
 public struct FleetSettings: Sendable {
@@ -23,6 +24,9 @@ public struct FleetSettings: Sendable {
     public var maxBackoffMs: Int
     public var nowMs: @Sendable () -> Int64
     public var monotonicNanos: @Sendable () -> UInt64
+    /// When set, every acknowledged record is entered here (VIN and device time): the fleet's ACK
+    /// ledger, which tests compare with what the shards and the stream hold.
+    public var ackLedger: AckLedger? = nil
 
     public init(host: String = "127.0.0.1", port: Int = 7443, serverName: String = "localhost",
                 reportIntervalMs: Int = 1000, recordsPerFrame: Int = 1, initialBackoffMs: Int = 1000,
@@ -247,4 +251,30 @@ public enum FleetPhase: String, Sendable {
     case measuring
     /// The measured phase is over: units stop generating and wait for their last ACKs.
     case draining
+}
+
+/// Every record a simulated fleet saw acknowledged: per VIN, the device times (ms) of its acknowledged
+/// records. Thread-safe; filled by the units on their event loops.
+public final class AckLedger: Sendable {
+    private let records = Mutex<[String: Set<Int64>]>([:])
+    private let times = Mutex<[UInt64]>([])
+
+    public init() {}
+
+    /// Enters the records of one acknowledged frame.
+    public func acknowledged(vin: String, timestampsMs: [Int64]) {
+        records.withLock { $0[vin, default: []].formUnion(timestampsMs) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        times.withLock { $0.append(now) }
+    }
+
+    /// When each acknowledged frame was entered (`DispatchTime` uptime ns), in order: a gap is a time
+    /// without ACKs (a failover's recovery time).
+    public var acknowledgementTimesNs: [UInt64] { times.withLock { $0 } }
+
+    /// The ledger now: VIN to the device times of its acknowledged records.
+    public var entries: [String: Set<Int64>] { records.withLock { $0 } }
+
+    /// Acknowledged records in all.
+    public var count: Int { records.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 }

@@ -211,6 +211,9 @@ final class SimulatedUnit {
             frames += 1
             records += first.records.count
             latencies.append((now - first.sentAtNanos) / 1000)
+            settings.ackLedger?.acknowledged(
+                vin: first.vin.description,
+                timestampsMs: first.records.map { first.baseTimeMs + Int64($0.timeOffsetMs) })
         }
         stats.update {
             $0.framesAcked += frames

@@ -92,6 +92,16 @@ public final class ShardStore: Sendable {
     /// The journal's counters (rounds, fdatasyncs, bytes, segments, durable LSN, held frames).
     public var journalStatistics: JournalStatistics { journal.statistics }
 
+    /// A reader of the durable journal entries after `lsn` (issue 20's publisher; see `JournalReader`).
+    public func journalReader(after lsn: UInt64) -> JournalReader { JournalReader(journal: journal, after: lsn) }
+
+    /// Wakes the journal writer so held frames are admitted again (a retention hold made room).
+    public func wakeJournal() { journal.wake() }
+
+    /// Deletes the journal segments every region has applied and every hold has released (a hold that
+    /// moved calls it; the appliers call it after each durability round).
+    public func retireJournal() { journal.retire() }
+
     /// Stops the journal (writes and acknowledges what is queued), then the appliers (apply what is
     /// acknowledged, checkpoint, close), and records the regions' durable LSNs.
     public func stop(timeoutMs: Int = 30_000) {

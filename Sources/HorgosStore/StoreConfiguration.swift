@@ -127,6 +127,9 @@ public struct StoreConfiguration: Sendable {
     public var log: @Sendable (StoreLogLevel, String) -> Void
     /// Written into every file's `meta` table as `created_by`.
     public var createdBy: String
+    /// Issue 20's hooks into the journal: retention holds, the `replicated` acknowledgement gate and a
+    /// callback after each durable round. Empty by default (no stream: the journal behaves as before).
+    public var journalHooks = JournalHooks()
     /// What differs per region (`policy.<CC>.*`): its retention and how coarsely positions are stored.
     /// A region without an entry uses `retentionDays` and stores positions as received.
     public var regionPolicies: [Region: RegionStorePolicy] = [:]
@@ -222,5 +225,24 @@ public enum StoreLogLevel: String, Sendable, Hashable {
         line.utf8CString.withUnsafeBufferPointer { buffer in
             _ = StoreFiles.writeAll(fd: 2, buffer.baseAddress!, buffer.count - 1)
         }
+    }
+}
+
+/// What the stream (issue 20) attaches to the journal, set before the store starts.
+public struct JournalHooks: Sendable {
+    /// Segments are deleted only below every hold's LSN; a hold can also keep a region's new frames out.
+    public var holds: [any JournalRetentionHold] = []
+    /// `replicated`: durable rounds' completions go through it instead of running at once.
+    public var gate: (any JournalAcknowledgementGate)?
+    /// Called on the journal writer thread after each round is durable, with its last LSN (a reader's wake-up).
+    public var durable: (@Sendable (UInt64) -> Void)?
+
+    public init(
+        holds: [any JournalRetentionHold] = [], gate: (any JournalAcknowledgementGate)? = nil,
+        durable: (@Sendable (UInt64) -> Void)? = nil
+    ) {
+        self.holds = holds
+        self.gate = gate
+        self.durable = durable
     }
 }

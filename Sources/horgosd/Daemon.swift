@@ -4,6 +4,7 @@ import HorgosPKI
 import HorgosProxyProtocol
 import HorgosServer
 import HorgosStore
+import HorgosStream
 import HorgosWire
 import Logging
 import Metrics
@@ -26,6 +27,8 @@ struct Daemon {
     let revocations: RevocationListHolder
     let state: DaemonState
     let notifier: SystemdNotifier
+    /// The NATS JetStream stream's side of the node (issue 20, `Daemon+Stream.swift`); nil without one.
+    let stream: StreamNode?
 
     init(configuration: HorgosConfiguration, configurationFile: String?, logger: Logger) throws(DaemonStartupError) {
         self.configuration = configuration
@@ -74,6 +77,7 @@ struct Daemon {
         try Self.checkAuditPath(configuration)
         state = DaemonState(regions: configuration.regions)
         notifier = SystemdNotifier()
+        stream = try Self.makeStreamNode(configuration, logger: logger)
     }
 
     static func makeTLSContext(_ configuration: HorgosConfiguration) throws(TelemetryTLSError) -> NIOSSLContext {
@@ -95,9 +99,11 @@ struct Daemon {
 
         let store: ShardStore
         do {
-            store = try ShardStore(
-                configuration: Self.withStorageFaultSettings(
-                    Self.storeConfiguration(configuration, logger: logger), configuration))
+            var storeConfiguration = Self.withStorageFaultSettings(
+                Self.storeConfiguration(configuration, logger: logger), configuration)
+            // The stream's retention hold, wake-up and (replicated) acknowledgement gate, before any round.
+            if let stream { storeConfiguration.journalHooks = stream.journalHooks }
+            store = try ShardStore(configuration: storeConfiguration)
         } catch {
             logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
             throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
@@ -179,8 +185,11 @@ struct Daemon {
         let registryOfConnections = listener.registry
         state.setConnectionCounter { registryOfConnections.count }
         state.setAddressReporter { registryOfConnections.connectionsByAddress() }
-        let report = RegionReport(store: store, policies: Self.regionPolicies(configuration))
-        state.setRegionReporter({ report.regions() }, totals: { report.totals() })
+        var report = RegionReport(store: store, policies: Self.regionPolicies(configuration))
+        if let stream {
+            Self.reportStream(stream, into: &report, state: state, durability: configuration.store.durability)
+        }
+        state.setRegionReporter({ [report] in report.regions() }, totals: { [report] in report.totals() })
         let telemetry = TelemetryService(
             listener: listener, socket: telemetrySocket,
             drainTimeout: .seconds(configuration.shutdown.drainTimeoutSeconds), logger: logger,
@@ -192,12 +201,13 @@ struct Daemon {
             socket: adminSocket,
             sources: withStorageFaultSources(.init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
-                extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
+                extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry), report, stream] in
                     report.metrics(publishingInto: publisher) + observer.prometheusText()
+                        + Self.streamMetricsText(stream)
                         + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
                         + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
                 },
-                regionStatus: { code in report.regions().first { $0.region == code } },
+                regionStatus: { [report] code in report.regions().first { $0.region == code } },
                 fleetHealth: { [configuration] lowSOC, maxCellTemp in
                     NodeFleetHealth.read(
                         stateDirectory: configuration.stateDirectory, regions: configuration.regions,
@@ -223,13 +233,17 @@ struct Daemon {
         gbt32960Listener.withLock { $0 = gbt32960?.listener }
         let reloader = ReloadService(reload: reload)
 
+        // The stream (issue 20) starts after the store and stops before it, after the listeners drained.
+        let streamServices: [ServiceGroupConfiguration.ServiceConfiguration] =
+            stream.map { [.init(service: StreamService(node: $0, store: store))] } ?? []
         // Started in this order, stopped in reverse: systemd (STOPPING=1), reloader, telemetry (drain:
-        // ACK what is committed, BYE), admin endpoint, and last the store (commit, checkpoint, close).
+        // ACK what is committed, BYE), admin endpoint, stream, and last the store (commit, checkpoint, close).
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(
                     service: StoreService(
-                        store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) })),
+                        store: store, logger: logger, onOpen: { onBound("store", SocketAddress?.none) }))
+            ] + streamServices + [
                 .init(service: admin),
                 .init(service: telemetry),
             ] + (gbt32960.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
@@ -249,7 +263,8 @@ struct Daemon {
         return StoreConfiguration(
             stateDirectory: configuration.stateDirectory,
             regions: configuration.regions.compactMap(HorgosStore.Region.init),
-            durability: store.durability == .disk ? .disk : .process,
+            // replicated: the journal's fdatasync, then the stream's gate (Daemon+Stream.swift).
+            durability: store.durability == .process ? .process : .disk,
             applyIntervalMs: store.applyIntervalMilliseconds, commitMaxRows: store.commitMaxRows,
             horizon: TimeHorizon(
                 pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosNATSTestSupport
 import HorgosPKI
 import HorgosTestSupport
 import Synchronization
@@ -162,24 +163,8 @@ final class DaemonProcess: @unchecked Sendable {
         return (status, parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
 
-    /// A TCP port that was free a moment ago.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(fd, pointer, length) == 0 else { return -1 }
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        guard bound == 0 else { throw HarnessError("could not find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    /// A TCP port that was free a moment ago (HorgosNATSTestSupport's, shared with the NATS cluster helper).
+    static func freePort() throws -> Int { try LoopbackPort.free() }
 
     func removeState() {
         try? FileManager.default.removeItem(atPath: stateDirectory)

@@ -142,7 +142,7 @@ private func temporaryDirectory() throws -> String {
 
     @Test func badDurabilityNamesKeyValueAndAlternatives() async {
         let message = await expectInvalid(["HORGOS_STORE_DURABILITY": "fast"], key: "store.durability")
-        #expect(message == "store.durability: \"fast\" is not allowed; use disk or process")
+        #expect(message == "store.durability: \"fast\" is not allowed; use disk, process or replicated")
     }
 
     @Test(arguments: [

@@ -287,13 +287,18 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// `/health/CC`: 200 while the node serves and the region's writer is ok; 503 while it is
-    /// starting, degraded (disk full, corrupt file...) or stopped, or the node is not serving; 404 when
+    /// starting, degraded (disk full, corrupt file...), stopped or catching up from the stream (a
+    /// followed region before it caught up), or the node is not serving; 404 when
     /// this node does not own the region. HAProxy marks the region's backend down on anything but 200.
     static func regionHealth(_ region: String, sources: AdminServer.Sources) -> AdminResponse {
         guard let status = sources.regionStatus(region) else {
             return .text(.notFound, "region \(region) is not served by this node\n")
         }
         guard sources.isServing() else { return .text(.serviceUnavailable, "not serving\n") }
+        // Issue 20: the publish lag rides along (HAProxy looks at the status code only).
+        let lag = status.publishLagEntries.map {
+            " publish_lag_entries=\($0) publish_lag_seconds=\(status.publishLagSeconds ?? 0)"
+        } ?? ""
         switch status.state {
         case "ok" where !status.quarantineUnacknowledged.isEmpty:
             // Serving in new files: still 200 for the balancer, the quarantine named until acknowledged.
@@ -301,7 +306,11 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return .text(
                 .ok, "ok \(region); quarantined, not acknowledged: \(files) (horgosctl shards acknowledge \(region))\n")
         case "ok":
-            return .text(.ok, "ok \(region)\n")
+            return .text(.ok, "ok \(region)\(lag)\n")
+        case "catching_up":
+            return .text(
+                .serviceUnavailable,
+                "\(region) catching up from the stream (\(status.followLagEntries ?? 0) entries to go)\(lag)\n")
         case "degraded":
             return .text(.serviceUnavailable, "\(region) degraded: \(status.fault ?? "?") \(status.message ?? "")\n")
         default:

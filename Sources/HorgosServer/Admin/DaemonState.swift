@@ -24,6 +24,14 @@ public final class DaemonState: Sendable {
     /// Gives total records and frames committed, for the rates.
     private let totalsReporter: Mutex<(@Sendable () -> (records: Int, frames: Int))?> = Mutex(nil)
 
+    /// Gives the stream's part of `/status` (issue 20; set when `stream.servers` is configured).
+    private let streamReporter: Mutex<(@Sendable () -> StreamStatus)?> = Mutex(nil)
+
+    /// Wires the stream's `/status` object.
+    public func setStreamReporter(_ report: @escaping @Sendable () -> StreamStatus) {
+        streamReporter.withLock { $0 = report }
+    }
+
     /// Gives the live connections per client address (set once the listener exists).
     private let addressReporter: Mutex<(@Sendable () -> [AddressConnections])?> = Mutex(nil)
     /// Gives the journal's storage state (set once the store exists).
@@ -133,7 +141,8 @@ public final class DaemonState: Sendable {
             degradedRegions: regionStates.filter { $0.state == "degraded" }.map(\.region),
             queuedBytes: regionStates.reduce(0) { $0 + $1.queuedBytes },
             clientAddresses: addressReporter.withLock { $0 }?() ?? [],
-            storage: storageReporter.withLock { $0 }?())
+            storage: storageReporter.withLock { $0 }?(),
+            stream: streamReporter.withLock { $0 }?())
     }
 
     /// One line for systemd's STATUS=.
@@ -175,6 +184,8 @@ public struct DaemonStatus: Encodable, Sendable, Hashable {
     public var clientAddresses: [AddressConnections] = []
     /// The journal's storage state (nil before the store opened).
     public var storage: StorageStatus?
+    /// The NATS JetStream stream (issue 20); absent without `stream.servers`.
+    public var stream: StreamStatus?
 }
 
 /// The journal's side of the node's storage in `/status`: a full disk, the reserve, frames waiting.
@@ -206,5 +217,51 @@ public struct StorageStatus: Encodable, Sendable, Hashable {
         self.journalBytes = journalBytes
         self.journalSegments = journalSegments
         self.journalFailure = journalFailure
+    }
+}
+
+/// The stream's part of `/status` (issue 20): the connection, the publisher's progress and counters.
+/// Per-region publish and follow lag are in each `RegionStatus`.
+public struct StreamStatus: Encodable, Sendable, Hashable {
+    /// `connected`, `connecting`, `disconnected`.
+    public var state: String
+    /// The NATS server connected to, and its version.
+    public var server: String?
+    public var serverVersion: String?
+    public var streamName: String
+    public var node: String
+    /// `disk`, `process` or `replicated`.
+    public var durability: String
+    /// Every journal entry at or below this LSN is on the stream.
+    public var publishedLsn: UInt64
+    /// Entries acknowledged by JetStream since start; of them, already on the stream; sent again.
+    public var published: Int
+    public var duplicates: Int
+    public var resends: Int
+    /// Publishes awaiting their ack, and (`replicated`) ACKs to units awaiting the stream, now.
+    public var outstanding: Int
+    public var heldAcks: Int
+    public var followedRegions: [String]
+    public var lastError: String?
+
+    public init(
+        state: String, server: String?, serverVersion: String?, streamName: String, node: String, durability: String,
+        publishedLsn: UInt64, published: Int, duplicates: Int, resends: Int, outstanding: Int, heldAcks: Int,
+        followedRegions: [String], lastError: String?
+    ) {
+        self.state = state
+        self.server = server
+        self.serverVersion = serverVersion
+        self.streamName = streamName
+        self.node = node
+        self.durability = durability
+        self.publishedLsn = publishedLsn
+        self.published = published
+        self.duplicates = duplicates
+        self.resends = resends
+        self.outstanding = outstanding
+        self.heldAcks = heldAcks
+        self.followedRegions = followedRegions
+        self.lastError = lastError
     }
 }

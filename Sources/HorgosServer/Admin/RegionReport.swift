@@ -32,6 +32,18 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
     /// Wall-clock time (ms since the epoch) of the last periodic integrity check, and its CPU seconds.
     public var lastIntegrityCheckMs: Int64?
     public var lastIntegrityCheckSeconds: Double = 0
+    /// Issue 20 (absent without `stream.servers`): the region's last journal LSN on the stream, and its
+    /// entries not yet acknowledged by JetStream (count, bytes, age of the oldest in seconds).
+    public var publishedLsn: UInt64?
+    public var publishLagEntries: Int?
+    public var publishLagBytes: Int?
+    public var publishLagSeconds: Double?
+    /// True while the region's frames wait because its unpublished bytes reached `stream.max_lag_bytes`.
+    public var publishHeld: Bool?
+    /// Followed regions (`follow.regions`): `connecting`, `catching_up`, `following` or `failed`, and the
+    /// entries the stream holds for this node that are not yet in its journal.
+    public var followState: String?
+    public var followLagEntries: Int?
     /// The region's policy (`policy.<CC>.*` over the defaults): retention, stream, backup, positions.
     public var policy: RegionPolicy?
     /// Erasure tombstones applied since start.
@@ -61,6 +73,8 @@ public struct RegionStatus: Encodable, Sendable, Hashable {
 /// asked, so a scrape costs one lock per region.
 public struct RegionReport: Sendable {
     let store: ShardStore
+    /// The stream's figures of a region (issue 20); nil without a stream.
+    public var streamStatus: @Sendable (String) -> RegionStreamStatus? = { _ in nil }
     /// Each served region's effective policy, shown in its status (constant while the daemon runs).
     let policies: [String: RegionPolicy]
 
@@ -120,6 +134,7 @@ public struct RegionReport: Sendable {
                 status.fault = StoreFault.diskFull.rawValue
                 status.message = "journal: \(diskFull)"
             }
+            if let stream = streamStatus(code) { stream.apply(to: &status) }
             return status
         }
     }
@@ -345,5 +360,45 @@ public final class RegionMetricsPublisher: Sendable {
                 published[region] = entry
             }
         }
+    }
+}
+
+/// One region's stream figures (issue 20), merged into its `RegionStatus` by `RegionReport`.
+public struct RegionStreamStatus: Sendable, Hashable {
+    public var publishedLSN: UInt64
+    public var publishLagEntries: Int
+    public var publishLagBytes: Int
+    public var publishLagSeconds: Double
+    public var publishHeld: Bool
+    /// nil when the node does not follow the region.
+    public var followState: String?
+    public var followLagEntries: Int?
+    /// False while a followed region has not caught up with the stream: the region then reports
+    /// `catching_up` and `/health/CC` answers 503 (HAProxy keeps its vehicles on the other node).
+    public var caughtUp: Bool
+
+    public init(
+        publishedLSN: UInt64, publishLagEntries: Int, publishLagBytes: Int, publishLagSeconds: Double,
+        publishHeld: Bool, followState: String? = nil, followLagEntries: Int? = nil, caughtUp: Bool = true
+    ) {
+        self.publishedLSN = publishedLSN
+        self.publishLagEntries = publishLagEntries
+        self.publishLagBytes = publishLagBytes
+        self.publishLagSeconds = publishLagSeconds
+        self.publishHeld = publishHeld
+        self.followState = followState
+        self.followLagEntries = followLagEntries
+        self.caughtUp = caughtUp
+    }
+
+    func apply(to status: inout RegionStatus) {
+        status.publishedLsn = publishedLSN
+        status.publishLagEntries = publishLagEntries
+        status.publishLagBytes = publishLagBytes
+        status.publishLagSeconds = (publishLagSeconds * 10).rounded() / 10
+        status.publishHeld = publishHeld
+        status.followState = followState
+        status.followLagEntries = followLagEntries
+        if !caughtUp && status.state == "ok" { status.state = "catching_up" }
     }
 }

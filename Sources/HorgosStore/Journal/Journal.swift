@@ -138,6 +138,10 @@ final class Journal: @unchecked Sendable {
     private(set) var recovered: [Region: [JournalEntry]] = [:]
 
     var segmentCapacity: Int { Self.segmentCapacity(configuration) }
+    /// Issue 20's retention holds, acknowledgement gate and durable-round callback.
+    var hooks: JournalHooks { configuration.journalHooks }
+    /// The live segments, oldest first (for `JournalReader`).
+    var liveSegments: [JournalSegment] { segments.withLock { $0 } }
 
     /// Address space mapped per segment: the nominal size plus one largest entry (a round may pass
     /// the nominal size by its last entry).
@@ -466,6 +470,7 @@ final class Journal: @unchecked Sendable {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)
         let maxDelayNs = UInt64(max(0, configuration.journalMaxDelayMicroseconds)) * 1000
+        let holds = hooks.holds
         while true {
             // A wedged store (test hook) acknowledges nothing more and stops marking progress.
             WriterTestHooks.sleepWhileWedged()
@@ -500,7 +505,8 @@ final class Journal: @unchecked Sendable {
                     s.region.unappliedBytes.load(ordering: .relaxed) + plannedRegion[s.region.region, default: 0]
                 let regionOK = unapplied == 0 || unapplied + s.entryBytes <= configuration.maxQueuedBytes
                 let diskOK = plannedBytes + s.entryBytes <= configuration.journalMaxBytes
-                return regionOK && diskOK
+                // Issue 20: a region too far from being published waits too (stream.max_lag_bytes).
+                return regionOK && diskOK && holds.allSatisfy { $0.admits(s.region.region) }
             }
             func admit(_ s: JournalSubmission) {
                 ready.append(s)
@@ -660,6 +666,8 @@ final class Journal: @unchecked Sendable {
         var byRegion: [Region: (RegionWriter, [JournalEntry])] = [:]
         var lastLSN: UInt64 = 0
         var count = 0
+        let gate = hooks.gate
+        var gated: [GatedCompletion] = []
         for piece in pieces {
             var offset =
                 piece.segment.size.load(ordering: .relaxed) - piece.submissions.reduce(0) { $0 + $1.entryBytes }
@@ -671,6 +679,9 @@ final class Journal: @unchecked Sendable {
                     payloadCount: s.entryBytes - JournalFormat.entryOverhead - s.context.count,
                     entryBytes: s.entryBytes, durableNs: now)
                 byRegion[s.region.region, default: (s.region, [])].1.append(entry)
+                if gate != nil {
+                    gated.append(GatedCompletion(lsn: lsn, region: s.region.region) { s.completion(s.outcome) })
+                }
                 offset += s.entryBytes
                 lastLSN = lsn
                 lsn += 1
@@ -689,11 +700,14 @@ final class Journal: @unchecked Sendable {
         var oldest: [ObjectIdentifier: UInt64] = [:]
         for piece in pieces {
             for s in piece.submissions {
-                s.completion(s.outcome)
+                // `replicated` (issue 20): the gate runs each completion once the stream has the entry.
+                if gate == nil { s.completion(s.outcome) }
                 let id = ObjectIdentifier(s.region)
                 if oldest[id] == nil { oldest[id] = s.submittedNs }
             }
         }
+        gate?.hold(gated)
+        hooks.durable?(lastLSN)
         for (writer, entries) in byRegion.values {
             writer.recordAcknowledged(
                 entries.count, oldestSubmittedNs: oldest[ObjectIdentifier(writer)] ?? now, nowNs: now)
@@ -811,7 +825,9 @@ final class Journal: @unchecked Sendable {
         retireLock.withLock { _ in
             var lsns: [Region: UInt64] = [:]
             for (region, writer) in regions { lsns[region] = writer.durableLSN.load(ordering: .acquiring) }
-            guard let floor = lsns.values.min() else { return }
+            guard let applied = lsns.values.min() else { return }
+            // Issue 20: and every hold (the stream publisher's published LSN) is past it.
+            let floor = hooks.holds.reduce(applied) { min($0, $1.heldLSN) }
             do throws(StoreError) {
                 try DurableLSNFile.write(directory: directory, lsns: lsns)
                 lastDurableFileError = nil

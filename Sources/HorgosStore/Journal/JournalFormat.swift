@@ -77,8 +77,9 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
 /// 13      1    flags (0; readers must refuse other values)
 /// 14      2    region, ISO 3166-1 alpha-2 ASCII ("AE")
 /// 16      8    arrival time, ms since the epoch (UTC, server clock): the time-horizon rule's "now"
-/// 24      2    submission context length C (0 for native frames; the VIN is in the payload)
-/// 26      C    submission context (kind-specific)
+/// 24      2    submission context length C (0 for frames received from units; the VIN is in the payload)
+/// 26      C    submission context: empty, or for an entry a follower copied from the stream (issue 20)
+///              `FollowedOrigin`: 0x46 'F', u8 version 1, u64 origin LSN, u8 n, n bytes origin node id
 /// 26+C    P    the frame payload exactly as received (P = E - 30 - C)
 /// E-4     4    CRC-32C (Castagnoli) of bytes 0 ..< E-4
 /// ```

@@ -243,7 +243,24 @@ public final class RegionWriter: Sendable {
         _ kind: JournalEntryKind, _ payload: some FrameBytes, context: [UInt8] = [],
         completion: @escaping @Sendable (CommitOutcome) -> Void
     ) throws(StoreError) {
-        let arrivalMs = configuration.clock()
+        try submit(kind, payload, context: context, arrivalMs: configuration.clock(), completion: completion)
+    }
+
+    /// Queues an entry another node received, copied from the stream by a follower (issue 20): its
+    /// arrival time is the origin's (so the time-horizon rule gives the same answer there and here) and
+    /// its context names the origin, so this node's publisher does not publish it again. Applied like
+    /// any entry (idempotent: a record already stored is a duplicate).
+    public func submitFollowed(
+        _ kind: JournalEntryKind, _ payload: some FrameBytes, arrivalMs: Int64, origin: FollowedOrigin,
+        completion: @escaping @Sendable (CommitOutcome) -> Void
+    ) throws(StoreError) {
+        try submit(kind, payload, context: origin.context, arrivalMs: arrivalMs, completion: completion)
+    }
+
+    private func submit(
+        _ kind: JournalEntryKind, _ payload: some FrameBytes, context: [UInt8], arrivalMs: Int64,
+        completion: @escaping @Sendable (CommitOutcome) -> Void
+    ) throws(StoreError) {
         let horizon = configuration.horizon
         let shape: (rows: Int, rejected: Int)? = payload.withUnsafeBytes { bytes in
             guard bytes.count <= JournalFormat.maxPayloadBytes, let rows = kind.rows(bytes) else { return nil }
