@@ -217,12 +217,14 @@ struct VehicleEraser: Sendable {
         // Once every tombstone is durable the erasure is certain (a crash replays it): the request is
         // recorded then, with who asked and why, and its result once the appliers report.
         let durableRegions = await durable.wait(timeout: applyTimeout)
-        logger.notice(
-            "erasure durable",
-            metadata: ["vin": "\(vin)", "regions": "\(durableRegions.sorted())", "by": "\(actor.summary)"])
         _ = await record(
             arguments, .pending,
             "tombstones durable in \(durableRegions.sorted().joined(separator: " ")); a restart replays them", actor: actor)
+        // Logged after the audit record is durable: whoever sees this line (an operator, a test) finds the
+        // request in the audit log too, even if the node dies right after.
+        logger.notice(
+            "erasure durable",
+            metadata: ["vin": "\(vin)", "regions": "\(durableRegions.sorted())", "by": "\(actor.summary)"])
         let reports = await applied.wait(timeout: applyTimeout)
         let pending = holders.map(\.code).filter { code in !reports.contains { $0.region == code } }
         var answer = Answer(

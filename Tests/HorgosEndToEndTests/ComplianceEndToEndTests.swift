@@ -101,16 +101,24 @@ extension DaemonEndToEndTests {
         #expect(await eventually { daemon.logLines.contains { $0.contains("erasure durable") } }, "\(daemon.log)")
         try await daemon.stop(signal: SIGKILL)
         let interrupted = try await erase.value
-        #expect(interrupted.status == 3, "the daemon died before answering: \(interrupted.output)")
         let acked = try await load.value
         #expect(acked.values.allSatisfy { $0 > 0 }, "\(acked)")
-        // The erasure had not been applied: the erased rows were still in the files at the kill.
-        #expect(try reader.track(erased, fromMs: 0, toMs: .max).count == 200)
+        // Usually the appliers (behind the load) had not reached the tombstone at the kill, and the erased rows
+        // were all still in the files; on a fast run they had. Never a part: an erasure is one transaction.
+        let atKill = try reader.track(erased, fromMs: 0, toMs: .max).count
+        #expect(atKill == 200 || atKill == 0, "\(atKill) of 200 erased rows at the kill")
+        #expect(
+            interrupted.status == 3 || (atKill == 0 && interrupted.status == 0),
+            "the daemon died before answering: \(interrupted.output)")
 
         try await daemon.start()
         #expect(
             await eventually { (try? reader.track(erased, fromMs: 0, toMs: .max).isEmpty) == true }, "\(daemon.log)")
-        #expect(daemon.logLines.contains { $0.contains("erased vehicle \(erased)") && $0.contains("replayed from the journal") })
+        if atKill == 200 {
+            #expect(daemon.logLines.contains {
+                $0.contains("erased vehicle \(erased)") && $0.contains("replayed from the journal")
+            })
+        }
         for (index, vin) in vins.enumerated() {
             let expected = Int(acked[index] ?? 0)
             #expect(await eventually { (try? reader.track(vin, fromMs: 0, toMs: .max).count >= expected) == true })
