@@ -213,13 +213,13 @@ let package = Package(
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
         ),
-        // The per-frame cost of the event-loop path (issue 11): frames through the real session pipeline on
-        // EmbeddedChannels with a fake store; counted with callgrind (see BENCHMARKS.md).
+        // The per-frame cost of the event-loop path (issue 11): native or GB/T 32960 frames through the real
+        // session pipeline on EmbeddedChannels with a fake store; counted with callgrind (see BENCHMARKS.md).
         .executableTarget(
             name: "horgos-bench-session",
             dependencies: [
-                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosAllocationCounter",
-                logging, nioCore, nioEmbedded, nioTLS,
+                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
+                "HorgosAllocationCounter", logging, nioCore, nioEmbedded, nioTLS,
             ],
             path: "Benchmarks/SessionBenchmark",
             swiftSettings: serverSettings
