@@ -34,6 +34,7 @@ let unixSignals: Target.Dependency = .product(name: "UnixSignals", package: "swi
 let systemPackage: Target.Dependency = .product(name: "SystemPackage", package: "swift-system")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let histogram: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
 /// What every NIO TLS client or server target needs.
 let nioTLSStack: [Target.Dependency] = [nioCore, nioPosix, nioSSL, nioTLS]
 
@@ -63,6 +64,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // Already in the build through swift-configuration's YAML trait (same range); named here because the
+        // strict configuration loader walks the file's keys itself (an unknown key is exit 78).
+        .package(url: "https://github.com/jpsim/Yams", "5.4.0"..<"7.0.0"),
     ],
     targets: [
         // Wire format: Swift, no NIO, no Foundation; its one dependency is the tiny C target below.
@@ -109,13 +113,16 @@ let package = Package(
         // by horgosctl, which therefore does not link the daemon module.
         .target(
             name: "HorgosConfig",
-            dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage],
+            dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage, yams],
             swiftSettings: strictSettings
         ),
-        // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
+        // The admin endpoint's documents (/status, /reload, /fleet): encoded by the daemon, decoded by horgosctl.
+        .target(name: "HorgosAdminAPI", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
+        // The daemon's parts: the connection pipeline and its protocols, identity, admin endpoint, systemd glue.
         .target(
             name: "HorgosServer",
             dependencies: [
+                "HorgosAdminAPI",
                 "HorgosConfig",
                 "HorgosWire",
                 "HorgosWireNIO",
@@ -137,29 +144,27 @@ let package = Package(
             ] + nioTLSStack,
             swiftSettings: serverSettings
         ),
+        // The composition root: the daemon's services built from configuration, with readiness and reload
+        // (a library, so tests build and run the same daemon in-process).
+        .target(
+            name: "HorgosDaemon",
+            dependencies: [
+                "HorgosServer", "HorgosAdminAPI", "HorgosConfig", "HorgosPKI", "HorgosStore", "HorgosProxyProtocol",
+                "HorgosWire", "HorgosGBT32960",
+                logging, metrics, prometheus, serviceLifecycle, unixSignals,
+            ] + nioTLSStack,
+            swiftSettings: serverSettings
+        ),
+        // The executable: parses the command line, loads the configuration, runs HorgosDaemon.
         .executableTarget(
             name: "horgosd",
-            dependencies: [
-                "HorgosServer",
-                argumentParser,
-                logging,
-                nioCore,
-                nioPosix,
-                serviceLifecycle,
-                unixSignals,
-                nioSSL,
-                metrics,
-                prometheus,
-                "HorgosPKI",
-                "HorgosStore",
-                "HorgosProxyProtocol",
-            ],
+            dependencies: ["HorgosDaemon", "HorgosServer", argumentParser, logging, unixSignals],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
+                "HorgosAdminAPI", "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
                 argumentParser,
                 x509,
                 nioCore,
@@ -285,6 +290,9 @@ let package = Package(
             dependencies: [
                 "HorgosGBT32960",
                 "HorgosServer",
+                "HorgosDaemon",
+                "HorgosAdminAPI",
+                "HorgosStore",
                 "HorgosProxyProtocol",
                 "HorgosConfig",
                 "CHorgosLibcrypto",
@@ -335,7 +343,7 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI"],
+            dependencies: ["HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI", "HorgosAdminAPI"],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HorgosAdminAPI
 
 #if canImport(Glibc)
     import Glibc
@@ -29,15 +30,6 @@ struct ReloadCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds to wait for the verdict.")
     var timeout = 30
-
-    /// The `/reload` document (``ReloadVerdict`` in the daemon).
-    struct Verdict: Decodable {
-        var generation: Int
-        var succeeded: Bool
-        var error: String?
-        var revokedSessions: Int
-        var pid: Int32
-    }
 
     func run() async throws {
         let context = try await global.context()
@@ -74,10 +66,10 @@ struct ReloadCommand: AsyncParsableCommand {
             remedy: "check the daemon's journal (journalctl -u horgosd)")
     }
 
-    static func verdict(_ admin: AdminAddress) async throws(CtlError) -> Verdict {
+    static func verdict(_ admin: AdminAddress) async throws(CtlError) -> ReloadVerdict {
         let response = try await AdminClient.get(admin, path: "/reload")
         guard response.status == 200,
-            let verdict = try? JSONDecoder().decode(Verdict.self, from: Data(response.body))
+            let verdict = try? DaemonStatus.decoder().decode(ReloadVerdict.self, from: Data(response.body))
         else {
             throw CtlError(
                 .daemonUnreachable, "the admin endpoint \(admin) has no reload verdict (HTTP \(response.status))",

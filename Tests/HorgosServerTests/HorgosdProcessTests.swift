@@ -36,6 +36,31 @@ func freeLoopbackPort() throws -> Int {
 
 /// Starts the real `horgosd` with a temporary state directory and a fake systemd notify socket.
 @Suite(.serialized) struct HorgosdProcessTests {
+    /// A misspelled key stops the real daemon before anything starts: exit 78, the key and the closest
+    /// valid key on stderr (issue 19).
+    @Test func aMisspelledConfigurationKeyStopsTheDaemonWithExit78NamingTheClosestKey() async throws {
+        let directory = try makeTemporaryDirectory()
+        let configPath = directory + "/horgosd.yaml"
+        try "state_directory: \(directory)/state\nstore:\n  duribility: disk\n"
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: horgosdExecutable())
+        process.arguments = ["--config", configPath]
+        process.environment = ["PATH": "/usr/bin:/bin"]
+        let errors = Pipe()
+        process.standardError = errors
+        // Awaited through the termination handler: nothing blocks a thread of Swift's cooperative pool.
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        // The daemon has exited: its end of the pipe is closed, so this read ends at once.
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == 78)
+        #expect(stderr.contains("store.duribility: unknown key; the nearest valid key is store.durability"), "\(stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/state/pki"), "nothing started")
+    }
+
     @Test func daemonNotifiesReadyServesReloadsOnSIGHUPAndStopsOnSIGTERM() async throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")

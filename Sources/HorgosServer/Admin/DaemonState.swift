@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAdminAPI
 import Synchronization
 
 /// The daemon's live, shared facts: serving or not, bound listeners, start time. Feeds `/health`,
@@ -136,32 +137,4 @@ public final class DaemonState: Sendable {
         if !status.degradedRegions.isEmpty { line += "; degraded: " + status.degradedRegions.joined(separator: ",") }
         return line
     }
-}
-
-/// The `/status` JSON document.
-public struct DaemonStatus: Encodable, Sendable, Hashable {
-    /// Daemon version.
-    public var version: String
-    /// Whether the daemon accepts and serves connections.
-    public var serving: Bool
-    /// Start time (ISO 8601 in JSON).
-    public var startedAt: Date
-    /// Seconds since start.
-    public var uptimeSeconds: Int
-    /// Listener name to bound address.
-    public var listeners: [String: String]
-    /// Open telemetry connections.
-    public var connections: Int
-    /// Each region served: its writer's state, queue and counters.
-    public var regions: [RegionStatus]
-    /// Data frames committed per second over the last sampling interval (5 s).
-    public var framesPerSecond: Double
-    /// Records committed (stored or recognised as duplicates) per second over the last interval.
-    public var recordsPerSecond: Double
-    /// Regions whose writer is degraded (acknowledging nothing until it recovers).
-    public var degradedRegions: [String]
-    /// Bytes queued for all writers.
-    public var queuedBytes: Int
-    /// The client addresses with the most open connections (at most 20), as the limits count them.
-    public var clientAddresses: [AddressConnections] = []
 }

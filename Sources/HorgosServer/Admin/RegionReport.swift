@@ -1,48 +1,7 @@
+import HorgosAdminAPI
 import HorgosStore
 import Prometheus
 import Synchronization
-
-/// One region's writer as `/status` shows it: health, queue and counters since start.
-public struct RegionStatus: Encodable, Sendable, Hashable {
-    public var region: String
-    /// `starting`, `ok`, `degraded` or `stopped`.
-    public var state: String
-    /// The fault class while degraded (`disk_full`, `io_error`, `locked`, `corrupt`, ...).
-    public var fault: String?
-    public var message: String?
-    /// Bytes queued for the writer and not yet committed.
-    public var queuedBytes: Int
-    public var recordsStored: Int
-    public var recordsDuplicate: Int
-    public var recordsRejected: Int
-    public var eventsStored: Int
-    public var commits: Int
-    public var failedAttempts: Int
-    /// The last journal LSN applied to the region's shards.
-    public var appliedLsn: UInt64 = 0
-    /// Entries acknowledged and not yet applied (the apply lag in journal entries).
-    public var applyLagEntries: Int = 0
-    /// Seconds since the arrival of the oldest unapplied entry (0 when none).
-    public var applyLagSeconds: Double = 0
-    /// Damaged files moved aside since start.
-    public var quarantinedFiles: Int = 0
-
-    public init(region: String, state: String, fault: String? = nil, message: String? = nil, queuedBytes: Int,
-                recordsStored: Int, recordsDuplicate: Int, recordsRejected: Int, eventsStored: Int, commits: Int,
-                failedAttempts: Int) {
-        self.region = region
-        self.state = state
-        self.fault = fault
-        self.message = message
-        self.queuedBytes = queuedBytes
-        self.recordsStored = recordsStored
-        self.recordsDuplicate = recordsDuplicate
-        self.recordsRejected = recordsRejected
-        self.eventsStored = eventsStored
-        self.commits = commits
-        self.failedAttempts = failedAttempts
-    }
-}
 
 /// Reads the store's writers for `/status`, the STATUS= line and `/metrics`.
 ///

@@ -1,3 +1,4 @@
+import HorgosAdminAPI
 import NIOCore
 import Synchronization
 
@@ -76,12 +77,4 @@ public final class ConnectionRegistry: Sendable {
 
     /// Every live connection (for draining at shutdown).
     public var channels: [any Channel] { state.withLock { Array($0.channels.values) } }
-}
-
-/// One client address and its live connections, as `/status` lists them.
-public struct AddressConnections: Encodable, Sendable, Hashable {
-    /// The client's IP address (from the PROXY header behind a balancer, else the TCP peer).
-    public var address: String
-    /// Its open telemetry connections.
-    public var connections: Int
 }

@@ -16,8 +16,13 @@ import UnixSignals
 
 /// The assembled daemon: certificates, revocation list, region shard writers, listeners and the systemd
 /// glue, run as one ServiceGroup. Built in `init` (fails fast with EX_CONFIG), started with `run`.
-struct Daemon {
-    let configuration: HorgosConfiguration
+///
+/// The composition root: each component gets its own configuration from ``HorgosConfiguration`` here,
+/// and readiness (READY=1 once every listener is bound and the store is open) and reload (SIGHUP) are wired
+/// here, in a library, so tests build and run the same daemon in-process.
+public struct Daemon: Sendable {
+    /// The configuration it was built from.
+    public let configuration: HorgosConfiguration
     /// `--config` (nil: the default path), re-read on reload.
     let configurationFile: String?
     let logger: Logger
@@ -26,7 +31,10 @@ struct Daemon {
     let state: DaemonState
     let notifier: SystemdNotifier
 
-    init(configuration: HorgosConfiguration, configurationFile: String?, logger: Logger) throws(DaemonStartupError) {
+    /// Checks the configuration and loads certificates and revocation lists (nothing is bound yet).
+    public init(
+        configuration: HorgosConfiguration, configurationFile: String?, logger: Logger
+    ) throws(DaemonStartupError) {
         self.configuration = configuration
         self.configurationFile = configurationFile
         self.logger = logger
@@ -81,7 +89,8 @@ struct Daemon {
             keyExchangeGroups: configuration.tls.keyExchangeGroups)
     }
 
-    func run(registry: PrometheusCollectorRegistry) async throws {
+    /// Opens the store, binds the listeners and runs every service until SIGTERM or SIGINT.
+    public func run(registry: PrometheusCollectorRegistry) async throws {
         let activation = SystemdListeners()
         SystemdListeners.unsetEnvironment()
         let telemetrySocket: ListenerSocket =
@@ -402,6 +411,16 @@ struct RateSampler: Service, CustomStringConvertible {
     }
 }
 
-extension DaemonStartupError: CustomStringConvertible {
-    var description: String { message }
+extension Daemon {
+    /// Test only (HORGOS_TEST_HOOKS=1, Deploy/systemd-nspawn-test.sh): SIGUSR2 wedges every region writer,
+    /// so the daemon withholds WATCHDOG=1 and systemd kills and restarts it.
+    public static func installTestHooks(_ logger: Logger) {
+        logger.warning("test hooks enabled (HORGOS_TEST_HOOKS=1): SIGUSR2 wedges the region writers")
+        Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigusr2) {
+                WriterTestHooks.wedgeWriters()
+                logger.warning("test hook: region writers wedged (SIGUSR2)")
+            }
+        }
+    }
 }
