@@ -326,7 +326,7 @@ let package = Package(
             name: "HorgosEndToEndTests",
             dependencies: [
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
-                "HorgosSessionTraces",
+                "HorgosSessionTraces", x509,
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),

@@ -1,10 +1,10 @@
 // The per-frame cost of the daemon's event-loop path (issue 11, item 8), measured without sockets or TLS.
 //
-// `--protocol native` (default) pushes one-record TELEMETRY frames (84 bytes) through the real pipeline
-// handlers of a telemetry connection (IdleStateHandler -> ByteToMessageHandler(FrameChannelDecoder) ->
-// SessionHandler); `--protocol gbt32960` pushes typical GB/T 32960 realtime frames (every 2016 type, 64
-// cells, ~300 bytes) of logged-in vehicles through a GB/T 32960 connection's handlers (IdleStateHandler ->
-// ByteToMessageHandler(GBT32960ChannelDecoder) -> its session handler). Both run on EmbeddedChannels
+// `--protocol native` (default) pushes one-record TELEMETRY frames (84 bytes) through the pipeline handlers
+// of a native connection (IdleStateHandler -> ByteToMessageHandler(FrameChannelDecoder) ->
+// ConnectionHandler<NativeProtocol>); `--protocol gbt32960` pushes typical GB/T 32960 realtime frames (every
+// 2016 type, 64 cells, ~300 bytes) of logged-in vehicles through the same pipeline
+// (ByteToMessageHandler(GBT32960ChannelDecoder) -> ConnectionHandler<GBT32960Protocol>). Both run on EmbeddedChannels
 // sharing one EmbeddedEventLoop, with the daemon's metrics (Prometheus through swift-metrics) and its
 // stderr log handler. The store is a fake sink that completes every frame of a round at once, the way one
 // durable journal round completes many sessions' frames in a burst.
@@ -105,17 +105,34 @@ struct Run {
     var frame: (_ index: Int, _ round: Int) -> [UInt8]
 }
 
+/// The connection's identity (a vehicle certificate of `vin(index)` in AE) as admission would read it.
+func identity(_ index: Int) -> PeerIdentity {
+    PeerIdentity(role: .vehicle, vin: vin(index).description, name: vin(index).description, market: "AE",
+                 serialNumber: String(index + 1, radix: 16), subject: "CN=\(vin(index))")
+}
+
+/// The daemon's commit inboxes, one per loop, shared by every session of both protocols.
+let inboxes = CommitInboxes()
+
+/// The daemon's pipeline for protocol `P`: region handles with its counters, its metrics, no byte budget
+/// (as in the measurements before the pipeline rework).
+func environment<P: IngestProtocol>(_ wireProtocol: P, index: Int, maxInFlight: Int) -> PipelineEnvironment<P> {
+    let metrics = PipelineMetrics(protocolName: P.name)
+    let peer = identity(index)
+    return PipelineEnvironment(
+        wireProtocol: wireProtocol, admit: { _ in .success(peer) },
+        regions: RegionHandle.table(flows: ["AE": flow], sink: sink, metrics: metrics), metrics: metrics,
+        inboxes: inboxes, maxInFlight: maxInFlight, now: { nowMs }, logger: logger)
+}
+
 @MainActor func nativeRun() throws -> Run {
-    let environment = SessionEnvironment(
-        authorize: { _ in .success(SessionPeer(role: .vehicle, vin: vin(0), market: "AE")) },
-        regions: ["AE": flow], sink: sink, limits: SessionLimits(ackWindow: 64), now: { nowMs },
-        observer: MetricsSessionObserver(logger: logger, regions: ["AE"]), logger: logger)
+    let wireProtocol = NativeProtocol(limits: SessionLimits(ackWindow: 64), regions: ["AE"], logger: logger)
     var hello: [UInt8] = []
     FrameEncoder.appendHello(Hello(clientKind: .vehicle, clientTimeMs: 0, softwareVersion: "bench"), to: &hello)
     let channels = try (0..<options.sessions).map { _ in
         try open(
             [ByteToMessageHandler(FrameChannelDecoder(maxPayload: WireFormat.defaultMaxPayload)),
-             SessionHandler(environment: environment)], hello: hello)
+             ConnectionHandler(environment: environment(wireProtocol, index: 0, maxInFlight: .max))], hello: hello)
     }
     return Run(channels: channels) { _, round in
         var bytes: [UInt8] = []
@@ -128,10 +145,8 @@ struct Run {
 
 @MainActor func gbt32960Run() throws -> Run {
     let time = GBT32960Time(epochSeconds: nowMs / 1000, utcOffsetSeconds: GBT32960Format.beijingUTCOffsetSeconds)
-    let environment = GBT32960Environment(
-        authorize: { _ in .failure(SessionRefusal(code: .identityInvalid, reason: "set per session below")) },
-        plainPeer: nil, regions: ["AE": flow], sink: sink, settings: GBT32960Settings(), now: { nowMs },
-        metrics: GBT32960Metrics(), logger: logger)
+    let settings = GBT32960Settings()
+    let wireProtocol = GBT32960Protocol(settings: settings, logger: logger)
     var channels: [EmbeddedChannel] = []
     for index in 0..<options.sessions {
         var login: [UInt8] = []
@@ -139,11 +154,9 @@ struct Run {
             GBT32960Encoder.appendVehicleLogin(
                 time: time, sequence: 1, iccid: Array("89860012345678901234".utf8), subsystemCodes: [[0x31]], to: &$0)
         }
-        var peerEnvironment = environment
-        let peer = GBT32960Peer.vehicle(vin(index), market: "AE")
-        peerEnvironment.authorize = { _ in .success(peer) }
         channels.append(try open(
-            [ByteToMessageHandler(GBT32960ChannelDecoder()), GBT32960SessionHandler(environment: peerEnvironment)],
+            [ByteToMessageHandler(GBT32960ChannelDecoder()),
+             ConnectionHandler(environment: environment(wireProtocol, index: index, maxInFlight: settings.maxInFlight))],
             hello: login))
     }
     // One typical report per session, built once: a round sends it again (the fake store does not mind).

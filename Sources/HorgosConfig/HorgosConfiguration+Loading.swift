@@ -1,6 +1,7 @@
 import HorgosPKI
 import Configuration
 import Foundation
+import HorgosWire
 import Logging
 import Synchronization
 import SystemPackage
@@ -284,14 +285,5 @@ struct KeyReader {
             throw .invalid(key, raw.joined(separator: ","), "list at least one region")
         }
         return result
-    }
-}
-
-/// Country-region helpers shared by configuration and certificate identity.
-public enum Region {
-    /// True for two ASCII upper-case letters (an ISO 3166-1 alpha-2 code's shape; not checked against the
-    /// ISO list, so user-assigned codes such as XA work for test fleets).
-    public static func isValidCode(_ code: String) -> Bool {
-        code.utf8.count == 2 && code.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
     }
 }

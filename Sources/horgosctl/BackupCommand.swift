@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HorgosConfig
 import HorgosStore
+import HorgosWire
 
 /// What a backup directory holds: `<dir>/manifest.json` beside `<dir>/<CC>/*.sqlite`.
 ///

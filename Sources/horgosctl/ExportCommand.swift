@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HorgosStore
+import HorgosWire
 
 /// `horgosctl export`: streams a region's records of a time range to stdout as CSV or JSON lines.
 struct ExportCommand: AsyncParsableCommand {

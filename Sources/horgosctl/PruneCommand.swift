@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HorgosConfig
 import HorgosStore
+import HorgosWire
 
 /// `horgosctl prune`: applies retention now, deleting whole day partitions that have expired.
 struct PruneCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HorgosStore
+import HorgosWire
 
 /// `horgosctl shards`: the files of every region with size, rows and time range; `--check` runs
 /// SQLite's integrity check on each.

@@ -2,6 +2,7 @@ import Foundation
 import HorgosPKI
 import HorgosSimulator
 import HorgosStore
+import HorgosWire
 import Testing
 
 /// The simulator and the demo against the real daemon (issue 5, item 4). Part of the serialized

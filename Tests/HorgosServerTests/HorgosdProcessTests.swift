@@ -108,7 +108,7 @@ func freeLoopbackPort() throws -> Int {
         #expect(status.body.contains("\"telemetry\":\"127.0.0.1:\(telemetryPort)\""))
         let metrics = try await httpGet("/metrics", port: adminPort)
         #expect(metrics.body.contains("horgos_build_info{version=\"\(HorgosServerInfo.version)\"} 1"))
-        #expect(metrics.body.contains("horgos_sessions_total{role=\"vehicle\"} 1"))
+        #expect(metrics.body.contains("horgos_sessions_total{protocol=\"native\",role=\"vehicle\"} 1"))
 
         // WATCHDOG_USEC=400ms: pings every 200 ms while serving.
         var pings = 0
@@ -137,8 +137,8 @@ func freeLoopbackPort() throws -> Int {
             #expect(try await expectClosed(anonymous))
         }
         let refusals = try await httpGet("/metrics", port: adminPort).body
-        #expect(refusals.contains("horgos_refusals_total{code=\"CERTIFICATE_REVOKED\"} 2"))
-        #expect(refusals.contains("horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"} 1"))
+        #expect(refusals.contains("horgos_refusals_total{protocol=\"native\",code=\"CERTIFICATE_REVOKED\"} 2"))
+        #expect(refusals.contains("horgos_refusals_total{protocol=\"native\",code=\"TLS_HANDSHAKE_FAILED\"} 1"))
 
         kill(process.processIdentifier, SIGTERM)
         var stopping: String?

@@ -18,8 +18,11 @@ public final class DaemonState: Sendable {
     public let startedAt: Date
     /// The regions served, for `/status`.
     public let regions: [String]
-    /// Gives the number of open telemetry connections (set once the listener exists).
-    private let connectionCount: Mutex<(@Sendable () -> Int)?> = Mutex(nil)
+    /// Gives the number of open connections of every listener, and per protocol (set once they exist).
+    private let connectionCount: Mutex<(total: @Sendable () -> Int, byProtocol: @Sendable () -> [String: Int])?> =
+        Mutex(nil)
+    /// Gives the bytes held against `limits.max_buffered_bytes`.
+    private let bufferedBytes: Mutex<(@Sendable () -> Int)?> = Mutex(nil)
     /// Gives the regions' writer status (set once the store exists).
     private let regionReporter: Mutex<(@Sendable () -> [RegionStatus])?> = Mutex(nil)
     /// Gives total records and frames committed, for the rates.
@@ -75,9 +78,16 @@ public final class DaemonState: Sendable {
         }
     }
 
-    /// Wires the live connection count.
-    public func setConnectionCounter(_ counter: @escaping @Sendable () -> Int) {
-        connectionCount.withLock { $0 = counter }
+    /// Wires the live connection count (every listener) and its split by protocol.
+    public func setConnectionReporter(
+        _ total: @escaping @Sendable () -> Int, byProtocol: @escaping @Sendable () -> [String: Int] = { [:] }
+    ) {
+        connectionCount.withLock { $0 = (total, byProtocol) }
+    }
+
+    /// Wires the buffered-bytes figure.
+    public func setBufferedBytesReporter(_ report: @escaping @Sendable () -> Int) {
+        bufferedBytes.withLock { $0 = report }
     }
 
     /// Wires the store's per-region report and totals.
@@ -108,7 +118,8 @@ public final class DaemonState: Sendable {
     /// The `/status` document.
     public func snapshot() -> DaemonStatus {
         let facts = self.facts.withLock { $0 }
-        let connections = connectionCount.withLock { $0 }?() ?? 0
+        let counters = connectionCount.withLock { $0 }
+        let connections = counters?.total() ?? 0
         let regionStates = regionReporter.withLock { $0 }?() ?? regions.map {
             RegionStatus(region: $0, state: "starting", queuedBytes: 0, recordsStored: 0, recordsDuplicate: 0,
                          recordsRejected: 0, eventsStored: 0, commits: 0, failedAttempts: 0)
@@ -121,11 +132,13 @@ public final class DaemonState: Sendable {
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)),
             listeners: facts.listeners,
             connections: connections,
+            connectionsByProtocol: counters?.byProtocol() ?? [:],
             regions: regionStates,
             framesPerSecond: (rates.framesPerSecond * 10).rounded() / 10,
             recordsPerSecond: (rates.recordsPerSecond * 10).rounded() / 10,
             degradedRegions: regionStates.filter { $0.state == "degraded" }.map(\.region),
             queuedBytes: regionStates.reduce(0) { $0 + $1.queuedBytes },
+            bufferedBytes: bufferedBytes.withLock { $0 }?() ?? 0,
             clientAddresses: addressReporter.withLock { $0 }?() ?? [])
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HorgosAdminAPI
 import HorgosStore
+import HorgosWire
 
 extension NodeFleetHealth {
     /// Reads each region's registry under `stateDirectory` (the `/fleet` document of this node).
@@ -11,7 +12,7 @@ extension NodeFleetHealth {
         var rows: [FleetHealth] = []
         var unreadable: [String: String] = [:]
         for code in regions.sorted() {
-            guard let region = HorgosStore.Region(code) else { continue }
+            guard let region = Region(code) else { continue }
             do throws(StoreError) {
                 rows.append(
                     try ShardReader(stateDirectory: stateDirectory, region: region).fleetHealth(

@@ -1,5 +1,4 @@
 import HorgosGBT32960
-import HorgosStore
 import Metrics
 import Synchronization
 
@@ -7,17 +6,14 @@ import Synchronization
 ///
 /// `horgos_gbt32960_frames_total{command}`, `horgos_gbt32960_answers_total{command,response}`,
 /// `horgos_gbt32960_errors_total{reason}` (decode errors by name, and session refusals such as
-/// `vin_not_allowed`, `login_required`), `horgos_gbt32960_encrypted_refused_total`,
-/// `horgos_gbt32960_sessions_open`, `horgos_gbt32960_records_total{region,outcome}` (stored,
-/// duplicate, rejected). Label sets are bounded (commands, flags and reasons are closed lists).
+/// `vin_not_allowed`, `login_required`, `vin_revoked`), `horgos_gbt32960_encrypted_refused_total`. Label
+/// sets are bounded (commands, flags and reasons are closed lists). Sessions, refusals, records and the
+/// answer latency are the pipeline's metrics with `protocol="gbt32960"` (``PipelineMetrics``).
 public final class GBT32960Metrics: Sendable {
     private let frames: [UInt8: Counter]
     private let answers: [Int: Counter]
     private let errors = Mutex<[String: Counter]>([:])
-    private let records = Mutex<[String: Counter]>([:])
     private let encrypted = Counter(label: "horgos_gbt32960_encrypted_refused_total")
-    private let open = Gauge(label: "horgos_gbt32960_sessions_open")
-    private let openCount = Atomic<Int>(0)
 
     public init() {
         var frames: [UInt8: Counter] = [:]
@@ -33,7 +29,9 @@ public final class GBT32960Metrics: Sendable {
         }
         self.frames = frames
         self.answers = answers
-        for name in GBT32960Error.allNames { _ = counter(errors, "horgos_gbt32960_errors_total", "reason", name) }
+        for name in GBT32960Error.allNames + ["vin_revoked", "vin_duplicate", "outside_horizon", "server_busy"] {
+            _ = counter(errors, "horgos_gbt32960_errors_total", "reason", name)
+        }
     }
 
     static func name(_ flag: GBT32960ResponseFlag) -> String {
@@ -64,21 +62,4 @@ public final class GBT32960Metrics: Sendable {
         counter(errors, "horgos_gbt32960_errors_total", "reason", reason).increment()
         if reason == "encrypted_data_unit" { encrypted.increment() }
     }
-
-    func committed(region: String, outcome: CommitOutcome) {
-        for (name, count) in [("stored", outcome.stored), ("duplicate", outcome.duplicates), ("rejected", outcome.rejected)]
-        where count > 0 {
-            let key = region + "/" + name
-            records.withLock { cache in
-                if let counter = cache[key] { return counter }
-                let counter = Counter(
-                    label: "horgos_gbt32960_records_total", dimensions: [("region", region), ("outcome", name)])
-                cache[key] = counter
-                return counter
-            }.increment(by: count)
-        }
-    }
-
-    func sessionOpened() { open.record(openCount.add(1, ordering: .relaxed).newValue) }
-    func sessionClosed() { open.record(openCount.subtract(1, ordering: .relaxed).newValue) }
 }

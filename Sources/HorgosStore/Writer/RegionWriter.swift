@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HorgosWire
 import Synchronization
 
 /// The health of a region's applier, for `/status`, metrics and the watchdog.
