@@ -175,15 +175,23 @@ func freeLoopbackPort() throws -> Int {
         #expect(text == "horgosd: limits.ack_window: \"5000\" is not allowed; use an integer in 1...1024\n")
     }
 
-    @Test func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys() throws {
+    /// Every listener, of either protocol: a public address with no `tls.*` files stops the daemon before it
+    /// creates a CA (the other listener stays on loopback).
+    @Test(arguments: ["telemetry", "gbt32960"])
+    func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys(listener: String) throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         let state = try makeTemporaryDirectory()
+        // Nothing is bound: the configuration is refused first (the ports are never opened).
         let result = try runCapturingOutput(
-            executable, [], environment: ["HORGOS_LISTEN_TELEMETRY": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state])
+            executable, [],
+            environment: [
+                "HORGOS_LISTEN_\(listener.uppercased())": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state,
+            ])
         #expect(result.status == 78)
         let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text.contains("tls.ca_certificate") && text.contains("tls.development"))
+        #expect(text.contains("listen.\(listener) 0.0.0.0:0"))
         #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca-key.pem"))  // no CA was created
     }
 }
