@@ -117,13 +117,18 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The admin endpoint's documents (/status, /reload, /fleet): encoded by the daemon, decoded by horgosctl.
-        .target(name: "HorgosAdminAPI", dependencies: ["HorgosStore"], swiftSettings: strictSettings),
+        .target(
+            name: "HorgosAdminAPI", dependencies: ["HorgosStore", "HorgosConfig"], swiftSettings: strictSettings),
+        // The audit log of operator actions (issue 22): append-only, fsync'd, hash-chained; written by the
+        // daemon and by horgosctl, verified by horgosctl audit --verify.
+        .target(name: "HorgosAudit", dependencies: [crypto], swiftSettings: strictSettings),
         // The daemon's parts: the connection pipeline and its protocols, identity, admin endpoint, systemd glue.
         .target(
             name: "HorgosServer",
             dependencies: [
                 "HorgosAdminAPI",
                 "HorgosConfig",
+                "HorgosAudit",
                 "HorgosWire",
                 "HorgosWireNIO",
                 "HorgosPKI",
@@ -150,7 +155,7 @@ let package = Package(
             name: "HorgosDaemon",
             dependencies: [
                 "HorgosServer", "HorgosAdminAPI", "HorgosConfig", "HorgosPKI", "HorgosStore", "HorgosProxyProtocol",
-                "HorgosWire", "HorgosGBT32960",
+                "HorgosWire", "HorgosGBT32960", "HorgosAudit",
                 logging, metrics, prometheus, serviceLifecycle, unixSignals,
             ] + nioTLSStack,
             swiftSettings: serverSettings
@@ -165,6 +170,7 @@ let package = Package(
             name: "horgosctl",
             dependencies: [
                 "HorgosAdminAPI", "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
+                "HorgosAudit",
                 argumentParser,
                 x509,
                 nioCore,
@@ -252,12 +258,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // What every test target shares: waiting for a condition and running blocking work without holding a
+        // thread of Swift's cooperative pool (issue 25).
+        .target(name: "HorgosTestSupport", path: "Tests/HorgosTestSupport", swiftSettings: strictSettings),
         // Reads Proto/vectors/sessions.txt for the trace test and the end-to-end sample.
         .target(name: "HorgosSessionTraces", dependencies: ["HorgosWire"], path: "Tests/HorgosSessionTraces",
                 swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosWireTests",
-            dependencies: ["HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
+            dependencies: ["HorgosTestSupport", "HorgosWire", "CHorgosCRC32C", "HorgosAllocationCounter"],
             exclude: ["AllocationCounter"],
             swiftSettings: strictSettings
         ),
@@ -265,7 +274,7 @@ let package = Package(
         .target(name: "HorgosAllocationCounter", path: "Tests/HorgosWireTests/AllocationCounter"),
         .testTarget(
             name: "HorgosGBT32960Tests",
-            dependencies: ["HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
+            dependencies: ["HorgosTestSupport", "HorgosGBT32960", "HorgosWire", "HorgosAllocationCounter"],
             exclude: ["Vectors"],
             swiftSettings: strictSettings
         ),
@@ -282,12 +291,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "HorgosStoreTests", dependencies: ["HorgosStore", "HorgosWire", "CSQLite", "HorgosGBT32960"],
+            name: "HorgosStoreTests",
+            dependencies: ["HorgosTestSupport", "HorgosStore", "HorgosWire", "CSQLite", "HorgosGBT32960"],
             swiftSettings: strictSettings),
-        .testTarget(name: "HorgosSimulatorTests", dependencies: ["HorgosSimulator"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HorgosSimulatorTests", dependencies: ["HorgosTestSupport", "HorgosSimulator"],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "HorgosServerTests",
             dependencies: [
+                "HorgosTestSupport",
+                "HorgosAudit",
                 "HorgosGBT32960",
                 "HorgosServer",
                 "HorgosDaemon",
@@ -313,6 +327,7 @@ let package = Package(
         .testTarget(
             name: "HorgosIntegrationTests",
             dependencies: [
+                "HorgosTestSupport",
                 "HorgosServer", "HorgosSimulator", "HorgosPKI", "HorgosStore",
                 nioCore,
                 nioPosix,
@@ -325,14 +340,16 @@ let package = Package(
         .testTarget(
             name: "HorgosEndToEndTests",
             dependencies: [
+                "HorgosTestSupport",
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
-                "HorgosSessionTraces", x509,
+                "HorgosSessionTraces", "HorgosAudit", x509,
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "DeployTests", swiftSettings: strictSettings),
+        .testTarget(name: "DeployTests", dependencies: ["HorgosTestSupport"], swiftSettings: strictSettings),
         .testTarget(
-            name: "HorgosProxyProtocolTests", dependencies: ["HorgosProxyProtocol"], swiftSettings: strictSettings),
+            name: "HorgosProxyProtocolTests", dependencies: ["HorgosTestSupport", "HorgosProxyProtocol"],
+            swiftSettings: strictSettings),
         // libFuzzer target for the PROXY v2 parser (Scripts/fuzz-proxy.sh).
         .executableTarget(
             name: "horgos-fuzz-proxy",
@@ -343,7 +360,10 @@ let package = Package(
         // Runs the built horgosctl binary against shards written by the real store writer.
         .testTarget(
             name: "HorgosCtlTests",
-            dependencies: ["HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI", "HorgosAdminAPI"],
+            dependencies: [
+                "HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI",
+                "HorgosAdminAPI", "HorgosAudit", "HorgosGBT32960",
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -262,7 +262,7 @@ def wait_health(daemon, admin_port, state, timeout=120):
             return f"horgosd exited with {daemon.returncode} before it was ready"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/health", timeout=2) as r:
-                if r.status == 200 and os.path.exists(f"{state}/pki/ca.pem") and os.path.exists(f"{state}/pki/ca-key.pem"):
+                if r.status == 200 and os.path.exists(f"{state}/pki/ca.crt") and os.path.exists(f"{state}/pki/ca.key"):
                     return None
         except Exception:
             pass

@@ -54,7 +54,7 @@ failed=0
 checks=0
 port=""                 # the self-bound telemetry listener (host network, shared with the container)
 admin_port=""
-sim_pki=/root/sim-pki   # in the container: ca.pem + ca-key.pem, the CA horgos-sim mints vehicles from
+sim_pki=/root/sim-pki   # in the container: ca.crt + ca.key, the CA horgos-sim mints vehicles from
 
 say() { echo "nspawn-test: $*"; }
 ok() { checks=$((checks + 1)); echo "ok $checks - $*"; }
@@ -279,10 +279,10 @@ install_in_container() {
         not_ok "pki-bootstrap.sh failed (horgosctl: $horgosctl)"
     fi
     if [[ $mode == daemon ]]; then
-        # horgos-sim wants the CA as ca.pem + ca-key.pem (the development PKI's names).
+        # horgos-sim reads the CA as ca.crt + ca.key (pki init's names, also the development PKI's).
         inside install -d -m 0700 "$sim_pki"
-        inside install -m 0644 /root/horgos-ca/ca.crt "$sim_pki/ca.pem"
-        inside install -m 0600 /root/horgos-ca/ca.key "$sim_pki/ca-key.pem"
+        inside install -m 0644 /root/horgos-ca/ca.crt "$sim_pki/ca.crt"
+        inside install -m 0600 /root/horgos-ca/ca.key "$sim_pki/ca.key"
     fi
     port=${HORGOS_NSPAWN_PORT:-$(free_port 20000 29999)}
     admin_port=$(free_port 30000 39999)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Every test, in three `swift test` processes one after another (the README's test command).
 #
-# Why not one `swift test`: the suites run in parallel inside one process, and on a 2-core machine
-# Swift's cooperative pool has 2 threads. Store, CLI and deploy tests wait for child processes
-# synchronously; beside them the TLS and end-to-end suites' connections stall past their servers'
-# timeouts. Groups: (1) everything without a network peer, (2) the server's listeners and sessions,
-# (3) the real daemon end to end. The build is shared; every test target is in exactly one group.
+# Why not one `swift test`: the suites of one process run in parallel, and on a 2-core machine the load
+# of the listener suites (thousands of TLS sessions) beside the end-to-end suites (real daemons, their
+# simulators and tools) makes every suite slower than it needs to be. No test blocks a thread of Swift's
+# cooperative pool (child processes and blocking reads are awaited off the pool, see Tests/HorgosTestSupport),
+# and every wait is for a condition with a generous bound, so the groups are about speed, not correctness.
+# Groups: (1) everything without a network peer, (2) the server's listeners and sessions, (3) the real
+# daemon end to end. The build is shared; every test target is in exactly one group.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 offline='HorgosWireTests|HorgosStoreTests|HorgosCtlTests|HorgosGBT32960Tests|HorgosProxyProtocolTests|HorgosSimulatorTests|DeployTests'

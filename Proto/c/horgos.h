@@ -208,7 +208,8 @@ uint16_t hg_max_records(const struct hg_welcome *welcome, uint8_t record_size);
  *   CONNECTED:    hg_queue_next() hands out the oldest unsent entry with the next sequence (1, 2, ...)
  *                 while fewer than `window` entries are in flight; hg_queue_ack(n) releases every entry
  *                 with sequence <= n (cumulative) and refuses an ACK that goes backwards or covers
- *                 a sequence not sent (a malformed server frame: disconnect, retry).
+ *                 a sequence not sent (a malformed server frame: disconnect, retry); an ACK equal to
+ *                 the last releases nothing and is not refused (PROTOCOL.md 4.5).
  *   DISCONNECTED: every entry not released is kept, in order, marked unsent; after the next WELCOME
  *                 they are resent first, renumbered from 1 (the server de-duplicates by VIN and
  *                 record timestamp, so a frame that was stored but not acknowledged is safe to resend).

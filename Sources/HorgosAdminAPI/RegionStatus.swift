@@ -1,3 +1,4 @@
+import HorgosConfig
 /// One region's writer as `/status` shows it: health, queue and counters since start.
 ///
 /// Decoding is lenient (missing fields take their defaults), as for ``DaemonStatus``.
@@ -32,6 +33,10 @@ public struct RegionStatus: Codable, Sendable, Hashable {
     public var applyLagSeconds: Double = 0
     /// Damaged files moved aside since start.
     public var quarantinedFiles: Int = 0
+    /// The region's policy (`policy.<CC>.*` over the defaults): retention, stream, backup, positions.
+    public var policy: RegionPolicy?
+    /// Erasure tombstones applied since start.
+    public var erasures: Int = 0
 
     /// A status from its parts.
     public init(region: String, state: String, fault: String? = nil, message: String? = nil, queuedBytes: Int,
@@ -53,6 +58,7 @@ public struct RegionStatus: Codable, Sendable, Hashable {
     private enum CodingKeys: String, CodingKey {
         case region, state, fault, message, queuedBytes, recordsStored, recordsDuplicate, recordsRejected
         case eventsStored, commits, failedAttempts, appliedLsn, applyLagEntries, applyLagSeconds, quarantinedFiles
+        case policy, erasures
     }
 
     /// Reads a region of this or another version's document.
@@ -74,5 +80,7 @@ public struct RegionStatus: Codable, Sendable, Hashable {
         applyLagEntries = try c.decodeIfPresent(Int.self, forKey: .applyLagEntries) ?? 0
         applyLagSeconds = try c.decodeIfPresent(Double.self, forKey: .applyLagSeconds) ?? 0
         quarantinedFiles = try c.decodeIfPresent(Int.self, forKey: .quarantinedFiles) ?? 0
+        policy = try c.decodeIfPresent(RegionPolicy.self, forKey: .policy)
+        erasures = try c.decodeIfPresent(Int.self, forKey: .erasures) ?? 0
     }
 }

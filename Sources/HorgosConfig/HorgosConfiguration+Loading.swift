@@ -191,6 +191,11 @@ extension HorgosConfiguration {
         log.level = level
 
         gbt32960 = try GBT32960Settings(keys: keys, regions: regions)
+        for region in regions {
+            let override = try RegionPolicyOverride(keys: keys, region: region)
+            if !override.isEmpty { policies[region] = override }
+        }
+        audit.path = try keys.string("audit.path", default: "")
         known.note("nodes")
         if let list = reader.stringArray(forKey: ConfigKey("nodes")) {
             nodes = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

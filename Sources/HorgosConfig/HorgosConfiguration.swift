@@ -50,6 +50,10 @@ import Logging
 /// | `shutdown.drain_timeout_seconds` | `20` | 0...3600 |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `nodes` | `[]` | admin URLs of every node of the fleet, for `horgosctl status` / `fleet` (the daemon ignores it) |
+/// | `policy.<CC>.retention_days` | `store.retention_days` | 1...36500 (``RegionPolicy``) |
+/// | `policy.<CC>.stream` / `policy.<CC>.backup` | `true` | `false`: the region's data never leaves the node that way |
+/// | `policy.<CC>.position_decimals` | as received | 0...7 decimal places of a degree kept in stored positions |
+/// | `audit.path` | `<state_directory>/audit.log` | the hash-chained audit log of operator actions (``AuditSettings``) |
 public struct HorgosConfiguration: Sendable, Hashable {
     /// `state_directory`: where shards, the dev PKI and other daemon state live. Default `./horgos-state`.
     public var stateDirectory: String
@@ -74,6 +78,11 @@ public struct HorgosConfiguration: Sendable, Hashable {
     /// `nodes`: the admin endpoints (`http://host:port` or `unix:/path`) of every node of the fleet;
     /// `horgosctl status` and `fleet` merge their answers. Read by `horgosctl` only. Default empty.
     public var nodes: [String] = []
+    /// `policy.<CC>.*`: the keys each served region sets (``RegionPolicy``); read them through
+    /// ``policy(for:)``, which fills in the defaults. Regions without a key have no entry.
+    public var policies: [String: RegionPolicyOverride] = [:]
+    /// `audit.*`: the audit log (``AuditSettings``, ``effectiveAuditPath``).
+    public var audit = AuditSettings()
 
     /// The 41 markets served by default (the Gulf, Africa, Central Asia, South-East Asia, Oceania,
     /// Latin America and Europe). Configuration, not code: override with `regions`.

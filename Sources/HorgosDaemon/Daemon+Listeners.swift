@@ -110,7 +110,8 @@ extension Daemon {
     /// The admin endpoint over `socket`, reporting the store, the pipeline and the last reload.
     func makeAdminServer(
         socket: ListenerSocket, registry: PrometheusCollectorRegistry, report: RegionReport, pipeline: DaemonPipeline,
-        trust: TrustReloader, onBound: @escaping @Sendable (SocketAddress) -> Void
+        trust: TrustReloader, post: @escaping @Sendable (AdminPostRequest) async -> AdminPostReply,
+        onBound: @escaping @Sendable (SocketAddress) -> Void
     ) -> AdminServer {
         let state = self.state
         let configuration = self.configuration
@@ -121,8 +122,7 @@ extension Daemon {
             sources: .init(
                 isServing: { state.isServing }, status: { state.snapshot() }, registry: registry,
                 extraMetrics: { [publisher = RegionMetricsPublisher(registry: registry)] in
-                    report.publish(into: publisher)
-                    return report.prometheusText() + PipelineMetrics.ackLatencyText(metrics)
+                    report.metrics(publishingInto: publisher) + PipelineMetrics.ackLatencyText(metrics)
                         + "# HELP horgos_buffered_bytes Partial-frame bytes plus receive buffers pinned by queued frames.\n"
                         + "# TYPE horgos_buffered_bytes gauge\nhorgos_buffered_bytes \(budget.used)\n"
                 },
@@ -132,7 +132,7 @@ extension Daemon {
                         stateDirectory: configuration.stateDirectory, regions: configuration.regions,
                         lowSOCPercent: lowSOC, maxCellTempThresholdC: maxCellTemp)
                 },
-                reloadVerdict: { trust.latest }),
+                reloadVerdict: { trust.latest }, post: post),
             limits: AdminServer.Limits(
                 maxConnections: configuration.limits.adminMaxConnections,
                 idleTimeout: .seconds(Int64(configuration.limits.adminIdleTimeoutSeconds))),

@@ -1,3 +1,4 @@
+import HorgosAudit
 import HorgosServer
 import HorgosStore
 import HorgosWire
@@ -57,30 +58,20 @@ extension Daemon {
     }
 }
 
-/// Runs a ``TrustReloader`` reload on each SIGHUP, bracketed by RELOADING=1 / READY=1. The verdict is on
-/// the admin endpoint's `/reload`, which `horgosctl reload` (the unit's ExecReload) waits for, so a
-/// failed reload makes `systemctl reload horgosd` fail. Regions, listeners and store keys need a restart.
+/// Runs a ``ReloadAction`` on each SIGHUP (bracketed by RELOADING=1 / READY=1, recorded in the audit log
+/// as `via signal`: the sender is not known). The verdict is on the admin endpoint's `/reload`;
+/// `horgosctl reload` (the unit's ExecReload) asks with `POST /reload` instead, which records its peer
+/// and answers the verdict, so a failed reload makes `systemctl reload horgosd` fail. Regions,
+/// listeners and store keys need a restart.
 struct ReloadService: Service, CustomStringConvertible {
-    let reloader: TrustReloader
-    /// The server certificate chain file, whose notAfter is exported again after each reload.
-    let certificatePath: String
-    let notifier: SystemdNotifier
-    let state: DaemonState
-    let logger: Logger
+    let reload: ReloadAction
 
     var description: String { "SIGHUP reloader" }
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            notifier.reloading(status: "reloading certificates, revocations and limits")
-            logger.notice("reload requested (SIGHUP)")
-            let verdict = await reloader.reload()
-            if verdict.succeeded {
-                FleetMetrics.recordServerCertificateExpiry(chainPath: certificatePath)
-                FleetMetrics.recordRevocationListLoaded()
-            }
-            notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
+            _ = await reload.run(actor: AuditOperator(via: "signal"))
         }
     }
 }

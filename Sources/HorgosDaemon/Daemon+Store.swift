@@ -36,7 +36,8 @@ extension Daemon {
                 case .error: logger.error("\(message)", metadata: ["component": "store"])
                 }
             },
-            createdBy: "horgosd \(HorgosServerInfo.version)")
+            createdBy: "horgosd \(HorgosServerInfo.version)"
+        ).with(regionPolicies: regionStorePolicies(configuration))
     }
 
     /// True while every region writer's loop has turned in the last 10 s (they turn at least once a

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAudit
 import HorgosPKI
 import HorgosServer
 import HorgosStore
@@ -76,6 +77,7 @@ public struct Daemon: Sendable {
                 "crl_serials": "\(revocations.revocations.crlSerialNumbers.count)",
             ])
         TrustReloader.report(revocations.revocations, logger: logger)
+        try Self.checkAuditPath(configuration)
         state = DaemonState(regions: configuration.regions)
         notifier = SystemdNotifier()
     }
@@ -101,6 +103,13 @@ public struct Daemon: Sendable {
             logger.critical("cannot open the shard store", metadata: ["error": "\(error)"])
             throw DaemonStartupError(message: "store: \(error)", exitCode: 73)  // EX_CANTCREAT
         }
+        let audit: AuditLog
+        do {
+            audit = try Self.openAuditLog(configuration, logger: logger)
+        } catch {
+            store.stop(timeoutMs: 1000)
+            throw error
+        }
         let pipeline = makePipeline(store: store, activation: activation)
         let readiness = Readiness(
             components: ["store", "admin"] + pipeline.listenerNames, state: state, notifier: notifier, logger: logger)
@@ -108,11 +117,16 @@ public struct Daemon: Sendable {
         state.setConnectionReporter({ pipeline.connections.count }, byProtocol: { pipeline.connections.countsByProtocol })
         state.setAddressReporter { pipeline.connections.connectionsByAddress() }
         state.setBufferedBytesReporter { pipeline.budget.used }
-        let report = RegionReport(store: store)
+        let report = RegionReport(store: store, policies: Self.regionPolicies(configuration))
         state.setRegionReporter({ report.regions() }, totals: { report.totals() })
+        let reload = ReloadAction(
+            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
+            state: state, audit: audit, logger: logger)
         let admin = makeAdminServer(
             socket: Self.socket("admin", configured: configuration.listen.admin, activation: activation),
             registry: registry, report: report, pipeline: pipeline, trust: trust,
+            post: Self.adminActions(
+                store: store, configuration: configuration, audit: audit, reload: reload, logger: logger),
             onBound: { readiness.ready("admin", address: $0) })
         let state = self.state
         let systemd = SystemdService(
@@ -122,9 +136,7 @@ public struct Daemon: Sendable {
             onStopping: { state.isServing = false },
             logger: logger)
         let drainTimeout = Duration.seconds(configuration.shutdown.drainTimeoutSeconds)
-        let reloader = ReloadService(
-            reloader: trust, certificatePath: configuration.effectiveTLSFiles.certificate, notifier: notifier,
-            state: state, logger: logger)
+        let reloader = ReloadService(reload: reload)
 
         // Started in this order, stopped in reverse: systemd (STOPPING=1), the rate sampler, the reloader, the
         // listeners (drain: answer what is committed, the protocol's goodbye), the admin endpoint, and last

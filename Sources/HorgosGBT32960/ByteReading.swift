@@ -25,6 +25,24 @@ extension UnsafeRawBufferPointer {
         return v >= 0xFFFF_FFFE ? nil : v
     }
 
+    /// The value of a field whose valid raw values are `range` (GB/T 32960's "有效值范围"): nil for
+    /// a marker and for a value outside the range, which is never clamped into it.
+    @inlinable @inline(__always)
+    func byteValue(_ offset: Int, _ range: ClosedRange<UInt8>) -> UInt8? {
+        let v = byte(offset)
+        return range.contains(v) ? v : nil
+    }
+    @inlinable @inline(__always)
+    func wordValue(_ offset: Int, _ range: ClosedRange<UInt16>) -> UInt16? {
+        let v = word(offset)
+        return range.contains(v) ? v : nil
+    }
+    @inlinable @inline(__always)
+    func dwordValue(_ offset: Int, _ range: ClosedRange<UInt32>) -> UInt32? {
+        let v = dword(offset)
+        return range.contains(v) ? v : nil
+    }
+
     /// A sub-range that starts at `offset`, `count` bytes long (bounds checked by the caller).
     @inlinable @inline(__always)
     func slice(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {

@@ -39,6 +39,9 @@ public enum GBT32960Error: Error, Sendable, Hashable {
     /// A 2025 signature that cannot be read: an algorithm other than 1 SM2, 2 RSA, 3 ECC, or an r/s
     /// length that does not fill the rest of the data unit exactly.
     case badSignature
+    /// A login or logout serial number (登入/登出流水号) outside 1–65531 (GB/T 32960.3-2016
+    /// Tables 6, 20, 21, 22): the unit counts them from 1 each day and wraps after 65531.
+    case badSerial(UInt16)
 
     /// The snake_case name used in metrics, logs and the vector files.
     public var name: String {
@@ -58,6 +61,7 @@ public enum GBT32960Error: Error, Sendable, Hashable {
         case .unsupportedEditionContent: "unsupported_edition_content"
         case .signatureMissing: "signature_missing"
         case .badSignature: "bad_signature"
+        case .badSerial: "bad_serial"
         }
     }
 
@@ -65,7 +69,7 @@ public enum GBT32960Error: Error, Sendable, Hashable {
     public static let allNames = [
         "bad_start", "bad_bcc", "length_mismatch", "truncated", "unknown_command", "unknown_info_type",
         "unknown_response_flag", "unknown_encryption", "encrypted_data_unit", "bad_time", "bad_vin",
-        "data_unit_too_large", "unsupported_edition_content", "signature_missing", "bad_signature",
+        "data_unit_too_large", "unsupported_edition_content", "signature_missing", "bad_signature", "bad_serial",
     ]
 
     /// Whether the frame's bytes cannot be delimited (start or length unknown): the stream must be

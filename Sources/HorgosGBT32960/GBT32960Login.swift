@@ -45,6 +45,7 @@ public struct GBT32960VehicleLogin {
             codesOffset = 29 + bms
         }
         self.time = try GBT32960Time(bytes: dataUnit)
+        try GBT32960Serial.check(dataUnit.word(6))
         self.edition = edition
         self.dataUnit = dataUnit
     }
@@ -74,6 +75,20 @@ public struct GBT32960VehicleLogin {
     }
 }
 
+/// The login and logout serial numbers of GB/T 32960.3-2016 Tables 6 and 20–22: "从1开始循环累加，
+/// 最大值为65531，循环周期为天" (from 1, one more per login, wrapping after 65531, a cycle a day); a
+/// logout carries the serial of the login it ends.
+public enum GBT32960Serial {
+    /// The valid serial numbers.
+    public static let range: ClosedRange<UInt16> = 1...65_531
+
+    /// Throws `badSerial` for a serial outside `range`.
+    @inlinable
+    public static func check(_ serial: UInt16) throws(GBT32960Error) {
+        guard range.contains(serial) else { throw .badSerial(serial) }
+    }
+}
+
 /// A vehicle logout (0x04) or platform logout (0x06) data unit: time and sequence number.
 public struct GBT32960Logout: Sendable, Hashable {
     public let time: GBT32960Time
@@ -87,6 +102,7 @@ public struct GBT32960Logout: Sendable, Hashable {
         guard dataUnit.count == GBT32960Logout.size else { throw .lengthMismatch(infoType: 0, length: dataUnit.count) }
         self.time = try GBT32960Time(bytes: dataUnit)
         self.sequence = dataUnit.word(6)
+        try GBT32960Serial.check(sequence)
     }
 }
 
@@ -110,9 +126,11 @@ public struct GBT32960PlatformLogin {
             throw .lengthMismatch(infoType: 0, length: dataUnit.count)
         }
         self.time = try GBT32960Time(bytes: dataUnit)
+        try GBT32960Serial.check(dataUnit.word(6))
         self.dataUnit = dataUnit
     }
 
+    /// Login sequence number (1–65531, as a vehicle's).
     @inlinable public var sequence: UInt16 { dataUnit.word(6) }
     /// The platform's user name, 12 bytes as sent.
     @inlinable public var username: UnsafeRawBufferPointer { dataUnit.slice(8, 12) }

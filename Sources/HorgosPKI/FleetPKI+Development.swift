@@ -1,17 +1,26 @@
 import Foundation
 
-/// The file names of a development PKI inside its directory (`<state>/pki`).
+/// The file names of a development PKI inside its directory (`<state>/pki`): the names of the
+/// production layout (`horgosctl pki init`, Deploy/pki-bootstrap.sh, Proto/PROTOCOL.md section 1.1).
 public struct DevelopmentPKIPaths: Sendable, Hashable {
     /// The directory holding the files (mode 0700).
     public var directory: String
-    /// `ca.pem`
-    public var caCertificate: String { directory + "/ca.pem" }
-    /// `ca-key.pem` (mode 0600)
-    public var caPrivateKey: String { directory + "/ca-key.pem" }
-    /// `server.pem`
-    public var serverCertificate: String { directory + "/server.pem" }
-    /// `server-key.pem` (mode 0600)
-    public var serverKey: String { directory + "/server-key.pem" }
+    /// `ca.crt`
+    public var caCertificate: String { directory + "/ca.crt" }
+    /// `ca.key` (mode 0600)
+    public var caPrivateKey: String { directory + "/ca.key" }
+    /// `server.crt`
+    public var serverCertificate: String { directory + "/server.crt" }
+    /// `server.key` (mode 0600)
+    public var serverKey: String { directory + "/server.key" }
+    /// The names an older daemon gave the same four files (`ca.pem`, `ca-key.pem`, `server.pem`,
+    /// `server-key.pem`): renamed to the current ones on the first start that finds them.
+    public var formerNames: [(former: String, current: String)] {
+        [
+            (directory + "/ca.pem", caCertificate), (directory + "/ca-key.pem", caPrivateKey),
+            (directory + "/server.pem", serverCertificate), (directory + "/server-key.pem", serverKey),
+        ]
+    }
     /// `revoked.txt`, the deny list used when `tls.revocation_list` is empty (optional).
     public var revocationList: String { directory + "/revoked.txt" }
 
@@ -45,6 +54,16 @@ extension FleetPKI {
         let paths = DevelopmentPKIPaths(directory: directory)
         let files = FileManager.default
         try PKIFiles.makeDirectory(directory)
+        // A state directory made before the files had their production names keeps its CA (the
+        // vehicle certificates issued from it stay valid): the files are renamed, not remade.
+        for (former, current) in paths.formerNames
+        where files.fileExists(atPath: former) && !files.fileExists(atPath: current) {
+            do {
+                try files.moveItem(atPath: former, toPath: current)
+            } catch {
+                throw FleetPKIError(.fileSystem, "cannot rename \(former) to \(current): \(error)")
+            }
+        }
         var created = false
         let authority: FleetPKI
         if files.fileExists(atPath: paths.caCertificate) && files.fileExists(atPath: paths.caPrivateKey) {
@@ -61,5 +80,18 @@ extension FleetPKI {
             created = true
         }
         return DevelopmentPKI(paths: paths, authority: authority, created: created)
+    }
+}
+
+extension FleetPKI {
+    /// The CA of a CA directory: `ca.crt` + `ca.key` (the layout of `horgosctl pki init` and of the
+    /// development PKI), else the former development names `ca.pem` + `ca-key.pem`.
+    public static func authority(inDirectory directory: String) throws(FleetPKIError) -> FleetPKI {
+        let paths = DevelopmentPKIPaths(directory: directory)
+        let files = FileManager.default
+        if !files.fileExists(atPath: paths.caCertificate), files.fileExists(atPath: directory + "/ca.pem") {
+            return try FleetPKI(caCertificatePath: directory + "/ca.pem", caPrivateKeyPath: directory + "/ca-key.pem")
+        }
+        return try FleetPKI(caCertificatePath: paths.caCertificate, caPrivateKeyPath: paths.caPrivateKey)
     }
 }

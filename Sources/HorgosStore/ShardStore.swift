@@ -102,13 +102,13 @@ public final class ShardStore: Sendable {
         journal.retire()
     }
 
-    /// Test support: waits until every entry acknowledged so far is applied to the shards (true), or
-    /// the timeout passed (false).
-    public func waitUntilApplied(timeoutMs: Int = 20_000) -> Bool {
+    /// Test support: waits until every entry acknowledged so far is applied to the shards and counted in
+    /// the regions' statistics (true), or the timeout passed (false).
+    public func waitUntilApplied(timeoutMs: Int = 20_000) async -> Bool {
         let deadline = StoreClock.monotonicNs() + UInt64(timeoutMs) * 1_000_000
         while StoreClock.monotonicNs() < deadline {
-            if writers.values.allSatisfy({ $0.queuedBytes == 0 }) { return true }
-            usleep(5_000)
+            if writers.values.allSatisfy({ $0.statistics.unappliedEntries == 0 }) { return true }
+            try? await Task.sleep(for: .milliseconds(5))
         }
         return false
     }

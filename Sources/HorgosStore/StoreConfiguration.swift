@@ -91,6 +91,14 @@ public struct StoreConfiguration: Sendable {
     public var log: @Sendable (StoreLogLevel, String) -> Void
     /// Written into every file's `meta` table as `created_by`.
     public var createdBy: String
+    /// What differs per region (`policy.<CC>.*`): its retention and how coarsely positions are stored.
+    /// A region without an entry uses `retentionDays` and stores positions as received.
+    public var regionPolicies: [Region: RegionStorePolicy] = [:]
+
+    /// Days of partitions `region` keeps: its policy's, else `retentionDays`.
+    public func retentionDays(for region: Region) -> Int {
+        regionPolicies[region]?.retentionDays ?? retentionDays
+    }
 
     public init(
         stateDirectory: String, regions: [Region] = Region.defaultSet, durability: Durability = .disk,
@@ -126,6 +134,42 @@ public struct StoreConfiguration: Sendable {
         self.clock = clock
         self.log = log
         self.createdBy = createdBy
+    }
+}
+
+/// The storage rules of one region that may differ from the store's defaults (`policy.<CC>.*` in the
+/// daemon's configuration).
+///
+/// Retention deletes whole day files older than `retentionDays`; `positionDecimals` rounds every stored
+/// latitude and longitude (telemetry rows, the registry's latest position, GB/T 32960 2025 positions)
+/// to that many decimal places of a degree (2 decimals: about 1.1 km). The journal keeps a frame as
+/// received until its segment is retired; the shards never hold the finer position.
+public struct RegionStorePolicy: Sendable, Hashable {
+    /// Days of partitions kept; nil: the store's `retentionDays`.
+    public var retentionDays: Int?
+    /// Decimal places of a degree kept in stored positions, 0...7; nil or 7: as received (1e-7 degree).
+    public var positionDecimals: Int?
+
+    /// A policy from its parts.
+    public init(retentionDays: Int? = nil, positionDecimals: Int? = nil) {
+        self.retentionDays = retentionDays
+        self.positionDecimals = positionDecimals
+    }
+
+    /// The step in 1e-7 degrees stored positions are rounded to (1: no rounding).
+    public var positionStep: Int64 {
+        guard let decimals = positionDecimals, (0..<7).contains(decimals) else { return 1 }
+        var step: Int64 = 1
+        for _ in decimals..<7 { step *= 10 }
+        return step
+    }
+
+    /// `valueE7` rounded to a multiple of `step` (half away from zero); unchanged when `step` is 1.
+    @inline(__always)
+    public static func coarsen(_ valueE7: Int64, step: Int64) -> Int64 {
+        guard step > 1 else { return valueE7 }
+        let half = step / 2
+        return valueE7 >= 0 ? (valueE7 + half) / step * step : -((-valueE7 + half) / step * step)
     }
 }
 

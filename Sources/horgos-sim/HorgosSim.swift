@@ -26,7 +26,7 @@ struct HorgosSim: AsyncParsableCommand {
             "Send SNI <cc>.telemetry.DOMAIN per unit (its market), for SNI routing by a load balancer.",
             valueName: "DOMAIN"))
     var sniDomain: String?
-    @Option(help: "PKI directory holding ca.pem and ca-key.pem (the dev PKI horgosd creates).")
+    @Option(help: "PKI directory holding ca.crt and ca.key (the dev PKI horgosd creates, or horgosctl pki init's).")
     var pki = "./horgos-state/pki"
     @Option(help: "Number of simulated vehicles.") var vehicles = 100
     @Option(help: "Gateway connections carrying all vehicles (0 = one connection per vehicle).") var gateways = 0
@@ -77,7 +77,7 @@ struct HorgosSim: AsyncParsableCommand {
     func run() async throws {
         let authority: FleetPKI
         do {
-            authority = try FleetPKI(caCertificatePath: pki + "/ca.pem", caPrivateKeyPath: pki + "/ca-key.pem")
+            authority = try FleetPKI.authority(inDirectory: pki)
         } catch {
             FileHandle.standardError.write(Data(
                 "horgos-sim: cannot read the CA in \(pki) (\(error)); start horgosd once or pass --pki DIR\n".utf8))

@@ -1,8 +1,10 @@
+import HorgosAudit
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// An HTTP/1.1 GET client for the daemon's admin endpoint, on SwiftNIO's HTTP/1 client handlers.
+/// An HTTP/1.1 client for the daemon's admin endpoint (GET, and POST for its actions), on SwiftNIO's
+/// HTTP/1 client handlers.
 ///
 /// One request per connection (`Connection: close`). The transport is the address's: TCP
 /// (`http://host:port`) or a Unix domain socket (`unix:/run/horgos/admin.sock`). Limits: no TLS, no
@@ -21,6 +23,20 @@ enum AdminClient {
     static func get(_ address: AdminAddress, path: String, timeoutSeconds: Int = 5) async throws(CtlError)
         -> Response
     {
+        try await send(address, method: .GET, path: path, body: nil, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Posts `body` (JSON) to `path`, naming the invoking user in `X-Horgos-Operator` (the daemon records
+    /// it, unverified, beside the peer credentials it gets from the kernel).
+    static func post(_ address: AdminAddress, path: String, body: [UInt8], timeoutSeconds: Int) async throws(CtlError)
+        -> Response
+    {
+        try await send(address, method: .POST, path: path, body: body, timeoutSeconds: timeoutSeconds)
+    }
+
+    private static func send(
+        _ address: AdminAddress, method: HTTPMethod, path: String, body: [UInt8]?, timeoutSeconds: Int
+    ) async throws(CtlError) -> Response {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let answer = loop.makePromise(of: Response.self)
         let bootstrap = ClientBootstrap(group: loop)
@@ -46,8 +62,14 @@ enum AdminClient {
         headers.add(name: "Host", value: address.hostHeader)
         headers.add(name: "Accept", value: "application/json")
         headers.add(name: "Connection", value: "close")
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+        if let body {
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(body.count))
+            if let user = AuditOperator.claimedName() { headers.add(name: "X-Horgos-Operator", value: user) }
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let timeout = loop.scheduleTask(in: .seconds(Int64(timeoutSeconds))) {
             answer.fail(AdminClientTimeout())

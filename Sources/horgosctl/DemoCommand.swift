@@ -51,8 +51,7 @@ struct DemoCommand: AsyncParsableCommand {
         let report: FleetReport
         var gbtReport: GBT32960FleetReport?
         do {
-            let authority = try FleetPKI(caCertificatePath: stateDirectory + "/pki/ca.pem",
-                                         caPrivateKeyPath: stateDirectory + "/pki/ca-key.pem")
+            let authority = try FleetPKI.authority(inDirectory: stateDirectory + "/pki")
             let gbtVehicles = Int((Double(vehicles) * gbt32960Share).rounded())
             let gbt = GBT32960DemoShare(
                 vehicles: gbtVehicles, port: daemon.gbt32960Port, interval: interval,

@@ -18,7 +18,8 @@ struct Horgosctl: AsyncParsableCommand {
         discussion: """
             Shard commands (fleet, vehicle, alarms, shards, export, prune) read <state>/<CC>/*.sqlite \
             directly and read-only (prune deletes expired day files), so they work whether or not horgosd \
-            runs. status asks the running daemon. The state directory, regions and admin address come \
+            runs. status, erase and reload ask the running daemon. export, backup, restore, prune and pki \
+            issue/revoke are recorded in the audit log (audit.path) as the invoking user; audit lists it. The state directory, regions and admin address come \
             from the daemon's configuration (--config, /etc/horgos/horgosd.yaml, HORGOS_* variables) \
             unless --state / --admin are given. Every subcommand prints an aligned table, or JSON with \
             --json.
@@ -46,7 +47,7 @@ struct Horgosctl: AsyncParsableCommand {
             StatusCommand.self, FleetCommand.self, VehicleCommand.self, AlarmsCommand.self, ShardsCommand.self,
             BatteryHealthCommand.self,
             ExportCommand.self, PruneCommand.self, BackupCommand.self, RestoreCommand.self, PKICommand.self,
-            DemoCommand.self, ReloadCommand.self,
+            EraseCommand.self, AuditCommand.self, DemoCommand.self, ReloadCommand.self,
         ])
 
     /// Parses, runs, and exits with the documented status.

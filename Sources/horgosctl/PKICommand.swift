@@ -22,7 +22,7 @@ struct PKICommand: AsyncParsableCommand {
         abstract: "Fleet PKI: create the CA, issue server, vehicle and gateway certificates, revoke.",
         discussion: """
             A CA directory holds ca.crt and ca.key (0600). Without --dir, issue uses the daemon's development \
-            PKI in <state>/pki (ca.pem, ca-key.pem). Issued files go to --out (default: the CA directory): \
+            PKI in <state>/pki (the same names). Issued files go to --out (default: the CA directory): \
             server.crt (certificate then CA) and server.key, vehicle-<VIN>.crt/.key, gateway-<NAME>.crt/.key. \
             Every private key is written 0600, certificates 0644, created directories 0700. The serial printed \
             is the one revoke --serial and the daemon's logs use.
@@ -99,6 +99,16 @@ struct PKIIssueCommand: AsyncParsableCommand {
             let directory = dir ?? context.configuration.developmentPKIDirectory
             return (try CADirectory(directory).load(), out ?? directory)
         }
+
+        /// The audit trail of an issue (`pki.issue`): into audit.path, or the CA directory's audit.log
+        /// where no node state exists (an offline CA, a bootstrap before the daemon's first start).
+        func trail(_ context: CtlContext, _ arguments: [String: String]) throws(CtlError) -> AuditTrail {
+            let directory = dir ?? context.configuration.developmentPKIDirectory
+            var arguments = arguments
+            arguments["ca"] = directory
+            arguments["days"] = "\(days)"
+            return try AuditTrail(context, action: "pki.issue", arguments: arguments, fallbackDirectory: directory)
+        }
     }
 
     /// `pki issue server --name HOST...`
@@ -116,16 +126,19 @@ struct PKIIssueCommand: AsyncParsableCommand {
         func run() async throws {
             let context = try await global.context()
             let (authority, out) = try options.load(context)
-            let issued: IssuedCertificate
-            do {
-                issued = try authority.issueServerCertificate(names: name, validity: .days(options.days))
-            } catch {
-                throw CtlError(.badArguments, "cannot issue the server certificate: \(error)", remedy: "check --name")
-            }
-            let leaf = try PEMFiles.pem { try issued.certificatePEM }
-            let chain = leaf + (try PEMFiles.pem { try authority.caCertificatePEM })
-            try IssueReport.write(issued, kind: "server", certificatePEM: chain, directory: out, base: "server")
-                .print(json: context.json)
+            let trail = try options.trail(context, ["kind": "server", "names": name.joined(separator: ",")])
+            try await trail.run { () throws -> (IssueReport, String) in
+                let issued: IssuedCertificate
+                do {
+                    issued = try authority.issueServerCertificate(names: name, validity: .days(options.days))
+                } catch {
+                    throw CtlError(.badArguments, "cannot issue the server certificate: \(error)", remedy: "check --name")
+                }
+                let leaf = try PEMFiles.pem { try issued.certificatePEM }
+                let chain = leaf + (try PEMFiles.pem { try authority.caCertificatePEM })
+                let report = try IssueReport.write(issued, kind: "server", certificatePEM: chain, directory: out, base: "server")
+                return (report, report.auditDetail)
+            }.print(json: context.json)
         }
     }
 
@@ -148,18 +161,20 @@ struct PKIIssueCommand: AsyncParsableCommand {
             let context = try await global.context()
             let market = try context.region(market)
             let (authority, out) = try options.load(context)
-            let issued: IssuedCertificate
-            do {
-                issued = try authority.issueVehicleCertificate(
-                    vin: vin.description, market: market.code, validity: .days(options.days))
-            } catch {
-                throw CtlError(.badArguments, "cannot issue the vehicle certificate: \(error)", remedy: "check --vin")
-            }
-            try IssueReport.write(
-                issued, kind: "vehicle", certificatePEM: try PEMFiles.pem { try issued.certificatePEM },
-                directory: out,
-                base: "vehicle-\(vin)"
-            ).print(json: context.json)
+            let trail = try options.trail(context, ["kind": "vehicle", "vin": vin.description, "market": market.code])
+            try await trail.run { () throws -> (IssueReport, String) in
+                let issued: IssuedCertificate
+                do {
+                    issued = try authority.issueVehicleCertificate(
+                        vin: vin.description, market: market.code, validity: .days(options.days))
+                } catch {
+                    throw CtlError(.badArguments, "cannot issue the vehicle certificate: \(error)", remedy: "check --vin")
+                }
+                let report = try IssueReport.write(
+                    issued, kind: "vehicle", certificatePEM: try PEMFiles.pem { try issued.certificatePEM },
+                    directory: out, base: "vehicle-\(vin)")
+                return (report, report.auditDetail)
+            }.print(json: context.json)
         }
     }
 
@@ -187,18 +202,20 @@ struct PKIIssueCommand: AsyncParsableCommand {
             let context = try await global.context()
             let market = try context.region(market)
             let (authority, out) = try options.load(context)
-            let issued: IssuedCertificate
-            do {
-                issued = try authority.issueGatewayCertificate(
-                    name: name, market: market.code, validity: .days(options.days))
-            } catch {
-                throw CtlError(.badArguments, "cannot issue the gateway certificate: \(error)", remedy: "check --name")
-            }
-            try IssueReport.write(
-                issued, kind: "gateway", certificatePEM: try PEMFiles.pem { try issued.certificatePEM },
-                directory: out,
-                base: "gateway-\(name)"
-            ).print(json: context.json)
+            let trail = try options.trail(context, ["kind": "gateway", "name": name, "market": market.code])
+            try await trail.run { () throws -> (IssueReport, String) in
+                let issued: IssuedCertificate
+                do {
+                    issued = try authority.issueGatewayCertificate(
+                        name: name, market: market.code, validity: .days(options.days))
+                } catch {
+                    throw CtlError(.badArguments, "cannot issue the gateway certificate: \(error)", remedy: "check --name")
+                }
+                let report = try IssueReport.write(
+                    issued, kind: "gateway", certificatePEM: try PEMFiles.pem { try issued.certificatePEM },
+                    directory: out, base: "gateway-\(name)")
+                return (report, report.auditDetail)
+            }.print(json: context.json)
         }
     }
 }
@@ -259,6 +276,23 @@ struct PKIRevokeCommand: AsyncParsableCommand {
         }
         let context = try await global.context()
         let path = list ?? context.configuration.effectiveRevocationListPath
+        let trail = try AuditTrail(
+            context, action: "pki.revoke", arguments: ["entry": entry, "list": path],
+            fallbackDirectory: (path as NSString).deletingLastPathComponent)
+        let (added, count) = try await trail.run { () throws -> ((Bool, Int), String) in
+            let result = try append(entry, to: path)
+            return (result, result.0 ? "added to \(path) (\(result.1) entries)" : "already in \(path)")
+        }
+        if context.json {
+            try Console.json(Report(list: path, entry: entry, added: added, entries: count))
+            return
+        }
+        Console.line(added ? "added \(entry) to \(path) (\(count) entries)" : "\(entry) is already in \(path)")
+        if added { Console.line("next: systemctl reload horgosd (new handshakes are then refused)") }
+    }
+
+    /// Appends `entry` to the deny list at `path` unless it is in force already; (added, entries now).
+    private func append(_ entry: String, to path: String) throws(CtlError) -> (Bool, Int) {
         var existing = ""
         if FileManager.default.fileExists(atPath: path) {
             do {
@@ -284,18 +318,12 @@ struct PKIRevokeCommand: AsyncParsableCommand {
             text += "\(entry)  # revoked \(Format.time(CtlClock.nowMs())) by horgosctl\n"
             try PEMFiles.append(text, to: path, mode: 0o640)
         }
-        let count = (updated ?? current).count
-        if context.json {
-            try Console.json(Report(list: path, entry: entry, added: added, entries: count))
-            return
-        }
-        Console.line(added ? "added \(entry) to \(path) (\(count) entries)" : "\(entry) is already in \(path)")
-        if added { Console.line("next: systemctl reload horgosd (new handshakes are then refused)") }
+        return (added, (updated ?? current).count)
     }
 }
 
-/// A CA directory: the production layout (`ca.crt`, `ca.key`) or the daemon's development one
-/// (`ca.pem`, `ca-key.pem`).
+/// A CA directory: `ca.crt` + `ca.key` (`pki init`'s and the daemon's development PKI), or the names
+/// a development PKI had before (`ca.pem`, `ca-key.pem`), which the daemon renames on its next start.
 struct CADirectory {
     let path: String
     init(_ path: String) { self.path = path }
@@ -305,10 +333,7 @@ struct CADirectory {
 
     /// The CA, from whichever layout the directory holds; exit 4 when neither is there.
     func load() throws(CtlError) -> FleetPKI {
-        let development = DevelopmentPKIPaths(directory: path)
-        let candidates = [
-            (productionCertificate, productionKey), (development.caCertificate, development.caPrivateKey),
-        ]
+        let candidates = [(productionCertificate, productionKey), (path + "/ca.pem", path + "/ca-key.pem")]
         guard let (certificate, key) = candidates.first(where: { FileManager.default.fileExists(atPath: $0.1) }) else {
             throw CtlError(
                 .notFound, "no CA in \(path) (neither ca.crt + ca.key nor ca.pem + ca-key.pem)",
@@ -332,6 +357,9 @@ struct IssueReport: Encodable {
     var notValidAfter: String
     var certificate: String
     var key: String
+
+    /// The audit record's detail: what was issued.
+    var auditDetail: String { "\(kind) certificate serial \(serial) for \(subject), valid until \(notValidAfter)" }
 
     static func write(
         _ issued: IssuedCertificate, kind: String, certificatePEM: String, directory: String, base: String

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HorgosAudit
 import HorgosConfig
 import HorgosStore
 import HorgosWire
@@ -8,13 +9,15 @@ import HorgosWire
 struct PruneCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
-        abstract: "Apply retention now: delete day partitions older than store.retention_days.",
+        abstract: "Apply retention now: delete day partitions older than each region's retention.",
         discussion: """
             Deletes <state>/<CC>/telemetry-YYYY-MM-DD.sqlite (with its -wal and -shm) when the day is older \
             than the retention AND ended more than store.late_horizon_days plus one day ago: the daemon \
             never writes such a day again, so this is safe while it runs. The registry and every other file \
             are never touched. The daemon applies the same retention by itself once a minute; prune is for \
-            freeing space at once, for example after lowering the retention (--older-than).
+            freeing space at once, for example after lowering the retention (--older-than). Each region's \
+            retention is policy.<CC>.retention_days, else store.retention_days. A prune that deletes (not \
+            --dry-run) is recorded in the audit log.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -34,7 +37,10 @@ struct PruneCommand: AsyncParsableCommand {
     /// The JSON document.
     struct Report: Encodable {
         var asOfMs: Int64
-        var retentionDays: Int
+        /// The retention of every region pruned (they may differ: policy.<CC>.retention_days).
+        var retentionDaysByRegion: [String: Int]
+        /// The one retention in force when every region has the same, else nil.
+        var retentionDays: Int?
         var lateHorizonDays: Int
         var dryRun: Bool
         var pruned: [PrunedPartition]
@@ -55,31 +61,48 @@ struct PruneCommand: AsyncParsableCommand {
         let regions = try context.regions(region)
         try context.requireStateDirectory()
         let store = context.configuration.store
-        let policy = RetentionPolicy(
-            retentionDays: retentionOverride ?? store.retentionDays,
-            lateHorizonMs: Int64(store.lateHorizonDays) * UTCDay.millisecondsPerDay)
+        var retention: [String: Int] = [:]
+        for region in regions {
+            retention[region.code] = retentionOverride ?? context.configuration.policy(for: region.code).retentionDays
+        }
         let now = CtlClock.nowMs()
+        var arguments = ["retention": retentionOverride.map { "\($0) days (--older-than)" } ?? "per region policy"]
+        if let region { arguments["region"] = region.uppercased() }
+        let trail = dryRun ? nil : try AuditTrail(context, action: "prune", arguments: arguments)
         var pruned: [PrunedPartition] = []
         for region in regions {
+            let policy = RetentionPolicy(
+                retentionDays: retention[region.code]!,
+                lateHorizonMs: Int64(store.lateHorizonDays) * UTCDay.millisecondsPerDay)
             do throws(StoreError) {
                 pruned += try context.reader(region).pruneExpiredPartitions(policy: policy, nowMs: now, dryRun: dryRun)
             } catch {
-                throw CtlError(
+                let failure = CtlError(
                     .failure, "cannot delete an expired partition of \(region.code): \(error.description)",
                     remedy: "run as the daemon's user (sudo -u horgos horgosctl prune); nothing else was changed")
+                try? trail?.record(
+                    .failed, failure.problem + "; deleted before: " + pruned.map { "\($0.region)/\($0.name)" }.joined(separator: " "))
+                throw failure
             }
         }
         let bytes = pruned.reduce(0) { $0 + $1.bytes }
+        try trail?.record(
+            .ok,
+            pruned.isEmpty
+                ? "nothing expired" : "\(pruned.count) day files (\(bytes) bytes): "
+                    + pruned.map { "\($0.region)/\($0.day)" }.joined(separator: " "))
+        let uniform = Set(retention.values).count == 1 ? retention.values.first : nil
         if context.json {
             try Console.json(
                 Report(
-                    asOfMs: now, retentionDays: policy.retentionDays, lateHorizonDays: store.lateHorizonDays,
-                    dryRun: dryRun, pruned: pruned, bytes: bytes))
+                    asOfMs: now, retentionDaysByRegion: retention, retentionDays: uniform,
+                    lateHorizonDays: store.lateHorizonDays, dryRun: dryRun, pruned: pruned, bytes: bytes))
             return
         }
+        let retentionText = uniform.map { "\($0) day(s)" } ?? "each region's retention"
         if pruned.isEmpty {
             Console.line(
-                "nothing to prune: no partition older than \(policy.retentionDays) day(s) in "
+                "nothing to prune: no partition older than \(retentionText) in "
                     + "\(regions.count) region(s)"
             )
             return
@@ -89,6 +112,6 @@ struct PruneCommand: AsyncParsableCommand {
         Console.out(table.render())
         Console.line(
             (dryRun ? "would delete" : "deleted") + " \(pruned.count) partition(s), \(Format.bytes(bytes)) "
-                + "(retention \(policy.retentionDays) days, as of \(Format.time(now)))")
+                + "(retention \(retentionText), as of \(Format.time(now)))")
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HorgosAdminAPI
+import HorgosConfig
 
 /// `horgosctl status`: the live daemon's `/status` document, as tables or passed through as JSON.
 ///
@@ -105,7 +106,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let regionColumns: [TextTable.Column] = [
         .init("STATE"), .init("QUEUED BYTES", numeric: true), .init("STORED", numeric: true),
         .init("DUPLICATES", numeric: true), .init("REJECTED", numeric: true), .init("EVENTS", numeric: true),
-        .init("APPLY LAG"), .init("FAULT"),
+        .init("APPLY LAG"), .init("FAULT"), .init("POLICY"),
     ]
 
     /// A region row's cells after REGION (and NODE).
@@ -114,8 +115,17 @@ struct StatusCommand: AsyncParsableCommand {
         return [
             region.state, "\(region.queuedBytes)", "\(region.recordsStored)", "\(region.recordsDuplicate)",
             "\(region.recordsRejected)", "\(region.eventsStored)", String(format: "%.1f s", region.applyLagSeconds),
-            fault,
+            fault, region.policy.map(policy) ?? "-",
         ]
+    }
+
+    /// A region's policy (`/status` `regions[].policy`) in a few words: `30d no-stream no-backup pos=3`.
+    static func policy(_ policy: RegionPolicy) -> String {
+        var words = ["\(policy.retentionDays)d"]
+        if !policy.stream { words.append("no-stream") }
+        if !policy.backup { words.append("no-backup") }
+        if policy.positionDecimals < 7 { words.append("pos=\(policy.positionDecimals)") }
+        return words.joined(separator: " ")
     }
 
     /// Red for states an operator must look at.

@@ -17,6 +17,26 @@ enum GBT32960VehicleSection {
         return names[value] ?? "\(value)"
     }
 
+    /// The gear byte as GB/T 32960.3-2016 Annex A (Table A.1) defines it: bits 0–3 the gear
+    /// (0 neutral, 1–12, 13 R, 14 D, 15 P), bit 4 braking force, bit 5 driving force; in a 2025
+    /// frame bit 7 says the gear position is invalid.
+    static func gear(_ raw: Int) -> String {
+        let nibble = raw & 0x0F
+        let position =
+            switch nibble {
+            case 0: "neutral"
+            case 13: "R"
+            case 14: "D"
+            case 15: "P"
+            default: "gear \(nibble)"
+            }
+        var parts = [position]
+        if raw & 0x10 != 0 { parts.append("braking force") }
+        if raw & 0x20 != 0 { parts.append("driving force") }
+        if raw & 0x80 != 0 { parts.append("position invalid (2025)") }
+        return parts.joined(separator: ", ") + " (byte 0x" + String(raw, radix: 16, uppercase: true) + ")"
+    }
+
     static func print(_ d: GBT32960Details) {
         Console.line()
         Console.line(
@@ -29,7 +49,7 @@ enum GBT32960VehicleSection {
             ("vehicle", "\(name(d.vehicleState, vehicleStates)), \(name(d.runningMode, modes))"),
             ("charging", name(d.chargingState, chargingStates)),
             ("DC-DC", name(d.dcdcState, onOff)),
-            ("gear byte", d.gear.map { "0x" + String($0, radix: 16) } ?? "-"),
+            ("gear", d.gear.map(gear) ?? "-"),
             ("insulation", Format.optional(d.insulationKohm, suffix: " kΩ")),
             (
                 "max cell voltage",

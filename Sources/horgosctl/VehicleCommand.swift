@@ -9,9 +9,11 @@ struct VehicleCommand: AsyncParsableCommand {
         commandName: "vehicle",
         abstract: "One vehicle's latest state and its track over a time range.",
         discussion: """
-            The vehicle is looked up in the registry of every configured region (or only --region). The \
-            track holds the stored records with --from <= time < --to, oldest first. Exit 2 for a VIN that \
-            is not 17 valid characters, 4 when no region knows the VIN.
+            The vehicle is looked up in the registry of every configured region (or only --region). A VIN \
+            with data in several regions (a unit re-certified for another market, a gateway's vehicle) is \
+            shown from the region that saw it last, and the others are listed with their last-seen time \
+            (--region CC shows one of them). The track holds the stored records with --from <= time < --to, \
+            oldest first. Exit 2 for a VIN that is not 17 valid characters, 4 when no region knows the VIN.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -35,10 +37,19 @@ struct VehicleCommand: AsyncParsableCommand {
     @Option(help: "Most track points returned (the oldest ones).")
     var limit = 100_000
 
+    /// Another region whose registry knows the VIN.
+    struct OtherRegion: Encodable {
+        var region: String
+        var lastSeenMs: Int64?
+        var records: Int
+    }
+
     /// The JSON document.
     struct Report: Encodable {
         var vin: String
         var region: String
+        /// The other regions that hold data of this VIN, newest first (empty with --region).
+        var otherRegions: [OtherRegion]
         var state: VehicleState
         var alarmNames: [String]
         var fromMs: Int64
@@ -63,19 +74,23 @@ struct VehicleCommand: AsyncParsableCommand {
         }
         guard limit > 0 else { throw CtlError(.badArguments, "--limit must be positive", remedy: "use --limit 1000") }
         try context.requireStateDirectory()
-        var found: (Region, VehicleState)?
+        var everywhere: [(region: HorgosWire.Region, state: VehicleState)] = []
         for region in regions {
             do throws(StoreError) {
-                if let state = try context.reader(region).vehicle(vin) {
-                    found = (region, state)
-                    break
-                }
+                if let state = try context.reader(region).vehicle(vin) { everywhere.append((region, state)) }
             } catch {
                 if error.kind == .notFound { continue }
                 throw CtlError(error, region: region, stateDirectory: context.stateDirectory)
             }
         }
-        guard let found else {
+        // The region that saw the VIN last; the others are named, never silently left out.
+        everywhere.sort { a, b in
+            (a.state.lastSeenMs ?? .min, b.region.code) > (b.state.lastSeenMs ?? .min, a.region.code)
+        }
+        let others = everywhere.dropFirst().map {
+            OtherRegion(region: $0.region.code, lastSeenMs: $0.state.lastSeenMs, records: $0.state.records)
+        }
+        guard let found = everywhere.first else {
             let scope =
                 self.region.map { "region \($0.uppercased())" } ?? "any of the \(regions.count) configured regions"
             throw CtlError(
@@ -100,11 +115,17 @@ struct VehicleCommand: AsyncParsableCommand {
         if context.json {
             try Console.json(
                 Report(
-                    vin: vin.description, region: region.code, state: state, alarmNames: names, fromMs: fromMs,
-                    toMs: toMs, trackPoints: track.count, track: track, gbt32960: gbt32960))
+                    vin: vin.description, region: region.code, otherRegions: others, state: state,
+                    alarmNames: names, fromMs: fromMs, toMs: toMs, trackPoints: track.count, track: track,
+                    gbt32960: gbt32960))
             return
         }
         printState(state, region: region, alarmNames: names, now: now)
+        for other in others {
+            Console.line(
+                "also in region \(other.region): \(other.records) records, last seen \(Format.time(other.lastSeenMs))"
+                    + " (horgosctl vehicle \(vin) --region \(other.region))")
+        }
         if let gbt32960 { GBT32960VehicleSection.print(gbt32960) }
         Console.line()
         Console.line(

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosTestSupport
 import Testing
 
 /// Checks of what ships in `systemd/` and `Deploy/`, run against the scripts themselves.
@@ -11,14 +12,14 @@ import Testing
 #if os(Linux)
     @Suite("Deployment: units, install.sh, pki-bootstrap.sh")
     struct DeployChecksTests {
-        @Test func shippedUnitsVerifyCleanlyWithExposureAtMostOnePointFive() throws {
-            let result = try Script.run(["Deploy/check-units.sh"])
+        @Test func shippedUnitsVerifyCleanlyWithExposureAtMostOnePointFive() async throws {
+            let result = try await Script.run(["Deploy/check-units.sh"])
             #expect(result.status == 0, "check-units.sh failed:\n\(result.stdout)\n\(result.stderr)")
             let exposure = try #require(Script.exposure(in: result.stdout), "no exposure in: \(result.stdout)")
             #expect(exposure <= 1.5)
         }
 
-        @Test func checkUnitsRejectsAUnitThatDropsTheNotifySocketFamilyOrHasAnUnknownKey() throws {
+        @Test func checkUnitsRejectsAUnitThatDropsTheNotifySocketFamilyOrHasAnUnknownKey() async throws {
             let scratch = try Scratch()
             let units = scratch.url.appending(path: "units")
             try FileManager.default.copyItem(at: Script.repoRoot.appending(path: "systemd"), to: units)
@@ -30,7 +31,7 @@ import Testing
             )
             try service.write(to: serviceURL, atomically: true, encoding: .utf8)
 
-            let result = try Script.run(["Deploy/check-units.sh", "--unit-dir", units.path])
+            let result = try await Script.run(["Deploy/check-units.sh", "--unit-dir", units.path])
 
             #expect(result.status != 0)
             #expect(result.stderr.contains("lacks AF_UNIX"))
@@ -41,7 +42,7 @@ import Testing
             InstallLayout(prefix: "/usr/local", unitDir: "etc/systemd/system", snippetRoot: "etc"),
             InstallLayout(prefix: "/usr", unitDir: "usr/lib/systemd/system", snippetRoot: "usr/lib"),
         ])
-        func installIntoDestdirWritesTheExpectedTreeAndNothingElse(layout: InstallLayout) throws {
+        func installIntoDestdirWritesTheExpectedTreeAndNothingElse(layout: InstallLayout) async throws {
             let scratch = try Scratch()
             let destdir = scratch.url.appending(path: "root")
             let prefix = String(layout.prefix.dropFirst())  // relative to DESTDIR
@@ -63,7 +64,7 @@ import Testing
             ]
             let hostBefore = HostSnapshot(paths: Array(expected.keys))
 
-            let result = try scratch.runInstall(destdir: destdir, prefix: layout.prefix)
+            let result = try await scratch.runInstall(destdir: destdir, prefix: layout.prefix)
 
             #expect(result.status == 0, "install.sh failed:\n\(result.stdout)\n\(result.stderr)")
             #expect(result.stdout.contains("Next steps"))
@@ -84,13 +85,13 @@ import Testing
             #expect(execStart == ["ExecStart=\(layout.prefix)/bin/horgosd --config /etc/horgos/horgosd.yaml"])
             #expect(service.contains("Documentation=file:\(layout.prefix)/share/doc/horgos/RUNBOOK.md"))
 
-            let installedUnits = try Script.run(
+            let installedUnits = try await Script.run(
                 ["Deploy/check-units.sh", "--unit-dir", destdir.appending(path: layout.unitDir).path]
             )
             #expect(installedUnits.status == 0, "installed units fail the checks:\n\(installedUnits.stderr)")
         }
 
-        @Test func installKeepsAnExistingConfigurationAndCanAddTheSocketActivationDropIn() throws {
+        @Test func installKeepsAnExistingConfigurationAndCanAddTheSocketActivationDropIn() async throws {
             let scratch = try Scratch()
             let destdir = scratch.url.appending(path: "root")
             let config = destdir.appending(path: "etc/horgos/horgosd.yaml")
@@ -100,7 +101,7 @@ import Testing
             )
             try "regions: [DE]\n".write(to: config, atomically: true, encoding: .utf8)
 
-            let result = try scratch.runInstall(
+            let result = try await scratch.runInstall(
                 destdir: destdir,
                 prefix: "/usr/local",
                 extraEnvironment: ["HORGOS_SOCKET_ACTIVATION": "1"]
@@ -114,13 +115,14 @@ import Testing
             #expect(result.stdout.contains("systemctl enable --now horgosd.socket horgosd.service"))
         }
 
-        @Test func pkiBootstrapRunsHorgosctlInOrderAndLocksDownTheKeys() throws {
+        @Test func pkiBootstrapRunsHorgosctlInOrderAndLocksDownTheKeys() async throws {
             let scratch = try Scratch()
             let caDir = scratch.url.appending(path: "ca")
             let pkiDir = scratch.url.appending(path: "etc/horgos/pki")
-            let user = try Script.run(["/usr/bin/id", "-un"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let user = try await Script.run(["/usr/bin/id", "-un"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
 
-            let result = try Script.run(
+            let result = try await Script.run(
                 [
                     "Deploy/pki-bootstrap.sh", "--host", "ingest.example.com", "--ca-dir", caDir.path,
                     "--pki-dir", pkiDir.path, "--service-user", user, "--gateway", "depot-1", "--market", "DE",
@@ -145,7 +147,7 @@ import Testing
             #expect(try Scratch.files(under: pkiDir) == ["ca.crt", "server.crt", "server.key", "revoked.txt"])
             #expect(!FileManager.default.fileExists(atPath: caDir.appending(path: "server.key").path))
 
-            let again = try Script.run(
+            let again = try await Script.run(
                 [
                     "Deploy/pki-bootstrap.sh", "--host", "x", "--ca-dir", caDir.path, "--pki-dir", pkiDir.path,
                     "--service-user", user,
@@ -182,36 +184,13 @@ import Testing
 
         /// Runs `arguments[0]` (relative to the repository root unless absolute) from the repository root.
         /// Output goes through files, not pipes, so a chatty script cannot fill a pipe and hang.
-        static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
-            let outputs = FileManager.default.temporaryDirectory.appending(path: "horgos-deploytests-\(UUID())")
-            try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: outputs) }
-            let stdoutURL = outputs.appending(path: "stdout")
-            let stderrURL = outputs.appending(path: "stderr")
-            _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-            _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-            let stdout = try FileHandle(forWritingTo: stdoutURL)
-            let stderr = try FileHandle(forWritingTo: stderrURL)
-
-            let process = Process()
+        static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
             let executable = arguments[0]
-            process.executableURL =
-                executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : repoRoot.appending(path: executable)
-            process.arguments = Array(arguments.dropFirst())
-            process.currentDirectoryURL = repoRoot
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            process.standardOutput = stdout
-            process.standardError = stderr
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            try stdout.close()
-            try stderr.close()
-            return Result(
-                status: process.terminationStatus,
-                stdout: try String(contentsOf: stdoutURL, encoding: .utf8),
-                stderr: try String(contentsOf: stderrURL, encoding: .utf8)
-            )
+            let output = try await runProcess(
+                executable.hasPrefix("/") ? executable : repoRoot.appending(path: executable).path,
+                Array(arguments.dropFirst()), in: repoRoot.path,
+                environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+            return Result(status: output.status, stdout: output.standardOutput, stderr: output.standardError)
         }
 
         /// The figure in check-units.sh's "exposure 1.1 (limit 1.5)".
@@ -270,9 +249,9 @@ import Testing
             destdir: URL,
             prefix: String,
             extraEnvironment: [String: String] = [:]
-        ) throws -> Script.Result {
+        ) async throws -> Script.Result {
             let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-            return try Script.run(
+            return try await Script.run(
                 ["Deploy/install.sh"],
                 environment: [
                     "DESTDIR": destdir.path,

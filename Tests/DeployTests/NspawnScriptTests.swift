@@ -1,4 +1,5 @@
 import Foundation
+import HorgosTestSupport
 import Testing
 
 /// Static checks of `Deploy/systemd-nspawn-test.sh` (the real-systemd run itself is in `.ci/run`, it needs
@@ -6,8 +7,8 @@ import Testing
 #if os(Linux)
     @Suite("Deployment: the real-systemd script and its PKI helper")
     struct NspawnScriptTests {
-        @Test func nspawnScriptParsesHasNoDaemonTODOsAndRunsInCIAfterTheTests() throws {
-            let syntax = try Script.run(["/bin/bash", "-n", "Deploy/systemd-nspawn-test.sh"])
+        @Test func nspawnScriptParsesHasNoDaemonTODOsAndRunsInCIAfterTheTests() async throws {
+            let syntax = try await Script.run(["/bin/bash", "-n", "Deploy/systemd-nspawn-test.sh"])
             #expect(syntax.status == 0, "bash -n: \(syntax.stderr)")
             let script = try String(
                 contentsOf: Script.repoRoot.appending(path: "Deploy/systemd-nspawn-test.sh"), encoding: .utf8)
@@ -21,14 +22,15 @@ import Testing
             #expect(ci.contains("systemd-container"))
         }
 
-        @Test func opensslPKIStandInMakesACAAndAServerCertificateThatVerify() throws {
-            guard (try? Script.run(["/usr/bin/openssl", "version"]))?.status == 0 else { return }
+        @Test func opensslPKIStandInMakesACAAndAServerCertificateThatVerify() async throws {
+            guard (try? await Script.run(["/usr/bin/openssl", "version"]))?.status == 0 else { return }
             let scratch = try Scratch()
             let caDir = scratch.url.appending(path: "ca")
             let pkiDir = scratch.url.appending(path: "etc/horgos/pki")
-            let user = try Script.run(["/usr/bin/id", "-un"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let user = try await Script.run(["/usr/bin/id", "-un"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
 
-            let result = try Script.run(
+            let result = try await Script.run(
                 [
                     "Deploy/pki-bootstrap.sh", "--host", "ingest.example.com", "--ca-dir", caDir.path,
                     "--pki-dir", pkiDir.path, "--service-user", user,
@@ -37,12 +39,12 @@ import Testing
             )
 
             #expect(result.status == 0, "pki-bootstrap.sh failed:\n\(result.stdout)\n\(result.stderr)")
-            let verify = try Script.run([
+            let verify = try await Script.run([
                 "/usr/bin/openssl", "verify", "-CAfile", pkiDir.appending(path: "ca.crt").path,
                 pkiDir.appending(path: "server.crt").path,
             ])
             #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
-            let names = try Script.run([
+            let names = try await Script.run([
                 "/usr/bin/openssl", "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in",
                 pkiDir.appending(path: "server.crt").path,
             ])

@@ -1,5 +1,6 @@
 import Foundation
 import HorgosStore
+import HorgosTestSupport
 import HorgosWire
 import Synchronization
 import Testing
@@ -67,48 +68,30 @@ final class CtlFixture: Sendable {
 
     /// Runs horgosctl with `--config` of this fixture (appended unless `withConfig` is false), HORGOS_*
     /// variables removed, `HORGOSCTL_NOW` at noon and colour off.
-    func run(_ arguments: [String], withConfig: Bool = true, environment: [String: String] = [:]) throws -> CtlRun {
-        try runHorgosctl(arguments + (withConfig ? ["--config", config] : []), environment: environment)
+    func run(
+        _ arguments: [String], withConfig: Bool = true, environment: [String: String] = [:]
+    ) async throws -> CtlRun {
+        try await runHorgosctl(arguments + (withConfig ? ["--config", config] : []), environment: environment)
     }
 }
 
 /// Runs the built horgosctl, output captured through files (no pipe can fill up and block it).
-func runHorgosctl(_ arguments: [String], environment: [String: String] = [:]) throws -> CtlRun {
+func runHorgosctl(_ arguments: [String], environment: [String: String] = [:]) async throws -> CtlRun {
     let binary = try #require(horgosctlPath(), "horgosctl must be built next to the tests (swift build --build-tests)")
-    return try runProgram(binary, arguments, environment: environment)
+    return try await runProgram(binary, arguments, environment: environment)
 }
 
 /// Runs `binary` with HORGOS_* variables removed, `HORGOSCTL_NOW` at noon and `NO_COLOR` set (unless
 /// `environment` says otherwise).
-func runProgram(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CtlRun {
-    let scratch = NSTemporaryDirectory() + "horgosctl-out-\(UInt64.random(in: 0...UInt64.max))"
-    FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
-    FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
-    defer {
-        try? FileManager.default.removeItem(atPath: scratch + ".out")
-        try? FileManager.default.removeItem(atPath: scratch + ".err")
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
+func runProgram(
+    _ binary: String, _ arguments: [String], environment: [String: String] = [:]
+) async throws -> CtlRun {
     var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS") }
     env["HORGOSCTL_NOW"] = noonText
     env["NO_COLOR"] = "1"
     for (key, value) in environment { env[key] = value }
-    process.environment = env
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".out"))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".err"))
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    try out.close()
-    try err.close()
-    return CtlRun(
-        status: process.terminationStatus,
-        stdout: try String(contentsOfFile: scratch + ".out", encoding: .utf8),
-        stderr: try String(contentsOfFile: scratch + ".err", encoding: .utf8))
+    let output = try await runProcess(binary, arguments, environment: env)
+    return CtlRun(status: output.status, stdout: output.standardOutput, stderr: output.standardError)
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on: bound by the kernel's choice, then closed.
@@ -178,18 +161,16 @@ final class FleetWriter: Sendable {
 
     /// Stores one TELEMETRY frame's payload, built by FrameEncoder, and waits for its commit.
     @discardableResult
-    func store(_ region: String, _ vin: VIN, baseTimeMs: Int64, _ records: [TelemetryRecord]) throws -> CommitOutcome {
+    func store(
+        _ region: String, _ vin: VIN, baseTimeMs: Int64, _ records: [TelemetryRecord]
+    ) async throws -> CommitOutcome {
         var frame: [UInt8] = []
         FrameEncoder.appendTelemetry(vin: vin, baseTimeMs: baseTimeMs, records: records, sequence: 1, to: &frame)
         let payload = Array(frame[WireFormat.headerSize..<(frame.count - WireFormat.trailerSize)])
         _ = try payload.withUnsafeBytes { try TelemetryBatchView(payload: $0) }
-        let done = DispatchSemaphore(value: 0)
         let outcome = Locked<CommitOutcome?>(nil)
-        try store.writer(for: Region(region)!).submitTelemetry(payload) { result in
-            outcome.value = result
-            done.signal()
-        }
-        #expect(done.wait(timeout: .now() + 30) == .success, "commit of \(vin) in \(region) timed out")
+        try store.writer(for: Region(region)!).submitTelemetry(payload) { result in outcome.value = result }
+        #expect(await eventually { outcome.value != nil }, "commit of \(vin) in \(region) timed out")
         return try #require(outcome.value)
     }
 

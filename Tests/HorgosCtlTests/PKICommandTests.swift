@@ -6,19 +6,19 @@ import Testing
 @Suite("horgosctl pki")
 struct PKICommandTests {
     @Test("init, issue server/vehicle/gateway and revoke write the file contract with private keys 0600")
-    func pkiLifecycle() throws {
+    func pkiLifecycle() async throws {
         let fixture = try CtlFixture(regions: ["AE", "DE"])
         let ca = fixture.root + "/ca"
-        let initRun = try fixture.run(["pki", "init", "--dir", ca])
+        let initRun = try await fixture.run(["pki", "init", "--dir", ca])
         #expect(initRun.status == 0, "\(initRun.stderr)")
         #expect(try mode(ca) == 0o700)
         #expect(try mode(ca + "/ca.key") == 0o600)
         #expect(try mode(ca + "/ca.crt") == 0o644)
-        let again = try fixture.run(["pki", "init", "--dir", ca])
+        let again = try await fixture.run(["pki", "init", "--dir", ca])
         #expect(again.status == 2, "an existing CA is never overwritten")
         #expect(again.stderr.contains("already holds a CA"))
 
-        let server = try fixture.run(["pki", "issue", "server", "--dir", ca, "--name", "ingest.example.com"])
+        let server = try await fixture.run(["pki", "issue", "server", "--dir", ca, "--name", "ingest.example.com"])
         #expect(server.status == 0, "\(server.stderr)")
         #expect(try mode(ca + "/server.key") == 0o600)
         let chain = try pemBlocks(ca + "/server.crt")
@@ -26,7 +26,7 @@ struct PKICommandTests {
         #expect(chain.last == (try pemBlocks(ca + "/ca.crt")).first)
 
         let vin = "WVWZZZ1JZXW000001"
-        let vehicle = try fixture.run([
+        let vehicle = try await fixture.run([
             "pki", "issue", "vehicle", "--dir", ca, "--vin", vin, "--market", "DE", "--json",
         ])
         #expect(vehicle.status == 0, "\(vehicle.stderr)")
@@ -40,7 +40,7 @@ struct PKICommandTests {
         #expect(identity.serialNumber == report["serial"] as? String)
 
         let out = fixture.root + "/issued"
-        let gateway = try fixture.run(
+        let gateway = try await fixture.run(
             ["pki", "issue", "gateway", "--dir", ca, "--name", "depot-1", "--market", "AE", "--out", out])
         #expect(gateway.status == 0, "\(gateway.stderr)")
         #expect(try mode(out) == 0o700)
@@ -51,11 +51,11 @@ struct PKICommandTests {
         #expect(gatewayIdentity.market == "AE")
 
         // Refusals before anything is written: unconfigured market, bad VIN, no CA.
-        let market = try fixture.run(["pki", "issue", "vehicle", "--dir", ca, "--vin", vin, "--market", "FR"])
+        let market = try await fixture.run(["pki", "issue", "vehicle", "--dir", ca, "--vin", vin, "--market", "FR"])
         #expect(market.status == 2)
-        let badVIN = try fixture.run(["pki", "issue", "vehicle", "--dir", ca, "--vin", "WVW1", "--market", "DE"])
+        let badVIN = try await fixture.run(["pki", "issue", "vehicle", "--dir", ca, "--vin", "WVW1", "--market", "DE"])
         #expect(badVIN.status == 2)
-        let noCA = try fixture.run([
+        let noCA = try await fixture.run([
             "pki", "issue", "gateway", "--dir", fixture.root + "/empty", "--name", "g",
             "--market", "AE",
         ])
@@ -65,29 +65,29 @@ struct PKICommandTests {
         // Revocation: both forms land in the deny list the daemon parses, and match the identity.
         let list = fixture.root + "/pki/revoked.txt"
         let serial = try #require(report["serial"] as? String)
-        let bySerial = try fixture.run(["pki", "revoke", "--serial", serial.uppercased(), "--list", list])
+        let bySerial = try await fixture.run(["pki", "revoke", "--serial", serial.uppercased(), "--list", list])
         #expect(bySerial.status == 0, "\(bySerial.stderr)")
         #expect(try mode(list) == 0o640)
-        let byVIN = try fixture.run(["pki", "revoke", "--vin", vin, "--list", list, "--json"])
+        let byVIN = try await fixture.run(["pki", "revoke", "--vin", vin, "--list", list, "--json"])
         #expect(try byVIN.json()["entries"] as? Int == 2)
-        let repeated = try fixture.run(["pki", "revoke", "--vin", vin, "--list", list, "--json"])
+        let repeated = try await fixture.run(["pki", "revoke", "--vin", vin, "--list", list, "--json"])
         #expect(try repeated.json()["added"] as? Bool == false)
         let parsed = try RevocationList(contentsOfFile: list)
         #expect(parsed.serialNumbers == [serial])
         #expect(parsed.vins == [vin])
         #expect(parsed.isRevoked(identity))
         #expect(!parsed.isRevoked(gatewayIdentity))
-        let neither = try fixture.run(["pki", "revoke", "--list", list])
+        let neither = try await fixture.run(["pki", "revoke", "--list", list])
         #expect(neither.status == 2)
-        let both = try fixture.run(["pki", "revoke", "--serial", "ab", "--vin", vin, "--list", list])
+        let both = try await fixture.run(["pki", "revoke", "--serial", "ab", "--vin", vin, "--list", list])
         #expect(both.status == 2)
     }
 
     @Test("issue without --dir uses the daemon's development PKI in <state>/pki")
-    func issueFromDevelopmentPKI() throws {
+    func issueFromDevelopmentPKI() async throws {
         let fixture = try CtlFixture(regions: ["AE"])
         _ = try FleetPKI.ensureDevelopmentPKI(in: fixture.state + "/pki")
-        let run = try fixture.run(
+        let run = try await fixture.run(
             ["pki", "issue", "vehicle", "--vin", "LSVCTL00000000042", "--market", "AE", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let path = fixture.state + "/pki/vehicle-LSVCTL00000000042.crt"

@@ -44,9 +44,9 @@ struct RunbookCommandTests {
     }
 
     /// What is wrong with `command` according to `help` (the `--help` text of a subcommand path).
-    static func problems(_ command: Command, help: ([String]) throws -> String) rethrows -> [String] {
+    static func problems(_ command: Command, help: ([String]) async throws -> String) async rethrows -> [String] {
         var path: [String] = []
-        var text = try help(path)
+        var text = try await help(path)
         var problems: [String] = []
         for word in command.words {
             if word.hasPrefix("-") {
@@ -65,7 +65,7 @@ struct RunbookCommandTests {
                 return problems
             }
             path.append(word)
-            text = try help(path)
+            text = try await help(path)
         }
         if !Self.subcommands(of: text).isEmpty {
             problems.append("\(command): horgosctl \(path.joined(separator: " ")) needs a subcommand")
@@ -92,15 +92,16 @@ struct RunbookCommandTests {
     }
 
     @Test("every horgosctl subcommand and flag in RUNBOOK.md's code blocks is in horgosctl --help")
-    func everyRunbookCommandExists() throws {
+    func everyRunbookCommandExists() async throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("Deploy/RUNBOOK.md"), encoding: .utf8)
         let commands = Self.commands(in: text)
         #expect(commands.count >= 6, "found \(commands.count) horgosctl commands")
         var cache: [[String]: String] = [:]
-        let problems = try commands.flatMap { command in
-            try Self.problems(command) { path in
+        var problems: [String] = []
+        for command in commands {
+            problems += try await Self.problems(command) { path in
                 if let cached = cache[path] { return cached }
-                let run = try runHorgosctl(path + ["--help"])
+                let run = try await runHorgosctl(path + ["--help"])
                 #expect(run.status == 0, "horgosctl \(path.joined(separator: " ")) --help: \(run.stderr)")
                 cache[path] = run.stdout
                 return run.stdout
@@ -110,7 +111,7 @@ struct RunbookCommandTests {
     }
 
     @Test("the check fails for a subcommand or flag horgosctl does not have")
-    func theCheckCatchesWhatIsMissing() throws {
+    func theCheckCatchesWhatIsMissing() async throws {
         let text = """
             ```console
             # sudo -u horgos horgosctl backup --region DE --to /backup   # planned
@@ -129,14 +130,15 @@ struct RunbookCommandTests {
             default: "OPTIONS:\n  --json\n"
             }
         }
-        let problems = commands.flatMap { Self.problems($0, help: help) }
+        var problems: [String] = []
+        for command in commands { problems += await Self.problems(command, help: help) }
         #expect(problems.count == 2, "\(problems)")
         #expect(problems.first?.contains("backup is not a subcommand") == true)
         #expect(problems.last?.contains("--bogus") == true)
     }
 
     @Test("every repository file RUNBOOK.md names exists")
-    func everyNamedFileExists() throws {
+    func everyNamedFileExists() async throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("Deploy/RUNBOOK.md"), encoding: .utf8)
         let pattern = try NSRegularExpression(
             pattern:

@@ -13,29 +13,34 @@ final class SampleFleet: Sendable {
     let fixture: CtlFixture
     static let alarmFlags = AlarmBit.batteryHighTemperature.mask | AlarmBit.socLow.mask
 
-    init() throws {
+    init() async throws {
         fixture = try CtlFixture(regions: ["AE", "BR", "MX", "TH"], name: "SampleFleet")
         let writer = try FleetWriter(stateDirectory: fixture.state, regions: ["AE", "BR", "MX"], nowMs: noon)
-        try writer.store("AE", testVIN(1), baseTimeMs: noon - 20 * 60_000, minuteRecords(10))
-        try writer.store(
+        try await writer.store("AE", testVIN(1), baseTimeMs: noon - 20 * 60_000, minuteRecords(10))
+        try await writer.store(
             "AE", testVIN(2), baseTimeMs: noon - 9 * 60_000,
             minuteRecords(5, soc: 5, maxCellTemp: 60, alarmLevel: 2, alarmFlags: Self.alarmFlags))
-        try writer.store("AE", testVIN(3), baseTimeMs: noon - 2 * 86_400_000, minuteRecords(4))
-        try writer.store("BR", testVIN(11), baseTimeMs: noon - 30 * 60_000, minuteRecords(6))
-        try writer.store("BR", testVIN(12), baseTimeMs: noon - 30 * 60_000, minuteRecords(6))
+        try await writer.store("AE", testVIN(3), baseTimeMs: noon - 2 * 86_400_000, minuteRecords(4))
+        try await writer.store("BR", testVIN(11), baseTimeMs: noon - 30 * 60_000, minuteRecords(6))
+        try await writer.store("BR", testVIN(12), baseTimeMs: noon - 30 * 60_000, minuteRecords(6))
         writer.stop()
     }
 
-    static let shared: SampleFleet = try! SampleFleet()
+    /// Written once, by the first test that asks.
+    private static let written = Task { try await SampleFleet() }
+
+    static func fixture() async throws -> CtlFixture { try await written.value.fixture }
 }
 
 @Suite("horgosctl against shards written by the store writer")
 struct ShardCommandTests {
-    let fleet = SampleFleet.shared.fixture
+    let fleet: CtlFixture
+
+    init() async throws { fleet = try await SampleFleet.fixture() }
 
     @Test("fleet --json counts vehicles, reporting, silent, alarms, low SOC and hot cells per region")
-    func fleetCountsPerRegion() throws {
-        let run = try fleet.run(["fleet", "--json"])
+    func fleetCountsPerRegion() async throws {
+        let run = try await fleet.run(["fleet", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let report = try run.json()
         let regions = try #require(report["regions"] as? [[String: Any]])
@@ -57,8 +62,8 @@ struct ShardCommandTests {
     }
 
     @Test("fleet --region prints an aligned table of that region only")
-    func fleetTableForOneRegion() throws {
-        let run = try fleet.run(["fleet", "--region", "br"])
+    func fleetTableForOneRegion() async throws {
+        let run = try await fleet.run(["fleet", "--region", "br"])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("REGION") == true)
@@ -68,8 +73,8 @@ struct ShardCommandTests {
     }
 
     @Test("vehicle --json returns the latest state, alarm names and only the track points in range")
-    func vehicleTrackInRange() throws {
-        let run = try fleet.run(
+    func vehicleTrackInRange() async throws {
+        let run = try await fleet.run(
             [
                 "vehicle", testVIN(1).description, "--from", "2026-11-29T11:45:00Z", "--to", "2026-11-29T11:48:00Z",
                 "--json",
@@ -85,18 +90,19 @@ struct ShardCommandTests {
         #expect(state["lastSeenMs"] as? Int64 == noon - 11 * 60_000)
 
         // The same range in relative form, resolved against HORGOSCTL_NOW.
-        let relative = try fleet.run(["vehicle", testVIN(1).description, "--from", "15m", "--to", "12m", "--json"])
+        let relative = try await fleet.run(
+            ["vehicle", testVIN(1).description, "--from", "15m", "--to", "12m", "--json"])
         let relativeTrack = try #require(try relative.json()["track"] as? [[String: Any]])
         #expect(relativeTrack.compactMap { $0["timestampMs"] as? Int64 } == times)
 
-        let alarmed = try fleet.run(["vehicle", testVIN(2).description, "--json"]).json()
+        let alarmed = try await fleet.run(["vehicle", testVIN(2).description, "--json"]).json()
         #expect(alarmed["alarmNames"] as? [String] == ["battery_high_temperature", "soc_low"])
         #expect((alarmed["track"] as? [Any])?.count == 5)
     }
 
     @Test("alarms --json lists the alarmed vehicle with decoded names; --since filters by report time")
-    func alarmsDecoded() throws {
-        let run = try fleet.run(["alarms", "--json"])
+    func alarmsDecoded() async throws {
+        let run = try await fleet.run(["alarms", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let alarms = try #require(try run.json()["alarms"] as? [[String: Any]])
         #expect(alarms.count == 1)
@@ -105,15 +111,15 @@ struct ShardCommandTests {
         #expect(alarms.first?["alarmNames"] as? [String] == ["battery_high_temperature", "soc_low"])
         #expect(alarms.first?["maxAlarmLevel"] as? Int == 2)
 
-        let recent = try fleet.run(["alarms", "--since", "2m", "--json"]).json()
+        let recent = try await fleet.run(["alarms", "--since", "2m", "--json"]).json()
         #expect((recent["alarms"] as? [Any])?.count == 0, "the alarm's last record is 5 minutes old")
-        let table = try fleet.run(["alarms", "--region", "AE"])
+        let table = try await fleet.run(["alarms", "--region", "AE"])
         #expect(table.stdout.contains("battery_high_temperature, soc_low"))
     }
 
     @Test("shards --json lists registry and day partitions with their row counts and time ranges")
-    func shardsInventory() throws {
-        let run = try fleet.run(["shards", "--json", "--check"])
+    func shardsInventory() async throws {
+        let run = try await fleet.run(["shards", "--json", "--check"])
         #expect(run.status == 0, "\(run.stderr)")
         let report = try run.json()
         #expect(report["ok"] as? Bool == true)
@@ -131,8 +137,8 @@ struct ShardCommandTests {
     }
 
     @Test("export streams every record of the range as CSV or JSON lines")
-    func exportRowCounts() throws {
-        let csv = try fleet.run(["export", "--region", "AE", "--from", "2026-11-29", "--to", "2026-11-30"])
+    func exportRowCounts() async throws {
+        let csv = try await fleet.run(["export", "--region", "AE", "--from", "2026-11-29", "--to", "2026-11-30"])
         #expect(csv.status == 0, "\(csv.stderr)")
         let lines = csv.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("vin,time,timestamp_ms,latitude") == true)
@@ -141,7 +147,8 @@ struct ShardCommandTests {
         #expect(fieldCounts.allSatisfy { $0 == 18 })
         #expect(csv.stderr.contains("exported 15 record(s)"))
 
-        let jsonl = try fleet.run(["export", "--region", "AE", "--from", "3d", "--to", "now", "--format", "jsonl"])
+        let jsonl = try await fleet.run(
+            ["export", "--region", "AE", "--from", "3d", "--to", "now", "--format", "jsonl"])
         #expect(jsonl.status == 0, "\(jsonl.stderr)")
         let objects = try jsonl.stdout.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -153,29 +160,29 @@ struct ShardCommandTests {
         #expect(first["soc_percent"] as? Int == 50)
         #expect(first["remaining_range_km"] is NSNull)
 
-        let window = try fleet.run(
+        let window = try await fleet.run(
             ["export", "--region", "BR", "--from", "2026-11-29T11:31:00Z", "--to", "2026-11-29T11:33:00Z", "--json"])
         #expect(window.stdout.split(separator: "\n").count == 4, "2 minutes x 2 vehicles")
     }
 
     @Test("exit 4: an unknown VIN, a range without records, a region without data")
-    func notFound() throws {
-        let vin = try fleet.run(["vehicle", "WVWZZZ1JZXW000001"])
+    func notFound() async throws {
+        let vin = try await fleet.run(["vehicle", "WVWZZZ1JZXW000001"])
         #expect(vin.status == 4)
         #expect(vin.stderr.contains("WVWZZZ1JZXW000001") && vin.stderr.contains("->"))
-        let empty = try fleet.run(["export", "--region", "BR", "--from", "2026-11-01", "--to", "2026-11-02"])
+        let empty = try await fleet.run(["export", "--region", "BR", "--from", "2026-11-01", "--to", "2026-11-02"])
         #expect(empty.status == 4, "\(empty.stderr)")
-        let th = try fleet.run(["fleet", "--region", "TH"])
+        let th = try await fleet.run(["fleet", "--region", "TH"])
         #expect(th.status == 4, "\(th.stderr)")
-        #expect(try fleet.run(["alarms", "--region", "TH"]).status == 4)
-        #expect(try fleet.run(["shards", "--region", "TH"]).status == 4)
-        let noState = try fleet.run(["fleet", "--state", fleet.root + "/nowhere"])
+        #expect(try await fleet.run(["alarms", "--region", "TH"]).status == 4)
+        #expect(try await fleet.run(["shards", "--region", "TH"]).status == 4)
+        let noState = try await fleet.run(["fleet", "--state", fleet.root + "/nowhere"])
         #expect(noState.status == 4)
         #expect(noState.stderr.contains("--state"))
     }
 
     @Test("exit 2: bad VIN, unconfigured region, malformed time, usage errors; refused before opening shards")
-    func badArguments() throws {
+    func badArguments() async throws {
         let missingState = fleet.root + "/does-not-exist"
         for arguments in [
             ["vehicle", "LSVCTL123"], ["vehicle", "LSVCTL0000000000I"], ["fleet", "--region", "DE"],
@@ -185,21 +192,21 @@ struct ShardCommandTests {
             ["export", "--region", "AE", "--from", "now", "--to", "1d"], ["fleet", "--bogus"], ["vehicle"],
             ["prune", "--older-than", "soon"], ["nonsense"],
         ] {
-            let run = try fleet.run(arguments + ["--state", missingState])
+            let run = try await fleet.run(arguments + ["--state", missingState])
             #expect(run.status == 2, "\(arguments): \(run.status) \(run.stderr)")
             #expect(!run.stderr.isEmpty, "\(arguments) says what was wrong")
         }
-        let vin = try fleet.run(["vehicle", "LSVCTL123"])
+        let vin = try await fleet.run(["vehicle", "LSVCTL123"])
         #expect(vin.stderr.contains("17 characters"))
-        let time = try fleet.run(["alarms", "--since", "yesterday"])
+        let time = try await fleet.run(["alarms", "--since", "yesterday"])
         #expect(time.stderr.contains("ISO 8601"), "a malformed time names the accepted forms")
-        let region = try fleet.run(["fleet", "--region", "DE"])
+        let region = try await fleet.run(["fleet", "--region", "DE"])
         #expect(region.stderr.contains("AE BR MX"), "names the configured regions")
     }
 
     @Test("--help documents the exit codes and exits 0")
-    func helpDocumentsExitCodes() throws {
-        let run = try runHorgosctl(["--help"])
+    func helpDocumentsExitCodes() async throws {
+        let run = try await runHorgosctl(["--help"])
         #expect(run.status == 0)
         #expect(run.stdout.contains("EXIT CODES"))
         #expect(run.stdout.contains("3  daemon unreachable"))
@@ -208,24 +215,26 @@ struct ShardCommandTests {
 
 @Suite("horgosctl configuration and terminal output")
 struct ConfigurationAndOutputTests {
-    let fleet = SampleFleet.shared.fixture
+    let fleet: CtlFixture
+
+    init() async throws { fleet = try await SampleFleet.fixture() }
 
     @Test("without --config the state directory and regions come from HORGOS_* like the daemon's")
-    func environmentConfiguration() throws {
-        let run = try fleet.run(
+    func environmentConfiguration() async throws {
+        let run = try await fleet.run(
             ["fleet", "--json"], withConfig: false,
             environment: ["HORGOS_STATE_DIRECTORY": fleet.state, "HORGOS_REGIONS": "BR,TH"])
         #expect(run.status == 0, "\(run.stderr)")
         let regions = try #require(try run.json()["regions"] as? [[String: Any]])
         #expect(regions.map { $0["region"] as? String } == ["BR"])
-        let refused = try fleet.run(
+        let refused = try await fleet.run(
             ["fleet", "--region", "AE"], withConfig: false,
             environment: ["HORGOS_STATE_DIRECTORY": fleet.state, "HORGOS_REGIONS": "BR,TH"])
         #expect(refused.status == 2, "AE is not configured there")
-        let badValue = try fleet.run(["fleet"], withConfig: false, environment: ["HORGOS_REGIONS": "br"])
+        let badValue = try await fleet.run(["fleet"], withConfig: false, environment: ["HORGOS_REGIONS": "br"])
         #expect(badValue.status == 2)
         #expect(badValue.stderr.contains("regions"))
-        let missingFile = try fleet.run(["fleet", "--config", fleet.root + "/missing.yaml"], withConfig: false)
+        let missingFile = try await fleet.run(["fleet", "--config", fleet.root + "/missing.yaml"], withConfig: false)
         #expect(missingFile.status == 2)
         #expect(missingFile.stderr.contains("missing.yaml"))
     }
@@ -237,14 +246,14 @@ struct ConfigurationAndOutputTests {
     @Test(
         "colour only on a terminal, and never with NO_COLOR",
         .enabled(if: FileManager.default.isExecutableFile(atPath: script) || ciRequiresHostTools, "needs util-linux script"))
-    func colourOnlyOnATerminal() throws {
+    func colourOnlyOnATerminal() async throws {
         let script = Self.script
         let binary = try #require(horgosctlPath())
         let command = "\(binary) fleet --region AE --config \(fleet.config)"
-        let terminal = try runProgram(script, ["-qec", command, "/dev/null"], environment: ["NO_COLOR": ""])
+        let terminal = try await runProgram(script, ["-qec", command, "/dev/null"], environment: ["NO_COLOR": ""])
         #expect(terminal.status == 0, "\(terminal.stdout)")
         #expect(terminal.stdout.contains("\u{1B}[1m"), "bold header on a terminal")
-        let noColour = try runProgram(script, ["-qec", command, "/dev/null"], environment: ["NO_COLOR": "1"])
+        let noColour = try await runProgram(script, ["-qec", command, "/dev/null"], environment: ["NO_COLOR": "1"])
         #expect(noColour.status == 0)
         #expect(noColour.stdout.contains("REGION") && !noColour.stdout.contains("\u{1B}["))
     }

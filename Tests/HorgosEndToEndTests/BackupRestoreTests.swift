@@ -4,6 +4,7 @@ import HorgosSimulator
 import HorgosStore
 import HorgosWire
 import Synchronization
+import HorgosTestSupport
 import Testing
 
 /// `horgosctl backup` while the daemon ingests, and `horgosctl restore` into a fresh state directory
@@ -20,32 +21,10 @@ extension DaemonEndToEndTests {
 
     /// Runs a built tool (no HORGOS_* variables of the test's environment) to its end.
     static func runTool(_ name: String, _ arguments: [String]) async throws -> ToolRun {
-        let process = Process()
-        process.executableURL = DaemonProcess.productsDirectory.appendingPathComponent(name)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS_") }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        // stderr on its own thread, so that neither pipe fills while the other is read.
-        let errorData = LockedData()
-        let errorsRead = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            let data = errors.fileHandleForReading.readDataToEndOfFile()
-            errorData.value.withLock { $0 = data }
-            errorsRead.signal()
-        }
-        let data = try await offThePool {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            errorsRead.wait()
-            return data
-        }
-        return ToolRun(
-            status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
-            stderr: String(decoding: errorData.value.withLock { $0 }, as: UTF8.self))
+        let output = try await runProcess(
+            DaemonProcess.productsDirectory.appendingPathComponent(name).path, arguments,
+            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS_") })
+        return ToolRun(status: output.status, stdout: output.standardOutput, stderr: output.standardError)
     }
 
     /// Every stored (VIN, device time) of `region` under `state`, read with the sqlite3 shell read-only.
@@ -55,22 +34,14 @@ extension DaemonEndToEndTests {
             .filter { $0.hasPrefix("telemetry-") && $0.hasSuffix(".sqlite") }
         var keys: Set<String> = []
         for file in files {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = [
-                "-readonly", "\(directory)/\(file)",
-                "SELECT v.vin || ' ' || t.ts FROM telemetry t JOIN vehicles v ON v.id = t.vehicle_id",
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let data = try await offThePool {
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return data
-            }
-            guard process.terminationStatus == 0 else { throw HarnessError("sqlite3 failed on \(file)") }
+            let output = try await runProcess(
+                "/usr/bin/sqlite3",
+                [
+                    "-readonly", "-cmd", ".timeout 30000", "\(directory)/\(file)",
+                    "SELECT v.vin || ' ' || t.ts FROM telemetry t JOIN vehicles v ON v.id = t.vehicle_id",
+                ])
+            guard output.status == 0 else { throw HarnessError("sqlite3 failed on \(file): \(output.standardError)") }
+            let data = output.stdout
             keys.formUnion(String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
         }
         return keys
@@ -152,9 +123,4 @@ struct BackupManifestView: Decodable {
     var startedAtMs: Int64
     var finishedAtMs: Int64
     var regions: [RegionView]
-}
-
-/// A Data slot filled by another thread.
-final class LockedData: Sendable {
-    let value = Mutex(Data())
 }

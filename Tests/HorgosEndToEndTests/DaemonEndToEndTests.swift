@@ -5,6 +5,7 @@ import HorgosStore
 import HorgosWire
 import NIOCore
 import NIOSSL
+import HorgosTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -89,7 +90,7 @@ import Glibc
         try Data(WireClient.hello() + vector).write(to: URL(fileURLWithPath: dir + "/in.bin"))
         let script = """
             (cat in.bin; sleep 3) | openssl s_client -quiet -connect 127.0.0.1:\(daemon.telemetryPort) \
-            -cert v.pem -key v-key.pem -CAfile pki/ca.pem -verify_return_error > out.bin 2> s_client.err
+            -cert v.pem -key v-key.pem -CAfile pki/ca.crt -verify_return_error > out.bin 2> s_client.err
             """
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -330,6 +331,9 @@ import Glibc
         var kills = 0
         for run in 0..<20 {
             if run > 0 { try await daemon.start() }
+            // Clients that got their WELCOME: the kill comes only once every one of them streams (on a loaded
+            // machine a fixed delay could kill the daemon before a client's HELLO, which tests nothing).
+            let welcomed = SharedCounter()
             let clients = try await withThrowingTaskGroup(of: (Int, UInt32).self) { group in
                 for (index, vin) in vins.enumerated() {
                     let context = contexts[index]
@@ -338,6 +342,7 @@ import Glibc
                         let client = try await WireClient.connect(port: port, context: context)
                         try await client.send(WireClient.hello())
                         _ = try await client.waitFor { !$0.isEmpty }
+                        welcomed.increment()
                         // Each run streams its own frames (a unit resends after a reconnect; here the
                         // resend is left to the second test above).
                         let first = UInt32(run * 3_000)
@@ -360,6 +365,7 @@ import Glibc
                         return (index, acked)
                     }
                 }
+                #expect(await eventually(seconds: 60) { welcomed.value == vins.count })
                 try await Task.sleep(for: .milliseconds(Int.random(in: 300...900)))
                 try await daemon.stop(signal: SIGKILL)
                 kills += 1

@@ -1,5 +1,6 @@
 import Foundation
 import HorgosPKI
+import HorgosTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -66,7 +67,7 @@ final class DaemonProcess: @unchecked Sendable {
     var pkiDirectory: String { stateDirectory + "/pki" }
 
     func authority() throws -> FleetPKI {
-        try FleetPKI(caCertificatePath: pkiDirectory + "/ca.pem", caPrivateKeyPath: pkiDirectory + "/ca-key.pem")
+        try FleetPKI(caCertificatePath: pkiDirectory + "/ca.crt", caPrivateKeyPath: pkiDirectory + "/ca.key")
     }
 
     /// Starts the daemon and waits until `/health` answers 200 (at most `timeout`).
@@ -111,7 +112,7 @@ final class DaemonProcess: @unchecked Sendable {
         while process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            try await offThePool { process.waitUntilExit() }
             throw HarnessError("horgosd did not exit within \(timeout) after signal \(signal)")
         }
         pipe?.fileHandleForReading.readabilityHandler = nil

@@ -3,6 +3,7 @@ import HorgosPKI
 import HorgosSimulator
 import HorgosStore
 import Synchronization
+import HorgosTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -79,7 +80,8 @@ extension DaemonEndToEndTests {
         simulator.standardOutput = output
         simulator.standardError = FileHandle.nullDevice
         try simulator.run()
-        let reading = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }
+        // The blocking read on a thread of its own (a detached task would hold a cooperative thread).
+        let reading = Task { try await offThePool { output.fileHandleForReading.readDataToEndOfFile() } }
         // While the fleet is connected, each node lists the connections' client addresses.
         var seenA: Set<String> = []
         var seenB: Set<String> = []
@@ -88,7 +90,7 @@ extension DaemonEndToEndTests {
             seenB.formUnion(try await Self.clientAddresses(nodeB))
             try await Task.sleep(for: .milliseconds(250))
         }
-        let data = await reading.value
+        let data = try await reading.value
         #expect(simulator.terminationStatus == 0, "\(String(decoding: data, as: UTF8.self))")
         let report = try JSONDecoder().decode(FleetReport.self, from: data)
         #expect(report.totals.errors.isEmpty, "no unit was refused (UNKNOWN_MARKET would mean misrouted)")
@@ -266,10 +268,8 @@ final class HAProxyProcess: @unchecked Sendable {
         throw HarnessError("HAProxy's checks did not pass:\n\(last)\n\(log)")
     }
 
+    /// Sends SIGTERM and returns (a `defer` cannot await; Foundation reaps the child when it exits).
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        if process.isRunning { process.terminate() }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HorgosPKI
 import HorgosSimulator
+import HorgosWire
 import Testing
 
 /// The shipped dashboard and alert rules name only metrics the daemon exports (issue 14, item 5):
@@ -42,6 +43,35 @@ extension DaemonEndToEndTests {
         #expect(rules.count >= 6)
         let missing = dashboard.union(rules).subtracting(exported)
         #expect(missing.isEmpty, "named but not exported: \(missing.sorted())")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    /// One name, one meaning (PROTOCOL.md 10, "Operator side"): a resent frame is acknowledged as stored
+    /// twice, as its ACKs say (`horgos_records_stored_total`), and the writer counts it once as a
+    /// duplicate (`horgos_region_duplicates_total`, what the dashboard shows). No series that never moves.
+    @Test func aResentRecordIsStoredTwiceForTheAcksAndOnceAsADuplicateForTheWriter() async throws {
+        let daemon = try await started()
+        defer { daemon.removeState() }
+        let frame = WireClient.telemetry(vin: Self.vin, sequence: 1, startMs: Self.nowMs() - 60_000)
+        for _ in 0..<2 {
+            let client = try await WireClient.connect(port: daemon.telemetryPort, context: try vehicleContext(daemon))
+            try await client.send(WireClient.hello() + frame)
+            let replies = try await client.waitFor { $0.contains { $0.ack != nil } }
+            #expect(replies.contains(.ack(Ack(sequence: 1))))
+            await client.close()
+        }
+        // The applier runs within about half a second of the commit; wait for it with a generous bound.
+        var scrape = ""
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            scrape = try await daemon.httpGet("/metrics").body
+            if scrape.contains("horgos_region_duplicates_total{region=\"AE\"} 1\n") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(scrape.contains("horgos_region_duplicates_total{region=\"AE\"} 1\n"))
+        #expect(scrape.contains("horgos_region_records_stored_total{region=\"AE\"} 1\n"))
+        #expect(scrape.contains("horgos_records_stored_total{region=\"AE\"} 2\n"))
+        #expect(!scrape.contains("horgos_duplicates_total"), "the series that never moved is gone")
         #expect(try await daemon.stop() == 0)
     }
 }

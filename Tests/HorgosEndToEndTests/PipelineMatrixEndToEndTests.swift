@@ -184,15 +184,17 @@ final class MatrixPeer: Sendable {
     }
 
     /// Telemetry rows stored for `vin` in region AE (read after the daemon stopped).
-    static func storedRows(_ daemon: DaemonProcess, vin: VIN) throws -> Int {
+    static func storedRows(_ daemon: DaemonProcess, vin: VIN) async throws -> Int {
         let directory = daemon.stateDirectory + "/AE"
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return try files.filter { $0.hasPrefix("telemetry-") && $0.hasSuffix(".sqlite") }.reduce(0) { sum, file in
-            let rows = try GBT32960EndToEndTests.query(
+        var sum = 0
+        for file in files where file.hasPrefix("telemetry-") && file.hasSuffix(".sqlite") {
+            let rows = try await GBT32960EndToEndTests.query(
                 directory + "/" + file,
                 "SELECT count(*) FROM telemetry t JOIN vehicles v ON v.id = t.vehicle_id WHERE v.vin = '\(vin)'")
-            return sum + (Int(rows.first ?? "0") ?? 0)
+            sum += Int(rows.first ?? "0") ?? 0
         }
+        return sum
     }
 
     /// The deny list's form of a certificate's serial: lower-case hex, no leading zeros.
@@ -264,8 +266,8 @@ final class MatrixPeer: Sendable {
         #expect(refusals >= 1)
         await peer.close()
         #expect(try await daemon.stop() == 0)
-        #expect(try Self.storedRows(daemon, vin: Self.vin) == 0)
-        #expect(try Self.storedRows(daemon, vin: Self.otherVIN) == 1)
+        #expect(try await Self.storedRows(daemon, vin: Self.vin) == 0)
+        #expect(try await Self.storedRows(daemon, vin: Self.otherVIN) == 1)
     }
 
     /// `limits.max_connections` counts every listener's connections: with a cap of 4 held by two native and
@@ -335,7 +337,7 @@ final class MatrixPeer: Sendable {
         case .gbt32960:
             #expect(peer.gbtStored == frames)
         }
-        #expect(try Self.storedRows(daemon, vin: Self.vin) == frames)
+        #expect(try await Self.storedRows(daemon, vin: Self.vin) == frames)
     }
 
     /// The handshake timer ends a connection that completes TLS but never opens its session (counted as

@@ -4,6 +4,7 @@ import HorgosSessionTraces
 import HorgosWire
 import NIOCore
 import Synchronization
+import HorgosTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -57,7 +58,7 @@ extension DaemonEndToEndTests {
                     #expect(try await client.waitClosed(), "trace \(trace.name): still open")
                     let count = client.recorder.frames.withLock { $0.count }
                     #expect(count == seen, "trace \(trace.name): unlisted frames")
-                case .commit, .shutdown, .idleTimeout, .clientEOF:
+                case .commit, .shutdown, .idleTimeout, .clientEOF, .handshakeTimeout, .revoke:
                     Issue.record("trace \(trace.name) is not one the sample can run over TLS")
                 }
             }
@@ -134,8 +135,8 @@ extension DaemonEndToEndTests {
         defer { daemon.removeState() }
         let ca = daemon.stateDirectory + "/openssl-ca"
         try FileManager.default.createDirectory(atPath: ca, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca.pem", toPath: ca + "/ca.crt")
-        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca-key.pem", toPath: ca + "/ca.key")
+        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca.crt", toPath: ca + "/ca.crt")
+        try FileManager.default.copyItem(atPath: daemon.pkiDirectory + "/ca.key", toPath: ca + "/ca.key")
         let script = try Self.openSSLRecipe().replacingOccurrences(of: "/root/horgos-ca", with: ca)
         let recipe = try await Self.runProgram("/bin/bash", ["-euo", "pipefail", "-c", script])
         #expect(recipe.status == 0, "the RUNBOOK's openssl recipe failed: \(recipe.stderr)")
@@ -206,41 +207,22 @@ extension DaemonEndToEndTests {
             ] + (gateway ? ["gateway"] : []))
     }
 
-    /// Runs a program to completion, output through files (no pipe can fill up).
+    /// Runs a program to completion without the test's HORGOS_* variables.
     static func runProgram(
         _ binary: String, _ arguments: [String]
     ) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("horgos-run-\(UUID())").path
-        FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
-        FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: scratch + ".out")
-            try? FileManager.default.removeItem(atPath: scratch + ".err")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS") }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".out"))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch + ".err"))
-        try process.run()
-        try await offThePool { process.waitUntilExit() }
-        return (
-            process.terminationStatus, try String(contentsOfFile: scratch + ".out", encoding: .utf8),
-            try String(contentsOfFile: scratch + ".err", encoding: .utf8)
-        )
+        let output = try await runProcess(
+            binary, arguments, environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HORGOS") })
+        return (output.status, output.standardOutput, output.standardError)
     }
 }
 
 extension WireClient {
-    /// Waits until at least `count` frames arrived (or 10 s); returns the frames.
+    /// Waits until at least `count` frames arrived or the connection closed (bounded at 30 s); returns the frames.
     func waitFrames(_ count: Int) async throws -> [[UInt8]] {
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
-        while clock.now < deadline && recorder.frames.withLock({ $0.count }) < count && !isClosed {
-            try await Task.sleep(for: .milliseconds(10))
+        _ = await eventually(seconds: 30, pollMilliseconds: 10) {
+            recorder.frames.withLock({ $0.count }) >= count || isClosed
         }
-        try await Task.sleep(for: .milliseconds(20))
         return recorder.frames.withLock { $0 }
     }
 }

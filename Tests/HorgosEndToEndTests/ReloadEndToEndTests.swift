@@ -2,6 +2,7 @@ import Foundation
 import HorgosGBT32960
 import HorgosPKI
 import HorgosWire
+import HorgosTestSupport
 import Testing
 
 /// `horgosctl reload` against the real `horgosd`: the unit's ExecReload. A reload the daemon refuses

@@ -121,11 +121,3 @@ final class NotifyReceiver: @unchecked Sendable {
     }
 }
 
-/// Runs blocking work (a child process's pipe reads and its `waitUntilExit`) on a thread of its own and
-/// awaits it. Swift's cooperative pool has one thread per core (two here): blocking them stalls every
-/// other suite's clients, and the daemons' timeouts then fire on clients that were merely not scheduled.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}

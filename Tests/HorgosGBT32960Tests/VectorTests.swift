@@ -168,16 +168,20 @@ import Testing
         }
         try Self.withBlock("jtne_block_0x01_vehicle") { c, r in
             let v = try #require(r.vehicle)
-            c.value("status", v.vehicleState!)
+            c.value("status", v.vehicleStateRaw)
             c.pairs(
                 "status",
                 [
-                    "charging": Int(v.chargingState!), "mode": Int(v.runningMode!), "speed_raw": Int(v.speedRaw),
+                    "charging": Int(v.chargingStateRaw), "mode": Int(v.runningModeRaw), "speed_raw": Int(v.speedRaw),
                     "odometer_raw": Int(v.odometerRaw), "voltage_raw": Int(v.totalVoltageRaw),
-                    "current_raw": Int(v.totalCurrentRaw), "soc": Int(v.soc!), "dcdc": Int(v.dcdcState!),
+                    "current_raw": Int(v.totalCurrentRaw), "soc": Int(v.soc!), "dcdc": Int(v.dcdcStateRaw),
                     "gear": Int(v.gear), "insulation": Int(v.insulationRaw), "accel": Int(v.acceleratorPedal!),
                     "brake": Int(v.brakePedal!),
                 ])
+            // The library's test values put state 4, charging 5, mode 7 and DC-DC 6 outside Table 9's
+            // codes: read as not available, and named for the out-of-range counter.
+            #expect(v.vehicleState == nil && v.chargingState == nil && v.runningMode == nil && v.dcdcState == nil)
+            #expect(r.valuesOutOfRange.fields == [.vehicleState, .chargingState, .runningMode, .dcdcState])
         }
     }
 
@@ -278,12 +282,14 @@ import Testing
         }
     }
 
+    /// The subsystem, cell and probe numbers as sent (a real unit sends cell 0 with an invalid voltage:
+    /// outside Table 16's 1–250, so the views read it as not available).
     static func extremePairs(_ x: GBT32960Extremes) -> KeyValuePairs<String, Int> {
         [
-            "max_v_subsys": Int(x.maxVoltageSubsystem!), "max_v_cell": Int(x.maxVoltageCell!),
-            "min_v_subsys": Int(x.minVoltageSubsystem!), "min_v_cell": Int(x.minVoltageCell!),
-            "max_t_subsys": Int(x.maxTemperatureSubsystem!), "max_t_probe": Int(x.maxTemperatureProbe!),
-            "min_t_subsys": Int(x.minTemperatureSubsystem!), "min_t_probe": Int(x.minTemperatureProbe!),
+            "max_v_subsys": Int(x.numberRaw(0)), "max_v_cell": Int(x.numberRaw(1)),
+            "min_v_subsys": Int(x.numberRaw(4)), "min_v_cell": Int(x.numberRaw(5)),
+            "max_t_subsys": Int(x.numberRaw(8)), "max_t_probe": Int(x.numberRaw(9)),
+            "min_t_subsys": Int(x.numberRaw(11)), "min_t_probe": Int(x.numberRaw(12)),
         ]
     }
 
@@ -344,7 +350,8 @@ import Testing
         try Self.withBlock("jtne_block_0x07_alarm") { c, r in
             let a = try #require(r.alarms)
             c.value("max_alarm_level", a.maxLevelRaw)
-            #expect(a.maxLevel == 0x11)  // out of 0..3 but not a marker: passed through raw
+            // Out of Table 17's 0..3 but not a marker: not available (the byte as sent stays in maxLevelRaw).
+            #expect(a.maxLevel == nil && r.valuesOutOfRange.fields == [.alarmLevel])
             c.pairs("max_alarm_level", ["general_flags": Int(a.generalFlags)])
             Self.faultLists(&c, "ress_faults", a)
         }
@@ -431,7 +438,9 @@ import Testing
             c.pairs("0x06", ["max_v_raw": Int(x.maxCellVoltageRaw), "min_v_raw": Int(x.minCellVoltageRaw)])
             c.pairs("0x06", ["max_t": Int(x.maxTemperature!), "min_t": Int(x.minTemperature!)])
             #expect(x.maxCellVoltageMv == nil && x.minCellVoltageMv == nil)  // 0xFFFF invalid: not available
-            #expect(x.maxVoltageCell == 0)
+            // Cell 0 is outside Table 16's 1–250 (the unit sends it with the invalid voltage): not available.
+            #expect(x.numberRaw(1) == 0 && x.maxVoltageCell == nil && x.minVoltageCell == nil)
+            #expect(r.valuesOutOfRange.fields == [.maxVoltageCell, .minVoltageCell])
             let a = try #require(r.alarms)
             c.pairs("0x07", ["level": Int(a.maxLevel!), "flags": Int(a.generalFlags)])
             #expect(GBT32960FaultSource.allCases.allSatisfy { a.faults($0).isEmpty })

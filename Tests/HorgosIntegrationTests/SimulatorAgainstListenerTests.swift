@@ -47,7 +47,6 @@ final class RecordingSink: IngestSink {
 
 /// Starts the real listener pipeline (TLS, decoder, sessions) with a recording sink.
 struct ListenerFixture {
-    let group: MultiThreadedEventLoopGroup
     let listener: Listener<NativeProtocol>
     let port: Int
     let authority: FleetPKI
@@ -67,7 +66,9 @@ struct ListenerFixture {
         tls.certificateVerification = .noHostnameVerification
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(try authority.caCertificatePEM.utf8),
                                                               format: .pem)])
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        // The process-wide group, as in the daemon: never shut down, so nothing the listener still owns when it
+        // goes away (its quiescing helper fails a promise in its deinit) lands on a loop that is gone.
+        let group = MultiThreadedEventLoopGroup.singleton
         var flows: [String: RegionFlowControl] = [:]
         for region in regions {
             flows[region] = RegionFlowControl(region: region, highWatermark: highWatermark, lowWatermark: lowWatermark)
@@ -90,13 +91,12 @@ struct ListenerFixture {
             registry: ConnectionRegistry(maxConnections: 10_000, maxPerAddress: 10_000), environment: environment,
             group: group)
         let address = try await listener.start()
-        return ListenerFixture(group: group, listener: listener, port: address.port!, authority: authority, sink: sink,
+        return ListenerFixture(listener: listener, port: address.port!, authority: authority, sink: sink,
                                flows: flows)
     }
 
     func stop() async throws {
         await listener.drain(timeout: .seconds(5))
-        try await group.shutdownGracefully()
     }
 }
 

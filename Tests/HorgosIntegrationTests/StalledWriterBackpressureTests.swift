@@ -8,6 +8,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
+import HorgosTestSupport
 import Testing
 
 /// Storage that takes frames but commits none until released: a stalled writer.
@@ -61,16 +62,19 @@ final class StalledSink: IngestSink {
         }
         let stats = runner.stats
         let released = Task {
-            // Stall until the whole fleet is connected and has pushed for two more seconds.
-            while stats.snapshot().connected < connections { try await Task.sleep(for: .milliseconds(50)) }
-            try await Task.sleep(for: .seconds(2))
+            // Stall until the whole fleet is connected and at least half of its sessions wait for room (the
+            // region's queue went over its high watermark under them), then let the writer recover. Bounded below
+            // the runner's drain timeout: on a machine too slow to get there, the expectations below fail.
+            _ = await eventually(seconds: 60, pollMilliseconds: 50) {
+                stats.snapshot().connected >= connections && flow.waitingSessions >= connections / 2
+            }
             // Before the writer recovers: sessions are paused, the queue is bounded.
             let waiting = flow.waitingSessions
             sink.release()
             return waiting
         }
         let report = try await runner.run(duration: .seconds(4), drainTimeout: .seconds(90))
-        let pausedSessions = try await released.value
+        let pausedSessions = await released.value
         watcher.cancel()
         try await fixture.stop()
         // Reads stopped above the high watermark: what was queued stayed within the watermark plus what

@@ -64,7 +64,7 @@ private func temporaryDirectory() throws -> String {
         #expect(c.store.journalMaxDelayMicroseconds == 0)
         #expect(c.shutdown.drainTimeoutSeconds == 20)
         #expect(c.log.level == .info)
-        #expect(c.effectiveTLSFiles.ca == "./horgos-state/pki/ca.pem")
+        #expect(c.effectiveTLSFiles.ca == "./horgos-state/pki/ca.crt")
         #expect(c.effectiveRevocationListPath == "./horgos-state/pki/revoked.txt")
     }
 

@@ -152,4 +152,26 @@ let testAuthority: FleetPKI = try! FleetPKI.createCertificateAuthority(commonNam
             pemEncoded: try String(contentsOfFile: third.paths.serverCertificate, encoding: .utf8))
         #expect(reissued.issuer == first.authority.caCertificate.subject)
     }
+
+    /// One layout for every CA directory (PROTOCOL.md section 1.1, `horgosctl pki init`,
+    /// Deploy/pki-bootstrap.sh): `ca.crt`, `ca.key`, `server.crt`, `server.key`. A state directory of
+    /// an older daemon (`ca.pem`, `ca-key.pem`, `server.pem`, `server-key.pem`) keeps its CA: the
+    /// files are renamed on the next start.
+    @Test func theDevelopmentPKIUsesThePKIInitNamesAndRenamesTheFormerOnes() throws {
+        let directory = try makeTemporaryDirectory() + "/pki"
+        let made = try FleetPKI.ensureDevelopmentPKI(in: directory)
+        #expect(try Set(FileManager.default.contentsOfDirectory(atPath: directory))
+                == ["ca.crt", "ca.key", "server.crt", "server.key"])
+        for (former, current) in made.paths.formerNames {
+            try FileManager.default.moveItem(atPath: current, toPath: former)
+        }
+        #expect(try FleetPKI.authority(inDirectory: directory).caCertificate == made.authority.caCertificate)
+        let again = try FleetPKI.ensureDevelopmentPKI(in: directory)
+        #expect(!again.created, "the former files were taken over, nothing was made anew")
+        #expect(again.authority.caCertificate == made.authority.caCertificate)
+        #expect(try Set(FileManager.default.contentsOfDirectory(atPath: directory))
+                == ["ca.crt", "ca.key", "server.crt", "server.key"])
+        #expect(try fileMode(again.paths.caPrivateKey) == 0o600)
+        #expect(try FleetPKI.authority(inDirectory: directory).caCertificate == made.authority.caCertificate)
+    }
 }

@@ -1,11 +1,13 @@
 import Foundation
 import HorgosPKI
 import NIOCore
+import HorgosTestSupport
 import Testing
 
 @testable import HorgosServer
 
 #if canImport(Glibc)
+    import CNIOLinux
     import Glibc
 #endif
 
@@ -98,8 +100,8 @@ func freeLoopbackPort() throws -> Int {
 
         // The dev PKI was created in the state directory; a vehicle certificate from its CA is accepted.
         let pki = try FleetPKI(
-            caCertificatePath: directory + "/state/pki/ca.pem", caPrivateKeyPath: directory + "/state/pki/ca-key.pem")
-        #expect(try fileMode(directory + "/state/pki/ca-key.pem") == 0o600)
+            caCertificatePath: directory + "/state/pki/ca.crt", caPrivateKeyPath: directory + "/state/pki/ca.key")
+        #expect(try fileMode(directory + "/state/pki/ca.key") == 0o600)
         let vehicle = try pki.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")
         let client = try await TLSHarness.connect(port: telemetryPort, credential: vehicle, trusting: pki)
         #expect(try await expectClosed(client, within: .milliseconds(500)) == false)
@@ -165,25 +167,46 @@ func freeLoopbackPort() throws -> Int {
         #expect(output.contains("code=TLS_HANDSHAKE_FAILED"))
     }
 
-    @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() throws {
+    @Test func badConfigurationExitsWithEXCONFIGAndNamesTheKey() async throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         // Output in files, not a pipe: another test's child may inherit a pipe and hold it open.
-        let result = try runCapturingOutput(executable, [], environment: ["HORGOS_LIMITS_ACK_WINDOW": "5000"])
+        let result = try await runProcess(executable, [], environment: ["HORGOS_LIMITS_ACK_WINDOW": "5000"])
         #expect(result.status == 78)
         let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text == "horgosd: limits.ack_window: \"5000\" is not allowed; use an integer in 1...1024\n")
     }
 
+    @Test func aBadRegionPolicyOrAnAuditPathInAMissingDirectoryExitsWithEXCONFIGNamingTheKey() async throws {
+        let executable = horgosdExecutable()
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
+        let policy = try await runProcess(
+            executable, [], environment: ["HORGOS_REGIONS": "AE,RU", "HORGOS_POLICY_RU_STREAM": "nyet"])
+        #expect(policy.status == 78)
+        #expect(String(decoding: policy.stderr, as: UTF8.self)
+            == "horgosd: policy.RU.stream: \"nyet\" is not allowed; use true or false\n")
+        let state = try makeTemporaryDirectory()
+        let audit = try await runProcess(
+            executable, [],
+            environment: [
+                "HORGOS_STATE_DIRECTORY": state, "HORGOS_AUDIT_PATH": state + "/absent/audit.log",
+                "HORGOS_LISTEN_TELEMETRY": "127.0.0.1:0", "HORGOS_LISTEN_ADMIN": "127.0.0.1:0",
+                "HORGOS_LISTEN_GBT32960": "off", "HORGOS_REGIONS": "AE",
+            ])
+        #expect(audit.status == 78)
+        let text = String(decoding: audit.stdout + audit.stderr, as: UTF8.self)
+        #expect(text.contains("audit.path: the audit log's directory \(state)/absent does not exist"), "\(text)")
+    }
+
     /// Every listener, of either protocol: a public address with no `tls.*` files stops the daemon before it
     /// creates a CA (the other listener stays on loopback).
     @Test(arguments: ["telemetry", "gbt32960"])
-    func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys(listener: String) throws {
+    func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys(listener: String) async throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         let state = try makeTemporaryDirectory()
         // Nothing is bound: the configuration is refused first (the ports are never opened).
-        let result = try runCapturingOutput(
+        let result = try await runProcess(
             executable, [],
             environment: [
                 "HORGOS_LISTEN_\(listener.uppercased())": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state,
@@ -192,6 +215,6 @@ func freeLoopbackPort() throws -> Int {
         let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text.contains("tls.ca_certificate") && text.contains("tls.development"))
         #expect(text.contains("listen.\(listener) 0.0.0.0:0"))
-        #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca-key.pem"))  // no CA was created
+        #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca.key"))  // no CA was created
     }
 }

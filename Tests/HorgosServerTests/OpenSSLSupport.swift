@@ -1,5 +1,6 @@
 import Foundation
 import HorgosPKI
+import HorgosTestSupport
 import Testing
 
 /// The `openssl` command line tool, the independent peer and CA of the trust tests.
@@ -30,16 +31,16 @@ enum OpenSSLTool {
     /// Output goes to files, not pipes: another test's child process started at the same moment may
     /// inherit a pipe's write end and keep it open, and reading to end-of-file would then wait for it.
     @discardableResult
-    static func run(_ arguments: [String], in directory: String? = nil) throws -> Output {
-        let result = try runCapturingOutput(try path(), arguments, in: directory)
+    static func run(_ arguments: [String], in directory: String? = nil) async throws -> Output {
+        let result = try await runProcess(try path(), arguments, in: directory)
         return Output(
             status: result.status, stdout: result.stdout, stderr: String(decoding: result.stderr, as: UTF8.self))
     }
 
     /// Runs it and fails the test (throws) unless it exits 0.
     @discardableResult
-    static func check(_ arguments: [String], in directory: String? = nil) throws -> Output {
-        let output = try run(arguments, in: directory)
+    static func check(_ arguments: [String], in directory: String? = nil) async throws -> Output {
+        let output = try await run(arguments, in: directory)
         guard output.status == 0 else {
             throw CommandFailed(arguments: arguments, status: output.status, stderr: output.stderr)
         }
@@ -86,25 +87,25 @@ struct OpenSSLCA {
     }
 
     /// `openssl ca -revoke` of a certificate.
-    func revoke(_ certificate: IssuedCertificate) throws {
-        try revoke(certificatePEM: try certificate.certificatePEM)
+    func revoke(_ certificate: IssuedCertificate) async throws {
+        try await revoke(certificatePEM: try certificate.certificatePEM)
     }
 
     /// `openssl ca -revoke` of a certificate given as PEM.
-    func revoke(_ credential: ClientCredential) throws {
-        try revoke(certificatePEM: credential.certificatePEM)
+    func revoke(_ credential: ClientCredential) async throws {
+        try await revoke(certificatePEM: credential.certificatePEM)
     }
 
-    func revoke(certificatePEM: String) throws {
+    func revoke(certificatePEM: String) async throws {
         let path = directory + "/revoke-\(UUID().uuidString).pem"
         try certificatePEM.write(toFile: path, atomically: true, encoding: .utf8)
-        try OpenSSLTool.check(["ca", "-config", directory + "/ca.cnf", "-batch", "-revoke", path])
+        try await OpenSSLTool.check(["ca", "-config", directory + "/ca.cnf", "-batch", "-revoke", path])
     }
 
     /// `openssl ca -gencrl` into `name` (PEM), or DER when `der`.
-    func generateCRL(name: String = "fleet.crl", der: Bool = false) throws -> String {
+    func generateCRL(name: String = "fleet.crl", der: Bool = false) async throws -> String {
         let pem = directory + "/" + name + ".pem"
-        try OpenSSLTool.check(["ca", "-config", directory + "/ca.cnf", "-batch", "-gencrl", "-out", pem])
+        try await OpenSSLTool.check(["ca", "-config", directory + "/ca.cnf", "-batch", "-gencrl", "-out", pem])
         guard der else {
             let target = directory + "/" + name
             try? FileManager.default.removeItem(atPath: target)
@@ -112,37 +113,7 @@ struct OpenSSLCA {
             return target
         }
         let target = directory + "/" + name
-        try OpenSSLTool.check(["crl", "-in", pem, "-outform", "DER", "-out", target])
+        try await OpenSSLTool.check(["crl", "-in", pem, "-outform", "DER", "-out", target])
         return target
     }
-}
-
-/// Runs a program to completion with its output in temporary files; status, stdout and stderr.
-func runCapturingOutput(
-    _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil
-) throws -> (status: Int32, stdout: [UInt8], stderr: [UInt8]) {
-    let scratch = try makeTemporaryDirectory()
-    let outPath = scratch + "/stdout"
-    let errPath = scratch + "/stderr"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    defer {
-        try? out.close()
-        try? err.close()
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    if let environment { process.environment = environment }
-    try process.run()
-    process.waitUntilExit()
-    let stdout = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
-    let stderr = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
-    return (process.terminationStatus, Array(stdout), Array(stderr))
 }

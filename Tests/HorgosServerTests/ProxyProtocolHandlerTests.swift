@@ -45,7 +45,7 @@ private final class SeenEvents: Sendable {
             onRejected: { error in seen.events.withLock { $0.append("rejected \(error.reason)") } })
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.pipeline.syncOperations.addHandler(recorder)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.2", port: 5000)).wait()
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.2", port: 5000), promise: nil)
         return (channel, recorder, seen)
     }
 
@@ -96,7 +96,7 @@ private final class SeenEvents: Sendable {
         let (channel, recorder, seen) = try makeChannel()
         try channel.writeInbound(buffer(channel, Array(Self.tcp4Header.prefix(20))))
         #expect(channel.isActive)
-        _ = try? channel.close().wait()
+        channel.close(promise: nil)
         #expect(recorder.bytes.isEmpty)
         #expect(seen.all == ["rejected truncated"])
     }

@@ -49,7 +49,7 @@ final class ReadGate: ChannelOutboundHandler {
             try channel.pipeline.syncOperations.addHandler(FrameIdleTimeoutHandler<InboundFrame>(timeout: .seconds(timeoutSeconds)))
             try channel.pipeline.syncOperations.addHandler(gate)
             try channel.pipeline.syncOperations.addHandler(recorder)
-            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1), promise: nil)
         }
 
         func feed(_ bytes: [UInt8]) throws {
@@ -106,7 +106,7 @@ final class ReadGate: ChannelOutboundHandler {
     @Test func handshakeTimerRunsUntilHelloIsAccepted() throws {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: .seconds(5)))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1), promise: nil)
         channel.pipeline.fireUserInboundEventTriggered(TLSUserEventStandIn.handshakeCompleted)
         channel.embeddedEventLoop.advanceTime(by: .seconds(4))
         #expect(channel.isActive)
@@ -115,7 +115,7 @@ final class ReadGate: ChannelOutboundHandler {
 
         let second = EmbeddedChannel()
         try second.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: .seconds(5)))
-        try second.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        second.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1), promise: nil)
         second.embeddedEventLoop.advanceTime(by: .seconds(3))
         second.pipeline.triggerUserOutboundEvent(SessionEvent.helloAccepted, promise: nil)
         second.embeddedEventLoop.advanceTime(by: .seconds(60))
@@ -153,7 +153,7 @@ final class ReadGate: ChannelOutboundHandler {
     @Test func aReloadedHandshakeTimeoutReachesConnectionsBeforeHello() throws {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: .seconds(60)))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1), promise: nil)
         channel.embeddedEventLoop.advanceTime(by: .seconds(4))
         channel.pipeline.fireUserInboundEventTriggered(
             SessionTimeoutsReloaded(handshakeTimeout: .seconds(5), idleTimeout: .seconds(90)))

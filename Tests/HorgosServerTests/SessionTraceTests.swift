@@ -50,7 +50,7 @@ final class TraceStorage: IngestSink {
             let count = Int(payload.getInteger(at: at + 26, endianness: .little, as: UInt16.self)!)
             for index in 0..<count {
                 let offset = payload.getInteger(at: at + 28 + index * size, endianness: .little, as: UInt32.self)!
-                timestamps.append(base + Int64(offset))
+                timestamps.append(base &+ Int64(offset))  // PROTOCOL.md 4.3: the sum wraps
             }
         } else {
             timestamps.append(payload.getInteger(at: at, endianness: .little, as: Int64.self)!)
@@ -106,6 +106,8 @@ final class RecordingObserver: NativeSessionObserver {
         for wanted in [
             "truncated_frame", "server_shutdown_drains", "idle_timeout", "ping_pong", "window_exceeded",
             "client_bye_nothing_outstanding", "horizon_rejects_old_records", "resend_is_acked_like_new",
+            "hello_never_comes", "horizon_edges_are_inclusive", "timestamp_that_wraps_is_rejected",
+            "control_frame_error_names_its_header_sequence", "revoked_while_connected",
         ] {
             #expect(names.contains(wanted), "trace \(wanted)")
         }
@@ -167,9 +169,13 @@ final class RecordingObserver: NativeSessionObserver {
             metrics: metrics, maxInFlight: .max, now: { trace.clockMs }, logger: Logger(label: "trace"))
         let channel = EmbeddedChannel()
         let handler = ConnectionHandler(environment: environment)
+        let handshakeTimeout = TimeAmount.seconds(10)  // PROTOCOL.md section 1's default
+        try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: handshakeTimeout))
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(FrameChannelDecoder(maxPayload: limits.maxPayload)))
         try channel.pipeline.syncOperations.addHandler(handler)
+        // Connected, so `closed` checks a real channel state and the handshake timer runs.
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7443)).wait()
         channel.pipeline.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil))
         var received: [(type: String, fields: [String: String])] = []
         var errorFrames = 0
@@ -199,6 +205,10 @@ final class RecordingObserver: NativeSessionObserver {
                 channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
             case .clientEOF:
                 channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            case .handshakeTimeout:
+                channel.embeddedEventLoop.advanceTime(by: handshakeTimeout)
+            case .revoke:
+                _ = handler.endIfRevoked { _ in true }
             case .server(let type, let fields):
                 guard !received.isEmpty else {
                     outcome.failures.append("\(at): expected \(type), the server sent nothing")

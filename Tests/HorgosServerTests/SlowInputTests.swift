@@ -152,7 +152,7 @@ final class AckCounter: ChannelInboundHandler, Sendable {
         let partial = PartialFrameBudgetHandler(budget: budget)
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(partial)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1), promise: nil)
         // 2,900 plaintext bytes in a 32 KiB buffer, as NIO-SSL delivers a small record.
         var record = channel.allocator.buffer(capacity: 32 << 10)
         record.writeRepeatingByte(0x5A, count: 2900)

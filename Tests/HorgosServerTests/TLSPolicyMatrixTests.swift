@@ -257,8 +257,8 @@ final class SClient: Sendable {
     @Test func certificateRevokedInAnOpensslCaCRLIsRefusedAtTheHandshake() async throws {
         let ca = try OpenSSLCA()
         let revoked = try vehicle()
-        try ca.revoke(revoked)
-        let harness = try TLSHarness(crlPaths: [try ca.generateCRL()])
+        try await ca.revoke(revoked)
+        let harness = try TLSHarness(crlPaths: [try await ca.generateCRL()])
         try await expectErrorFrame(revoked, code: .certificateRevoked, harness: harness)
     }
 
@@ -266,7 +266,7 @@ final class SClient: Sendable {
     @Test(arguments: [Hello.ClientKind.vehicle, .gateway])
     func certificateRevokedWhileConnectedEndsTheSession(kind: Hello.ClientKind) async throws {
         let ca = try OpenSSLCA()
-        let crl = try ca.generateCRL()
+        let crl = try await ca.generateCRL()
         let harness = try TLSHarness(crlPaths: [crl])
         let (port, task) = try await harness.start()
         defer { task.cancel() }
@@ -282,8 +282,8 @@ final class SClient: Sendable {
             return
         }
         #expect(try await client.waitFor { if case .welcome = $0 { true } else { false } })
-        try ca.revoke(credential)
-        _ = try ca.generateCRL()
+        try await ca.revoke(credential)
+        _ = try await ca.generateCRL()
         let verdict = await harness.reloader.reload()
         #expect(verdict.succeeded)
         #expect(verdict.revokedSessions == 1)  // the ERROR is written when reload returns
@@ -323,8 +323,8 @@ final class SClient: Sendable {
     @Test func garbageCRLOnReloadFailsAndThePreviousStateKeepsWorking() async throws {
         let ca = try OpenSSLCA()
         let revoked = try vehicle()
-        try ca.revoke(revoked)
-        let crl = try ca.generateCRL()
+        try await ca.revoke(revoked)
+        let crl = try await ca.generateCRL()
         let harness = try TLSHarness(crlPaths: [crl])
         try "-----BEGIN X509 CRL-----\ngarbage\n-----END X509 CRL-----\n".write(
             toFile: crl, atomically: true, encoding: .utf8)
@@ -333,7 +333,7 @@ final class SClient: Sendable {
         #expect(verdict.error?.contains("tls.crl") == true)
         try await expectErrorFrame(revoked, code: .certificateRevoked, harness: harness)
         try await expectAdmitted(try vehicle("LSVAU2180N2183295"),
-                                 harness: try TLSHarness(crlPaths: [try ca.generateCRL(name: "fresh.crl")]))
+                                 harness: try TLSHarness(crlPaths: [try await ca.generateCRL(name: "fresh.crl")]))
     }
 
     /// An empty or truncated deny list on reload: the reload fails, the previous list stays in force.

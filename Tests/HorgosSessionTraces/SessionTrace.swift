@@ -26,6 +26,10 @@ public struct SessionTrace: Sendable, CustomStringConvertible {
         case idleTimeout
         /// The client ends its stream (TLS close_notify or TCP FIN).
         case clientEOF
+        /// The handshake timeout passes before a HELLO was accepted.
+        case handshakeTimeout
+        /// The operator revokes the client's certificate while the session is open (a reload).
+        case revoke
         /// The next frame the server sends: its type name and the values that must match.
         case server(type: String, fields: [String: String])
         /// The server has closed the connection, having sent nothing beyond the frames listed.
@@ -95,6 +99,8 @@ public struct SessionTrace: Sendable, CustomStringConvertible {
             case "shutdown": trace.steps.append(.shutdown)
             case "idle_timeout": trace.steps.append(.idleTimeout)
             case "client_eof": trace.steps.append(.clientEOF)
+            case "handshake_timeout": trace.steps.append(.handshakeTimeout)
+            case "revoke": trace.steps.append(.revoke)
             case "closed": trace.steps.append(.closed)
             case "storage: refuses": trace.storageRefuses = true
             case "end":

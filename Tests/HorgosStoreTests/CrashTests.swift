@@ -1,4 +1,5 @@
 import Foundation
+import HorgosTestSupport
 import HorgosWire
 import Synchronization
 import Testing
@@ -63,8 +64,8 @@ struct TracedChild {
         stderr = PipeCollector(errors.fileHandleForReading)
     }
 
-    /// Kills the traced child (strace follows it and exits with it) unless it exited, and waits.
-    func finish() {
+    /// Kills the traced child (strace follows it and exits with it) unless it exited, and waits (off the pool).
+    func finish() async throws {
         if process.isRunning {
             let pids =
                 (try? String(
@@ -72,9 +73,12 @@ struct TracedChild {
                     encoding: .utf8)) ?? ""
             for pid in pids.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
         }
-        process.waitUntilExit()
-        stdout.waitForEnd()
-        stderr.waitForEnd()
+        let (process, stdout, stderr) = (process, stdout, stderr)
+        try await offThePool {
+            process.waitUntilExit()
+            stdout.waitForEnd()
+            stderr.waitForEnd()
+        }
     }
 }
 
@@ -105,7 +109,7 @@ func verifyReportedBatches(_ text: String, stateDirectory: String) throws -> Int
 
 @Suite(.serialized) struct CrashTests {
     @Test(.timeLimit(.minutes(5)))
-    func everyBatchReportedCommittedSurvivesKillNine() throws {
+    func everyBatchReportedCommittedSurvivesKillNine() async throws {
         let child = try #require(crashChildPath(), "horgos-store-crash-child must be built next to the tests")
         let dir = TempDirectory()
         defer { dir.cleanup() }
@@ -125,12 +129,13 @@ func verifyReportedBatches(_ text: String, stateDirectory: String) throws -> Int
             try process.run()
             let collector = PipeCollector(output.fileHandleForReading)
             // Let it commit something, then kill it at a random moment.
-            let deadline = Date().addingTimeInterval(15)
-            while !collector.text.contains("\n") && Date() < deadline { usleep(5_000) }
-            usleep(UInt32.random(in: 0...400_000))
+            _ = await eventually(seconds: 15) { collector.text.contains("\n") }
+            try await Task.sleep(for: .microseconds(Int.random(in: 0...400_000)))
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            collector.waitForEnd()
+            try await offThePool {
+                process.waitUntilExit()
+                collector.waitForEnd()
+            }
             #expect(process.terminationReason == .uncaughtSignal)
             kills += 1
 
@@ -169,12 +174,16 @@ func verifyReportedBatches(_ text: String, stateDirectory: String) throws -> Int
     }
 }
 
-/// Whether `strace` can trace a child here (installed by .ci/run; ptrace allowed). In CI (CI=true)
-/// the tests that need it run regardless, and fail if it is missing.
+/// Whether `strace` is installed (by .ci/run). In CI (CI=true) the tests that need it run regardless, and
+/// fail if it is missing or may not ptrace (`straceCanTrace()`, checked inside the tests).
 let canStrace: Bool =
     ProcessInfo.processInfo.environment["CI"] == "true"
-    || (FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
-        && runProgram("/usr/bin/strace", ["-o", "/dev/null", "/bin/true"]) == 0)
+    || FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
+
+/// Whether `strace` can trace a child here (ptrace allowed).
+func straceCanTrace() async -> Bool {
+    (try? await runProcess("/usr/bin/strace", ["-o", "/dev/null", "/bin/true"]).status) == 0
+}
 
 /// The parsed lines of an `strace -f -y -o FILE` log, each with the calling thread.
 struct StraceLog {
@@ -212,7 +221,8 @@ struct StraceLog {
 /// fdatasync, so the injected failure never happens and the child never stops).
 @Suite(.serialized) struct JournalFsyncFailureTests {
     @Test(.enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
-    func aFailedJournalFdatasyncStopsAcknowledgingAndExitsNonZeroAndReplayKeepsEveryAck() throws {
+    func aFailedJournalFdatasyncStopsAcknowledgingAndExitsNonZeroAndReplayKeepsEveryAck() async throws {
+        try #require(await straceCanTrace(), "strace is missing or may not ptrace; .ci/run installs it (apt strace)")
         let child = try #require(crashChildPath())
         let dir = TempDirectory()
         defer { dir.cleanup() }
@@ -224,9 +234,8 @@ struct StraceLog {
                 "-f", "-y", "-qq", "-o", trace, "-e", "trace=fdatasync,write", "-e", "inject=fdatasync:error=EIO:when=30+",
             ],
             child: child, childArguments: [dir.path + "/state", String(base), "8", "disk"])
-        let deadline = Date().addingTimeInterval(60)
-        while traced.process.isRunning && Date() < deadline { usleep(20_000) }
-        traced.finish()
+        _ = await eventually(seconds: 60, pollMilliseconds: 20) { !traced.process.isRunning }
+        try await traced.finish()
         let process = traced.process
         let stdout = traced.stdout
         let stderr = traced.stderr
@@ -270,8 +279,8 @@ struct StraceLog {
 @Suite(.serialized) struct InjectedIOErrorTests {
     @Test(
         .enabled(if: canStrace || ciRequiresHostTools, "needs strace with ptrace permission"), .timeLimit(.minutes(2)))
-    func injectedWriteErrorsDegradeThenRecoverWithoutLosingReportedBatches() throws {
-        try #require(canStrace, "CI=true: strace is missing or may not ptrace; .ci/run installs it (apt strace)")
+    func injectedWriteErrorsDegradeThenRecoverWithoutLosingReportedBatches() async throws {
+        try #require(await straceCanTrace(), "strace is missing or may not ptrace; .ci/run installs it (apt strace)")
         let child = try #require(crashChildPath())
         let dir = TempDirectory()
         defer { dir.cleanup() }
@@ -285,11 +294,12 @@ struct StraceLog {
             child: child, childArguments: [dir.path, String(base), "20", "disk"])
         let stdout = traced.stdout
         let stderr = traced.stderr
-        let deadline = Date().addingTimeInterval(60)
-        while !stderr.text.contains("recovered") && Date() < deadline { usleep(20_000) }
+        _ = await eventually(seconds: 60, pollMilliseconds: 20) { stderr.text.contains("recovered") }
         let linesAtRecovery = stdout.text.split(separator: "\n").count
-        while stdout.text.split(separator: "\n").count < linesAtRecovery + 50 && Date() < deadline { usleep(20_000) }
-        traced.finish()
+        _ = await eventually(seconds: 60, pollMilliseconds: 20) {
+            stdout.text.split(separator: "\n").count >= linesAtRecovery + 50
+        }
+        try await traced.finish()
 
         let log = stderr.text
         #expect(log.contains("AE: writer degraded (io_error)"), "\(log.prefix(2000))")

@@ -1,6 +1,7 @@
 import Foundation
 import HorgosGBT32960
 import HorgosWire
+import HorgosTestSupport
 import Testing
 
 @testable import HorgosStore
@@ -23,7 +24,7 @@ import Testing
         .typical(seed: seed, time: GBT32960Time(epochSeconds: noon / 1000 - noonSeconds, utcOffsetSeconds: beijing))
     }
 
-    @Test func aRealtimeFrameIsOneRowWithItsMappedColumnsAndTypedTablesAndAReissueIsADuplicate() throws {
+    @Test func aRealtimeFrameIsOneRowWithItsMappedColumnsAndTypedTablesAndAReissueIsADuplicate() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -32,18 +33,22 @@ import Testing
         var values = Self.values(secondsBefore: 60)
         values.alarms?.maxLevel = 2
         values.alarms?.flags = 1 << 11
-        #expect(try writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(stored: 1))
-        #expect(try writer.storeGBT32960(Self.entry(values, vin: vin, command: .reissue)) == CommitOutcome(duplicates: 1))
+        #expect(try await writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(stored: 1))
+        #expect(
+            try await writer.storeGBT32960(Self.entry(values, vin: vin, command: .reissue))
+                == CommitOutcome(duplicates: 1))
         // The second half of a split cell list, same collection time: a duplicate sample, new cells.
         var rest = values
         rest.cellSubsystems?[0].firstCell = 97
         rest.cellSubsystems?[0].cells = [4_100, 3_900]
-        #expect(try writer.storeGBT32960(Self.entry(rest, vin: vin)) == CommitOutcome(duplicates: 1))
+        #expect(try await writer.storeGBT32960(Self.entry(rest, vin: vin)) == CommitOutcome(duplicates: 1))
         // Outside the horizon (8 days old) is rejected; an entry that does not decode too.
-        #expect(try writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 8 * 86_400), vin: vin)) == CommitOutcome(rejected: 1))
+        #expect(
+            try await writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 8 * 86_400), vin: vin))
+                == CommitOutcome(rejected: 1))
         var broken = Self.entry(values, vin: vin)
         broken[broken.count - 1] ^= 0xFF
-        #expect(try writer.storeGBT32960(broken) == CommitOutcome(rejected: 1))
+        #expect(try await writer.storeGBT32960(broken) == CommitOutcome(rejected: 1))
         store.stop()
 
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
@@ -73,7 +78,7 @@ import Testing
         #expect(health.first?.temperatureSpreadC == 9)
     }
 
-    @Test func a2025FrameIsStoredLikeA2016OneWithItsOwnScalingAndItsEditionRow() throws {
+    @Test func a2025FrameIsStoredLikeA2016OneWithItsOwnScalingAndItsEditionRow() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -83,13 +88,13 @@ import Testing
         var values = GBT32960RealtimeValues.typical2025(seed: 2, time: time)
         values.vehicle?.gear = 0x8E  // bit 7: gear position invalid
         values.alarms?.levelled = [[11, 3]]
-        #expect(try writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(stored: 1))
         let reissue = Self.entry(values, vin: vin, command: .reissue)
-        #expect(try writer.storeGBT32960(reissue) == CommitOutcome(duplicates: 1))
+        #expect(try await writer.storeGBT32960(reissue) == CommitOutcome(duplicates: 1))
         var gcj = GBT32960RealtimeValues.typical2025(
             seed: 3, time: GBT32960Time(epochSeconds: noon / 1000 - 119, utcOffsetSeconds: Self.beijing))
         gcj.position?.coordinateSystem = 2
-        #expect(try writer.storeGBT32960(Self.entry(gcj, vin: vin)) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeGBT32960(Self.entry(gcj, vin: vin)) == CommitOutcome(stored: 1))
         store.stop()
 
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
@@ -118,7 +123,7 @@ import Testing
         #expect(samples.first == "na,na,142")
     }
 
-    @Test func nativeAndGBT32960RecordsShareTheDayPartitionAndItsDeduplication() throws {
+    @Test func nativeAndGBT32960RecordsShareTheDayPartitionAndItsDeduplication() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -128,9 +133,11 @@ import Testing
         let ts = values.time.epochSeconds(utcOffsetSeconds: Self.beijing) * 1000
         // A native record at the same time as the GB/T sample: the GB/T frame is then a duplicate.
         let native = telemetryPayload(vin: vin, baseTimeMs: ts, records: simpleRecords(1))
-        #expect(try writer.storeTelemetry(native) == CommitOutcome(stored: 1))
-        #expect(try writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(duplicates: 1))
-        #expect(try writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 3_590), vin: vin)) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeTelemetry(native) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeGBT32960(Self.entry(values, vin: vin)) == CommitOutcome(duplicates: 1))
+        #expect(
+            try await writer.storeGBT32960(Self.entry(Self.values(secondsBefore: 3_590), vin: vin))
+                == CommitOutcome(stored: 1))
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         #expect(try reader.track(vin, fromMs: ts, toMs: ts + 60_000).map(\.timestampMs) == [ts, ts + 10_000])
@@ -141,15 +148,7 @@ import Testing
 extension RegionWriter {
     /// Submits a GB/T 32960 entry, waits for its acknowledgement (the journal round) and for the
     /// applier; returns what the applier did (from the statistics' change), nil on timeout.
-    func storeGBT32960(_ entry: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
-        let before = statistics
-        let done = Completions()
-        try submitGBT32960(entry, completion: done.callback)
-        guard done.wait(for: 1, seconds: seconds), waitUntilApplied(seconds: seconds) else { return nil }
-        let after = statistics
-        return CommitOutcome(
-            stored: after.recordsStored - before.recordsStored,
-            duplicates: after.recordsDuplicate - before.recordsDuplicate,
-            rejected: after.recordsRejected - before.recordsRejected)
+    func storeGBT32960(_ entry: [UInt8], seconds: Double = 20) async throws -> CommitOutcome? {
+        try await stored(seconds: seconds) { try submitGBT32960(entry, completion: $0) }
     }
 }

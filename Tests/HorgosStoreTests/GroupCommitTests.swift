@@ -1,5 +1,6 @@
 import Foundation
 import HorgosWire
+import HorgosTestSupport
 import Testing
 
 @testable import HorgosStore
@@ -9,7 +10,7 @@ import Testing
 @Suite(.serialized) struct GroupCommitTests {
     /// Frames that arrive while a journal round is being prepared share its write and fdatasync
     /// (`journalMaxDelayMicroseconds` makes the batching deterministic here).
-    @Test func framesArrivingTogetherShareOneJournalRoundAndOneFdatasync() throws {
+    @Test func framesArrivingTogetherShareOneJournalRoundAndOneFdatasync() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, clock: TestClock(noon))
@@ -22,7 +23,7 @@ import Testing
             let payload = telemetryPayload(vin: testVIN(index), baseTimeMs: noon - 60_000, records: simpleRecords(1))
             try writer.submitTelemetry(payload, completion: done.callback)
         }
-        #expect(done.wait(for: 200))
+        #expect(await done.wait(for: 200))
         let statistics = store.journalStatistics
         #expect(statistics.entries == 200)
         #expect(statistics.rounds <= 3, "200 frames in \(statistics.rounds) rounds")
@@ -31,7 +32,7 @@ import Testing
 
     /// A long apply interval with a small row limit: the applier must apply once the waiting rows reach
     /// the limit, not wait out the interval.
-    @Test func aFullBatchIsAppliedWithoutWaitingOutTheApplyInterval() throws {
+    @Test func aFullBatchIsAppliedWithoutWaitingOutTheApplyInterval() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, clock: TestClock(noon))
@@ -47,15 +48,15 @@ import Testing
                 vin: testVIN(40 + index), baseTimeMs: noon - 60_000, records: simpleRecords(count))
             try writer.submitTelemetry(payload, completion: done.callback)
         }
-        #expect(done.wait(for: 3, seconds: 30))
+        #expect(await done.wait(for: 3, seconds: 30))
         #expect(done.outcomes.map(\.stored).reduce(0, +) == 101)
-        #expect(writer.waitUntilApplied(seconds: 30))
+        #expect(await writer.waitUntilApplied(seconds: 30))
         #expect(writer.statistics.recordsStored == 101)
         #expect(writer.statistics.commits == 1)
     }
 
     /// Entries acknowledged within one apply interval share one apply transaction.
-    @Test func entriesInsideTheApplyIntervalShareOneTransaction() throws {
+    @Test func entriesInsideTheApplyIntervalShareOneTransaction() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, clock: TestClock(noon))
@@ -68,9 +69,9 @@ import Testing
             let payload = telemetryPayload(vin: testVIN(60 + index), baseTimeMs: noon - 60_000, records: simpleRecords(1))
             try writer.submitTelemetry(payload, completion: done.callback)
         }
-        #expect(done.wait(for: 20, seconds: 30))
+        #expect(await done.wait(for: 20, seconds: 30))
         #expect(done.outcomes.map(\.stored).reduce(0, +) == 20)
-        #expect(writer.waitUntilApplied(seconds: 30))
+        #expect(await writer.waitUntilApplied(seconds: 30))
         // 20 one-record frames submitted within a few ms of each other: one transaction, not 20. (A
         // stall of the test thread longer than the 2 s window could split them; never into 20.)
         #expect(writer.statistics.commits <= 2)
@@ -79,7 +80,7 @@ import Testing
     /// SQLite's automatic checkpoint is replaced (it would run inside the COMMIT whose ACKs then
     /// wait): the writer checkpoints a large WAL itself after the completions, so the WAL's pages
     /// reach the database file while the store runs, not only at stop.
-    @Test func theWriterCheckpointsItsWALWhileRunning() throws {
+    @Test func theWriterCheckpointsItsWALWhileRunning() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -95,7 +96,7 @@ import Testing
                 records: simpleRecords(50))
             try writer.submitTelemetry(payload, completion: done.callback)
         }
-        #expect(done.wait(for: frames, seconds: 60))
+        #expect(await done.wait(for: frames, seconds: 60))
         #expect(done.outcomes.map(\.stored).reduce(0, +) == frames * 50)
         // A new database file holds its schema in a few pages; the rows arrived only through the WAL.
         // The checkpoint runs after the completions of the transaction that crossed the threshold, so
@@ -103,8 +104,8 @@ import Testing
         func databaseSize() -> Int {
             (try? FileManager.default.attributesOfItem(atPath: database)[.size] as? Int) ?? 0
         }
-        let deadline = Date().addingTimeInterval(30)
-        while databaseSize() <= 1_000_000 && Date() < deadline { usleep(20_000) }
-        #expect(databaseSize() > 1_000_000, "database file \(databaseSize()) bytes: the WAL was never checkpointed")
+        #expect(
+            await eventually { databaseSize() > 1_000_000 },
+            "database file \(databaseSize()) bytes: the WAL was never checkpointed")
     }
 }

@@ -1,11 +1,12 @@
 import Foundation
 import HorgosWire
+import HorgosTestSupport
 import Testing
 
 @testable import HorgosStore
 
 @Suite(.serialized) struct IngestTests {
-    @Test func resentRecordsAreCountedAsDuplicatesAndStoredOnce() throws {
+    @Test func resentRecordsAreCountedAsDuplicatesAndStoredOnce() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -14,19 +15,19 @@ import Testing
         let vin = testVIN(10)
         let base = noon - 3_600_000
         let first = telemetryPayload(vin: vin, baseTimeMs: base, records: simpleRecords(50))
-        #expect(try writer.storeTelemetry(first) == CommitOutcome(stored: 50))
+        #expect(try await writer.storeTelemetry(first) == CommitOutcome(stored: 50))
         // The same frame again (a lost ACK), then a frame overlapping the second half.
-        #expect(try writer.storeTelemetry(first) == CommitOutcome(duplicates: 50))
+        #expect(try await writer.storeTelemetry(first) == CommitOutcome(duplicates: 50))
         let overlap = telemetryPayload(vin: vin, baseTimeMs: base, records: simpleRecords(50, startOffsetMs: 25_000))
-        #expect(try writer.storeTelemetry(overlap) == CommitOutcome(stored: 25, duplicates: 25))
+        #expect(try await writer.storeTelemetry(overlap) == CommitOutcome(stored: 25, duplicates: 25))
         // A frame that repeats one timestamp inside itself, and a gap filled below the high-water mark.
         let repeated = telemetryPayload(
             vin: vin, baseTimeMs: base + 500,
             records: [TelemetryRecord(timeOffsetMs: 0), TelemetryRecord(timeOffsetMs: 0)])
-        #expect(try writer.storeTelemetry(repeated) == CommitOutcome(stored: 1, duplicates: 1))
+        #expect(try await writer.storeTelemetry(repeated) == CommitOutcome(stored: 1, duplicates: 1))
         // Another vehicle at the same timestamps is not a duplicate.
         let other = telemetryPayload(vin: testVIN(11), baseTimeMs: base, records: simpleRecords(50))
-        #expect(try writer.storeTelemetry(other) == CommitOutcome(stored: 50))
+        #expect(try await writer.storeTelemetry(other) == CommitOutcome(stored: 50))
         // Duplicates inside one apply transaction (two submissions before the applier runs): the ACKs
         // count both as stored (duplicates are found at apply time), the statistics say what happened.
         let done = Completions()
@@ -34,9 +35,9 @@ import Testing
         let again = telemetryPayload(vin: testVIN(12), baseTimeMs: base, records: simpleRecords(10))
         try writer.submitTelemetry(again, completion: done.callback)
         try writer.submitTelemetry(again, completion: done.callback)
-        #expect(done.wait(for: 2))
+        #expect(await done.wait(for: 2))
         #expect(done.outcomes.map(\.stored).reduce(0, +) == 20)
-        #expect(writer.waitUntilApplied())
+        #expect(await writer.waitUntilApplied())
         #expect(writer.statistics.recordsStored - before.recordsStored == 10)
         #expect(writer.statistics.recordsDuplicate - before.recordsDuplicate == 10)
         store.stop()
@@ -51,7 +52,7 @@ import Testing
         #expect(stats.recordsStored == 136 && stats.recordsDuplicate == 86)
     }
 
-    @Test func duplicatesAreRecognisedAfterARestart() throws {
+    @Test func duplicatesAreRecognisedAfterARestart() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -59,17 +60,17 @@ import Testing
         let older = telemetryPayload(vin: testVIN(13), baseTimeMs: noon - 3 * 86_400_000, records: simpleRecords(5))
         do {
             let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
-            #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 5))
-            #expect(try store.writer(for: ae).storeTelemetry(older) == CommitOutcome(stored: 5))
+            #expect(try await store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 5))
+            #expect(try await store.writer(for: ae).storeTelemetry(older) == CommitOutcome(stored: 5))
             store.stop()
         }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
-        #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(duplicates: 5))
-        #expect(try store.writer(for: ae).storeTelemetry(older) == CommitOutcome(duplicates: 5))
+        #expect(try await store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(duplicates: 5))
+        #expect(try await store.writer(for: ae).storeTelemetry(older) == CommitOutcome(duplicates: 5))
         store.stop()
     }
 
-    @Test func lateRecordsGoToTheirOwnDayAndOutsideTheHorizonAreRejected() throws {
+    @Test func lateRecordsGoToTheirOwnDayAndOutsideTheHorizonAreRejected() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -79,14 +80,14 @@ import Testing
         let day: Int64 = 86_400_000
         // Live data first, so the late upload lies below the high-water mark.
         #expect(
-            try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon, records: simpleRecords(3)))
+            try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon, records: simpleRecords(3)))
                 == CommitOutcome(stored: 3))
         let late = telemetryPayload(vin: vin, baseTimeMs: noon - 5 * day, records: simpleRecords(4))
-        #expect(try writer.storeTelemetry(late) == CommitOutcome(stored: 4))
+        #expect(try await writer.storeTelemetry(late) == CommitOutcome(stored: 4))
         let tooOld = telemetryPayload(vin: vin, baseTimeMs: noon - 7 * day - 1000, records: simpleRecords(2))
-        #expect(try writer.storeTelemetry(tooOld) == CommitOutcome(stored: 1, rejected: 1))
+        #expect(try await writer.storeTelemetry(tooOld) == CommitOutcome(stored: 1, rejected: 1))
         let future = telemetryPayload(vin: vin, baseTimeMs: noon + day + 1, records: simpleRecords(2))
-        #expect(try writer.storeTelemetry(future) == CommitOutcome(rejected: 2))
+        #expect(try await writer.storeTelemetry(future) == CommitOutcome(rejected: 2))
         store.stop()
 
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
@@ -99,7 +100,7 @@ import Testing
         #expect(state.lastSeenMs == noon + 2000)  // the late upload did not move the latest state back
     }
 
-    @Test func aFrameAcrossMidnightIsSplitIntoBothDays() throws {
+    @Test func aFrameAcrossMidnightIsSplitIntoBothDays() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let midnight = UTCDay(year: 2026, month: 11, day: 30).startMs
@@ -108,7 +109,7 @@ import Testing
         let vin = testVIN(30)
         // 10 records one second apart: 5 before midnight, 5 from midnight on.
         let payload = telemetryPayload(vin: vin, baseTimeMs: midnight - 5000, records: simpleRecords(10))
-        #expect(try store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 10))
+        #expect(try await store.writer(for: ae).storeTelemetry(payload) == CommitOutcome(stored: 10))
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         let files = try reader.inventory().filter { $0.kind == "telemetry" }
@@ -119,7 +120,7 @@ import Testing
         #expect(track.map(\.timestampMs) == [-3000, -2000, -1000, 0, 1000, 2000].map { midnight + $0 })
     }
 
-    @Test func retentionDeletesWholeOldPartitionsAndKeepsTheRegistry() throws {
+    @Test func retentionDeletesWholeOldPartitionsAndKeepsTheRegistry() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -128,16 +129,16 @@ import Testing
         let writer = try store.writer(for: ae)
         let old = testVIN(40)
         #expect(
-            try writer.storeTelemetry(
+            try await writer.storeTelemetry(
                 telemetryPayload(vin: old, baseTimeMs: noon - 6 * 86_400_000, records: simpleRecords(3)))
                 == CommitOutcome(stored: 3))
         #expect(
-            try writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon, records: simpleRecords(3)))
+            try await writer.storeTelemetry(telemetryPayload(vin: old, baseTimeMs: noon, records: simpleRecords(3)))
                 == CommitOutcome(stored: 3))
         // 87 days later the partition of noon-6d is 93 days old (> 90): it goes; noon's (87 days) stays.
         clock.ms = noon + 87 * 86_400_000
         let fresh = telemetryPayload(vin: testVIN(41), baseTimeMs: clock.ms, records: simpleRecords(1))
-        #expect(try writer.storeTelemetry(fresh) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeTelemetry(fresh) == CommitOutcome(stored: 1))
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         #expect(reader.partitionDays().map(\.description) == ["2026-11-29", "2027-02-24"])
@@ -146,7 +147,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/AE/telemetry-2026-11-23.sqlite-wal"))
     }
 
-    @Test func eventsAreStoredOnceAndDriveTheAlarmState() throws {
+    @Test func eventsAreStoredOnceAndDriveTheAlarmState() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -158,8 +159,8 @@ import Testing
             DiagnosticTroubleCode(code: 0xB2, source: .driveMotor, state: 1),
         ]
         let event = eventPayload(vin: vin, timeMs: noon - 1000, level: 3, flags: AlarmBit.insulation.mask, dtcs: dtcs)
-        #expect(try writer.storeEvent(event) == CommitOutcome(stored: 1))
-        #expect(try writer.storeEvent(event) == CommitOutcome(duplicates: 1))
+        #expect(try await writer.storeEvent(event) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeEvent(event) == CommitOutcome(duplicates: 1))
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         var alarms = try reader.activeAlarms()
         #expect(alarms.map(\.vin) == [vin.description])
@@ -169,13 +170,13 @@ import Testing
         let clear = eventPayload(
             vin: vin, timeMs: noon, level: 1, flags: 0,
             dtcs: [DiagnosticTroubleCode(code: 0xA1, source: .battery, state: 0)])
-        #expect(try writer.storeEvent(clear) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeEvent(clear) == CommitOutcome(stored: 1))
         alarms = try reader.activeAlarms()
         #expect(alarms.first?.maxAlarmLevel == 1)
         #expect(alarms.first?.activeDTCs.map(\.code) == [0xB2])
         var calm = TelemetryRecord(maxAlarmLevel: 0)
         calm.alarmFlags = 0
-        _ = try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon + 1000, records: [calm]))
+        _ = try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon + 1000, records: [calm]))
         let state = try #require(try reader.vehicle(vin))
         #expect(state.maxAlarmLevel == 0 && state.alarmFlags == 0 && state.events == 2)
         store.stop()
@@ -184,7 +185,7 @@ import Testing
         #expect(try query(path, "SELECT count(*) FROM event_dtcs") == ["3"])
     }
 
-    @Test func malformedPayloadsAndUnknownRegionsAreRefusedAtSubmit() throws {
+    @Test func malformedPayloadsAndUnknownRegionsAreRefusedAtSubmit() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
@@ -199,7 +200,7 @@ import Testing
     /// A region whose applier is stuck (another process holds its registry lock) keeps acknowledging
     /// until its unapplied bytes reach `maxQueuedBytes`; then its frames wait before the journal
     /// (backpressure: the completion does not run) and go on once the region applies again.
-    @Test func aRegionOverItsUnappliedBoundHoldsFramesBackAndAnEventOutsideTheHorizonIsRejected() throws {
+    @Test func aRegionOverItsUnappliedBoundHoldsFramesBackAndAnEventOutsideTheHorizonIsRejected() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         var configuration = makeConfiguration(dir, clock: TestClock(noon))
@@ -208,35 +209,35 @@ import Testing
         let store = try ShardStore(configuration: configuration)
         defer { store.stop() }
         let writer = try store.writer(for: ae)
-        #expect(try writer.storeTelemetry(payload) == CommitOutcome(stored: 10))
+        #expect(try await writer.storeTelemetry(payload) == CommitOutcome(stored: 10))
         let locker = try SQLiteConnection(path: "\(dir.path)/AE/registry.sqlite", readOnly: false)
         try locker.exec("BEGIN IMMEDIATE")
         let done = Completions()
         let second = telemetryPayload(vin: testVIN(71), baseTimeMs: noon, records: simpleRecords(10))
         let third = telemetryPayload(vin: testVIN(72), baseTimeMs: noon, records: simpleRecords(10))
         try writer.submitTelemetry(second, completion: done.callback)
-        #expect(done.wait(for: 1))  // acknowledged: it is in the journal
+        #expect(await done.wait(for: 1))  // acknowledged: it is in the journal
         try writer.submitTelemetry(third, completion: done.callback)
-        #expect(!done.wait(for: 1, seconds: 0.5))  // held: the region is at its bound
+        #expect(!(await done.wait(for: 1, seconds: 0.5)))  // held: the region is at its bound
         #expect(store.journalStatistics.heldSubmissions == 1)
         #expect(writer.queuedBytes == second.count + JournalFormat.entryOverhead)
         try locker.exec("ROLLBACK")
-        #expect(done.wait(for: 1))
-        #expect(writer.waitUntilApplied())
+        #expect(await done.wait(for: 1))
+        #expect(await writer.waitUntilApplied())
         let reader = ShardReader(stateDirectory: dir.path, region: ae)
         #expect(try reader.track(testVIN(71), fromMs: 0, toMs: .max).count == 10)
         #expect(try reader.track(testVIN(72), fromMs: 0, toMs: .max).count == 10)
         let late = eventPayload(vin: testVIN(70), timeMs: noon - 8 * 86_400_000, level: 1, flags: 0, dtcs: [])
-        #expect(try writer.storeEvent(late) == CommitOutcome(rejected: 1))
+        #expect(try await writer.storeEvent(late) == CommitOutcome(rejected: 1))
     }
 
-    @Test func pruneRetentionForTheCLIDeletesOnlyWholeExpiredDays() throws {
+    @Test func pruneRetentionForTheCLIDeletesOnlyWholeExpiredDays() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
         for back in [0, 3, 6] {
-            _ = try store.writer(for: ae).storeTelemetry(
+            _ = try await store.writer(for: ae).storeTelemetry(
                 telemetryPayload(
                     vin: testVIN(80), baseTimeMs: noon - Int64(back) * 86_400_000, records: simpleRecords(1)))
         }

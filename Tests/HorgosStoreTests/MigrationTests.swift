@@ -1,5 +1,6 @@
 import Foundation
 import HorgosWire
+import HorgosTestSupport
 import Testing
 
 @testable import HorgosStore
@@ -40,7 +41,7 @@ enum SchemaV1 {
 }
 
 @Suite(.serialized) struct MigrationTests {
-    @Test func version1FilesAreMigratedInPlaceKeepingTheirData() throws {
+    @Test func version1FilesAreMigratedInPlaceKeepingTheirData() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let vin = testVIN(7)
@@ -67,11 +68,11 @@ enum SchemaV1 {
         let writer = try store.writer(for: ae)
         // The old rows are known to dedup, new ones append, and EVENT storage (new in v2) works.
         let resend = telemetryPayload(vin: vin, baseTimeMs: noon - 2000, records: simpleRecords(3))
-        #expect(try writer.storeTelemetry(resend) == CommitOutcome(stored: 1, duplicates: 2))
+        #expect(try await writer.storeTelemetry(resend) == CommitOutcome(stored: 1, duplicates: 2))
         let event = eventPayload(
             vin: vin, timeMs: noon, level: 2, flags: 0, dtcs: [DiagnosticTroubleCode(code: 9, source: .other, state: 1)]
         )
-        #expect(try writer.storeEvent(event) == CommitOutcome(stored: 1))
+        #expect(try await writer.storeEvent(event) == CommitOutcome(stored: 1))
         store.stop()
 
         for file in ["registry.sqlite", day.partitionFileName] {
@@ -86,7 +87,7 @@ enum SchemaV1 {
         #expect(reader.integrityCheck().allSatisfy { $0.ok })
     }
 
-    @Test func aFileFromANewerVersionIsRefusedNotWritten() throws {
+    @Test func aFileFromANewerVersionIsRefusedNotWritten() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         try FileManager.default.createDirectory(atPath: "\(dir.path)/AE", withIntermediateDirectories: true)
@@ -99,20 +100,20 @@ enum SchemaV1 {
         defer { store.stop(timeoutMs: 0) }
         let writer = try store.writer(for: ae)
         #expect(
-            writer.waitForState {
+            await writer.waitForState {
                 if case .degraded(.incompatibleFile, let message) = $0 { message.contains("99") } else { false }
             })
         #expect(try query("\(dir.path)/AE/registry.sqlite", "PRAGMA user_version") == ["99"])
         #expect(log.all.contains { $0.contains("schema_too_new") })
     }
 
-    @Test func aFileOfAnotherRegionIsRefused() throws {
+    @Test func aFileOfAnotherRegionIsRefused() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
         do {
             let store = try ShardStore(configuration: makeConfiguration(dir, regions: [br], clock: clock))
-            _ = try store.writer(for: br).storeTelemetry(
+            _ = try await store.writer(for: br).storeTelemetry(
                 telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(1)))
             store.stop()
         }

@@ -1,10 +1,11 @@
 import HorgosWire
+import HorgosTestSupport
 import Testing
 
 @testable import HorgosStore
 
 @Suite(.serialized) struct RoundTripTests {
-    @Test func everyRecordFieldRoundTripsIncludingNotAvailableAsNULL() throws {
+    @Test func everyRecordFieldRoundTripsIncludingNotAvailableAsNULL() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -22,7 +23,7 @@ import Testing
             headingCdeg: 0, packVoltageDv: 0, packCurrentDa: 32_767, soc: 0, maxCellTemp: -40, minCellTemp: 125,
             maxAlarmLevel: 0, status: 0xFFFF, auxBatteryCv: 0, alarmFlags: 0xFFFF_FFFF, remainingRangeKm: 0)
         let base = noon - 60_000
-        let outcome = try store.writer(for: ae).storeTelemetry(
+        let outcome = try await store.writer(for: ae).storeTelemetry(
             telemetryPayload(vin: vin, baseTimeMs: base, records: [full, empty, extremes]))
         #expect(outcome == CommitOutcome(stored: 3))
         store.stop()
@@ -36,7 +37,7 @@ import Testing
         #expect(try query(path, "SELECT count(*) FROM chunks") == ["1"])
     }
 
-    @Test func registryKeepsLatestStateAndLastKnownValues() throws {
+    @Test func registryKeepsLatestStateAndLastKnownValues() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
@@ -47,10 +48,10 @@ import Testing
         newest.status = 0x1
         let older = TelemetryRecord(timeOffsetMs: 0, latitudeE7: 1, longitudeE7: 2, soc: 90, maxCellTemp: 20)
         // Latest state comes from the newest record of each transaction; "not available" keeps the old value.
-        _ = try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 100_000, records: [older]))
-        _ = try writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 100_000, records: [newest]))
+        _ = try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 100_000, records: [older]))
+        _ = try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 100_000, records: [newest]))
         // A late record older than the newest must not overwrite the latest state.
-        _ = try writer.storeTelemetry(
+        _ = try await writer.storeTelemetry(
             telemetryPayload(vin: vin, baseTimeMs: noon - 200_000, records: [TelemetryRecord(soc: 7)]))
         store.stop()
         let state = try #require(try ShardReader(stateDirectory: dir.path, region: ae).vehicle(vin))
@@ -63,12 +64,12 @@ import Testing
         #expect(state.status == 0x1)
     }
 
-    @Test func everyFileDescribesItself() throws {
+    @Test func everyFileDescribesItself() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }
         let clock = TestClock(noon)
         let store = try ShardStore(configuration: makeConfiguration(dir, clock: clock))
-        _ = try store.writer(for: ae).storeTelemetry(
+        _ = try await store.writer(for: ae).storeTelemetry(
             telemetryPayload(vin: testVIN(3), baseTimeMs: noon, records: simpleRecords(2)))
         store.stop()
         let day = UTCDay(epochMs: noon)

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HorgosTestSupport
 import HorgosWire
 import Synchronization
 import Testing
@@ -75,23 +76,25 @@ func simpleRecords(_ count: Int, startOffsetMs: UInt32 = 0, soc: UInt8 = 50) -> 
     }
 }
 
-/// Outcomes delivered to completions, waitable with a timeout.
+/// Outcomes delivered to completions, waitable with a timeout (without blocking the cooperative pool).
 final class Completions: Sendable {
-    private let state = Mutex<[CommitOutcome]>([])
-    private let semaphore = DispatchSemaphore(value: 0)
-    var count: Int { state.withLock { $0.count } }
-    var outcomes: [CommitOutcome] { state.withLock { $0 } }
+    private let state = Mutex<(outcomes: [CommitOutcome], waitedFor: Int)>(([], 0))
+    var count: Int { state.withLock { $0.outcomes.count } }
+    var outcomes: [CommitOutcome] { state.withLock { $0.outcomes } }
     var callback: @Sendable (CommitOutcome) -> Void {
-        { [self] outcome in
-            self.state.withLock { $0.append(outcome) }
-            self.semaphore.signal()
-        }
+        { [self] outcome in self.state.withLock { $0.outcomes.append(outcome) } }
     }
-    /// Waits until `n` more completions arrived in total; false on timeout.
-    func wait(for n: Int, seconds: Double = 20) -> Bool {
-        let deadline = DispatchTime.now() + seconds
-        for _ in 0..<n where semaphore.wait(timeout: deadline) == .timedOut { return false }
-        return true
+    /// Waits for `n` more completions, like `n` waits on a semaphore the callback signals: the completions an
+    /// earlier wait took are not counted again, and a wait that times out takes those that had arrived.
+    /// False on timeout.
+    func wait(for n: Int, seconds: Double = 20) async -> Bool {
+        let target = state.withLock { state in
+            state.waitedFor += n
+            return state.waitedFor
+        }
+        if await eventually(seconds: seconds, { count >= target }) { return true }
+        state.withLock { $0.waitedFor = min(target, $0.outcomes.count) }
+        return false
     }
 }
 
@@ -99,21 +102,21 @@ extension RegionWriter {
     /// Submits, waits for the acknowledgement and then for the applier; returns what the applier did
     /// (stored, duplicates, rejected: from the statistics' change), nil on timeout. Submissions
     /// must not overlap on one region while this runs.
-    func storeTelemetry(_ payload: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
-        try stored(seconds: seconds) { try submitTelemetry(payload, completion: $0) }
+    func storeTelemetry(_ payload: [UInt8], seconds: Double = 20) async throws -> CommitOutcome? {
+        try await stored(seconds: seconds) { try submitTelemetry(payload, completion: $0) }
     }
 
-    func storeEvent(_ payload: [UInt8], seconds: Double = 20) throws -> CommitOutcome? {
-        try stored(seconds: seconds) { try submitEvent(payload, completion: $0) }
+    func storeEvent(_ payload: [UInt8], seconds: Double = 20) async throws -> CommitOutcome? {
+        try await stored(seconds: seconds) { try submitEvent(payload, completion: $0) }
     }
 
-    private func stored(
+    func stored(
         seconds: Double, _ submit: (@escaping @Sendable (CommitOutcome) -> Void) throws -> Void
-    ) throws -> CommitOutcome? {
+    ) async throws -> CommitOutcome? {
         let before = statistics
         let done = Completions()
         try submit(done.callback)
-        guard done.wait(for: 1, seconds: seconds), waitUntilApplied(seconds: seconds) else { return nil }
+        guard await done.wait(for: 1, seconds: seconds), await waitUntilApplied(seconds: seconds) else { return nil }
         let after = statistics
         return CommitOutcome(
             stored: after.recordsStored - before.recordsStored + after.eventsStored - before.eventsStored,
@@ -121,24 +124,14 @@ extension RegionWriter {
             rejected: after.recordsRejected - before.recordsRejected)
     }
 
-    /// Waits until every acknowledged entry of the region is applied to its shards.
-    func waitUntilApplied(seconds: Double = 20) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if queuedBytes == 0 && statistics.unappliedEntries == 0 { return true }
-            usleep(2_000)
-        }
-        return false
+    /// Waits until every acknowledged entry of the region is applied to its shards (and counted).
+    func waitUntilApplied(seconds: Double = 20) async -> Bool {
+        await eventually(seconds: seconds) { statistics.unappliedEntries == 0 }
     }
 
     /// Polls until `predicate(state)` or the timeout.
-    func waitForState(seconds: Double = 20, _ predicate: (RegionWriterState) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if predicate(state) { return true }
-            usleep(10_000)
-        }
-        return false
+    func waitForState(seconds: Double = 20, _ predicate: (RegionWriterState) -> Bool) async -> Bool {
+        await eventually(seconds: seconds) { predicate(state) }
     }
 }
 

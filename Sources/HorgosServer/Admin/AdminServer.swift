@@ -12,9 +12,15 @@ import Synchronization
 /// merged by `horgosctl --node ...`), `GET /metrics` (Prometheus text) and `GET /reload` (the latest
 /// reload's verdict, JSON).
 ///
+/// `POST` requests (bodies up to 64 KiB) go to `Sources.post` with the peer's identity (``AdminPeer``:
+/// on a Unix socket the kernel's `SO_PEERCRED` uid and pid, over TCP the address): the daemon's actions
+/// (erase a vehicle, reload), which it records in the audit log with that peer.
+///
 /// A `Service`: binds on `run()`, reports the bound address through `onBound`, serves until graceful
-/// shutdown or cancellation. No authentication and no TLS: bind it to loopback or a management network.
-/// Limits: GET and HEAD only, requests with a body are answered 405; one response per request, keep-alive.
+/// shutdown or cancellation. No authentication and no TLS: bind it to loopback or a management network
+/// (the shipped configuration uses a Unix socket only root and group horgos reach). Limits: GET and HEAD
+/// with no body, POST with at most 64 KiB; one response per request, keep-alive; a connection waiting for
+/// a POST's answer is not closed as idle.
 public final class AdminServer: Service, CustomStringConvertible, Sendable {
     /// What the endpoint reports; each closure is called on an event loop, so keep them cheap.
     public struct Sources: Sendable {
@@ -34,6 +40,8 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
         public var fleetHealth: @Sendable (_ lowSOC: Int, _ maxCellTemp: Int) throws -> any Encodable & Sendable
         /// The latest reload's verdict, served as JSON on `/reload` (nil: 404).
         public var reloadVerdict: @Sendable () -> (any Encodable & Sendable)?
+        /// Answers `POST` requests (nil: 405). Runs off the event loop; may take as long as the action does.
+        public var post: (@Sendable (AdminPostRequest) async -> AdminPostReply)?
 
         /// Sources from closures and a registry.
         public init(
@@ -45,7 +53,8 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
             fleetHealth: @escaping @Sendable (Int, Int) throws -> any Encodable & Sendable = { _, _ in
                 [String: String]()
             },
-            reloadVerdict: @escaping @Sendable () -> (any Encodable & Sendable)? = { nil }
+            reloadVerdict: @escaping @Sendable () -> (any Encodable & Sendable)? = { nil },
+            post: (@Sendable (AdminPostRequest) async -> AdminPostReply)? = nil
         ) {
             self.isServing = isServing
             self.status = status
@@ -54,6 +63,7 @@ public final class AdminServer: Service, CustomStringConvertible, Sendable {
             self.regionStatus = regionStatus
             self.fleetHealth = fleetHealth
             self.reloadVerdict = reloadVerdict
+            self.post = post
         }
     }
 
@@ -161,12 +171,13 @@ extension AdminServer {
     public var openConnections: Int { open.load(ordering: .relaxed) }
 }
 
-/// Closes an admin connection that had no traffic for the idle timeout.
+/// Closes an admin connection that had no traffic for the idle timeout (unless it waits for a POST's answer).
 final class CloseOnIdle: ChannelInboundHandler, Sendable {
     typealias InboundIn = NIOAny
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+            let busy = (try? context.pipeline.syncOperations.handler(type: AdminHTTPHandler.self))?.isAnswering ?? false
+            if !busy { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -178,9 +189,16 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// The largest POST body accepted.
+    static let maxPostBytes = 64 << 10
+
     private let sources: AdminServer.Sources
     private var request: HTTPRequestHead?
     private var hasBody = false
+    private var body: [UInt8] = []
+    private var bodyTooLarge = false
+    /// True while a POST's answer is being computed (the connection is then not idle).
+    private(set) var isAnswering = false
 
     init(sources: AdminServer.Sources) {
         self.sources = sources
@@ -191,11 +209,30 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             request = head
             hasBody = false
-        case .body:
+            body = []
+            bodyTooLarge = false
+        case .body(var part):
             hasBody = true
+            if request?.method == .POST && !bodyTooLarge {
+                if body.count + part.readableBytes > Self.maxPostBytes {
+                    bodyTooLarge = true
+                    body = []
+                } else {
+                    body += part.readBytes(length: part.readableBytes) ?? []
+                }
+            }
         case .end:
             guard let head = request else { return }
             request = nil
+            if head.method == .POST, let post = sources.post {
+                guard !bodyTooLarge else {
+                    write(.text(.payloadTooLarge, "a request body of at most 64 KiB\n"), for: head, context: context)
+                    return
+                }
+                answerPost(head, body: body, post: post, context: context)
+                body = []
+                return
+            }
             if !hasBody, head.method == .GET || head.method == .HEAD, let query = Self.fleetQuery(head.uri) {
                 answerFleet(query, head: head, context: context)
                 return
@@ -288,6 +325,38 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .failure(let error):
                 handler.write(.text(.internalServerError, "fleet health cannot be read: \(error)\n"), for: head,
                               context: context)
+            }
+        }
+    }
+
+    /// Answers a POST: who is asking (`SO_PEERCRED` on a Unix socket, the address over TCP), then the
+    /// daemon's handler off the event loop, then the reply on it.
+    private func answerPost(
+        _ head: HTTPRequestHead, body: [UInt8], post: @escaping @Sendable (AdminPostRequest) async -> AdminPostReply,
+        context: ChannelHandlerContext
+    ) {
+        isAnswering = true
+        let channel = context.channel
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let claimed = head.headers.first(name: AdminPostRequest.claimedUserHeader)
+        AdminPeer.of(channel).whenComplete { result in
+            let peer = (try? result.get()) ?? AdminPeer(transport: "unknown")
+            let request = AdminPostRequest(path: path, body: body, peer: peer, claimedUser: claimed)
+            let promise = channel.eventLoop.makePromise(of: AdminPostReply.self)
+            promise.completeWithTask { await post(request) }
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = loopBound.value
+                handler.isAnswering = false
+                switch result {
+                case .success(let reply):
+                    handler.write(
+                        AdminResponse(
+                            status: HTTPResponseStatus(statusCode: reply.status), contentType: reply.contentType,
+                            body: reply.body), for: head, context: context)
+                case .failure(let error):
+                    handler.write(.text(.internalServerError, "\(error)\n"), for: head, context: context)
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import HorgosAdminAPI
+import HorgosConfig
 import HorgosStore
 import Prometheus
 import Synchronization
@@ -10,15 +11,37 @@ import Synchronization
 /// asked, so a scrape costs one lock per region.
 public struct RegionReport: Sendable {
     let store: ShardStore
+    /// Each served region's effective policy, shown in its status (constant while the daemon runs).
+    let policies: [String: RegionPolicy]
 
-    public init(store: ShardStore) { self.store = store }
+    public init(store: ShardStore, policies: [String: RegionPolicy] = [:]) {
+        self.store = store
+        self.policies = policies
+    }
+
+    /// One moment of every region (sorted by code) and of the journal: each region's state, counters,
+    /// applied LSN and apply lag are read under one lock, so they always belong together.
+    public struct Snapshot: Sendable {
+        public var regions: [(code: String, writer: RegionWriterSnapshot)]
+        public var journal: JournalStatistics
+    }
+
+    /// Takes a snapshot; render every view of one request (a `/status`, a scrape) from the same one.
+    public func snapshot() -> Snapshot {
+        Snapshot(
+            regions: store.writers.sorted { $0.key < $1.key }.map { ($0.key.code, $0.value.snapshot) },
+            journal: store.journalStatistics)
+    }
 
     /// Every region's status, sorted by code.
-    public func regions() -> [RegionStatus] {
-        store.writers.sorted { $0.key < $1.key }.map { region, writer in
+    public func regions() -> [RegionStatus] { regions(snapshot()) }
+
+    /// Every region's status in `snapshot`.
+    public func regions(_ snapshot: Snapshot) -> [RegionStatus] {
+        snapshot.regions.map { code, writer in
             let stats = writer.statistics
             var status = RegionStatus(
-                region: region.code, state: "ok", fault: nil, message: nil, queuedBytes: writer.queuedBytes,
+                region: code, state: "ok", fault: nil, message: nil, queuedBytes: stats.unappliedBytes,
                 recordsStored: stats.recordsStored, recordsDuplicate: stats.recordsDuplicate,
                 recordsRejected: stats.recordsRejected, eventsStored: stats.eventsStored, commits: stats.commits,
                 failedAttempts: stats.failedAttempts)
@@ -26,6 +49,8 @@ public struct RegionReport: Sendable {
             status.applyLagEntries = stats.unappliedEntries
             status.applyLagSeconds = Self.lagSeconds(stats)
             status.quarantinedFiles = stats.quarantinedFiles
+            status.erasures = stats.erasures
+            status.policy = policies[code]
             switch writer.state {
             case .starting: status.state = "starting"
             case .ok: status.state = "ok"
@@ -53,14 +78,24 @@ public struct RegionReport: Sendable {
         }
     }
 
+    /// Everything `/metrics` adds for the regions and the journal, from one snapshot: the gauges and
+    /// counters go into `publisher`'s registry, the rest comes back as Prometheus text.
+    public func metrics(publishingInto publisher: RegionMetricsPublisher) -> String {
+        let now = snapshot()
+        publish(now, into: publisher)
+        return prometheusText(now)
+    }
+
     /// Publishes the per-region gauges and counters into `registry` (swift-prometheus), read from
     /// the writers now: call it before each `/metrics` rendering (``RegionMetricsPublisher``).
-    public func publish(into publisher: RegionMetricsPublisher) {
-        let writers = store.writers.sorted { $0.key < $1.key }
-        publisher.publish(writers.map { region, writer in
+    public func publish(into publisher: RegionMetricsPublisher) { publish(snapshot(), into: publisher) }
+
+    func publish(_ snapshot: Snapshot, into publisher: RegionMetricsPublisher) {
+        publisher.publish(snapshot.regions.map { code, writer in
             let fault: String? = if case .degraded(let fault, _) = writer.state { fault.rawValue } else { nil }
             return RegionMetricsPublisher.Snapshot(
-                region: region.code, statistics: writer.statistics, queuedBytes: writer.queuedBytes, fault: fault)
+                region: code, statistics: writer.statistics, queuedBytes: writer.statistics.unappliedBytes,
+                fault: fault)
         })
     }
 
@@ -71,13 +106,14 @@ public struct RegionReport: Sendable {
     /// (no metrics call per round); swift-prometheus's histogram only takes single observations, so
     /// replaying the bucket counts into it would make its `_sum` wrong. The queue, degraded state and
     /// per-region counters go through swift-prometheus (``publish(into:)``).
-    public func prometheusText() -> String {
+    public func prometheusText() -> String { prometheusText(snapshot()) }
+
+    func prometheusText(_ snapshot: Snapshot) -> String {
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
-        let writers = store.writers.sorted { $0.key < $1.key }
-        let snapshots = writers.map { ($0.key.code, $0.value.statistics) }
+        let snapshots = snapshot.regions.map { ($0.code, $0.writer.statistics) }
         let applyGauges: [(String, String, String, (RegionWriterStatistics) -> String)] = [
             (
                 "horgos_region_apply_lag_entries", "gauge",
@@ -101,7 +137,7 @@ public struct RegionReport: Sendable {
             header(name, type, help)
             for (region, stats) in snapshots { out += "\(name){region=\"\(region)\"} \(value(stats))\n" }
         }
-        let journal = store.journalStatistics
+        let journal = snapshot.journal
         let journalValues: [(String, String, String, String)] = [
             ("horgos_journal_rounds_total", "counter", "Journal write rounds (group commits).", "\(journal.rounds)"),
             ("horgos_journal_fdatasyncs_total", "counter", "Journal fdatasync calls.", "\(journal.fdatasyncs)"),

@@ -6,14 +6,19 @@ import Synchronization
 ///
 /// `horgos_gbt32960_frames_total{command}`, `horgos_gbt32960_answers_total{command,response}`,
 /// `horgos_gbt32960_errors_total{reason}` (decode errors by name, and session refusals such as
-/// `vin_not_allowed`, `login_required`, `vin_revoked`), `horgos_gbt32960_encrypted_refused_total`. Label
-/// sets are bounded (commands, flags and reasons are closed lists). Sessions, refusals, records and the
-/// answer latency are the pipeline's metrics with `protocol="gbt32960"` (``PipelineMetrics``).
+/// `vin_not_allowed`, `login_required`, `vin_revoked`), `horgos_gbt32960_encrypted_refused_total`,
+/// `horgos_gbt32960_values_out_of_range_total{field}` (a value outside the standard's range, stored as not
+/// available). Label sets are bounded (commands, flags, reasons and fields are closed lists). Sessions,
+/// refusals, records and the answer latency are the pipeline's metrics with `protocol="gbt32960"`
+/// (``PipelineMetrics``).
 public final class GBT32960Metrics: Sendable {
     private let frames: [UInt8: Counter]
     private let answers: [Int: Counter]
     private let errors = Mutex<[String: Counter]>([:])
     private let encrypted = Counter(label: "horgos_gbt32960_encrypted_refused_total")
+    private let outOfRangeFields = GBT32960ValueField.allCases.map {
+        Counter(label: "horgos_gbt32960_values_out_of_range_total", dimensions: [("field", $0.name)])
+    }
 
     public init() {
         var frames: [UInt8: Counter] = [:]
@@ -61,5 +66,13 @@ public final class GBT32960Metrics: Sendable {
     func error(_ reason: String) {
         counter(errors, "horgos_gbt32960_errors_total", "reason", reason).increment()
         if reason == "encrypted_data_unit" { encrypted.increment() }
+    }
+
+    /// Counts each field of one report that was outside its range.
+    func outOfRange(_ fields: GBT32960OutOfRange) {
+        guard !fields.isEmpty else { return }
+        for field in GBT32960ValueField.allCases where fields.contains(field) {
+            outOfRangeFields[field.rawValue].increment()
+        }
     }
 }

@@ -86,10 +86,6 @@ public struct GBT32960Session: ProtocolSession {
         case time(PackedTime)
         /// The server's time when the answer is written.
         case serverTime
-        /// The server's time, then these bytes of the request (login answers).
-        case serverTimeThen([UInt8])
-        /// These bytes of the request (logout answers).
-        case bytes([UInt8])
     }
 
     /// The protocol rules of this connection.
@@ -141,17 +137,13 @@ public struct GBT32960Session: ProtocolSession {
             apply(machine.refused(header, error), header: header, unit: .none, &output)
         case .frame(let header, let bytes):
             metrics.frameReceived(header.command)
-            let bodyError: GBT32960Error? = bytes.withUnsafeReadableBytes { raw -> GBT32960Error? in
+            let check = bytes.withUnsafeReadableBytes { raw in
                 let unit = UnsafeRawBufferPointer(
                     rebasing: raw[GBT32960Format.headerSize..<(GBT32960Format.headerSize + header.dataLength)])
-                do throws(GBT32960Error) {
-                    _ = try GBT32960FrameView(header: header, dataUnit: unit).body()
-                    return nil
-                } catch {
-                    return error
-                }
+                return GBT32960FrameView(header: header, dataUnit: unit).check()
             }
-            let action = machine.received(header, bodyError: bodyError)
+            metrics.outOfRange(check.outOfRange)
+            let action = machine.received(header, bodyError: check.error, serial: check.serial)
             if case .answer(let flag, _, _) = action, flag != .success, let reason = machine.lastRefusal {
                 metrics.error(reason)
             }
@@ -204,10 +196,6 @@ public struct GBT32960Session: ProtocolSession {
             case .empty: break
             case .time(let time): time.append(to: &out)
             case .serverTime: out += GBT32960Time(epochSeconds: nowMs / 1000, utcOffsetSeconds: offset).bytes
-            case .serverTimeThen(let rest):
-                out += GBT32960Time(epochSeconds: nowMs / 1000, utcOffsetSeconds: offset).bytes
-                out += rest
-            case .bytes(let bytes): out += bytes
             }
         }
         metrics.answerSent(answer.header.command, answer.flag)
@@ -276,7 +264,8 @@ public struct GBT32960Session: ProtocolSession {
         }
     }
 
-    /// The answer's data unit the machine names, from the request's bytes or its stored time.
+    /// The answer's data unit the machine names (GB/T 32960.3 6.3.2: the request's time, the server's time
+    /// or nothing), from the request's bytes or a stored frame's time.
     private static func unit(
         _ data: GBT32960SessionStateMachine.AnswerData, of header: GBT32960FrameHeader, from source: UnitSource
     ) -> AnswerUnit {
@@ -285,19 +274,8 @@ public struct GBT32960Session: ProtocolSession {
         case (.serverTime, _): return .serverTime
         case (.requestTime, .time(let time)): return .time(time)
         case (.requestTime, .frame(let bytes)):
-            return header.dataLength >= 6 ? .time(PackedTime(frame: bytes)) : .empty
-        case (.echoWithServerTime, .frame(let bytes)):
-            let unit = dataUnit(of: header, in: bytes)
-            return .serverTimeThen(unit.count > 6 ? Array(unit[6...]) : [])
-        case (.echoWithServerTime, _): return .serverTime
-        case (.echo, .frame(let bytes)): return .bytes(dataUnit(of: header, in: bytes))
-        case (.requestTime, .none), (.echo, _): return .empty
-        }
-    }
-
-    private static func dataUnit(of header: GBT32960FrameHeader, in bytes: ByteBuffer) -> [UInt8] {
-        bytes.withUnsafeReadableBytes {
-            Array($0[GBT32960Format.headerSize..<(GBT32960Format.headerSize + header.dataLength)])
+            return header.dataLength >= GBT32960Format.timeSize ? .time(PackedTime(frame: bytes)) : .empty
+        case (.requestTime, .none): return .empty
         }
     }
 }

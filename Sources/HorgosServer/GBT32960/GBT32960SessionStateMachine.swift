@@ -26,6 +26,12 @@ public enum GBT32960Peer: Sendable, Hashable {
 ///   awaitingLogin --0x01 (vehicle) / 0x05 (platform)--> loggedIn --0x04 / 0x06--> awaitingLogin
 ///   any state: 0x08 time calibration answered; `maxErrors` error answers in a row -> close
 /// ```
+///
+/// Answers follow GB/T 32960.3-2016 section 6.3.2 (`GBT32960AnswerData`): the request's time, the
+/// rest of its data unit dropped; an empty data unit for a heartbeat; the server's time for a time
+/// calibration. A logout must carry the serial of the login it ends (Tables 20 and 22: "登出流水号
+/// 与当次登入流水号一致"); one that does not is answered 0x02 (`logout_serial_mismatch`) and the
+/// login stays. Serials outside 1–65531 are refused by the decoder (`bad_serial`).
 public struct GBT32960SessionStateMachine: Sendable {
     public enum State: Sendable, Hashable {
         case awaitingLogin
@@ -36,19 +42,8 @@ public struct GBT32960SessionStateMachine: Sendable {
         case closed
     }
 
-    /// What the answer's data unit holds.
-    public enum AnswerData: Sendable, Hashable {
-        /// Nothing.
-        case empty
-        /// The request's collection time (its first six bytes).
-        case requestTime
-        /// The server's current time.
-        case serverTime
-        /// The request's data unit with its time replaced by the server's (login answers).
-        case echoWithServerTime
-        /// The request's data unit unchanged (logout answers).
-        case echo
-    }
+    /// What the answer's data unit holds (HorgosGBT32960's rule, section 6.3.2 of the standard).
+    public typealias AnswerData = GBT32960AnswerData
 
     public enum Action: Sendable, Hashable {
         case none
@@ -68,14 +63,24 @@ public struct GBT32960SessionStateMachine: Sendable {
     public let maxErrors: Int
     public private(set) var state: State = .awaitingLogin
     public private(set) var consecutiveErrors = 0
+    /// The serial of each VIN's login on this connection (a vehicle's own, or those a platform
+    /// forwarded), which its logout must repeat.
+    public private(set) var loginSerials: [VIN: UInt16] = [:]
+    /// The serial of the platform's login (0x05), which its logout (0x06) must repeat.
+    public private(set) var platformSerial: UInt16?
+    /// The serial of the vehicle login waiting for `vehicleLogin(_:duplicate:)`.
+    private var pendingSerial: UInt16?
 
     public init(peer: GBT32960Peer, maxErrors: Int) {
         self.peer = peer
         self.maxErrors = maxErrors
     }
 
-    /// A frame that decoded (`bodyError` nil) or whose data unit was refused by name.
-    public mutating func received(_ header: GBT32960FrameHeader, bodyError: GBT32960Error?) -> Action {
+    /// A frame that decoded (`bodyError` nil) or whose data unit was refused by name; `serial` is the
+    /// serial of a login or logout (`GBT32960FrameCheck.serial`).
+    public mutating func received(
+        _ header: GBT32960FrameHeader, bodyError: GBT32960Error?, serial: UInt16? = nil
+    ) -> Action {
         guard state != .closed else { return .none }
         if header.response != .command { return refuse("unexpected_answer", header, answer: false) }
         if let bodyError { return refuse(bodyError.name, header) }
@@ -86,37 +91,54 @@ public struct GBT32960SessionStateMachine: Sendable {
             if command == .platformLogin || command == .platformLogout { return refuse("role_mismatch", header) }
             guard let vin = header.vinField.vin else { return refuse("bad_vin", header) }
             guard isAllowed(vin) else { return refuse("vin_not_allowed", header) }
-            if command == .vehicleLogin { return .loginVehicle(vin) }
+            if command == .vehicleLogin {
+                pendingSerial = serial
+                return .loginVehicle(vin)
+            }
             guard case .vehicleLoggedIn(let current) = state, current == vin else {
                 return refuse("login_required", header)
             }
             switch command {
             case .realtime, .reissue: return .store(vin)
-            case .heartbeat: return succeed(.serverTime)
+            case .heartbeat: return succeed(.keepingTime(of: header))
             case .vehicleLogout:
+                guard loginSerials[vin] == serial else { return refuse("logout_serial_mismatch", header) }
+                loginSerials[vin] = nil
                 state = .awaitingLogin
-                return succeed(.echo)
+                return succeed(.keepingTime(of: header))
             default: return refuse("unexpected_command", header)
             }
         case .platform:
             switch command {
             case .platformLogin:
                 state = .platformLoggedIn
-                return succeed(.echoWithServerTime)
+                platformSerial = serial
+                return succeed(.keepingTime(of: header))
             case .platformLogout:
                 guard state == .platformLoggedIn else { return refuse("login_required", header) }
+                guard platformSerial == serial else { return refuse("logout_serial_mismatch", header) }
                 state = .awaitingLogin
-                return succeed(.echo)
+                platformSerial = nil
+                loginSerials = [:]
+                return succeed(.keepingTime(of: header))
             default: break
             }
             guard state == .platformLoggedIn else { return refuse("login_required", header) }
             switch command {
-            case .heartbeat: return succeed(.serverTime)
+            case .heartbeat: return succeed(.keepingTime(of: header))
             case .vehicleLogin, .vehicleLogout, .realtime, .reissue:
                 guard let vin = header.vinField.vin else { return refuse("bad_vin", header) }
-                if command == .vehicleLogin { return .loginVehicle(vin) }
-                if command == .vehicleLogout { return succeed(.echo) }
-                return .store(vin)
+                switch command {
+                case .vehicleLogin:
+                    pendingSerial = serial
+                    return .loginVehicle(vin)
+                case .vehicleLogout:
+                    guard let login = loginSerials[vin] else { return refuse("login_required", header) }
+                    guard login == serial else { return refuse("logout_serial_mismatch", header) }
+                    loginSerials[vin] = nil
+                    return succeed(.keepingTime(of: header))
+                default: return .store(vin)
+                }
             default: return refuse("unexpected_command", header)
             }
         }
@@ -124,12 +146,18 @@ public struct GBT32960SessionStateMachine: Sendable {
 
     /// The outcome of `.loginVehicle`: `duplicate` when the VIN has a live session elsewhere.
     public mutating func vehicleLogin(_ vin: VIN, duplicate: Bool) -> Action {
+        let serial = pendingSerial
+        pendingSerial = nil
         if duplicate {
             lastRefusal = "vin_duplicate"
-            return countError(.vinDuplicate, .echoWithServerTime)
+            return countError(.vinDuplicate, .requestTime)
         }
-        if case .platform = peer {} else { state = .vehicleLoggedIn(vin) }
-        return succeed(.echoWithServerTime)
+        if case .platform = peer {} else {
+            state = .vehicleLoggedIn(vin)
+            loginSerials = [:]
+        }
+        loginSerials[vin] = serial
+        return succeed(.requestTime)
     }
 
     /// A stored frame's commit: success, or error when storage did not keep it (outside the horizon).
@@ -185,7 +213,7 @@ public struct GBT32960SessionStateMachine: Sendable {
     private mutating func refuse(_ reason: String, _ header: GBT32960FrameHeader, answer: Bool = true) -> Action {
         lastRefusal = reason
         guard answer else { return garbage(.unknownResponseFlag(header.response.rawValue)) }
-        return countError(.error, header.dataLength >= 6 ? .requestTime : .empty)
+        return countError(.error, .keepingTime(of: header))
     }
 
     private mutating func countError(

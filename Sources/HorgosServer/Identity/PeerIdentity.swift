@@ -1,3 +1,4 @@
+import Crypto
 import HorgosPKI
 import HorgosWire
 import SwiftASN1
@@ -14,6 +15,9 @@ import X509
 /// - the extended key usage must include clientAuth (``PeerIdentityErrorCode/notForClientAuth``): a
 ///   leaf without any EKU, or with serverAuth only, is not a fleet client certificate.
 /// - subject C (ISO 3166-1 alpha-2) is the market for both; it must be present and two upper-case letters.
+/// - the key is ECDSA P-256 or P-384, or RSA of 2048 to 4096 bits, and the issuer signed it with ECDSA or
+///   RSA over SHA-256, SHA-384 or SHA-512 (``PeerIdentityErrorCode/refusedAlgorithm``: SHA-1, MD5, a
+///   short RSA key, P-521 or Ed25519; Proto/PROTOCOL.md section 1.2).
 /// This type does not verify signatures or validity dates: the TLS handshake did that.
 public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     /// What kind of client the certificate names.
@@ -49,6 +53,7 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
 
     /// Reads the identity from a parsed certificate.
     public init(certificate: Certificate) throws(PeerIdentityError) {
+        try Self.checkAlgorithms(certificate)
         let subject = certificate.subject
         self.subject = subject.description
         self.serialNumber = PeerIdentity.hex(certificate.serialNumber.bytes)
@@ -116,6 +121,46 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         self.name = vin
     }
 
+    /// The signature algorithms a fleet client certificate may be signed with.
+    static let acceptedSignatures: Set<Certificate.SignatureAlgorithm> = [
+        .ecdsaWithSHA256, .ecdsaWithSHA384, .ecdsaWithSHA512, .sha256WithRSAEncryption, .sha384WithRSAEncryption,
+        .sha512WithRSAEncryption,
+    ]
+
+    /// Refuses what Proto/PROTOCOL.md section 1.2 does not support. (A certificate whose key or
+    /// signature swift-certificates cannot read at all, such as RSA-1024 or MD5, never gets here: it is
+    /// `malformedCertificate`, the same ERROR.)
+    static func checkAlgorithms(_ certificate: Certificate) throws(PeerIdentityError) {
+        guard acceptedSignatures.contains(certificate.signatureAlgorithm) else {
+            throw PeerIdentityError(
+                .refusedAlgorithm, "signed with \(certificate.signatureAlgorithm): SHA-256 or stronger is required")
+        }
+        let key = certificate.publicKey
+        if P256.Signing.PublicKey(key) != nil || P384.Signing.PublicKey(key) != nil { return }
+        let other = P521.Signing.PublicKey(key) != nil || Curve25519.Signing.PublicKey(key) != nil
+        guard !other, let bits = rsaModulusBits(key), (2048...4096).contains(bits) else {
+            throw PeerIdentityError(
+                .refusedAlgorithm, "key \(key): ECDSA P-256, P-384 or RSA of 2048 to 4096 bits is required")
+        }
+    }
+
+    /// The modulus size of an RSA key: its key bits are an RSAPublicKey (RFC 8017 A.1.1); nil when
+    /// they are not.
+    static func rsaModulusBits(_ key: Certificate.PublicKey) -> Int? {
+        do {
+            let node = try DER.parse(key.subjectPublicKeyInfoBytes)
+            return try DER.sequence(node, identifier: .sequence) { fields -> Int in
+                var modulus = try ArraySlice<UInt8>(derEncoded: &fields)
+                _ = try ArraySlice<UInt8>(derEncoded: &fields)  // the public exponent
+                while modulus.first == 0 { modulus = modulus.dropFirst() }
+                guard let top = modulus.first else { return 0 }
+                return modulus.count * 8 - top.leadingZeroBitCount
+            }
+        } catch {
+            return nil
+        }
+    }
+
     /// Reads the identity from certificate DER bytes (what NIO-SSL hands over after the handshake).
     public init(derEncoded bytes: [UInt8]) throws(PeerIdentityError) {
         let certificate: Certificate
@@ -180,4 +225,6 @@ public enum PeerIdentityErrorCode: String, Hashable, Sendable {
     case notForClientAuth
     /// The `urn:vin:` SAN and the CN are both VINs, and differ.
     case vinMismatch
+    /// The key or the signature algorithm is not one the fleet accepts (SHA-1, RSA under 2048 bits, ...).
+    case refusedAlgorithm
 }

@@ -32,7 +32,7 @@ final class RegionApplier {
         self.engine = RegionEngine(region: writer.region, configuration: configuration)
         self.backoffMs = configuration.retryDelayMs
         if !recovered.isEmpty {
-            writer.unappliedBytes.add(recovered.reduce(0) { $0 + $1.entryBytes }, ordering: .relaxed)
+            writer.deliver(recovered, toInbox: false)
             append(recovered)
         }
         nextDurabilityNs = StoreClock.monotonicNs() + UInt64(configuration.durabilityIntervalMs) * 1_000_000
@@ -62,15 +62,14 @@ final class RegionApplier {
             return taken
         }
         append(delivered)
-        publishLag(nowNs: nowNs)
+        writer.updateStatistics { $0.lastProgressNs = nowNs }
         if nowNs < retryAtNs { return retryAtNs }
         if !engine.isOpen && !open() { return retryAtNs }
-        if WriterTestHooks.appliersPaused.load(ordering: .relaxed) { return nowNs + 20_000_000 }
+        if writer.journal.appliersPaused.load(ordering: .relaxed) { return nowNs + 20_000_000 }
         if hasPending {
             let due = pending[head].durableNs + UInt64(max(0, configuration.applyIntervalMs)) * 1_000_000
             if stopping || nowNs >= due || pendingRows >= configuration.commitMaxRows {
                 let applied = applyPending()
-                publishLag(nowNs: nowNs)
                 if !applied { return retryAtNs }
             } else {
                 return min(due, nowNs + 1_000_000_000)
@@ -83,6 +82,7 @@ final class RegionApplier {
         }
         if !requested { seenCheckpointRequest = false }
         do { try engine.maintain(nowMs: configuration.clock()) } catch { fail(error, nowNs: nowNs) }
+        if engine.erasuresAwaitScrub { engine.scrubErasedFiles() }
         return hasPending ? nowNs : nowNs + 1_000_000_000
     }
 
@@ -117,12 +117,12 @@ final class RegionApplier {
     /// Applies everything pending in transactions of up to `commitMaxRows` rows. False on a fault.
     private func applyPending() -> Bool {
         while hasPending {
-            let started = StoreClock.monotonicNs()
             var index = head
             var rows = 0
             var lastLSN = appliedLSN
             var total = CommitOutcome()
             var events = 0
+            var erased: [(lsn: UInt64, live: Bool)] = []
             do {
                 try engine.begin()
                 while index < pending.count && rows < configuration.commitMaxRows {
@@ -130,6 +130,7 @@ final class RegionApplier {
                     index += 1
                     guard entry.lsn > appliedLSN, let kind = JournalEntryKind(rawValue: entry.kind) else { continue }
                     let outcome = try engine.apply(kind, payload: entry.payload, arrivalMs: entry.arrivalMs)
+                    if kind == .erase { erased.append((entry.lsn, entry.durableNs != 0)) }
                     if kind == .event { events += outcome.stored } else { total.stored += outcome.stored }
                     total.duplicates += outcome.duplicates
                     total.rejected += outcome.rejected
@@ -147,6 +148,7 @@ final class RegionApplier {
                 bytes += entry.entryBytes
                 doneRows += Self.rows(entry)
             }
+            let done = index - head
             head = index
             pendingRows -= doneRows
             if head == pending.count {
@@ -158,10 +160,11 @@ final class RegionApplier {
             }
             appliedLSN = max(appliedLSN, lastLSN)
             backoffMs = configuration.retryDelayMs
-            writer.unappliedBytes.subtract(bytes, ordering: .relaxed)
             let finished = StoreClock.monotonicNs()
-            let applied = appliedLSN
-            writer.updateStatistics { s in
+            writer.recordApplied(
+                entries: done, bytes: bytes, appliedLSN: appliedLSN,
+                nextArrivalMs: hasPending ? pending[head].arrivalMs : nil
+            ) { s in
                 s.recordsStored += total.stored
                 s.recordsDuplicate += total.duplicates
                 s.recordsRejected += total.rejected
@@ -169,9 +172,15 @@ final class RegionApplier {
                 s.commits += 1
                 s.lastProgressNs = finished
                 s.lastCommitNs = finished
-                s.appliedLSN = applied
             }
-            _ = started
+            if !erased.isEmpty {
+                // Recovered entries carry durableNs 0: nobody waits for a replayed tombstone.
+                for (report, tombstone) in zip(engine.finishErasures(nowMs: configuration.clock()), erased) {
+                    var report = report
+                    report.lsn = tombstone.lsn
+                    writer.erasureApplied(report, live: tombstone.live)
+                }
+            }
             writer.setState(.ok)
             writer.journal.wake()
             do {
@@ -211,17 +220,6 @@ final class RegionApplier {
         if covered > writer.durableLSN.load(ordering: .relaxed) {
             writer.durableLSN.store(covered, ordering: .releasing)
             writer.updateStatistics { $0.durableLSN = covered }
-        }
-    }
-
-    /// Publishes the apply lag for /status and metrics.
-    private func publishLag(nowNs: UInt64) {
-        let count = pending.count - head
-        let oldest = hasPending ? pending[head].arrivalMs : nil
-        writer.updateStatistics { s in
-            s.lastProgressNs = nowNs
-            s.unappliedEntries = count
-            s.oldestUnappliedArrivalMs = oldest
         }
     }
 

@@ -86,6 +86,9 @@ final class Journal: @unchecked Sendable {
     let diskBytes = Atomic<Int>(0)
     /// Set when appliers should make their shards durable soon (a segment rolled, or the journal is full).
     let checkpointRequested = Atomic<Bool>(false)
+    /// Tests only: while set, this store's appliers apply nothing (they keep turning). Per store, not per
+    /// process: the suites of one test process run side by side, each with its own store.
+    let appliersPaused = Atomic<Bool>(false)
     private var nextLSN: UInt64
     /// The regions, set once before `start()`.
     private(set) var regions: [Region: RegionWriter] = [:]
@@ -133,6 +136,13 @@ final class Journal: @unchecked Sendable {
                 lastLSN = segment.lastLSN.load(ordering: .relaxed)
             } else if lastLSN == 0 {
                 lastLSN = first &- 1
+            }
+            if isLast && segment.lastLSN.load(ordering: .relaxed) < segment.firstLSN {
+                // The last segment holds no entry (a start that wrote nothing): the new active segment starts at
+                // the same LSN, so it has the same file name. Keeping this one would put two segments on one
+                // path, and retiring the empty one would unlink the live one under the writer.
+                unlink(path)
+                continue
             }
             total += segment.size.load(ordering: .relaxed)
             live.append(segment)

@@ -4,7 +4,7 @@ import HorgosWire
 ///
 /// The byte is stored in every entry (offset 12). Adding a kind is one case here, its shape check in
 /// `JournalEntryKind.rows(_:)`, its time-horizon rule in `rejected(_:horizon:arrivalMs:)` and its row
-/// writer in `RegionEngine.apply(_:payload:arrivalMs:)`.
+/// writer in `RegionEngine.apply(_:payload:arrivalMs:)`. Kinds 5 and up are free (issue 21 takes the next).
 public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
     /// A native TELEMETRY payload (Proto/): VIN, base time, fixed-size records.
     case telemetry = 1
@@ -12,6 +12,11 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
     case event = 2
     /// A GB/T 32960 realtime or reissue frame as a `GBT32960Entry` (time base + the whole frame).
     case gbt32960 = 3
+    /// An erasure tombstone: the payload is one VIN (17 ASCII bytes), and applying it deletes every row
+    /// of that vehicle in the region (`RegionEngine.applyErase`). Entries before it in LSN order are
+    /// erased with it, entries after it are stored as usual; a replay applies them in the same order, so
+    /// erased rows never come back. The reason and the operator are in the audit log, not here.
+    case erase = 4
 
     /// The rows a well-formed payload of this kind holds (records, or 1 for an event); nil when its
     /// lengths do not add up.
@@ -20,6 +25,7 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
         case .telemetry: PayloadShape.telemetryRecords(payload)
         case .event: PayloadShape.isEvent(payload) ? 1 : nil
         case .gbt32960: GBT32960Entry.hasShape(payload) ? 1 : nil
+        case .erase: payload.count == VIN.length && VIN(bytes: payload) != nil ? 1 : nil
         }
     }
 
@@ -48,6 +54,8 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
             // An entry that does not decode is rejected too (the applier skips it the same way).
             guard let time = GBT32960Entry.decode(payload)?.timestampMs else { return 1 }
             return horizon.contains(time, nowMs: arrivalMs) ? 0 : 1
+        case .erase:
+            return 0
         }
     }
 }
@@ -62,7 +70,7 @@ public enum JournalEntryKind: UInt8, Sendable, Hashable, CaseIterable {
 /// offset size  field
 ///  0      4    entry length E in bytes, from offset 0 to the end of the CRC (E >= 32)
 ///  4      8    LSN (log sequence number; +1 per entry across all segments, first 1)
-/// 12      1    kind (JournalEntryKind: 1 TELEMETRY, 2 EVENT, 3 GB/T 32960)
+/// 12      1    kind (JournalEntryKind: 1 TELEMETRY, 2 EVENT, 3 GB/T 32960, 4 ERASE)
 /// 13      1    flags (0; readers must refuse other values)
 /// 14      2    region, ISO 3166-1 alpha-2 ASCII ("AE")
 /// 16      8    arrival time, ms since the epoch (UTC, server clock): the time-horizon rule's "now"

@@ -1,3 +1,4 @@
+import CSQLite
 import HorgosWire
 
 /// Read-only queries on one region's files, for `horgosctl` and the admin endpoint.
@@ -177,9 +178,12 @@ public struct ShardReader: Sendable {
         return points
     }
 
-    /// A read-only connection with memory-mapped reads (no copy per page from the OS cache).
+    /// A read-only connection with memory-mapped reads (no copy per page from the OS cache). It waits up
+    /// to 2 s for a lock: the writer's TRUNCATE checkpoints (after an erasure, or a WAL grown too large)
+    /// hold new readers back for a moment.
     static func openReadOnly(_ path: String) throws(StoreError) -> SQLiteConnection {
         let db = try SQLiteConnection(path: path, readOnly: true)
+        sqlite3_busy_timeout(db.handle, 2000)
         try db.exec("PRAGMA mmap_size=268435456")
         return db
     }
@@ -233,5 +237,26 @@ extension TrackPoint {
             maxAlarmLevel: value(11, NA.u8), status: UInt16(truncatingIfNeeded: s.int64(12)),
             auxBatteryCv: value(13, NA.u16), alarmFlags: UInt32(truncatingIfNeeded: s.int64(14)),
             remainingRangeKm: value(15, NA.u16))
+    }
+}
+
+extension ShardReader {
+    /// Whether the region holds anything of `vin`: a registry row, or a row in a day file's `vehicles`
+    /// table (each day file is opened read-only; a vehicle the registry lost after a crash is found too).
+    public func holds(_ vin: VIN) throws(StoreError) -> Bool {
+        let registryPath = "\(directory)/\(StoreFiles.registryFileName)"
+        if StoreFiles.exists(registryPath) {
+            let db = try openRegistry()
+            let find = try db.prepare("SELECT 1 FROM vehicles WHERE vin = ?1")
+            find.bind(1, vin.description)
+            if try find.step() { return true }
+        }
+        for day in partitionDays() {
+            let db = try Self.openReadOnly("\(directory)/\(day.partitionFileName)")
+            let find = try db.prepare("SELECT 1 FROM vehicles WHERE vin = ?1")
+            find.bind(1, vin.description)
+            if try find.step() { return true }
+        }
+        return false
     }
 }

@@ -120,6 +120,16 @@ final class SQLiteConnection {
     }
 }
 
+extension SQLiteConnection {
+    /// A TRUNCATE checkpoint that reports whether it completed: every WAL frame copied into the database
+    /// and the WAL file truncated to zero bytes (false when a reader kept it from finishing).
+    func checkpointTruncated() -> Bool {
+        var log: Int32 = 0
+        var done: Int32 = 0
+        return sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) == SQLITE_OK
+    }
+}
+
 /// A prepared statement; reused across transactions (prepared PERSISTENT) and reset after each use.
 final class SQLiteStatement {
     let handle: OpaquePointer
@@ -181,4 +191,16 @@ final class SQLiteStatement {
         guard let pointer = sqlite3_column_text(handle, column) else { return "" }
         return String(cString: pointer)
     }
+    /// Columns of the statement's result.
+    var columnCount: Int32 { sqlite3_column_count(handle) }
+    /// The name of result column `column`.
+    func columnName(_ column: Int32) -> String { String(cString: sqlite3_column_name(handle, column)) }
+    /// The bytes of a BLOB (or TEXT) column, copied.
+    func blob(_ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(handle, column))
+        guard count > 0, let pointer = sqlite3_column_blob(handle, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+    /// True when column `column` of the current row holds a BLOB.
+    func isBlob(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_BLOB }
 }

@@ -2,7 +2,10 @@ import HorgosGBT32960
 import HorgosWire
 
 /// How a GB/T 32960 report fills Horgos's own record (the `telemetry` columns and the registry's
-/// latest state); Proto/GBT32960.md section 7 is the table.
+/// latest state); Proto/GBT32960.md section 7 is the table. The block views have already turned
+/// markers and values outside the standard's ranges into nil; a value inside the standard's range
+/// but outside the native column's (a 150 °C probe, native −40..125) is not available too. No value
+/// is clamped or wrapped.
 enum GBT32960Mapping {
     /// The native record of `report`; what GB/T lacks (heading, 12 V battery, range) is "not available".
     static func record(_ report: GBT32960RealtimeReport) -> TelemetryRecord {
@@ -35,7 +38,8 @@ enum GBT32960Mapping {
             speedDkmh: vehicle?.speedDkmh.flatMap { $0 <= 5_000 ? $0 : nil } ?? NA.u16,
             headingCdeg: NA.u16,
             packVoltageDv: vehicle?.totalVoltageDv.flatMap { $0 <= 15_000 ? $0 : nil } ?? NA.u16,
-            packCurrentDa: vehicle?.totalCurrentDa.map { Int16(clamping: $0) } ?? NA.current,
+            // ±1000 A (2025: ±3000 A) always fits; a value that did not would be not available, never clamped.
+            packCurrentDa: vehicle?.totalCurrentDa.flatMap { Int16(exactly: $0) } ?? NA.current,
             soc: vehicle?.soc.flatMap { $0 <= 100 ? $0 : nil } ?? NA.u8,
             maxCellTemp: temperature(extremes?.maxTemperature ?? probes.max),
             minCellTemp: temperature(extremes?.minTemperature ?? probes.min),
@@ -70,12 +74,12 @@ enum GBT32960Mapping {
         return (low, high)
     }
 
-    /// GB/T gear nibble (0 neutral, 1–6 forward gears, 13 reverse, 14 drive, 15 park) to the
-    /// native gear field (0 unknown, 1 P, 2 R, 3 N, 4 D).
+    /// GB/T gear nibble (Annex A, Table A.1: 0 neutral, 1–12 forward gears, 13 reverse, 14 drive,
+    /// 15 park) to the native gear field (0 unknown, 1 P, 2 R, 3 N, 4 D).
     static func nativeGear(_ gear: UInt8) -> UInt8 {
         switch gear & 0x0F {
         case 0: 3
-        case 1...6, 14: 4
+        case 1...12, 14: 4
         case 13: 2
         case 15: 1
         default: 0

@@ -24,6 +24,7 @@ final class GBT32960Tables {
             fuel_cell_probes BLOB, h2_max_temp_dc INTEGER, h2_max_concentration INTEGER,
             h2_max_pressure INTEGER, fuel_cell_dcdc_state INTEGER,
             alarm_level_raw INTEGER, fault_count INTEGER NOT NULL, custom_blocks INTEGER NOT NULL,
+            brake_on INTEGER,
             PRIMARY KEY(vehicle_id, ts)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS gbt_motors(
             vehicle_id INTEGER NOT NULL, ts INTEGER NOT NULL, number INTEGER NOT NULL, state INTEGER,
@@ -58,14 +59,22 @@ final class GBT32960Tables {
     let insertProbes: SQLiteStatement
     let insertFault: SQLiteStatement
     let insert2025: SQLiteStatement
+    /// The region's position rounding (`RegionStorePolicy.positionStep`), for the 2025 positions.
+    let positionStep: Int64
 
-    init(_ db: SQLiteConnection) throws(StoreError) {
+    init(_ db: SQLiteConnection, positionStep: Int64) throws(StoreError) {
+        self.positionStep = positionStep
         try db.exec(Self.ddl)
+        // `brake_on` came after the first day files: one written before it gets the column (NULL in
+        // its old rows) the first time it is opened for writing.
+        if try db.scalar("SELECT count(*) FROM pragma_table_info('gbt_samples') WHERE name = 'brake_on'") == 0 {
+            try db.exec("ALTER TABLE gbt_samples ADD COLUMN brake_on INTEGER")
+        }
         insertSample = try db.prepare(
             """
             INSERT OR IGNORE INTO gbt_samples VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
               ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34,
-              ?35, ?36, ?37)
+              ?35, ?36, ?37, ?38)
             """)
         insertMotor = try db.prepare(
             "INSERT OR IGNORE INTO gbt_motors VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
@@ -126,6 +135,7 @@ final class GBT32960Tables {
         if let a { for source in Self.faultSources { faults += a.faults(source).count } }
         s.bind(36, faults)
         s.bind(37, r.customBlocks)
+        s.bind(38, v?.brakeOn.map { $0 ? 1 : 0 })
         try s.run()
 
         if let motors = r.driveMotors {
@@ -171,8 +181,8 @@ final class GBT32960Tables {
         s.bind(2, ts)
         let p = r.position
         s.bind(3, p?.coordinateSystem)
-        s.bind(4, p?.latitudeE7)
-        s.bind(5, p?.longitudeE7)
+        s.bind(4, p?.latitudeE7.map { RegionStorePolicy.coarsen(Int64($0), step: positionStep) })
+        s.bind(5, p?.longitudeE7.map { RegionStorePolicy.coarsen(Int64($0), step: positionStep) })
         s.bind(6, Int64(signature.algorithm))
         s.bind(7, signature.r.count + signature.s.count)
         if let levelled = r.alarms?.levelledAlarms { s.bindStatic(8, blob: levelled.rawBytes) } else { s.bindNull(8) }
@@ -221,7 +231,7 @@ extension Partition {
     /// This partition's GB/T 32960 tables, created on first use.
     func gbt32960Tables() throws(StoreError) -> GBT32960Tables {
         if let tables = gbt32960 { return tables }
-        let tables = try GBT32960Tables(db)
+        let tables = try GBT32960Tables(db, positionStep: positionStep)
         gbt32960 = tables
         return tables
     }

@@ -20,15 +20,22 @@ final class Partition {
     var gbt32960: GBT32960Tables?
     /// Monotonic ns of the last transaction that wrote here (idle partitions are closed).
     var lastUsedNs: UInt64 = StoreClock.monotonicNs()
+    /// Stored latitudes and longitudes are rounded to multiples of this (1e-7 degrees; 1: as received),
+    /// the region's `RegionStorePolicy.positionStep`.
+    let positionStep: Int64
 
     init(day: UTCDay, path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
         self.day = day
+        positionStep = configuration.regionPolicies[region]?.positionStep ?? 1
         db = try SQLiteConnection(path: path, readOnly: false)
         // synchronous=NORMAL: durability comes from the journal (the shards are rebuilt from it).
         try db.configureForWriting(
             durability: .process, cacheKiB: configuration.cacheKiB,
             busyTimeoutMs: configuration.busyTimeoutMs)
         try db.exec("PRAGMA journal_size_limit=\(configuration.walTruncateBytes)")
+        // Deleted content is overwritten with zeros (an erasure by VIN must leave no bytes of the vehicle
+        // behind); rows are only ever appended otherwise, so this costs nothing on the ingest path.
+        try db.exec("PRAGMA secure_delete=ON")
         db.takeOverCheckpoints()
         try StoreSchema.prepare(
             db, kind: .telemetry, region: region, range: (day.startMs, day.endMs), createdBy: configuration.createdBy)
@@ -89,9 +96,10 @@ final class Partition {
         s.bind(1, vehicleID)
         s.bind(2, timestampMs)
         let lat = r.latitudeE7
-        if lat == NA.coordinate { s.bindNull(3) } else { s.bind(3, Int64(lat)) }
+        let step = positionStep
+        if lat == NA.coordinate { s.bindNull(3) } else { s.bind(3, RegionStorePolicy.coarsen(Int64(lat), step: step)) }
         let lon = r.longitudeE7
-        if lon == NA.coordinate { s.bindNull(4) } else { s.bind(4, Int64(lon)) }
+        if lon == NA.coordinate { s.bindNull(4) } else { s.bind(4, RegionStorePolicy.coarsen(Int64(lon), step: step)) }
         let odo = r.odometerHm
         if odo == NA.u32 { s.bindNull(5) } else { s.bind(5, Int64(odo)) }
         let speed = r.speedDkmh

@@ -11,12 +11,14 @@ final class RegionEngine {
     let configuration: StoreConfiguration
     let directory: String
     private(set) var registry: RegistryDatabase?
-    private var partitions: [Int64: Partition] = [:]
-    private var vehicleIndex: [VIN: Int] = [:]
-    private var indexByID: [Int64: Int] = [:]
+    var partitions: [Int64: Partition] = [:]  // internal: RegionEngine+Erase.swift
+    var vehicleIndex: [VIN: Int] = [:]  // internal: RegionEngine+Erase.swift
+    var indexByID: [Int64: Int] = [:]  // internal: RegionEngine+Erase.swift
     var entries: [VehicleEntry] = []  // internal: RegionEngine+GBT32960.swift
-    private var touched: [Int] = []
-    private var nextVehicleID: Int64 = 1
+    var touched: [Int] = []  // internal: RegionEngine+Erase.swift
+    var nextVehicleID: Int64 = 1  // internal: RegionEngine+Erase.swift
+    /// Erasures of the running transaction and the files they touched (RegionEngine+Erase.swift).
+    var erasures = ErasureState()
     private var lastMaintenanceMs: Int64 = Int64.min
     /// Effect of the running transaction, for the statistics.
     var txRows = 0  // internal: RegionEngine+GBT32960.swift
@@ -75,6 +77,7 @@ final class RegionEngine {
         touched.removeAll(keepingCapacity: true)
         nextVehicleID = 1
         txRows = 0
+        erasures = ErasureState()
     }
 
     private func addEntry(id: Int64, vin: VIN) {
@@ -85,7 +88,7 @@ final class RegionEngine {
         nextVehicleID = max(nextVehicleID, id + 1)
     }
 
-    private func isWithinHorizon(_ day: UTCDay, nowMs: Int64) -> Bool {
+    func isWithinHorizon(_ day: UTCDay, nowMs: Int64) -> Bool {
         day.endMs > nowMs - configuration.horizon.pastMs && day.startMs <= nowMs + configuration.horizon.futureMs
     }
 
@@ -156,6 +159,7 @@ final class RegionEngine {
         case .telemetry: try applyTelemetry(payload, nowMs: arrivalMs)
         case .event: try applyEvent(payload, nowMs: arrivalMs)
         case .gbt32960: try applyGBT32960(payload, nowMs: arrivalMs)
+        case .erase: try applyErase(payload, nowMs: arrivalMs)
         }
     }
 
@@ -378,13 +382,12 @@ final class RegionEngine {
 
     /// Deletes partition files whose whole day is older than the retention period.
     private func removeExpiredPartitions(nowMs: Int64) throws(StoreError) {
-        for day in ShardStore.expiredPartitionDays(
-            in: directory, retentionDays: configuration.retentionDays, nowMs: nowMs)
-        {
+        let retentionDays = configuration.retentionDays(for: region)
+        for day in ShardStore.expiredPartitionDays(in: directory, retentionDays: retentionDays, nowMs: nowMs) {
             partitions[day.dayNumber] = nil
             try StoreFiles.deleteDatabase("\(directory)/\(day.partitionFileName)")
             configuration.log(
-                .info, "\(region): retention removed partition \(day) (older than \(configuration.retentionDays) days)")
+                .info, "\(region): retention removed partition \(day) (older than \(retentionDays) days)")
         }
     }
 

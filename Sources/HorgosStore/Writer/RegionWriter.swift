@@ -50,13 +50,30 @@ public struct RegionWriterStatistics: Sendable, Hashable {
     public var appliedLSN: UInt64 = 0
     /// The LSN up to which the region's shards are checkpointed and fsynced.
     public var durableLSN: UInt64 = 0
-    /// Entries acknowledged and not yet applied.
+    /// Entries acknowledged and not yet applied: counted up when the journal delivers a durable round
+    /// and down in the same update that moves `appliedLSN`, so the two never disagree.
     public var unappliedEntries = 0
+    /// Journal bytes of those entries (the backpressure figure, as of this snapshot).
+    public var unappliedBytes = 0
+    /// Entries handed to the region's applier since start (durable rounds, and entries found in the journal
+    /// at start) and, of them, those it has taken off (applied, or skipped as applied before): always
+    /// `appliedEntries + unappliedEntries == deliveredEntries` in one snapshot.
+    public var deliveredEntries = 0
+    public var appliedEntries = 0
     /// Arrival time (ms since the epoch) of the oldest unapplied entry, nil when none: apply lag in
     /// seconds is now minus this.
     public var oldestUnappliedArrivalMs: Int64?
     /// Damaged files moved aside (`*.quarantined-<ms>`) since start.
     public var quarantinedFiles = 0
+    /// Erasure tombstones applied since start (submitted here or replayed from the journal).
+    public var erasures = 0
+}
+
+/// One region's health and counters read together, under one lock: a status is a snapshot, so the
+/// applied LSN, the apply lag, the counters and the state in it all describe the same moment.
+public struct RegionWriterSnapshot: Sendable, Hashable {
+    public var state: RegionWriterState
+    public var statistics: RegionWriterStatistics
 }
 
 /// One region of the store: where its frames are submitted (into the shared journal), its unapplied
@@ -72,11 +89,16 @@ public final class RegionWriter: Sendable {
     let journal: Journal
     /// Entries delivered by the journal, taken by the applier.
     let inbox = Mutex<[JournalEntry]>([])
+    /// The hot path's copy of `RegionWriterStatistics.unappliedBytes` (journal admission reads it per frame).
     let unappliedBytes = Atomic<Int>(0)
     /// See `RegionWriterStatistics.durableLSN`; read by journal retention.
     let durableLSN: Atomic<UInt64>
-    private let stats = Mutex(RegionWriterStatistics())
-    private let status = Mutex(RegionWriterState.starting)
+    /// State and counters: one lock, so every reader gets one consistent snapshot. Lock order: this, then
+    /// `inbox` (never the other way round).
+    private let record = Mutex(RegionWriterSnapshot(state: .starting, statistics: RegionWriterStatistics()))
+    /// What waits for each erasure submitted here and not yet applied, in submission order, which is
+    /// the order of their LSNs and so the order the applier applies them in.
+    private let eraseWaiters = Mutex<[@Sendable (EraseReport) -> Void]>([])
 
     init(region: Region, configuration: StoreConfiguration, journal: Journal) {
         self.region = region
@@ -84,9 +106,9 @@ public final class RegionWriter: Sendable {
         self.journal = journal
         let durable = journal.durableAtStart.lsns[region] ?? 0
         durableLSN = Atomic(durable)
-        stats.withLock {
-            $0.lastProgressNs = StoreClock.monotonicNs()
-            $0.durableLSN = durable
+        record.withLock {
+            $0.statistics.lastProgressNs = StoreClock.monotonicNs()
+            $0.statistics.durableLSN = durable
         }
     }
 
@@ -94,9 +116,11 @@ public final class RegionWriter: Sendable {
     /// watermarks compare against this).
     public var queuedBytes: Int { unappliedBytes.load(ordering: .relaxed) }
     /// Current health.
-    public var state: RegionWriterState { status.withLock { $0 } }
+    public var state: RegionWriterState { record.withLock { $0.state } }
     /// A snapshot of the counters.
-    public var statistics: RegionWriterStatistics { stats.withLock { $0 } }
+    public var statistics: RegionWriterStatistics { record.withLock { $0.statistics } }
+    /// State and counters of one moment (what `/status` and `/metrics` show).
+    public var snapshot: RegionWriterSnapshot { record.withLock { $0 } }
 
     /// Queues a TELEMETRY payload (validated by the caller with `TelemetryBatchView`).
     public func submitTelemetry(
@@ -118,6 +142,42 @@ public final class RegionWriter: Sendable {
         _ entry: some FrameBytes, completion: @escaping @Sendable (CommitOutcome) -> Void
     ) throws(StoreError) {
         try submit(.gbt32960, entry, completion: completion)
+    }
+
+    /// Queues an erasure of `vin` (journal entry kind 4, a tombstone at the next LSN): once applied,
+    /// no row of the vehicle that arrived before it remains in the region's files, and frames that
+    /// arrive after it are stored as usual. `durable` runs (on the journal thread) once the tombstone
+    /// is durable: from then on a crash cannot undo it (a replay applies it again). `applied` runs (on
+    /// the applier's thread) once it is applied and committed, with what was removed per file. A region
+    /// that does not hold the vehicle reports no files.
+    public func submitErase(
+        _ vin: VIN, durable: @escaping @Sendable () -> Void = {},
+        applied: @escaping @Sendable (EraseReport) -> Void
+    ) throws(StoreError) {
+        let payload = Array(vin.description.utf8)
+        try eraseWaiters.withLock { (waiters) throws(StoreError) in
+            // Appended and submitted under one lock: the waiters' order is the tombstones' LSN order.
+            waiters.append(applied)
+            do throws(StoreError) {
+                try submit(.erase, payload) { _ in durable() }
+            } catch {
+                waiters.removeLast()
+                throw error
+            }
+        }
+    }
+
+    /// Called by the applier after a committed transaction applied an erasure tombstone; `live` is
+    /// false for one replayed from the journal at start (nobody waits for it).
+    func erasureApplied(_ report: EraseReport, live: Bool) {
+        updateStatistics { $0.erasures += 1 }
+        configuration.log(
+            .info,
+            "\(region): erased vehicle \(report.vin) at LSN \(report.lsn)\(live ? "" : " (replayed from the journal)"): "
+                + "\(report.telemetryRows) telemetry rows, \(report.totalRows) rows in \(report.files.count) files")
+        guard live else { return }
+        let waiter = eraseWaiters.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        waiter?(report)
     }
 
     /// Queues a payload of `kind` into the journal; `completion` runs (on the journal thread) once the
@@ -152,10 +212,39 @@ public final class RegionWriter: Sendable {
 
     // MARK: called by the journal and the applier
 
-    /// Called by the journal writer after a round was durable.
-    func deliver(_ entries: [JournalEntry]) {
-        unappliedBytes.add(entries.reduce(0) { $0 + $1.entryBytes }, ordering: .relaxed)
-        inbox.withLock { $0.append(contentsOf: entries) }
+    /// Called by the journal writer after a round was durable (and by the applier at start for the
+    /// entries found in the journal): they count as apply lag until `recordApplied` takes them off.
+    func deliver(_ entries: [JournalEntry], toInbox: Bool = true) {
+        guard let first = entries.first else { return }
+        let bytes = entries.reduce(0) { $0 + $1.entryBytes }
+        unappliedBytes.add(bytes, ordering: .relaxed)
+        record.withLock { r in
+            r.statistics.unappliedEntries += entries.count
+            r.statistics.deliveredEntries += entries.count
+            r.statistics.unappliedBytes += bytes
+            if r.statistics.oldestUnappliedArrivalMs == nil { r.statistics.oldestUnappliedArrivalMs = first.arrivalMs }
+            if toInbox { inbox.withLock { $0.append(contentsOf: entries) } }
+        }
+    }
+
+    /// Called by the applier after a commit: `entries` entries of `bytes` bytes are in the shards (or were
+    /// skipped as applied before), up to `appliedLSN`; `nextArrivalMs` is the arrival of the applier's next
+    /// pending entry (nil: none taken; the inbox is looked at). One update, so no snapshot shows the new
+    /// applied LSN with the old lag.
+    func recordApplied(
+        entries: Int, bytes: Int, appliedLSN: UInt64, nextArrivalMs: Int64?,
+        _ counters: (inout RegionWriterStatistics) -> Void
+    ) {
+        unappliedBytes.subtract(bytes, ordering: .relaxed)
+        record.withLock { r in
+            r.statistics.unappliedEntries -= entries
+            r.statistics.appliedEntries += entries
+            r.statistics.unappliedBytes -= bytes
+            r.statistics.appliedLSN = max(r.statistics.appliedLSN, appliedLSN)
+            r.statistics.oldestUnappliedArrivalMs =
+                r.statistics.unappliedEntries == 0 ? nil : nextArrivalMs ?? inbox.withLock { $0.first?.arrivalMs }
+            counters(&r.statistics)
+        }
     }
 
     func recordAcknowledged(_ count: Int, oldestSubmittedNs: UInt64, nowNs: UInt64) {
@@ -163,21 +252,21 @@ public final class RegionWriter: Sendable {
         let bucket =
             RegionWriterStatistics.commitLatencyBucketsUs.firstIndex { latencyUs <= $0 }
             ?? RegionWriterStatistics.commitLatencyBucketsUs.count
-        stats.withLock { s in
-            s.submissionsCommitted += count
-            s.commitLatencyCounts[bucket] += 1
-            s.commitLatencySumUs += latencyUs
+        record.withLock { r in
+            r.statistics.submissionsCommitted += count
+            r.statistics.commitLatencyCounts[bucket] += 1
+            r.statistics.commitLatencySumUs += latencyUs
         }
     }
 
     func updateStatistics(_ body: (inout RegionWriterStatistics) -> Void) {
-        stats.withLock { body(&$0) }
+        record.withLock { body(&$0.statistics) }
     }
 
     func setState(_ new: RegionWriterState) {
-        let old = status.withLock { state in
-            let old = state
-            state = new
+        let old = record.withLock { r in
+            let old = r.state
+            r.state = new
             return old
         }
         switch (old, new) {

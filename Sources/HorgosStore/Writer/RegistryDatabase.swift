@@ -10,8 +10,11 @@ final class RegistryDatabase {
     let updateAlarm: SQLiteStatement
     let activateDTC: SQLiteStatement
     let clearDTC: SQLiteStatement
+    /// The region's position rounding for the latest position (`RegionStorePolicy.positionStep`).
+    let positionStep: Int64
 
     init(path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
+        positionStep = configuration.regionPolicies[region]?.positionStep ?? 1
         db = try SQLiteConnection(path: path, readOnly: false)
         // The registry is a summary derived from the partitions (latest state, counters, active DTCs),
         // so its commits are not fsynced whatever `durability` says: acknowledged records and events
@@ -24,6 +27,9 @@ final class RegistryDatabase {
             durability: .process, cacheKiB: configuration.cacheKiB,
             busyTimeoutMs: configuration.busyTimeoutMs)
         try db.exec("PRAGMA journal_size_limit=\(configuration.walTruncateBytes)")
+        // Freed content is zeroed: a vehicle row rewritten by an update or deleted by an erasure leaves
+        // no copy of the old bytes in the file (Debian's SQLite has it on by default; others may not).
+        try db.exec("PRAGMA secure_delete=ON")
         db.takeOverCheckpoints()
         try StoreSchema.prepare(db, kind: .registry, region: region, range: nil, createdBy: configuration.createdBy)
         insertVehicle = try db.prepare("INSERT INTO vehicles(id, vin, last_received) VALUES (?1, ?2, ?3)")
@@ -81,6 +87,27 @@ final class RegistryDatabase {
         }
     }
 
+    /// Deletes `vin`'s row and its active DTCs inside the running transaction; returns the rows
+    /// removed per table (empty when the registry does not know the vehicle).
+    func erase(_ vin: VIN) throws(StoreError) -> [String: Int] {
+        let find = try db.prepare("SELECT id FROM vehicles WHERE vin = ?1")
+        find.bind(1, vin.description)
+        guard try find.step() else { return [:] }
+        let id = find.int64(0)
+        find.reset()
+        var removed: [String: Int] = [:]
+        for (table, sql) in [
+            ("active_dtcs", "DELETE FROM active_dtcs WHERE vehicle_id = ?1"),
+            ("vehicles", "DELETE FROM vehicles WHERE id = ?1"),
+        ] {
+            let delete = try db.prepare(sql)
+            delete.bind(1, id)
+            try delete.run()
+            if db.changes > 0 { removed[table] = Int(db.changes) }
+        }
+        return removed
+    }
+
     /// Writes the transaction's effect on one vehicle (inserting it if it is new in this transaction).
     func update(_ entry: VehicleEntry, nowMs: Int64) throws(StoreError) {
         typealias NA = TelemetryRecord.NotAvailable
@@ -93,8 +120,9 @@ final class RegistryDatabase {
         s.bind(6, entry.txRejected)
         if let r = entry.txLatest {
             s.bind(7, entry.txLatestTs)
-            s.bind(8, r.latitudeE7 == NA.coordinate ? nil : Int64(r.latitudeE7))
-            s.bind(9, r.longitudeE7 == NA.coordinate ? nil : Int64(r.longitudeE7))
+            let step = positionStep
+            s.bind(8, r.latitudeE7 == NA.coordinate ? nil : RegionStorePolicy.coarsen(Int64(r.latitudeE7), step: step))
+            s.bind(9, r.longitudeE7 == NA.coordinate ? nil : RegionStorePolicy.coarsen(Int64(r.longitudeE7), step: step))
             s.bind(10, r.speedDkmh == NA.u16 ? nil : Int64(r.speedDkmh))
             s.bind(11, r.soc == NA.u8 ? nil : Int64(r.soc))
             s.bind(12, r.maxCellTemp == NA.temperature ? nil : Int64(r.maxCellTemp))

@@ -17,8 +17,6 @@ import Synchronization
 public enum WriterTestHooks {
     /// Process-wide; lock-free, so setting it is async-signal-safe.
     public static let wedged = Atomic<Bool>(false)
-    /// While set, the appliers apply nothing (they keep turning): tests of the journal's bounds.
-    public static let appliersPaused = Atomic<Bool>(false)
 
     /// Wedges every region writer of the process (for good: the process is meant to be killed).
     public static func wedgeWriters() {

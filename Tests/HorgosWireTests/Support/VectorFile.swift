@@ -17,12 +17,15 @@ struct WireVector: CustomStringConvertible {
     /// For INVALID_FIELD_VALUE: the field and record (-1: not in a record) the error names.
     var errorField: String?
     var errorRecord: Int?
+    /// `unlisted_bytes:`: what the bytes hold that no listed value shows (reserved bytes set, a later
+    /// version's record bytes), so an encoder from the listed values cannot rebuild them.
+    var unlistedBytes: String?
 
     var description: String { "\(file):\(line) \(name)" }
 
     /// The `key: value` lines a block may hold.
     static let keys: Set<String> = [
-        "note", "max_payload", "max_records", "hex", "error", "error_field", "error_record",
+        "note", "max_payload", "max_records", "hex", "error", "error_field", "error_record", "unlisted_bytes",
     ]
 
     var decoder: FrameDecoder {
@@ -148,6 +151,7 @@ enum VectorFile {
                     guard vector.error == nil else { throw fail("two error lines") }
                     vector.error = value
                 case "error_field": vector.errorField = value
+                case "unlisted_bytes": vector.unlistedBytes = value
                 default:
                     guard let number = Int(value) else { throw fail("bad error_record") }
                     vector.errorRecord = number

@@ -17,6 +17,8 @@ enum VectorGenerator {
         var errorRecord: Int?
         var maxPayload: Int?
         var maxRecords: Int?
+        /// What the bytes hold that no listed value shows (`unlisted_bytes:`).
+        var unlistedBytes: String?
     }
 
     static let vin = VIN("LSVAU2180N2183294")!
@@ -83,7 +85,7 @@ enum VectorGenerator {
     static func recordFields(_ r: TelemetryRecord, base: Int64, index: Int) -> [WireField] {
         let p = "record[\(index)]."
         return [
-            f(p + "time_offset_ms", r.timeOffsetMs), f(p + "timestamp_ms", base + Int64(r.timeOffsetMs)),
+            f(p + "time_offset_ms", r.timeOffsetMs), f(p + "timestamp_ms", base &+ Int64(r.timeOffsetMs)),
             f(p + "latitude", r.latitudeE7), f(p + "longitude", r.longitudeE7), f(p + "odometer", r.odometerHm),
             f(p + "speed", r.speedDkmh), f(p + "heading", r.headingCdeg), f(p + "pack_voltage", r.packVoltageDv),
             f(p + "pack_current", r.packCurrentDa), f(p + "soc", r.soc), f(p + "max_cell_temp", r.maxCellTemp),
@@ -289,7 +291,9 @@ enum VectorGenerator {
             {
                 var frame = hello(Hello(clientKind: .vehicle, clientTimeMs: base, softwareVersion: "x"))
                 frame.bytes = patched(frame, payload: 3, UInt8(0xBE))
-                return valid("hello_reserved_nonzero", ["reserved byte 3 is 0xBE: ignored on receipt"], [frame])
+                var c = valid("hello_reserved_nonzero", ["reserved byte 3 is 0xBE: ignored on receipt"], [frame])
+                c.unlistedBytes = "HELLO payload byte 3 (reserved) is 0xBE"
+                return c
             }(),
             valid(
                 "hello_protocol_1_1", ["HELLO of a 1.1 client: protocol_minor 1 (byte 2, reserved in 1.0)"],
@@ -368,17 +372,35 @@ enum VectorGenerator {
                         vin: otherVIN)
                 ]),
             valid("telemetry_ten_records", ["a 10-record series, every field varying"], [telemetry(series(10))]),
-            valid(
-                "telemetry_record_size_48", ["record_size 48: a later version's 8 extra bytes (0xEE) are skipped"],
-                [telemetry(series(3, seed: 5), recordSize: 48, filler: 0xEE)]),
-            valid(
-                "telemetry_record_size_255", ["the largest record_size: 215 extra bytes per record skipped"],
-                [telemetry([driving, charging], recordSize: 255, filler: 0xA5)]),
+            {
+                var c = valid(
+                    "telemetry_record_size_48", ["record_size 48: a later version's 8 extra bytes (0xEE) are skipped"],
+                    [telemetry(series(3, seed: 5), recordSize: 48, filler: 0xEE)])
+                c.unlistedBytes = "bytes 40-47 of each record (a later version's fields) are 0xEE"
+                return c
+            }(),
+            {
+                var c = valid(
+                    "telemetry_record_size_255", ["the largest record_size: 215 extra bytes per record skipped"],
+                    [telemetry([driving, charging], recordSize: 255, filler: 0xA5)])
+                c.unlistedBytes = "bytes 40-254 of each record (a later version's fields) are 0xA5"
+                return c
+            }(),
             valid("telemetry_base_time_one", ["smallest valid base_time_ms (1)"], [telemetry([driving], base: 1)]),
+            valid(
+                "telemetry_timestamp_wraps",
+                [
+                    "base_time_ms 2^63 - 1 plus time_offset_ms 1000 wraps to -2^63 + 999 (64-bit two's",
+                    "complement, PROTOCOL.md 4.3): a valid frame whose record is outside every time horizon",
+                    "(rejected, not an error)",
+                ],
+                [telemetry([driving], base: Int64.max)]),
             {
                 var frame = telemetry([driving])
                 frame.bytes = patched(frame, payload: 28 + 38, UInt16(0xFFFF))
-                return valid("telemetry_reserved_nonzero", ["the record's reserved u16 is 0xFFFF: ignored"], [frame])
+                var c = valid("telemetry_reserved_nonzero", ["the record's reserved u16 is 0xFFFF: ignored"], [frame])
+                c.unlistedBytes = "record bytes 38-39 (reserved) are 0xFFFF"
+                return c
             }(),
             valid(
                 "telemetry_sequence_max", ["sequence 4294967295 (the last one of a connection)"],
@@ -557,7 +579,11 @@ enum VectorGenerator {
                 telemetry(series(11)).bytes, .tooManyRecords, maxRecords: 10),
             invalid(
                 "telemetry_too_many_records_large_payload",
-                ["1638 records fit a 131,072-byte max_payload, but max_records stays 1637"],
+                [
+                    "a receiver whose max_records is 1637 (configured, or announced by a server that allows it)",
+                    "and whose max_payload is 131,072: 1638 records fit the payload, yet max_records is the limit.",
+                    "(A Horgos server with this max_payload announces max_records 3276: PROTOCOL.md section 3.)",
+                ],
                 telemetry(series(1_638)).bytes, .tooManyRecords, maxPayload: 131_072, maxRecords: 1_637),
             invalid(
                 "vin_with_letter_i", ["VIN containing I"], patched(good, payload: 8 + 3, UInt8(ascii: "I")),
@@ -712,6 +738,7 @@ enum VectorGenerator {
             for note in c.notes { out += "note: \(note)\n" }
             if let maxPayload = c.maxPayload { out += "max_payload: \(maxPayload)\n" }
             if let maxRecords = c.maxRecords { out += "max_records: \(maxRecords)\n" }
+            if let unlisted = c.unlistedBytes { out += "unlisted_bytes: \(unlisted)\n" }
             var index = 0
             while index < c.bytes.count {
                 let line = c.bytes[index..<min(index + 32, c.bytes.count)]
