@@ -98,7 +98,15 @@ extension DaemonEndToEndTests {
                 ["erase", erased.description, "--reason", "data subject request 42", "--admin", admin, "--state",
                  daemon.stateDirectory])
         }
-        #expect(await eventually { daemon.logLines.contains { $0.contains("erasure durable") } }, "\(daemon.log)")
+        // The request's `pending` record is appended (fsync'd) after the "erasure durable" log line: the kill
+        // waits for the record, or it could land between the two and the audit check below would race it.
+        #expect(
+            await eventually {
+                daemon.logLines.contains { $0.contains("erasure durable") }
+                    && AuditLog.records(path: daemon.stateDirectory + "/audit.log").contains {
+                        $0.action == "erase" && $0.outcome == .pending
+                    }
+            }, "\(daemon.log)")
         try await daemon.stop(signal: SIGKILL)
         let interrupted = try await erase.value
         #expect(interrupted.status == 3, "the daemon died before answering: \(interrupted.output)")
