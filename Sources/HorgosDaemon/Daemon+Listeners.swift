@@ -92,7 +92,8 @@ extension Daemon {
             let metrics = PipelineMetrics(protocolName: GBT32960Protocol.name)
             gbt32960 = Listener(
                 configuration: .init(
-                    name: "gbt32960", title: "GB/T 32960", socket: Self.socket("gbt32960", configured: address, activation: activation),
+                    name: "gbt32960", title: "GB/T 32960",
+                    socket: Self.socket("gbt32960", configured: address, activation: activation),
                     proxyProtocol: configuration.listen.proxyProtocol, limits: ListenerLimits(limits)),
                 tls: settings.tls ? tlsContext : nil, registry: connections,
                 environment: PipelineEnvironment(

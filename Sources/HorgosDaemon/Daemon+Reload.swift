@@ -20,7 +20,8 @@ extension Daemon {
                 if fresh.regions != started.regions || fresh.listen != started.listen || fresh.store != started.store
                     || fresh.gbt32960 != started.gbt32960
                 {
-                    logger.warning("regions, listen.*, gbt32960.* and store.* changes need a restart; they are not applied")
+                    logger.warning(
+                        "regions, listen.*, gbt32960.* and store.* changes need a restart; they are not applied")
                 }
                 if fresh.tls.usesDevelopmentPKI != started.tls.usesDevelopmentPKI {
                     throw DaemonStartupError(

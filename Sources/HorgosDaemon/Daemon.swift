@@ -114,7 +114,8 @@ public struct Daemon: Sendable {
         let readiness = Readiness(
             components: ["store", "admin"] + pipeline.listenerNames, state: state, notifier: notifier, logger: logger)
         let trust = makeTrustReloader(pipeline)
-        state.setConnectionReporter({ pipeline.connections.count }, byProtocol: { pipeline.connections.countsByProtocol })
+        state.setConnectionReporter(
+            { pipeline.connections.count }, byProtocol: { pipeline.connections.countsByProtocol })
         state.setAddressReporter { pipeline.connections.connectionsByAddress() }
         state.setBufferedBytesReporter { pipeline.budget.used }
         let report = RegionReport(store: store, policies: Self.regionPolicies(configuration))
