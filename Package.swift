@@ -35,6 +35,7 @@ let systemPackage: Target.Dependency = .product(name: "SystemPackage", package: 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let histogram: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
 let swiftProtobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
 /// What every NIO TLS client or server target needs.
 let nioTLSStack: [Target.Dependency] = [nioCore, nioPosix, nioSSL, nioTLS]
 
@@ -65,6 +66,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        // Already in the build through swift-configuration's YAML trait (same range); named here because the
+        // strict configuration loader walks the file's keys itself (an unknown key is exit 78).
+        .package(url: "https://github.com/jpsim/Yams", "5.4.0"..<"7.0.0"),
     ],
     targets: [
         // Wire format: Swift, no NIO, no Foundation; its one dependency is the tiny C target below.
@@ -111,7 +115,7 @@ let package = Package(
         // by horgosctl, which therefore does not link the daemon module.
         .target(
             name: "HorgosConfig",
-            dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage],
+            dependencies: ["HorgosWire", "HorgosPKI", "CHorgosLibcrypto", configuration, logging, systemPackage, yams],
             swiftSettings: strictSettings
         ),
         // Issue 20: a NATS and JetStream client on SwiftNIO (no build-time system library; README "Dependencies").
@@ -132,13 +136,17 @@ let package = Package(
             ],
             swiftSettings: serverSettings
         ),
+        // The admin endpoint's documents (/status, /reload, /fleet): encoded by the daemon, decoded by horgosctl.
+        .target(
+            name: "HorgosAdminAPI", dependencies: ["HorgosStore", "HorgosConfig"], swiftSettings: strictSettings),
         // The audit log of operator actions (issue 22): append-only, fsync'd, hash-chained; written by the
         // daemon and by horgosctl, verified by horgosctl audit --verify.
         .target(name: "HorgosAudit", dependencies: [crypto], swiftSettings: strictSettings),
-        // The daemon's parts: TLS listener, identity, PKI, admin endpoint, systemd glue.
+        // The daemon's parts: the connection pipeline and its protocols, identity, admin endpoint, systemd glue.
         .target(
             name: "HorgosServer",
             dependencies: [
+                "HorgosAdminAPI",
                 "HorgosConfig",
                 "HorgosAudit",
                 "HorgosWire",
@@ -161,32 +169,28 @@ let package = Package(
             ] + nioTLSStack,
             swiftSettings: serverSettings
         ),
+        // The composition root: the daemon's services built from configuration, with readiness and reload
+        // (a library, so tests build and run the same daemon in-process).
+        .target(
+            name: "HorgosDaemon",
+            dependencies: [
+                "HorgosServer", "HorgosAdminAPI", "HorgosConfig", "HorgosPKI", "HorgosStore", "HorgosProxyProtocol",
+                "HorgosWire", "HorgosGBT32960", "HorgosAudit", "HorgosStream", "HorgosNATS",
+                logging, metrics, prometheus, serviceLifecycle, unixSignals,
+            ] + nioTLSStack,
+            swiftSettings: serverSettings
+        ),
+        // The executable: parses the command line, loads the configuration, runs HorgosDaemon.
         .executableTarget(
             name: "horgosd",
-            dependencies: [
-                "HorgosServer",
-                "HorgosAudit",
-                argumentParser,
-                logging,
-                nioCore,
-                nioPosix,
-                serviceLifecycle,
-                unixSignals,
-                nioSSL,
-                metrics,
-                prometheus,
-                "HorgosPKI",
-                "HorgosStore",
-                "HorgosProxyProtocol",
-                "HorgosStream",
-                "HorgosNATS",
-            ],
+            dependencies: ["HorgosDaemon", "HorgosServer", argumentParser, logging, unixSignals],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "horgosctl",
             dependencies: [
-                "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire", "HorgosAudit",
+                "HorgosAdminAPI", "HorgosConfig", "HorgosStore", "HorgosPKI", "HorgosSimulator", "HorgosWire",
+                "HorgosAudit",
                 argumentParser,
                 x509,
                 nioCore,
@@ -240,13 +244,13 @@ let package = Package(
             path: "Benchmarks/FloorBenchmark",
             swiftSettings: strictSettings
         ),
-        // The per-frame cost of the event-loop path (issue 11): frames through the real session pipeline on
-        // EmbeddedChannels with a fake store; counted with callgrind (see BENCHMARKS.md).
+        // The per-frame cost of the event-loop path (issue 11): native or GB/T 32960 frames through the real
+        // session pipeline on EmbeddedChannels with a fake store; counted with callgrind (see BENCHMARKS.md).
         .executableTarget(
             name: "horgos-bench-session",
             dependencies: [
-                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosAllocationCounter",
-                logging, nioCore, nioEmbedded, nioTLS,
+                "HorgosServer", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
+                "HorgosAllocationCounter", logging, nioCore, nioEmbedded, nioTLS,
             ],
             path: "Benchmarks/SessionBenchmark",
             swiftSettings: serverSettings
@@ -320,6 +324,9 @@ let package = Package(
                 "HorgosAudit",
                 "HorgosGBT32960",
                 "HorgosServer",
+                "HorgosDaemon",
+                "HorgosAdminAPI",
+                "HorgosStore",
                 "HorgosProxyProtocol",
                 "HorgosConfig",
                 "CHorgosLibcrypto",
@@ -356,7 +363,7 @@ let package = Package(
                 "HorgosTestSupport",
                 "HorgosSimulator", "HorgosPKI", "HorgosStore", "HorgosWire", "HorgosWireNIO", "HorgosGBT32960",
                 "HorgosSessionTraces", "HorgosAudit", "HorgosNATS", "HorgosNATSTestSupport", "HorgosStreamFormat",
-                swiftProtobuf,
+                swiftProtobuf, x509,
             ] + nioTLSStack,
             swiftSettings: strictSettings
         ),
@@ -400,7 +407,7 @@ let package = Package(
             name: "HorgosCtlTests",
             dependencies: [
                 "HorgosTestSupport", "HorgosStore", "HorgosWire", "HorgosConfig", "HorgosServer", "HorgosPKI",
-                "HorgosAudit", "HorgosGBT32960",
+                "HorgosAdminAPI", "HorgosAudit", "HorgosGBT32960",
             ],
             swiftSettings: strictSettings
         ),

@@ -34,8 +34,8 @@
 #   C  connection scale: vehicle connections from 127.0.0.2-127.0.0.9 (past the ephemeral port limit
 #      of one source address), 1 record every 10 s; target 50,000, capped by the open-file limit
 #   D  scenario A with store durability = process
-#   G  GB/T 32960 units (vehicles and platforms) on the GB/T 32960 listener (Benchmarks/loadrun-g.sh;
-#      only with --scenarios G)
+#   G  GB/T 32960 units (vehicles and platforms) on the GB/T 32960 listener (Benchmarks/loadrun-g.sh,
+#      run after the others when G is in --scenarios, e.g. --scenarios A,E,G; not in the default set)
 #   E  vehicle mode at 10 Hz (issue 11): 1,000 vehicles, one connection each, 1 record per frame every 100 ms
 #   AS, ES, ER  issue 20: A and E with every journal entry published to a NATS JetStream stream (R=3, a
 #      3-node nats-server cluster the script starts on loopback ports and stops at the end), ER with
@@ -56,8 +56,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Scenario G (GB/T 32960 units, issue 12) is its own script: `--scenarios G` runs only it.
+# Scenario G (GB/T 32960 units, issue 12) is its own script: `--scenarios G` runs only it; a list with G
+# and others (`--scenarios A,E,G`) runs the others here, then G with the same options and binaries.
 case " $* " in *" --scenarios G "*|*" --scenarios g "*) exec Benchmarks/loadrun-g.sh "$@" ;; esac
+with_g=0
+arguments=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = --scenarios ] && [ $# -gt 1 ]; then
+        list=$(printf '%s' "$2" | tr 'g' 'G')
+        case ",$list," in *,G,*) with_g=1; list=$(printf '%s' ",$list," | sed 's/,G,/,/g; s/^,//; s/,$//') ;; esac
+        arguments+=("$1" "$list")
+        shift 2
+    else
+        arguments+=("$1")
+        shift
+    fi
+done
+set -- ${arguments[@]+"${arguments[@]}"}
 
 configuration=release
 scratch=""
@@ -102,6 +117,14 @@ bin="$(swift build -c "$configuration" --scratch-path "$scratch" --show-bin-path
 for product in horgosd horgos-sim horgos-bench-floor; do
     [ -x "$bin/$product" ] || { echo "loadrun: $bin/$product is missing (build it, or drop --no-build)" >&2; exit 2; }
 done
+
+if [ "$with_g" = 1 ]; then
+    # The other scenarios first (this script without G), then G on the binaries just used.
+    status=0
+    "$0" "$@" --no-build --configuration "$configuration" --scratch-path "$scratch" || status=$?
+    Benchmarks/loadrun-g.sh "$@" --no-build --configuration "$configuration" --scratch-path "$scratch" || status=$?
+    exit "$status"
+fi
 
 exec python3 - "$bin" "$configuration" ${pass[@]+"${pass[@]}"} <<'PYTHON'
 import glob, json, math, os, re, resource, shutil, signal, socket, subprocess, sys, tempfile, threading, time

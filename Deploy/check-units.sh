@@ -4,7 +4,7 @@
 #   Deploy/check-units.sh                 # the units in systemd/ of this repository
 #   Deploy/check-units.sh --unit-dir DIR  # installed units (e.g. $DESTDIR/etc/systemd/system)
 #
-# 1. `systemd-analyze verify` on horgosd.service (+ its drop-ins) and horgosd.socket must print
+# 1. `systemd-analyze verify` on horgosd.service (+ its drop-ins) and both sockets must print
 #    nothing at all: it exits 0 on unknown keys or bad values, so its output is the verdict.
 #    verify also wants ExecStart='s binary to exist, so it runs on copies whose ExecStart points at a
 #    stand-in executable.
@@ -35,8 +35,10 @@ trap 'rm -rf "$work"' EXIT
 
 service="$unit_dir/horgosd.service"
 socket="$unit_dir/horgosd.socket"
+gbt_socket="$unit_dir/horgosd-gbt32960.socket"
 [[ -f $service ]] || { fail "missing $service"; exit 1; }
 [[ -f $socket ]] || { fail "missing $socket"; exit 1; }
+[[ -f $gbt_socket ]] || { fail "missing $gbt_socket"; exit 1; }
 
 # --- 1. systemd-analyze verify -------------------------------------------------------------------
 mkdir -p "$work/units/horgosd.service.d" "$work/bin"
@@ -46,13 +48,15 @@ cp "$work/bin/horgosd" "$work/bin/horgosctl"
 sed -E -e "s%^ExecStart=/[^ ]*/horgosd( |$)%ExecStart=$work/bin/horgosd\1%" \
     -e "s%^ExecReload=/[^ ]*/horgosctl( |$)%ExecReload=$work/bin/horgosctl\1%" "$service" >"$work/units/horgosd.service"
 cp "$socket" "$work/units/horgosd.socket"
+cp "$gbt_socket" "$work/units/horgosd-gbt32960.socket"
 if [[ -d $unit_dir/horgosd.service.d ]]; then
     cp "$unit_dir"/horgosd.service.d/*.conf "$work/units/horgosd.service.d/" 2>/dev/null || true
 fi
 grep -q "^ExecStart=$work/bin/horgosd " "$work/units/horgosd.service" \
     || fail "ExecStart= in $service is not '/<dir>/horgosd --config ...'"
 
-verify_out=$(cd "$work" && systemd-analyze verify "$work/units/horgosd.service" "$work/units/horgosd.socket" 2>&1) \
+verify_out=$(cd "$work" && systemd-analyze verify "$work/units/horgosd.service" "$work/units/horgosd.socket" \
+    "$work/units/horgosd-gbt32960.socket" 2>&1) \
     || fail "systemd-analyze verify exited $?"
 if [[ -n $verify_out ]]; then
     fail "systemd-analyze verify printed:"
@@ -105,6 +109,10 @@ done
 grep -q '^FileDescriptorName=telemetry$' "$socket" \
     || fail "horgosd.socket must name its socket 'telemetry' (FileDescriptorName=telemetry)"
 grep -q '^Service=horgosd.service$' "$socket" || fail "horgosd.socket must say Service=horgosd.service"
+grep -q '^FileDescriptorName=gbt32960$' "$gbt_socket" \
+    || fail "horgosd-gbt32960.socket must name its socket 'gbt32960' (FileDescriptorName=gbt32960)"
+grep -q '^Service=horgosd.service$' "$gbt_socket" \
+    || fail "horgosd-gbt32960.socket must say Service=horgosd.service"
 
 # --- 4. sysusers.d / tmpfiles.d snippets, applied to a scratch root ------------------------------
 if [[ -n $snippet_dir ]]; then

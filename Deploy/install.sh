@@ -104,6 +104,7 @@ rewrite_unit() {
 step "units -> $DESTDIR$unitdir"
 rewrite_unit "$repo/systemd/horgosd.service" | put_text "$unitdir/horgosd.service" 0644
 rewrite_unit "$repo/systemd/horgosd.socket" | put_text "$unitdir/horgosd.socket" 0644
+rewrite_unit "$repo/systemd/horgosd-gbt32960.socket" | put_text "$unitdir/horgosd-gbt32960.socket" 0644
 if [[ $HORGOS_SOCKET_ACTIVATION == 1 ]]; then
     step "socket activation drop-in -> $DESTDIR$unitdir/horgosd.service.d/"
     put "$repo/systemd/horgosd.service.d/socket-activation.conf" \

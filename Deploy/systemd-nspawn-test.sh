@@ -498,9 +498,21 @@ check_socket_activated_privileged_port() {
     inside rm -f /etc/systemd/system/horgosd.service.d/60-strict-syscalls.conf
     printf '[Socket]\nListenStream=\nListenStream=%s\n' "$privileged_port" \
         | inside tee /etc/systemd/system/horgosd.socket.d/50-test.conf >/dev/null
+    # The real daemon: the GB/T 32960 listener is socket-activated too (horgosd-gbt32960.socket, its own port).
+    local gbt_socket_port=""
+    if [[ $mode == daemon ]]; then
+        gbt_socket_port=$(free_port 45000 49999)
+        inside mkdir -p /etc/systemd/system/horgosd-gbt32960.socket.d
+        printf '[Socket]\nListenStream=\nListenStream=%s\n' "$gbt_socket_port" \
+            | inside tee /etc/systemd/system/horgosd-gbt32960.socket.d/50-test.conf >/dev/null
+    fi
     inside systemctl daemon-reload
     if ! inside systemctl start horgosd.socket; then
         not_ok "horgosd.socket did not start (port $privileged_port busy?)"
+        return
+    fi
+    if [[ -n $gbt_socket_port ]] && ! inside systemctl start horgosd-gbt32960.socket; then
+        not_ok "horgosd-gbt32960.socket did not start (port $gbt_socket_port busy?)"
         return
     fi
     # The first connection activates the service; the daemon must answer on the passed socket.
@@ -534,9 +546,11 @@ check_socket_activated_privileged_port() {
         else
             not_ok "socket-activated daemon: CapEff $cap, TriggeredBy '$triggered', '$bound'"
         fi
+        check_socket_activated_gbt32960 "$gbt_socket_port"
     fi
-    inside systemctl stop horgosd.socket horgosd.service || true
-    inside rm -f /etc/systemd/system/horgosd.service.d/socket-activation.conf /etc/systemd/system/horgosd.socket.d/50-test.conf
+    inside systemctl stop horgosd.socket horgosd-gbt32960.socket horgosd.service || true
+    inside rm -f /etc/systemd/system/horgosd.service.d/socket-activation.conf /etc/systemd/system/horgosd.socket.d/50-test.conf \
+        /etc/systemd/system/horgosd-gbt32960.socket.d/50-test.conf
     inside systemctl daemon-reload
 }
 
@@ -842,6 +856,21 @@ check_socket_activated_daemon() {
         return 1
     fi
     echo "socket activation: $(sim_summary "$out")" >"$work/socket-summary"
+}
+
+# Socket activation of the second listener: the daemon adopted the socket systemd passed under the name
+# "gbt32960" (not the address in its configuration) and a GB/T 32960 fleet is answered on it.
+check_socket_activated_gbt32960() {
+    local gbt_socket_port=$1 out=$work/sim-socket-gbt.json bound
+    bound=$(journal_invocation | grep -o 'GB/T 32960 listener bound.*' | head -n 1 || true)
+    if SIM_PORT=$privileged_port run_sim "$out" --protocol gbt32960 --gbt32960-port "$gbt_socket_port" \
+        --vehicles 2 --duration 2 --seed 106 --json --quiet \
+        && [[ $(sim_json "$out" framesAnswered) -gt 0 && -z $(sim_json_errors "$out") \
+              && $bound == *:$gbt_socket_port*inherited* ]]; then
+        ok "socket activation: the GB/T 32960 listener adopted horgosd-gbt32960.socket's fd ('$bound') and answered a GB/T 32960 fleet on port $gbt_socket_port: framesAnswered $(sim_json "$out" framesAnswered)"
+    else
+        not_ok "socket activation of the GB/T 32960 listener: '$bound'; fleet: $(tail -c 400 "$out") $(tail -c 300 "$out.progress")"
+    fi
 }
 
 # The hardening directives the issue singles out, as systemd applied them to the running daemon, and

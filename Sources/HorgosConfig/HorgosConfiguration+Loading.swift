@@ -1,8 +1,11 @@
 import HorgosPKI
 import Configuration
 import Foundation
+import HorgosWire
 import Logging
+import Synchronization
 import SystemPackage
+import Yams
 
 extension HorgosConfiguration {
     /// Where the daemon looks for its file when `--config` is not given.
@@ -15,10 +18,15 @@ extension HorgosConfiguration {
     ///   - filePath: an explicitly chosen file (`--config`), which must exist; nil means
     ///     ``defaultFilePath``, which may be missing (defaults are used then).
     ///   - environment: the process environment; only `HORGOS_` variables are read.
-    /// - Throws: ``HorgosConfigurationError`` naming the key, the value and what is allowed.
+    ///   - warn: told of each `HORGOS_` variable that names no key (with the closest key): a warning, not an
+    ///     error, since scripts set `HORGOS_` variables of their own.
+    /// - Throws: ``HorgosConfigurationError`` naming the key, the value and what is allowed; a key in the
+    ///   file that is not a configuration key is ``HorgosConfigurationError/Code/unknownKey``, naming the
+    ///   closest valid key (a misspelled key would otherwise leave its default in force unnoticed).
     public static func load(
         filePath: String?,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        warn: (String) -> Void = { _ in }
     ) async throws(HorgosConfigurationError) -> HorgosConfiguration {
         let path = filePath ?? defaultFilePath
         let explicit = filePath != nil
@@ -31,22 +39,34 @@ extension HorgosConfiguration {
         var providers: [any ConfigProvider] = [
             EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "horgos")
         ]
+        var fileKeys: [String] = []
         if exists {
             do {
                 providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(path)))
+                fileKeys = try ConfigurationKeys.keys(ofYAML: String(contentsOfFile: path, encoding: .utf8))
             } catch {
                 throw HorgosConfigurationError(
                     code: .unreadableFile, key: path, value: String(describing: error),
                     allowed: "fix the YAML (a mapping of the documented keys)")
             }
         }
-        return try HorgosConfiguration(reader: ConfigReader(providers: providers))
+        let known = ConfigurationKeys()
+        let configuration = try HorgosConfiguration(reader: ConfigReader(providers: providers), keys: known)
+        try known.check(fileKeys)
+        for warning in known.environmentWarnings(environment) { warn(warning) }
+        return configuration
     }
 
     /// Builds and validates a configuration from any swift-configuration reader (keys as documented on
     /// ``HorgosConfiguration``); missing keys take their defaults.
     public init(reader: ConfigReader) throws(HorgosConfigurationError) {
-        let keys = KeyReader(reader: reader)
+        try self.init(reader: reader, keys: ConfigurationKeys())
+    }
+
+    /// As ``init(reader:)``, noting every key read in `known` (the set of valid keys, see
+    /// ``ConfigurationKeys``).
+    init(reader: ConfigReader, keys known: ConfigurationKeys) throws(HorgosConfigurationError) {
+        let keys = KeyReader(reader: reader, known: known)
         let defaults = HorgosConfiguration()
         self = defaults
 
@@ -188,6 +208,7 @@ extension HorgosConfiguration {
             if !override.isEmpty { policies[region] = override }
         }
         audit.path = try keys.string("audit.path", default: "")
+        known.note("nodes")
         if let list = reader.stringArray(forKey: ConfigKey("nodes")) {
             nodes = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         } else if let single = reader.string(forKey: ConfigKey("nodes")) {
@@ -200,8 +221,11 @@ extension HorgosConfiguration {
 /// from YAML or from the environment.
 struct KeyReader {
     let reader: ConfigReader
+    /// Every key read is a valid key (the strict check compares the file's keys with these).
+    let known: ConfigurationKeys
 
     func string(_ key: String, default defaultValue: String) throws(HorgosConfigurationError) -> String {
+        known.note(key)
         if let value = reader.string(forKey: ConfigKey(key)) {
             return value.trimmingCharacters(in: .whitespaces)
         }
@@ -232,6 +256,7 @@ struct KeyReader {
 
     /// A list: a YAML sequence, or one comma-separated string (the environment's form); absent: empty.
     func strings(_ key: String) throws(HorgosConfigurationError) -> [String] {
+        known.note(key)
         if let list = reader.stringArray(forKey: ConfigKey(key)) {
             return list.map { $0.trimmingCharacters(in: .whitespaces) }
         }
@@ -252,6 +277,7 @@ struct KeyReader {
     }
 
     func regions(_ key: String, default defaultValue: [String]) throws(HorgosConfigurationError) -> [String] {
+        known.note(key)
         let raw: [String]
         if let list = reader.stringArray(forKey: ConfigKey(key)) {
             raw = list
@@ -276,14 +302,5 @@ struct KeyReader {
             throw .invalid(key, raw.joined(separator: ","), "list at least one region")
         }
         return result
-    }
-}
-
-/// Country-region helpers shared by configuration and certificate identity.
-public enum Region {
-    /// True for two ASCII upper-case letters (an ISO 3166-1 alpha-2 code's shape; not checked against the
-    /// ISO list, so user-assigned codes such as XA work for test fleets).
-    public static func isValidCode(_ code: String) -> Bool {
-        code.utf8.count == 2 && code.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
     }
 }

@@ -1,4 +1,5 @@
 import HorgosPKI
+import HorgosWire
 import Logging
 
 /// The daemon's whole configuration: every key has a default, so `horgosd` starts with no file at all.
@@ -90,11 +91,7 @@ public struct HorgosConfiguration: Sendable, Hashable {
 
     /// The 41 markets served by default (the Gulf, Africa, Central Asia, South-East Asia, Oceania,
     /// Latin America and Europe). Configuration, not code: override with `regions`.
-    public static let defaultRegions: [String] = [
-        "AE", "SA", "QA", "KW", "OM", "BH", "EG", "MA", "ZA", "NG", "KE", "TR", "IL", "KZ", "UZ", "AZ", "TH",
-        "MY", "SG", "ID", "PH", "VN", "KH", "AU", "NZ", "MX", "BR", "CL", "CO", "PE", "AR", "EC", "UY", "HU",
-        "PL", "DE", "ES", "IT", "GB", "FR", "NO",
-    ]
+    public static let defaultRegions: [String] = Region.defaultCodes
 
     /// A configuration with every key at its default.
     public init(

@@ -11,6 +11,8 @@ public struct HorgosConfigurationError: Error, Hashable, Sendable, CustomStringC
         case fileNotFound
         /// The configuration file exists but cannot be read or parsed.
         case unreadableFile
+        /// The file has a key that is no configuration key (a misspelling, or a key of another version).
+        case unknownKey
     }
 
     /// What kind of problem it is.
@@ -45,6 +47,8 @@ public struct HorgosConfigurationError: Error, Hashable, Sendable, CustomStringC
             "configuration file \(key) does not exist; \(allowed)"
         case .unreadableFile:
             "configuration file \(key) cannot be read: \(value ?? "unknown error"); \(allowed)"
+        case .unknownKey:
+            "\(key): unknown key; \(allowed)"
         }
     }
 }

@@ -1,3 +1,4 @@
+@_exported import HorgosAdminAPI
 @_exported import HorgosConfig
 import NIOCore
 

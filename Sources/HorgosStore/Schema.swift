@@ -1,3 +1,5 @@
+import HorgosWire
+
 /// The schema of Horgos files, their versions and the migrations between them.
 ///
 /// Every file records its version in `PRAGMA user_version` and describes itself in `meta`

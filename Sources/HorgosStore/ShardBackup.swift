@@ -1,4 +1,5 @@
 import Foundation
+import HorgosWire
 
 #if canImport(Glibc)
     import Glibc

@@ -1,32 +1,5 @@
 import Foundation
-
-/// A storage region: an ISO 3166-1 alpha-2 market code such as `AE` or `MX`.
-///
-/// The market in a certificate picks the region; each region has its own directory, writer and files,
-/// so regions never share a lock or a failure. Only two upper-case ASCII letters are accepted.
-public struct Region: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let code: String
-
-    /// Nil unless `code` is exactly two letters A-Z.
-    public init?(_ code: String) {
-        let bytes = Array(code.utf8)
-        guard bytes.count == 2, bytes.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
-            return nil
-        }
-        self.code = code
-    }
-
-    public var description: String { code }
-    public static func < (lhs: Region, rhs: Region) -> Bool { lhs.code < rhs.code }
-
-    /// The 41 default markets (configuration may replace them).
-    public static let defaultCodes = [
-        "AE", "SA", "QA", "KW", "OM", "BH", "EG", "MA", "ZA", "NG", "KE", "TR", "IL", "KZ", "UZ", "AZ", "TH", "MY",
-        "SG", "ID", "PH", "VN", "KH", "AU", "NZ", "MX", "BR", "CL", "CO", "PE", "AR", "EC", "UY", "HU", "PL", "DE",
-        "ES", "IT", "GB", "FR", "NO",
-    ]
-    public static let defaultSet: [Region] = defaultCodes.compactMap(Region.init)
-}
+import HorgosWire
 
 /// What an acknowledged frame survives: when the journal round holding it completes.
 ///

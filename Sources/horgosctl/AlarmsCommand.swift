@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HorgosStore
+import HorgosWire
 
 /// `horgosctl alarms`: vehicles with an active alarm, decoded into alarm names, most severe first.
 struct AlarmsCommand: AsyncParsableCommand {

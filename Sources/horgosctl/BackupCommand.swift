@@ -3,6 +3,7 @@ import Foundation
 import HorgosAudit
 import HorgosConfig
 import HorgosStore
+import HorgosWire
 
 /// What a backup directory holds: `<dir>/manifest.json` beside `<dir>/<CC>/*.sqlite`.
 ///
@@ -137,7 +138,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     /// Copies `regions` into `--to` and writes the manifest.
     private func backup(
-        _ context: CtlContext, regions: [HorgosStore.Region], excluded: [BackupManifest.Excluded]
+        _ context: CtlContext, regions: [HorgosWire.Region], excluded: [BackupManifest.Excluded]
     ) throws(CtlError) -> (BackupManifest, [BackupManifest.Region]) {
         let started = CtlClock.nowMs()
         do {

@@ -72,7 +72,7 @@ struct BatteryHealthCommand: AsyncParsableCommand {
         guard limit > 0 else { throw CtlError(.badArguments, "--limit must be positive", remedy: "use --limit 1000") }
         let vin = try self.vin.map { (text) throws(CtlError) -> VIN in try CtlContext.vin(text) }
         try context.requireStateDirectory()
-        var samples: [(HorgosStore.Region, BatteryHealthSample)] = []
+        var samples: [(Region, BatteryHealthSample)] = []
         for region in regions {
             do throws(StoreError) {
                 samples += try context.reader(region).batteryHealth(vin, fromMs: fromMs, toMs: toMs).map { (region, $0) }
@@ -135,7 +135,7 @@ struct BatteryHealthCommand: AsyncParsableCommand {
     }
 
     /// One summary per vehicle, worst maximum cell-voltage spread first.
-    static func summaries(_ samples: [(HorgosStore.Region, BatteryHealthSample)]) -> [VehicleSummary] {
+    static func summaries(_ samples: [(Region, BatteryHealthSample)]) -> [VehicleSummary] {
         var byVehicle: [String: VehicleSummary] = [:]
         for (region, s) in samples.sorted(by: { $0.1.timestampMs < $1.1.timestampMs }) {
             var v = byVehicle[s.vin] ?? VehicleSummary(vin: s.vin, region: region.code, samples: 0, lastMs: s.timestampMs)

@@ -1,6 +1,7 @@
 import Foundation
 import HorgosSimulator
 import HorgosStore
+import HorgosWire
 
 /// The GB/T 32960 share of the demo fleet: simulated units on the GB/T 32960 listener, then a
 /// battery-health summary of them read from the shards.
@@ -25,7 +26,7 @@ struct GBT32960DemoShare {
     static func summary(_ report: GBT32960FleetReport, stateDirectory: String) -> GBT32960DemoSummary {
         var worst: [BatteryHealthCommand.VehicleSummary] = []
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        for region in HorgosStore.Region.defaultSet {
+        for region in Region.defaultSet {
             let reader = ShardReader(stateDirectory: stateDirectory, region: region)
             guard let samples = try? reader.batteryHealth(nil, fromMs: now - 3_600_000, toMs: now + 60_000) else { continue }
             worst += BatteryHealthCommand.summaries(samples.map { (region, $0) })

@@ -84,7 +84,7 @@ struct DemoCommand: AsyncParsableCommand {
         var alarms: [VehicleAlarm] = []
         // Every region with data: the native fleet's and the GB/T 32960 share's.
         let withData = Set(report.vehiclesByRegion.keys).union(
-            gbtReport == nil ? [] : HorgosStore.Region.defaultSet.map(\.code).filter {
+            gbtReport == nil ? [] : Region.defaultSet.map(\.code).filter {
                 FileManager.default.fileExists(atPath: stateDirectory + "/" + $0)
             })
         for region in withData.sorted() {

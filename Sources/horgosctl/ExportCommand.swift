@@ -104,7 +104,7 @@ struct ExportCommand: AsyncParsableCommand {
     }
 
     private func export(
-        _ context: CtlContext, region: HorgosStore.Region, fromMs: Int64, toMs: Int64, format: OutputFormat
+        _ context: CtlContext, region: HorgosWire.Region, fromMs: Int64, toMs: Int64, format: OutputFormat
     ) throws(CtlError) -> Int {
         let reader = context.reader(region)
         var output = RowWriter()

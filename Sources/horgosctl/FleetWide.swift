@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAdminAPI
 import HorgosStore
 
 /// The fleet-wide view: `status` and `fleet` asked of every node (`--node URL` repeated, or `nodes:`
@@ -63,34 +64,37 @@ enum FleetWide {
     /// `horgosctl status --node A --node B`: one row per region with its node, plus a row per dead node.
     static func status(_ context: CtlContext, timeoutSeconds: Int) async throws(CtlError) {
         let answers = await fetch(context.nodes, path: "/status", timeoutSeconds: timeoutSeconds)
-        var documents: [(AdminAddress, [String: Any]?, CtlError?)] = []
+        var documents: [(node: AdminAddress, status: DaemonStatus?, error: CtlError?)] = []
         for answer in answers {
             switch answer.result {
             case .success(let body):
-                let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-                documents.append(
-                    (
-                        answer.node, object,
-                        object == nil
-                            ? CtlError(.failure, "\(answer.node) answered /status with something that is not JSON",
-                                       remedy: "") : nil
-                    ))
+                do throws(CtlError) {
+                    documents.append((answer.node, try StatusCommand.decode(body, from: answer.node.description), nil))
+                } catch {
+                    documents.append((answer.node, nil, error))
+                }
             case .failure(let error):
                 documents.append((answer.node, nil, error))
             }
         }
         if context.json {
-            var nodes: [[String: Any]] = []
-            for (node, document, error) in documents {
-                var entry: [String: Any] = ["node": node.description, "reachable": document != nil]
-                if let document { entry["status"] = document }
-                if let error { entry["error"] = error.problem }
-                nodes.append(entry)
+            struct Node: Encodable {
+                var node: String
+                var reachable: Bool
+                var status: DaemonStatus?
+                var error: String?
             }
-            let data =
-                (try? JSONSerialization.data(withJSONObject: ["nodes": nodes], options: [.prettyPrinted, .sortedKeys]))
-                ?? Data()
-            Console.line(String(decoding: data, as: UTF8.self))
+            struct Document: Encodable { var nodes: [Node] }
+            let nodes = documents.map {
+                Node(node: $0.node.description, reachable: $0.status != nil, status: $0.status, error: $0.error?.problem)
+            }
+            do {
+                let encoder = DaemonStatus.encoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                Console.line(String(decoding: try encoder.encode(Document(nodes: nodes)), as: UTF8.self))
+            } catch {
+                throw CtlError(.failure, "cannot encode the JSON output: \(error)", remedy: "report this as a bug")
+            }
             try failIfUnreachable(answers)
             return
         }
@@ -98,50 +102,37 @@ enum FleetWide {
             .init("NODE"), .init("SERVING"), .init("VERSION"), .init("CONNECTIONS", numeric: true),
             .init("RECORDS/S", numeric: true), .init("DEGRADED"),
         ])
-        var regions = TextTable([
-            .init("REGION"), .init("NODE"), .init("STATE"), .init("QUEUED BYTES", numeric: true),
-            .init("STORED", numeric: true), .init("DUPLICATES", numeric: true), .init("REJECTED", numeric: true),
-            .init("FAULT"),
-        ])
-        var rows: [[String]] = []
-        for (node, document, error) in documents {
-            guard let document else {
+        var rows: [(region: String, node: String, status: RegionStatus?, error: String?)] = []
+        for (node, status, error) in documents {
+            guard let status else {
                 nodesTable.append([node.description, "unreachable", "-", "-", "-", reason(error!)])
-                rows.append(["-", node.description, "unreachable", "-", "-", "-", "-", reason(error!)])
+                rows.append(("-", node.description, nil, reason(error!)))
                 continue
             }
-            let value = { (key: String) in document[key].map(StatusCommand.scalar) ?? "-" }
             nodesTable.append([
-                node.description, value("serving"), value("version"), value("connections"), value("recordsPerSecond"),
-                value("degradedRegions"),
+                node.description, status.serving ? "true" : "false", status.version, "\(status.connections)",
+                String(format: "%.1f", status.recordsPerSecond),
+                status.degradedRegions.isEmpty ? "-" : status.degradedRegions.joined(separator: " "),
             ])
-            for region in document["regions"] as? [[String: Any]] ?? [] {
-                let field = { (key: String) in region[key].map(StatusCommand.scalar) ?? "-" }
-                rows.append([
-                    field("region"), node.description, field("state"), field("queuedBytes"), field("recordsStored"),
-                    field("recordsDuplicate"), field("recordsRejected"), field("fault"),
-                ])
+            for region in status.regions { rows.append((region.region, node.description, region, nil)) }
+        }
+        rows.sort { ($0.region, $0.node) < ($1.region, $1.node) }
+        var regions = TextTable([.init("REGION"), .init("NODE")] + StatusCommand.regionColumns)
+        for row in rows {
+            guard let region = row.status else {
+                regions.append([row.region, row.node, "unreachable", "-", "-", "-", "-", "-", "-", row.error ?? ""])
+                continue
             }
+            regions.append([row.region, row.node] + StatusCommand.regionCells(region))
         }
-        for row in rows.sorted(by: { ($0[0], $0[1]) < ($1[0], $1[1]) }) { regions.append(row) }
-        let alarming = ["unreachable", "degraded", "stopped", "false"]
-        nodesTable.style = { _, _, text in
-            alarming.contains(text.trimmingCharacters(in: .whitespaces)) ? Console.red(text) : text
-        }
-        regions.style = nodesTable.style
+        nodesTable.style = StatusCommand.alarmStyle
+        regions.style = StatusCommand.alarmStyle
         Console.out(Console.bold("fleet of \(documents.count) nodes") + "\n" + nodesTable.render() + "\n"
             + regions.render())
         try failIfUnreachable(answers)
     }
 
     // MARK: fleet
-
-    /// A node's `/fleet` document, as `horgosctl` reads it.
-    struct NodeFleet: Decodable {
-        var asOfMs: Int64
-        var regions: [FleetHealth]
-        var unreadable: [String: String]?
-    }
 
     /// One merged row: a node's region, or a node that did not answer.
     struct Row: Encodable {
@@ -162,7 +153,7 @@ enum FleetWide {
         for answer in answers {
             switch answer.result {
             case .success(let body):
-                guard let document = try? JSONDecoder().decode(NodeFleet.self, from: Data(body)) else {
+                guard let document = try? JSONDecoder().decode(NodeFleetHealth.self, from: Data(body)) else {
                     rows.append(Row(node: answer.node.description, reachable: false,
                                     error: "answered /fleet with something that is not a fleet document"))
                     continue
@@ -170,7 +161,7 @@ enum FleetWide {
                 for health in document.regions where region == nil || health.region == region!.uppercased() {
                     rows.append(Row(node: answer.node.description, reachable: true, health: health))
                 }
-                for (code, why) in (document.unreadable ?? [:]).sorted(by: { $0.key < $1.key }) {
+                for (code, why) in document.unreadable.sorted(by: { $0.key < $1.key }) {
                     rows.append(Row(node: answer.node.description, reachable: true, error: "\(code): \(why)"))
                 }
             case .failure(let error):

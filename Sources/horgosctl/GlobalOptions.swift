@@ -80,13 +80,13 @@ struct CtlContext: Sendable {
     var nodes: [AdminAddress] = []
 
     /// The configured regions, in configuration order.
-    var regions: [HorgosStore.Region] { configuration.regions.compactMap(HorgosStore.Region.init) }
+    var regions: [Region] { configuration.regions.compactMap(Region.init) }
 
     /// The configured region of `code` (upper-cased), or exit 2 naming the configured ones.
-    func region(_ code: String) throws(CtlError) -> HorgosStore.Region {
+    func region(_ code: String) throws(CtlError) -> Region {
         let upper = code.uppercased()
-        guard let region = HorgosStore.Region(upper), configuration.regions.contains(upper) else {
-            let shape = HorgosStore.Region(upper) == nil ? "is not a two-letter ISO 3166-1 code" : "is not configured"
+        guard let region = Region(upper), configuration.regions.contains(upper) else {
+            let shape = Region(upper) == nil ? "is not a two-letter ISO 3166-1 code" : "is not configured"
             throw CtlError(
                 .badArguments, "region \"\(code)\" \(shape)",
                 remedy: "use one of the configured regions (\(configuration.regions.joined(separator: " "))), "
@@ -96,7 +96,7 @@ struct CtlContext: Sendable {
     }
 
     /// The regions a command covers: the one of `--region`, else every configured region.
-    func regions(_ code: String?) throws(CtlError) -> [HorgosStore.Region] {
+    func regions(_ code: String?) throws(CtlError) -> [Region] {
         if let code { return [try region(code)] }
         return regions
     }
@@ -114,7 +114,7 @@ struct CtlContext: Sendable {
     }
 
     /// A reader of `region`'s shards.
-    func reader(_ region: HorgosStore.Region) -> ShardReader {
+    func reader(_ region: Region) -> ShardReader {
         ShardReader(stateDirectory: stateDirectory, region: region)
     }
 

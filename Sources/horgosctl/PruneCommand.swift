@@ -3,6 +3,7 @@ import Foundation
 import HorgosAudit
 import HorgosConfig
 import HorgosStore
+import HorgosWire
 
 /// `horgosctl prune`: applies retention now, deleting whole day partitions that have expired.
 struct PruneCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HorgosAdminAPI
 
 #if canImport(Glibc)
     import Glibc
@@ -34,20 +35,11 @@ struct ReloadCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the verdict.")
     var timeout = 30
 
-    /// The `/reload` document (``ReloadVerdict`` in the daemon).
-    struct Verdict: Decodable {
-        var generation: Int
-        var succeeded: Bool
-        var error: String?
-        var revokedSessions: Int
-        var pid: Int32
-    }
-
     func run() async throws {
         let context = try await global.context()
         let posted = try await AdminClient.post(
             context.admin, path: "/reload", body: Array("{}".utf8), timeoutSeconds: max(1, timeout))
-        if posted.status == 200, let verdict = try? JSONDecoder().decode(Verdict.self, from: Data(posted.body)) {
+        if posted.status == 200, let verdict = try? DaemonStatus.decoder().decode(ReloadVerdict.self, from: Data(posted.body)) {
             try report(verdict, json: context.json)
             return
         }
@@ -79,7 +71,7 @@ struct ReloadCommand: AsyncParsableCommand {
     }
 
     /// Prints a verdict; a refused reload is exit 1.
-    private func report(_ verdict: Verdict, json: Bool) throws(CtlError) {
+    private func report(_ verdict: ReloadVerdict, json: Bool) throws(CtlError) {
         if json {
             Console.line(
                 "{\"generation\":\(verdict.generation),\"succeeded\":\(verdict.succeeded),"
@@ -96,10 +88,10 @@ struct ReloadCommand: AsyncParsableCommand {
         }
     }
 
-    static func verdict(_ admin: AdminAddress) async throws(CtlError) -> Verdict {
+    static func verdict(_ admin: AdminAddress) async throws(CtlError) -> ReloadVerdict {
         let response = try await AdminClient.get(admin, path: "/reload")
         guard response.status == 200,
-            let verdict = try? JSONDecoder().decode(Verdict.self, from: Data(response.body))
+            let verdict = try? DaemonStatus.decoder().decode(ReloadVerdict.self, from: Data(response.body))
         else {
             throw CtlError(
                 .daemonUnreachable, "the admin endpoint \(admin) has no reload verdict (HTTP \(response.status))",

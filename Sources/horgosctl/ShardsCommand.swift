@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HorgosStore
+import HorgosWire
 
 /// `horgosctl shards`: the shard files (the default `list`), the salvage of a quarantined file and the
 /// acknowledgement of a region's quarantine.

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import HorgosAdminAPI
+import HorgosConfig
 
 /// `horgosctl status`: the live daemon's `/status` document, as tables or passed through as JSON.
 ///
-/// The document's shape belongs to the daemon and may grow, so it is read as generic JSON: top-level
-/// scalars (and one level of nested objects, as `a.b`) become a key/value table; a `regions` array of
-/// objects, or an object of objects keyed by region, becomes a table with one row per region (a list
-/// of region codes stays a field). Lists of strings print as words, other nested values as JSON.
+/// The document is decoded as the daemon's own type (``DaemonStatus`` from HorgosAdminAPI), so a field
+/// the daemon renames is a compile error here, not a silently empty column. Decoding is lenient: a daemon
+/// of another version during an upgrade still gives a table (missing fields show their defaults).
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
@@ -43,93 +44,94 @@ struct StatusCommand: AsyncParsableCommand {
             if response.body.last != UInt8(ascii: "\n") { Console.line() }
             return
         }
-        guard let document = try? JSONSerialization.jsonObject(with: Data(response.body), options: [.fragmentsAllowed])
-        else {
-            throw CtlError(
-                .failure, "the admin endpoint \(context.admin) answered /status with something that is not JSON",
-                remedy: "check that --admin names horgosd's admin endpoint and not another service")
-        }
-        Console.out(Self.render(document, source: context.admin.description))
+        let status = try Self.decode(response.body, from: context.admin.description)
+        Console.out(Self.render(status, source: context.admin.description))
     }
 
-    /// The tables of a `/status` document.
-    static func render(_ document: Any, source: String) -> String {
-        guard let object = document as? [String: Any] else { return "\(scalar(document))\n" }
-        let regions = object["regions"].flatMap(regionTable)
-        var summary = TextTable([.init("FIELD"), .init("VALUE")])
-        for key in object.keys.sorted() where !(key == "regions" && regions != nil) {
-            let value = object[key]!
-            if let nested = value as? [String: Any] {
-                for inner in nested.keys.sorted() { summary.append(["\(key).\(inner)", scalar(nested[inner]!)]) }
-            } else {
-                summary.append([key, scalar(value)])
-            }
+    /// The `/status` document, or exit 1 saying the answer is not one.
+    static func decode(_ body: [UInt8], from source: String) throws(CtlError) -> DaemonStatus {
+        do {
+            return try DaemonStatus.decoder().decode(DaemonStatus.self, from: Data(body))
+        } catch {
+            throw CtlError(
+                .failure, "the admin endpoint \(source) answered /status with something that is not a status "
+                    + "document: \(error)",
+                remedy: "check that --admin names horgosd's admin endpoint and not another service")
         }
+    }
+
+    /// The summary table (one field a row) and the table of regions.
+    static func render(_ status: DaemonStatus, source: String) -> String {
+        var summary = TextTable([.init("FIELD"), .init("VALUE")])
+        var fields: [(String, String)] = [
+            ("version", status.version),
+            ("serving", status.serving ? "true" : "false"),
+            ("started_at", ISO8601DateFormatter().string(from: status.startedAt)),
+            ("uptime_seconds", String(status.uptimeSeconds)),
+            ("connections", String(status.connections)),
+        ]
+        for (name, count) in status.connectionsByProtocol.sorted(by: { $0.key < $1.key }) {
+            fields.append(("connections." + name, String(count)))
+        }
+        for (name, address) in status.listeners.sorted(by: { $0.key < $1.key }) {
+            fields.append(("listeners." + name, address))
+        }
+        let degraded = status.degradedRegions.isEmpty ? "-" : status.degradedRegions.joined(separator: " ")
+        fields += [
+            ("frames_per_second", String(format: "%.1f", status.framesPerSecond)),
+            ("records_per_second", String(format: "%.1f", status.recordsPerSecond)),
+            ("queued_bytes", String(status.queuedBytes)),
+            ("buffered_bytes", String(status.bufferedBytes)),
+            ("degraded_regions", degraded),
+        ]
+        for client in status.clientAddresses {
+            fields.append(("client." + client.address, String(client.connections)))
+        }
+        for (field, value) in fields { summary.append([field, value]) }
+        summary.style = alarmStyle
         var output = Console.bold("horgosd at \(source)") + "\n" + summary.render()
-        if let regions { output += "\n" + regions.render() }
+        if !status.regions.isEmpty { output += "\n" + regionTable(status.regions).render() }
         return output
     }
 
-    private static func regionTable(_ value: Any) -> TextTable? {
-        var rows: [(String, [String: Any])] = []
-        if let list = value as? [[String: Any]] {
-            for entry in list {
-                let name = (entry["region"] ?? entry["code"] ?? entry["name"]).map(scalar) ?? "?"
-                rows.append((name, entry))
-            }
-        } else if let map = value as? [String: Any] {
-            for key in map.keys.sorted() { rows.append((key, map[key] as? [String: Any] ?? ["value": map[key]!])) }
-        } else {
-            return nil
-        }
-        guard !rows.isEmpty else { return nil }
-        let skip: Set<String> = ["region", "code", "name"]
-        var keys: [String] = []
-        for (_, fields) in rows {
-            for key in fields.keys.sorted() where !skip.contains(key) && !keys.contains(key) { keys.append(key) }
-        }
-        var table = TextTable(
-            [.init("REGION")]
-                + keys.map { key in
-                    .init(key.uppercased(), numeric: rows.allSatisfy { $0.1[key] == nil || $0.1[key] is NSNumber })
-                })
-        for (name, fields) in rows {
-            table.append([name] + keys.map { key in fields[key].map { key == "policy" ? policy($0) : scalar($0) } ?? "-" })
-        }
-        table.style = { _, _, text in
-            let plain = text.trimmingCharacters(in: .whitespaces)
-            return ["degraded", "failed", "stopped"].contains { plain.hasPrefix($0) } ? Console.red(text) : text
-        }
+    /// One row per region: state, queue, counters, apply lag, fault.
+    static func regionTable(_ regions: [RegionStatus]) -> TextTable {
+        var table = TextTable([.init("REGION")] + regionColumns)
+        for region in regions { table.append([region.region] + regionCells(region)) }
+        table.style = alarmStyle
         return table
     }
 
+    /// The columns after REGION (and NODE) of a region row.
+    static let regionColumns: [TextTable.Column] = [
+        .init("STATE"), .init("QUEUED BYTES", numeric: true), .init("STORED", numeric: true),
+        .init("DUPLICATES", numeric: true), .init("REJECTED", numeric: true), .init("EVENTS", numeric: true),
+        .init("APPLY LAG"), .init("FAULT"), .init("POLICY"),
+    ]
+
+    /// A region row's cells after REGION (and NODE).
+    static func regionCells(_ region: RegionStatus) -> [String] {
+        let fault = region.fault.map { fault in region.message.map { "\(fault): \($0)" } ?? fault } ?? "-"
+        return [
+            region.state, "\(region.queuedBytes)", "\(region.recordsStored)", "\(region.recordsDuplicate)",
+            "\(region.recordsRejected)", "\(region.eventsStored)", String(format: "%.1f s", region.applyLagSeconds),
+            fault, region.policy.map(policy) ?? "-",
+        ]
+    }
+
     /// A region's policy (`/status` `regions[].policy`) in a few words: `30d no-stream no-backup pos=3`.
-    static func policy(_ value: Any) -> String {
-        guard let policy = value as? [String: Any], let days = policy["retentionDays"] as? Int else { return scalar(value) }
-        var words = ["\(days)d"]
-        if (policy["stream"] as? Bool) == false { words.append("no-stream") }
-        if (policy["backup"] as? Bool) == false { words.append("no-backup") }
-        if let decimals = policy["positionDecimals"] as? Int, decimals < 7 { words.append("pos=\(decimals)") }
+    static func policy(_ policy: RegionPolicy) -> String {
+        var words = ["\(policy.retentionDays)d"]
+        if !policy.stream { words.append("no-stream") }
+        if !policy.backup { words.append("no-backup") }
+        if policy.positionDecimals < 7 { words.append("pos=\(policy.positionDecimals)") }
         return words.joined(separator: " ")
     }
 
-    /// One value as table text; nested arrays and objects as compact JSON.
-    static func scalar(_ value: Any) -> String {
-        switch value {
-        case is NSNull: return "-"
-        case let text as String: return text
-        case let list as [Any] where list.allSatisfy({ $0 is String }):
-            return list.map { "\($0)" }.joined(separator: " ")
-        case let number as NSNumber:
-            // JSON booleans come back as NSNumber of ObjC type "c" (JSON never yields an Int8).
-            if String(cString: number.objCType) == "c" { return number.boolValue ? "true" : "false" }
-            return number.stringValue
-        default:
-            guard
-                let data = try? JSONSerialization.data(
-                    withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
-            else { return "\(value)" }
-            return String(decoding: data, as: UTF8.self)
-        }
+    /// Red for states an operator must look at.
+    static func alarmStyle(_ row: Int, _ column: Int, _ text: String) -> String {
+        let plain = text.trimmingCharacters(in: .whitespaces)
+        return ["degraded", "failed", "stopped", "unreachable", "false"].contains { plain.hasPrefix($0) }
+            ? Console.red(text) : text
     }
 }

@@ -1,11 +1,12 @@
 import HorgosStore
+import HorgosWire
 
 extension CtlError {
     /// The exit status and advice for a store error met while reading `region`'s shards.
     ///
     /// Missing files are "not found" (4); every other store failure while reading is a data problem
     /// (5): a damaged or foreign file, a schema from a newer Horgos, or a file this user cannot read.
-    init(_ error: StoreError, region: HorgosStore.Region, stateDirectory: String) {
+    init(_ error: StoreError, region: Region, stateDirectory: String) {
         let location = "\(stateDirectory)/\(region.code)"
         if error.kind == .notFound {
             self.init(

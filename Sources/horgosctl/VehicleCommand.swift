@@ -74,7 +74,7 @@ struct VehicleCommand: AsyncParsableCommand {
         }
         guard limit > 0 else { throw CtlError(.badArguments, "--limit must be positive", remedy: "use --limit 1000") }
         try context.requireStateDirectory()
-        var everywhere: [(region: HorgosStore.Region, state: VehicleState)] = []
+        var everywhere: [(region: HorgosWire.Region, state: VehicleState)] = []
         for region in regions {
             do throws(StoreError) {
                 if let state = try context.reader(region).vehicle(vin) { everywhere.append((region, state)) }
@@ -150,7 +150,7 @@ struct VehicleCommand: AsyncParsableCommand {
         Console.out(table.render())
     }
 
-    private func printState(_ s: VehicleState, region: HorgosStore.Region, alarmNames: [String], now: Int64) {
+    private func printState(_ s: VehicleState, region: Region, alarmNames: [String], now: Int64) {
         var alarm = "none"
         if (s.maxAlarmLevel ?? 0) > 0 || !alarmNames.isEmpty {
             alarm =

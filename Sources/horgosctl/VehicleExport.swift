@@ -9,7 +9,7 @@ struct VehicleExport {
     let context: CtlContext
     let vin: VIN
     /// The regions to look in (`--region`, else every configured region).
-    let regions: [HorgosStore.Region]
+    let regions: [HorgosWire.Region]
     let fromMs: Int64?
     let toMs: Int64?
     /// `--region` was given: the region must hold the vehicle.
@@ -63,8 +63,8 @@ struct VehicleExport {
     }
 
     /// The regions whose shards hold the vehicle; exit 4 when none does.
-    private func holdingRegions() throws -> [HorgosStore.Region] {
-        var holders: [HorgosStore.Region] = []
+    private func holdingRegions() throws -> [HorgosWire.Region] {
+        var holders: [HorgosWire.Region] = []
         for region in regions {
             do throws(StoreError) {
                 if try context.reader(region).holds(vin) { holders.append(region) }
@@ -83,7 +83,7 @@ struct VehicleExport {
     }
 
     /// Writes the header, every row of every holding region, and the summary; returns the counts.
-    private func write(_ holders: [HorgosStore.Region]) throws -> VehicleExportSummary {
+    private func write(_ holders: [HorgosWire.Region]) throws -> VehicleExportSummary {
         let header = Header(
             vin: vin.description, regions: holders.map(\.code), from: fromMs.map(Format.time), to: toMs.map(Format.time),
             generatedAt: Format.time(CtlClock.nowMs()), generatedBy: "horgosctl \(HorgosServerInfo.version)",

@@ -52,6 +52,7 @@ import Testing
                 "\(prefix)/bin/horgos-sim": 0o755,
                 "\(layout.unitDir)/horgosd.service": 0o644,
                 "\(layout.unitDir)/horgosd.socket": 0o644,
+                "\(layout.unitDir)/horgosd-gbt32960.socket": 0o644,
                 "\(layout.snippetRoot)/sysusers.d/horgos.conf": 0o644,
                 "\(layout.snippetRoot)/tmpfiles.d/horgos.conf": 0o644,
                 "\(prefix)/share/horgos/horgosd.yaml.example": 0o644,

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAdminAPI
 import HorgosStore
 import HorgosWire
 import Testing
@@ -138,16 +139,32 @@ struct MaintenanceCommandTests {
         #expect(regionLines.last?.contains("degraded") == true)
         #expect(server.requestLines.allSatisfy { $0.hasPrefix("GET /status HTTP/1.1") })
 
-        // The shape of the server branch's DaemonStatus: regions as a list of codes, listeners as an object.
-        let flat = try OneShotHTTPServer(
-            body: #"{"connections":3,"listeners":{"admin":"127.0.0.1:9477"},"regions":["AE","BR"],"serving":true}"#,
-            requests: 1)
-        let summary = try await fixture.run(["status", "--admin", "http://127.0.0.1:\(flat.port)/"])
+        // The daemon's own document type (HorgosAdminAPI): horgosctl decodes what horgosd encodes.
+        let status = DaemonStatus(
+            version: "1.2.3", serving: true, startedAt: Date(timeIntervalSince1970: 1_800_000_000), uptimeSeconds: 5,
+            listeners: ["admin": "127.0.0.1:9477", "gbt32960": "127.0.0.1:7325"], connections: 3,
+            connectionsByProtocol: ["native": 2, "gbt32960": 1],
+            regions: [
+                RegionStatus(region: "AE", state: "ok", queuedBytes: 0, recordsStored: 10, recordsDuplicate: 0,
+                             recordsRejected: 0, eventsStored: 0, commits: 1, failedAttempts: 0),
+                RegionStatus(region: "BR", state: "degraded", fault: "disk_full", queuedBytes: 512, recordsStored: 0,
+                             recordsDuplicate: 0, recordsRejected: 0, eventsStored: 0, commits: 0, failedAttempts: 3),
+            ])
+        let encoded = String(decoding: try DaemonStatus.encoder().encode(status), as: UTF8.self)
+        let typed = try OneShotHTTPServer(body: encoded, requests: 1)
+        let summary = try await fixture.run(["status", "--admin", "http://127.0.0.1:\(typed.port)/"])
         #expect(summary.status == 0, "\(summary.stderr)")
         let fields = summary.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
-        #expect(fields.contains("regions AE BR"))
-        #expect(fields.contains("listeners.admin 127.0.0.1:9477"))
+        #expect(fields.contains("listeners.gbt32960 127.0.0.1:7325"))
+        #expect(fields.contains("connections.gbt32960 1"))
         #expect(fields.contains("serving true"))
+        #expect(fields.contains { $0.hasPrefix("BR degraded 512 0 0 0 0") && $0.hasSuffix("disk_full -") })
+
+        // Something that is not a status document is refused by name, not rendered as an empty table.
+        let other = try OneShotHTTPServer(body: #"{"regions":["AE","BR"]}"#, requests: 1)
+        let refused = try await fixture.run(["status", "--admin", "http://127.0.0.1:\(other.port)/"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("not a status document"))
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import HorgosPKI
 import HorgosSimulator
 import HorgosStore
+import HorgosWire
 import Synchronization
 import HorgosTestSupport
 import Testing

@@ -98,7 +98,15 @@ extension DaemonEndToEndTests {
                 ["erase", erased.description, "--reason", "data subject request 42", "--admin", admin, "--state",
                  daemon.stateDirectory])
         }
-        #expect(await eventually { daemon.logLines.contains { $0.contains("erasure durable") } }, "\(daemon.log)")
+        // The request's `pending` record is appended (fsync'd) before "erasure durable" is logged; the kill
+        // waits for both, so the audit check below reads what the daemon wrote, not a race.
+        #expect(
+            await eventually {
+                daemon.logLines.contains { $0.contains("erasure durable") }
+                    && AuditLog.records(path: daemon.stateDirectory + "/audit.log").contains {
+                        $0.action == "erase" && $0.outcome == .pending
+                    }
+            }, "\(daemon.log)")
         try await daemon.stop(signal: SIGKILL)
         let interrupted = try await erase.value
         let acked = try await load.value

@@ -62,7 +62,7 @@ import Glibc
         ).run(duration: .seconds(2))
         // The server-side ACK-latency histogram counts every acknowledged data frame of its region.
         let metrics = try await daemon.httpGet("/metrics").body
-        #expect(metrics.contains("horgos_ack_latency_seconds_count{region=\"NO\"} \(gateway.totals.framesAcked)\n"))
+        #expect(metrics.contains("horgos_ack_latency_seconds_count{region=\"NO\",protocol=\"native\"} \(gateway.totals.framesAcked)\n"))
         #expect(metrics.contains("# TYPE horgos_ack_latency_seconds histogram"))
         #expect(try await daemon.stop() == 0)
         #expect(vehicles.totals.errors.isEmpty && gateway.totals.errors.isEmpty)

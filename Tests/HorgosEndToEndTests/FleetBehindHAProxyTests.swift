@@ -118,7 +118,7 @@ extension DaemonEndToEndTests {
 
         // A client that skips the balancer (TLS straight to the node) is closed before TLS and counted.
         let handshakeFailuresBefore = Self.sample(
-            try await nodeA.httpGet("/metrics").body, "horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"}")
+            try await nodeA.httpGet("/metrics").body, "horgos_refusals_total{protocol=\"native\",code=\"TLS_HANDSHAKE_FAILED\"}")
         let direct = try RawSocket.connect(port: nodeA.telemetryPort)
         defer { close(direct) }
         RawSocket.send(direct, [0x16, 0x03, 0x01, 0x00, 0x2F, 0x01, 0x00, 0x00, 0x2B, 0x03, 0x03])
@@ -131,7 +131,7 @@ extension DaemonEndToEndTests {
         let metrics = try await nodeA.httpGet("/metrics").body
         #expect(metrics.contains("horgos_proxy_header_rejected_total{reason=\"bad_signature\"} 1"))
         #expect(
-            Self.sample(metrics, "horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"}") == handshakeFailuresBefore,
+            Self.sample(metrics, "horgos_refusals_total{protocol=\"native\",code=\"TLS_HANDSHAKE_FAILED\"}") == handshakeFailuresBefore,
             "the bytes never reached TLS")
 
         // One fleet-wide view: both nodes' regions in one table with a node column; a dead node is a

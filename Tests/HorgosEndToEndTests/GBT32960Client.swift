@@ -47,11 +47,13 @@ final class GBT32960Client: Sendable {
         self.recorder = recorder
     }
 
-    static func connect(port: Int, context: NIOSSLContext?) async throws -> GBT32960Client {
+    /// Connects (TLS unless `context` is nil); `proxyHeader` goes out before TLS.
+    static func connect(port: Int, context: NIOSSLContext?, proxyHeader: [UInt8]? = nil) async throws -> GBT32960Client {
         let recorder = Recorder()
         let channel = try await ClientBootstrap(group: WireClient.group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let proxyHeader { try channel.pipeline.syncOperations.addHandler(ProxyHeaderWriter(proxyHeader)) }
                     if let context {
                         try channel.pipeline.syncOperations.addHandler(
                             try NIOSSLClientHandler(context: context, serverHostname: "localhost"))

@@ -70,7 +70,7 @@ extension DaemonEndToEndTests {
         }
         #expect(scrape.contains("horgos_region_duplicates_total{region=\"AE\"} 1\n"))
         #expect(scrape.contains("horgos_region_records_stored_total{region=\"AE\"} 1\n"))
-        #expect(scrape.contains("horgos_records_stored_total{region=\"AE\"} 2\n"))
+        #expect(scrape.contains("horgos_records_stored_total{region=\"AE\",protocol=\"native\"} 2\n"))
         #expect(!scrape.contains("horgos_duplicates_total"), "the series that never moved is gone")
         #expect(try await daemon.stop() == 0)
     }

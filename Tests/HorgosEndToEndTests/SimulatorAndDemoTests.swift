@@ -3,6 +3,7 @@ import HorgosPKI
 import HorgosSimulator
 import HorgosStore
 import HorgosTestSupport
+import HorgosWire
 import Testing
 
 /// The simulator and the demo against the real daemon (issue 5, item 4). Part of the serialized

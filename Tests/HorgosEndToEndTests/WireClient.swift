@@ -98,11 +98,13 @@ final class WireClient: Sendable {
         return try NIOSSLContext(configuration: tls)
     }
 
-    static func connect(port: Int, context: NIOSSLContext) async throws -> WireClient {
+    /// Connects; `proxyHeader` (a PROXY v2 header, as a load balancer sends) goes out before TLS.
+    static func connect(port: Int, context: NIOSSLContext, proxyHeader: [UInt8]? = nil) async throws -> WireClient {
         let recorder = ReplyRecorder()
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let proxyHeader { try channel.pipeline.syncOperations.addHandler(ProxyHeaderWriter(proxyHeader)) }
                     try channel.pipeline.syncOperations.addHandler(
                         try NIOSSLClientHandler(context: context, serverHostname: "localhost"))
                     try channel.pipeline.syncOperations.addHandler(
@@ -173,6 +175,28 @@ final class WireClient: Sendable {
                             speedDkmh: 500, soc: 77, maxCellTemp: 30, minCellTemp: 25)
         }
         FrameEncoder.appendTelemetry(vin: vin, baseTimeMs: startMs, records: list, sequence: sequence, to: &bytes)
+        return bytes
+    }
+}
+
+/// Writes a PROXY v2 header when the connection becomes active, before anything behind it (TLS) writes.
+final class ProxyHeaderWriter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let header: [UInt8]
+    init(_ header: [UInt8]) { self.header = header }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(bytes: header)), promise: nil)
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    /// A PROXY v2 header (PROXY command, TCP over IPv4) naming `client` as the source.
+    static func header(client: String, port: UInt16 = 40_000) -> [UInt8] {
+        var bytes: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0x00, 12]
+        bytes += client.split(separator: ".").map { UInt8($0)! }
+        bytes += [127, 0, 0, 1]
+        bytes += [UInt8(port >> 8), UInt8(port & 0xFF), 0x1D, 0x13]
         return bytes
     }
 }

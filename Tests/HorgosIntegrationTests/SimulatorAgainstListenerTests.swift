@@ -45,19 +45,9 @@ final class RecordingSink: IngestSink {
     }
 }
 
-struct CountingObserver: SessionObserver {
-    func sessionStarted(_ peer: SessionPeer) {}
-    func sessionEnded(_ peer: SessionPeer?) {}
-    func refused(_ refusal: SessionRefusal) {}
-    func frameReceived(_ type: FrameType, region: String?, records: Int) {}
-    func frameCommitted(region: String, outcome: CommitOutcome) {}
-    func errorSent(_ code: ErrorCode) {}
-    func ackSent() {}
-}
-
 /// Starts the real listener pipeline (TLS, decoder, sessions) with a recording sink.
 struct ListenerFixture {
-    let listener: TelemetryListener
+    let listener: Listener<NativeProtocol>
     let port: Int
     let authority: FleetPKI
     let sink: RecordingSink
@@ -83,20 +73,24 @@ struct ListenerFixture {
         for region in regions {
             flows[region] = RegionFlowControl(region: region, highWatermark: highWatermark, lowWatermark: lowWatermark)
         }
-        let environment = SessionEnvironment(
-            authorize: { certificate in
+        let metrics = PipelineMetrics(protocolName: NativeProtocol.name)
+        let environment = PipelineEnvironment(
+            wireProtocol: NativeProtocol(
+                limits: SessionLimits(ackWindow: ackWindow), regions: regions, logger: Logger(label: "listener-test")),
+            admit: { certificate in
                 guard let certificate, let identity = try? PeerIdentity(derEncoded: try certificate.toDERBytes())
                 else { return .failure(SessionRefusal(code: .identityInvalid, reason: "no identity")) }
-                return .success(identity.sessionPeer)
+                return .success(identity)
             },
-            regions: flows, sink: storage ?? sink, limits: SessionLimits(ackWindow: ackWindow),
-            now: { Int64(Date().timeIntervalSince1970 * 1000) }, observer: CountingObserver(),
+            regions: RegionHandle.table(flows: flows, sink: storage ?? sink, metrics: metrics), metrics: metrics,
+            maxInFlight: .max, now: { Int64(Date().timeIntervalSince1970 * 1000) },
             logger: Logger(label: "listener-test"))
-        let listener = TelemetryListener(
+        let listener = Listener(
+            configuration: .init(name: "telemetry", socket: .address(ListenAddress(host: "127.0.0.1", port: 0))),
             tls: ReloadableTLSContext(try NIOSSLContext(configuration: tls)),
             registry: ConnectionRegistry(maxConnections: 10_000, maxPerAddress: 10_000), environment: environment,
-            limits: ListenerLimits(), group: group)
-        let address = try await listener.start(.address(host: "127.0.0.1", port: 0))
+            group: group)
+        let address = try await listener.start()
         return ListenerFixture(listener: listener, port: address.port!, authority: authority, sink: sink,
                                flows: flows)
     }

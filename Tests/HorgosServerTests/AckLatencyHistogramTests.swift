@@ -1,4 +1,5 @@
 import Foundation
+import HorgosWire
 import Logging
 import Testing
 
@@ -14,23 +15,29 @@ import Testing
         #expect(histogram.observations == 4)
         #expect(AckLatencyHistogram.prometheusText(of: [histogram]) == """
             # TYPE horgos_ack_latency_seconds histogram
-            horgos_ack_latency_seconds_bucket{region="AE",le="0.001"} 2
-            horgos_ack_latency_seconds_bucket{region="AE",le="0.01"} 3
-            horgos_ack_latency_seconds_bucket{region="AE",le="+Inf"} 4
-            horgos_ack_latency_seconds_sum{region="AE"} 2.0055
-            horgos_ack_latency_seconds_count{region="AE"} 4
+            horgos_ack_latency_seconds_bucket{region="AE",protocol="native",le="0.001"} 2
+            horgos_ack_latency_seconds_bucket{region="AE",protocol="native",le="0.01"} 3
+            horgos_ack_latency_seconds_bucket{region="AE",protocol="native",le="+Inf"} 4
+            horgos_ack_latency_seconds_sum{region="AE",protocol="native"} 2.0055
+            horgos_ack_latency_seconds_count{region="AE",protocol="native"} 4
 
             """)
     }
 
-    @Test func theObserverRecordsEachConfiguredRegionsAckLatency() {
-        let observer = MetricsSessionObserver(logger: Logger(label: "test"), regions: ["AE", "NO"])
-        observer.frameAcknowledged(region: "NO", latencyNanoseconds: 3_000_000)
-        observer.frameAcknowledged(region: "NO", latencyNanoseconds: 30_000_000)
-        let text = observer.prometheusText()
-        #expect(text.contains("horgos_ack_latency_seconds_count{region=\"NO\"} 2\n"))
-        #expect(text.contains("horgos_ack_latency_seconds_count{region=\"AE\"} 0\n"))
-        #expect(text.contains("horgos_ack_latency_seconds_bucket{region=\"NO\",le=\"0.005\"} 1\n"))
+    @Test func eachProtocolsRegionCountersRecordTheirOwnAckLatency() {
+        let native = PipelineMetrics(protocolName: "native")
+        let gbt32960 = PipelineMetrics(protocolName: "gbt32960")
+        let nativeNO = native.counters(for: Region("NO")!)
+        _ = native.counters(for: Region("AE")!)
+        let gbtNO = gbt32960.counters(for: Region("NO")!)
+        nativeNO.acknowledged(latencyNanoseconds: 3_000_000)
+        nativeNO.acknowledged(latencyNanoseconds: 30_000_000)
+        gbtNO.acknowledged(latencyNanoseconds: 3_000_000)
+        let text = PipelineMetrics.ackLatencyText([native, gbt32960])
+        #expect(text.contains("horgos_ack_latency_seconds_count{region=\"NO\",protocol=\"native\"} 2\n"))
+        #expect(text.contains("horgos_ack_latency_seconds_count{region=\"AE\",protocol=\"native\"} 0\n"))
+        #expect(text.contains("horgos_ack_latency_seconds_count{region=\"NO\",protocol=\"gbt32960\"} 1\n"))
+        #expect(text.contains("horgos_ack_latency_seconds_bucket{region=\"NO\",protocol=\"native\",le=\"0.005\"} 1\n"))
         #expect(text.components(separatedBy: "# TYPE").count == 2)
     }
 }

@@ -178,7 +178,7 @@ private struct TestStatus: Encodable, Sendable {
         state.listenerBound("telemetry", address: "127.0.0.1:7443")
         #expect(state.componentReady("telemetry") == 2)
         #expect(state.componentReady("telemetry") == 2)  // reporting twice does not count twice
-        state.setConnectionCounter { 5 }
+        state.setConnectionReporter({ 5 })
         state.isServing = true
         let status = state.snapshot()
         #expect(status.serving && status.connections == 5)

@@ -9,7 +9,7 @@ import Testing
 
 @testable import HorgosServer
 
-/// One GB/T 32960 connection through the daemon's own frame decoder and session handler, on an
+/// One GB/T 32960 connection through the daemon's own frame decoder and connection pipeline, on an
 /// EmbeddedChannel: a test writes a unit's bytes and reads the answers exactly as they would go on
 /// the wire. Realtime and reissue frames are committed at once (stored), so their answers follow
 /// their frame.
@@ -27,17 +27,18 @@ final class GBT32960Connection {
     /// whose server clock reads `serverTimeMs`, in the Beijing time base.
     init(peer: GBT32960Peer, serverTimeMs: Int64, maxErrors: Int = 3) throws {
         let settings = GBT32960Settings(maxErrors: maxErrors)
-        let environment = GBT32960Environment(
-            authorize: { _ in .failure(SessionRefusal(code: .identityInvalid, reason: "plain TCP only")) },
+        let logger = Logger(label: "gbt32960-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let metrics = PipelineMetrics(protocolName: GBT32960Protocol.name)
+        let flow = RegionFlowControl(region: peer.market, highWatermark: 1 << 20, lowWatermark: 1 << 19)
+        let environment = PipelineEnvironment(
+            wireProtocol: GBT32960Protocol(settings: settings, logger: logger),
+            admit: { _ in .failure(SessionRefusal(code: .identityInvalid, reason: "plain TCP only")) },
             plainPeer: peer,
-            regions: [
-                peer.market: RegionFlowControl(region: peer.market, highWatermark: 1 << 20, lowWatermark: 1 << 19)
-            ],
-            sink: CommittingSink(), settings: settings, now: { serverTimeMs }, metrics: GBT32960Metrics(),
-            logger: Logger(label: "gbt32960-test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            regions: RegionHandle.table(flows: [peer.market: flow], sink: CommittingSink(), metrics: metrics),
+            metrics: metrics, maxInFlight: settings.maxInFlight, now: { serverTimeMs }, logger: logger)
         channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([
-            ByteToMessageHandler(GBT32960ChannelDecoder()), GBT32960SessionHandler(environment: environment),
+            ByteToMessageHandler(GBT32960ChannelDecoder()), ConnectionHandler(environment: environment),
         ])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7325)).wait()
     }

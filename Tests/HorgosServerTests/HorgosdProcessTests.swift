@@ -38,6 +38,31 @@ func freeLoopbackPort() throws -> Int {
 
 /// Starts the real `horgosd` with a temporary state directory and a fake systemd notify socket.
 @Suite(.serialized) struct HorgosdProcessTests {
+    /// A misspelled key stops the real daemon before anything starts: exit 78, the key and the closest
+    /// valid key on stderr (issue 19).
+    @Test func aMisspelledConfigurationKeyStopsTheDaemonWithExit78NamingTheClosestKey() async throws {
+        let directory = try makeTemporaryDirectory()
+        let configPath = directory + "/horgosd.yaml"
+        try "state_directory: \(directory)/state\nstore:\n  duribility: disk\n"
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: horgosdExecutable())
+        process.arguments = ["--config", configPath]
+        process.environment = ["PATH": "/usr/bin:/bin"]
+        let errors = Pipe()
+        process.standardError = errors
+        // Awaited through the termination handler: nothing blocks a thread of Swift's cooperative pool.
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        // The daemon has exited: its end of the pipe is closed, so this read ends at once.
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == 78)
+        #expect(stderr.contains("store.duribility: unknown key; the nearest valid key is store.durability"), "\(stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/state/pki"), "nothing started")
+    }
+
     @Test func daemonNotifiesReadyServesReloadsOnSIGHUPAndStopsOnSIGTERM() async throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
@@ -85,7 +110,7 @@ func freeLoopbackPort() throws -> Int {
         #expect(status.body.contains("\"telemetry\":\"127.0.0.1:\(telemetryPort)\""))
         let metrics = try await httpGet("/metrics", port: adminPort)
         #expect(metrics.body.contains("horgos_build_info{version=\"\(HorgosServerInfo.version)\"} 1"))
-        #expect(metrics.body.contains("horgos_sessions_total{role=\"vehicle\"} 1"))
+        #expect(metrics.body.contains("horgos_sessions_total{protocol=\"native\",role=\"vehicle\"} 1"))
 
         // WATCHDOG_USEC=400ms: pings every 200 ms while serving.
         var pings = 0
@@ -114,8 +139,8 @@ func freeLoopbackPort() throws -> Int {
             #expect(try await expectClosed(anonymous))
         }
         let refusals = try await httpGet("/metrics", port: adminPort).body
-        #expect(refusals.contains("horgos_refusals_total{code=\"CERTIFICATE_REVOKED\"} 2"))
-        #expect(refusals.contains("horgos_refusals_total{code=\"TLS_HANDSHAKE_FAILED\"} 1"))
+        #expect(refusals.contains("horgos_refusals_total{protocol=\"native\",code=\"CERTIFICATE_REVOKED\"} 2"))
+        #expect(refusals.contains("horgos_refusals_total{protocol=\"native\",code=\"TLS_HANDSHAKE_FAILED\"} 1"))
 
         kill(process.processIdentifier, SIGTERM)
         var stopping: String?
@@ -173,15 +198,23 @@ func freeLoopbackPort() throws -> Int {
         #expect(text.contains("audit.path: the audit log's directory \(state)/absent does not exist"), "\(text)")
     }
 
-    @Test func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys() async throws {
+    /// Every listener, of either protocol: a public address with no `tls.*` files stops the daemon before it
+    /// creates a CA (the other listener stays on loopback).
+    @Test(arguments: ["telemetry", "gbt32960"])
+    func developmentPKIOnAPublicListenerExitsWithEXCONFIGNamingTheKeys(listener: String) async throws {
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         let state = try makeTemporaryDirectory()
+        // Nothing is bound: the configuration is refused first (the ports are never opened).
         let result = try await runProcess(
-            executable, [], environment: ["HORGOS_LISTEN_TELEMETRY": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state])
+            executable, [],
+            environment: [
+                "HORGOS_LISTEN_\(listener.uppercased())": "0.0.0.0:0", "HORGOS_STATE_DIRECTORY": state,
+            ])
         #expect(result.status == 78)
         let text = String(decoding: result.stderr, as: UTF8.self)
         #expect(text.contains("tls.ca_certificate") && text.contains("tls.development"))
+        #expect(text.contains("listen.\(listener) 0.0.0.0:0"))
         #expect(!FileManager.default.fileExists(atPath: state + "/pki/ca.key"))  // no CA was created
     }
 }

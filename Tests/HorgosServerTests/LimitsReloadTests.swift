@@ -57,12 +57,17 @@ final class ReceivedFrames: ChannelInboundHandler, Sendable {
     func reloader(_ harness: TLSHarness, limits: HorgosConfiguration.Limits) -> TrustReloader {
         let listener = harness.listener
         let revocations = harness.revocations
+        let tls = listener.tls!
         return TrustReloader(
-            load: {
-                TrustMaterial(tlsContext: listener.tls.context, revocations: revocations.revocations, limits: limits)
+            load: { TrustMaterial(tlsContext: tls.context, revocations: revocations.revocations, limits: limits) },
+            tls: tls, revocations: revocations, connections: listener.registry,
+            applyLimits: { limits in
+                listener.apply(ListenerLimits(limits))
+                listener.registry.reloadTimeouts(
+                    SessionTimeoutsReloaded(
+                        handshakeTimeout: .seconds(Int64(limits.handshakeTimeoutSeconds)),
+                        idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds))))
             },
-            tls: listener.tls, revocations: revocations, listener: listener,
-            applyLimits: { listener.apply(ListenerLimits($0), session: SessionLimits()) },
             logger: Logger(label: "test"))
     }
 

@@ -167,13 +167,21 @@ final class ReadGate: ChannelOutboundHandler {
 }
 
 @Suite struct TrustConfigurationTests {
-    @Test func developmentPKIIsRefusedOffLoopbackUnlessAskedFor() {
+    /// The guard covers every listener: the telemetry one and the GB/T 32960 one (with or without its TLS).
+    @Test(arguments: ["telemetry", "gbt32960", "gbt32960 plain"])
+    func developmentPKIIsRefusedOffLoopbackUnlessAskedFor(listener: String) {
         var configuration = HorgosConfiguration()
         #expect(DevelopmentPKIPolicy.refusal(configuration) == nil)  // loopback defaults
-        configuration.listen.telemetry = ListenAddress(host: "0.0.0.0", port: 7443)
+        let exposed = ListenAddress(host: "0.0.0.0", port: 7443)
+        switch listener {
+        case "telemetry": configuration.listen.telemetry = exposed
+        default:
+            configuration.gbt32960.listen = exposed
+            configuration.gbt32960.tls = listener == "gbt32960"
+        }
         let refusal = DevelopmentPKIPolicy.refusal(configuration)
         #expect(refusal?.contains("tls.ca_certificate") == true)
-        #expect(refusal?.contains("listen.telemetry 0.0.0.0:7443") == true)
+        #expect(refusal?.contains("listen.\(listener.split(separator: " ")[0]) 0.0.0.0:7443") == true)
         configuration.tls.development = true
         #expect(DevelopmentPKIPolicy.refusal(configuration) == nil)
         configuration.tls.development = false

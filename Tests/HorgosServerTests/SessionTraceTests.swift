@@ -44,7 +44,7 @@ final class TraceStorage: IngestSink {
         let at = payload.readerIndex
         let vin = payload.getString(at: at + 8, length: 17) ?? "?"
         var timestamps: [Int64] = []
-        if submission.type == .telemetry {
+        if submission.kind == .telemetry {
             let base = payload.getInteger(at: at, endianness: .little, as: Int64.self)!
             let size = Int(payload.getInteger(at: at + 25, as: UInt8.self)!)
             let count = Int(payload.getInteger(at: at + 26, endianness: .little, as: UInt16.self)!)
@@ -70,15 +70,10 @@ final class TraceStorage: IngestSink {
 }
 
 /// Counts what the session reported, to check the metrics tell the truth about the wire.
-final class RecordingObserver: SessionObserver {
+final class RecordingObserver: NativeSessionObserver {
     let errors = Mutex<[ErrorCode]>([])
     let truncated = Atomic<Int>(0)
 
-    func sessionStarted(_ peer: SessionPeer) {}
-    func sessionEnded(_ peer: SessionPeer?) {}
-    func refused(_ refusal: SessionRefusal) {}
-    func frameReceived(_ type: FrameType, region: String?, records: Int) {}
-    func frameCommitted(region: String, outcome: CommitOutcome) {}
     func errorSent(_ code: ErrorCode) { errors.withLock { $0.append(code) } }
     func ackSent() {}
     func streamEndedInsideFrame() { truncated.add(1, ordering: .relaxed) }
@@ -158,18 +153,22 @@ final class RecordingObserver: SessionObserver {
         let limits = SessionLimits(ackWindow: trace.ackWindow ?? 64, maxPayload: trace.maxPayload ?? 65_536)
         let storage = TraceStorage(refuses: trace.storageRefuses, horizon: limits.horizon, nowMs: trace.clockMs)
         let observer = RecordingObserver()
-        let peer = SessionPeer(
-            role: trace.peer.isGateway ? .gateway : .vehicle, vin: trace.peer.vin.flatMap { VIN($0) },
-            market: trace.peer.market)
+        let identity = PeerIdentity(
+            role: trace.peer.isGateway ? .gateway : .vehicle, vin: trace.peer.vin, name: trace.peer.vin ?? "gateway",
+            market: trace.peer.market, serialNumber: "1", subject: "trace")
         let refusal = trace.refusal.flatMap { ErrorCode(name: $0) }
-        let environment = SessionEnvironment(
-            authorize: { _ in
-                refusal.map { .failure(SessionRefusal(code: $0, reason: "refused by the trace")) } ?? .success(peer)
+        let metrics = PipelineMetrics(protocolName: NativeProtocol.name)
+        let environment = PipelineEnvironment(
+            wireProtocol: NativeProtocol(limits: limits, regions: ["AE"], observer: observer, logger: Logger(label: "trace")),
+            admit: { _ in
+                refusal.map { .failure(SessionRefusal(code: $0, reason: "refused by the trace")) } ?? .success(identity)
             },
-            regions: ["AE": RegionFlowControl(region: "AE", highWatermark: 1 << 24, lowWatermark: 1 << 23)],
-            sink: storage, limits: limits, now: { trace.clockMs }, observer: observer, logger: Logger(label: "trace"))
+            regions: RegionHandle.table(
+                flows: ["AE": RegionFlowControl(region: "AE", highWatermark: 1 << 24, lowWatermark: 1 << 23)],
+                sink: storage, metrics: metrics),
+            metrics: metrics, maxInFlight: .max, now: { trace.clockMs }, logger: Logger(label: "trace"))
         let channel = EmbeddedChannel()
-        let handler = SessionHandler(environment: environment)
+        let handler = ConnectionHandler(environment: environment)
         let handshakeTimeout = TimeAmount.seconds(10)  // PROTOCOL.md section 1's default
         try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: handshakeTimeout))
         try channel.pipeline.syncOperations.addHandler(
@@ -201,7 +200,7 @@ final class RecordingObserver: SessionObserver {
             case .commit(let sequence):
                 try storage.commit(sequence)
             case .shutdown:
-                handler.startDraining(.serverShutdown)
+                channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
             case .idleTimeout:
                 channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
             case .clientEOF:

@@ -54,19 +54,23 @@ final class AckCounter: ChannelInboundHandler, Sendable {
             privateKeyPEM: server.privateKeyPEM)
         let revocations = try RevocationListHolder(path: nil, required: false)
         let policy = PeerAdmissionPolicy(regions: ["AE"], revocations: revocations)
-        var environment = SessionEnvironment(
-            authorize: { policy.authorize($0) },
-            regions: ["AE": RegionFlowControl(region: "AE", highWatermark: 64 << 20, lowWatermark: 32 << 20)],
-            sink: CommittingSink(), limits: SessionLimits(), now: { Int64(Date().timeIntervalSince1970 * 1000) },
-            observer: NoObserver(), logger: Logger(label: "test"))
-        environment.bufferBudget = budget
-        let listener = TelemetryListener(
+        let metrics = PipelineMetrics(protocolName: NativeProtocol.name)
+        let environment = PipelineEnvironment(
+            wireProtocol: NativeProtocol(limits: SessionLimits(), regions: ["AE"], logger: Logger(label: "test")),
+            admit: { policy.admit($0) },
+            regions: RegionHandle.table(
+                flows: ["AE": RegionFlowControl(region: "AE", highWatermark: 64 << 20, lowWatermark: 32 << 20)],
+                sink: CommittingSink(), metrics: metrics),
+            budget: budget, metrics: metrics, maxInFlight: .max, now: { Int64(Date().timeIntervalSince1970 * 1000) },
+            logger: Logger(label: "test"))
+        let listener = Listener(
+            configuration: .init(
+                name: "telemetry", socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
+                limits: ListenerLimits(handshakeTimeout: .seconds(120), idleTimeout: .seconds(600))),
             tls: ReloadableTLSContext(context),
             registry: ConnectionRegistry(maxConnections: connections + 10, maxPerAddress: connections + 10),
-            environment: environment,
-            limits: ListenerLimits(handshakeTimeout: .seconds(120), idleTimeout: .seconds(600)),
-            group: MultiThreadedEventLoopGroup.singleton)
-        let address = try await listener.start(.address(host: "127.0.0.1", port: 0))
+            environment: environment)
+        let address = try await listener.start()
         let port = try #require(address.port)
 
         let vehicle = try testAuthority.issueVehicleCertificate(vin: "LSVAU2180N2183294", market: "AE")

@@ -21,25 +21,24 @@ enum ListenerEvent: Sendable {
 }
 
 /// Reports session starts and refusals as listener events.
-struct EventObserver: SessionObserver {
+struct EventObserver: ConnectionObserver {
     let continuation: AsyncStream<ListenerEvent>.Continuation
-    func sessionStarted(_ peer: SessionPeer) { continuation.yield(.session(peer)) }
-    func sessionEnded(_ peer: SessionPeer?) {}
-    func refused(_ refusal: SessionRefusal) { continuation.yield(.refused(refusal.code)) }
-    func frameReceived(_ type: FrameType, region: String?, records: Int) {}
-    func frameCommitted(region: String, outcome: CommitOutcome) {}
-    func errorSent(_ code: ErrorCode) {}
-    func ackSent() {}
-    func handshakeFailed(reason: String) { continuation.yield(.handshakeFailed) }
+    func sessionStarted(protocolName: String, role: String, identity: PeerIdentity?) {
+        if let identity { continuation.yield(.session(identity.sessionPeer)) }
+    }
+    func refused(protocolName: String, code: String) {
+        if let code = ErrorCode(name: code) { continuation.yield(.refused(code)) }
+    }
+    func handshakeFailed(protocolName: String) { continuation.yield(.handshakeFailed) }
 }
 
-/// Runs the real TelemetryListener (TLS, decoder, sessions) on 127.0.0.1:0 with the test CA, admitting
+/// Runs the real native listener (TLS, decoder, sessions) on 127.0.0.1:0 with the test CA, admitting
 /// peers through PeerAdmissionPolicy, and a real NIO-SSL client against it.
 final class TLSHarness: Sendable {
     let events: AsyncStream<ListenerEvent>
     private let continuation: AsyncStream<ListenerEvent>.Continuation
-    let listener: TelemetryListener
-    let service: TelemetryService
+    let listener: Listener<NativeProtocol>
+    let service: ListenerService<NativeProtocol>
     let revocations: RevocationListHolder
     let revocationPath: String
     /// The fleet CA as a file (what CRLs are checked against).
@@ -70,25 +69,28 @@ final class TLSHarness: Sendable {
             flows[region] = RegionFlowControl(region: region, highWatermark: 1 << 20, lowWatermark: 1 << 19)
         }
         let continuation = self.continuation
-        var environment = SessionEnvironment(
-            authorize: { policy.authorize($0) }, regions: flows, sink: HeldSink(), limits: SessionLimits(),
-            now: { 1_700_000_000_000 }, observer: EventObserver(continuation: continuation),
-            logger: Logger(label: "test"))
         let holder = revocations
-        environment.isVINRevoked = { holder.isRevoked(vin: $0.description) }
+        let metrics = PipelineMetrics(protocolName: NativeProtocol.name)
+        var environment = PipelineEnvironment(
+            wireProtocol: NativeProtocol(limits: SessionLimits(), regions: Array(regions), logger: Logger(label: "test")),
+            admit: { policy.admit($0) }, regions: RegionHandle.table(flows: flows, sink: HeldSink(), metrics: metrics),
+            isVINRevoked: { holder.isRevoked(vin: $0.description) }, metrics: metrics, maxInFlight: .max,
+            now: { 1_700_000_000_000 }, logger: Logger(label: "test"))
+        environment.observer = EventObserver(continuation: continuation)
         let tls = ReloadableTLSContext(context)
-        listener = TelemetryListener(
-            tls: tls,
-            registry: ConnectionRegistry(maxConnections: 100, maxPerAddress: 100), environment: environment,
-            limits: ListenerLimits(
-                handshakeTimeout: .seconds(handshakeTimeoutSeconds), idleTimeout: .seconds(idleTimeoutSeconds)),
-            group: MultiThreadedEventLoopGroup.singleton)
+        let registry = ConnectionRegistry(maxConnections: 100, maxPerAddress: 100)
+        listener = Listener(
+            configuration: .init(
+                name: "telemetry", socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
+                limits: ListenerLimits(
+                    handshakeTimeout: .seconds(handshakeTimeoutSeconds), idleTimeout: .seconds(idleTimeoutSeconds))),
+            tls: tls, registry: registry, environment: environment)
         reloader = TrustReloader(
             load: { TrustMaterial(tlsContext: context, revocations: try Revocations.load(sources), limits: .init()) },
-            tls: tls, revocations: revocations, listener: listener, applyLimits: { _ in }, logger: Logger(label: "test"))
-        service = TelemetryService(
-            listener: listener, socket: .address(ListenAddress(host: "127.0.0.1", port: 0)),
-            drainTimeout: .seconds(1), logger: Logger(label: "test"),
+            tls: tls, revocations: revocations, connections: registry, applyLimits: { _ in },
+            logger: Logger(label: "test"))
+        service = ListenerService(
+            listener: listener, drainTimeout: .seconds(1), logger: Logger(label: "test"),
             onBound: { continuation.yield(.bound($0.port ?? -1)) })
     }
 

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// `horgos_ack_latency_seconds{region}` without a lock: two relaxed atomic adds per observation (its bucket, the sum).
+/// `horgos_ack_latency_seconds{region,protocol}` without a lock: two relaxed atomic adds per observation (its bucket, the sum).
 ///
 /// The ACK latency is recorded for every data frame, on the event loop. swift-prometheus's histogram
 /// takes a lock and walks every bucket on each observation; with one record per frame (vehicles at
@@ -12,13 +12,16 @@ public final class AckLatencyHistogram: Sendable {
     public static let name = "horgos_ack_latency_seconds"
 
     public let region: String
+    /// The `protocol` label (`native`, `gbt32960`).
+    public let protocolName: String
     private let upperBoundsNs: [Int64]
     /// One counter per bucket (not cumulative) plus the overflow bucket (+Inf) at the end.
     private let buckets: [AtomicCount]
     private let sumNs = AtomicCount()
 
-    public init(region: String, buckets: [Duration] = HorgosMetrics.ackLatencyBuckets) {
+    public init(region: String, protocolName: String = "native", buckets: [Duration] = HorgosMetrics.ackLatencyBuckets) {
         self.region = region
+        self.protocolName = protocolName
         self.upperBoundsNs = buckets.map {
             Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000
         }
@@ -39,7 +42,7 @@ public final class AckLatencyHistogram: Sendable {
     /// The Prometheus text lines of this region's series (no `# TYPE` line: see `prometheusText(of:)`).
     public func appendSeries(to text: inout String) {
         var cumulative = 0
-        let label = "region=\"\(region)\""
+        let label = "region=\"\(region)\",protocol=\"\(protocolName)\""
         for (index, bound) in upperBoundsNs.enumerated() {
             cumulative += buckets[index].value
             text += "\(Self.name)_bucket{\(label),le=\"\(Double(bound) / 1e9)\"} \(cumulative)\n"

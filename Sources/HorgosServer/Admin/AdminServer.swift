@@ -415,9 +415,7 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     static func json(_ value: any Encodable) -> AdminResponse {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        let encoder = DaemonStatus.encoder()
         do {
             var body = try encoder.encode(value)
             body.append(UInt8(ascii: "\n"))

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAdminAPI
 import Synchronization
 
 /// The daemon's live, shared facts: serving or not, bound listeners, start time. Feeds `/health`,
@@ -17,8 +18,11 @@ public final class DaemonState: Sendable {
     public let startedAt: Date
     /// The regions served, for `/status`.
     public let regions: [String]
-    /// Gives the number of open telemetry connections (set once the listener exists).
-    private let connectionCount: Mutex<(@Sendable () -> Int)?> = Mutex(nil)
+    /// Gives the number of open connections of every listener, and per protocol (set once they exist).
+    private let connectionCount: Mutex<(total: @Sendable () -> Int, byProtocol: @Sendable () -> [String: Int])?> =
+        Mutex(nil)
+    /// Gives the bytes held against `limits.max_buffered_bytes`.
+    private let bufferedBytes: Mutex<(@Sendable () -> Int)?> = Mutex(nil)
     /// Gives the regions' writer status (set once the store exists).
     private let regionReporter: Mutex<(@Sendable () -> [RegionStatus])?> = Mutex(nil)
     /// Gives total records and frames committed, for the rates.
@@ -89,9 +93,16 @@ public final class DaemonState: Sendable {
         }
     }
 
-    /// Wires the live connection count.
-    public func setConnectionCounter(_ counter: @escaping @Sendable () -> Int) {
-        connectionCount.withLock { $0 = counter }
+    /// Wires the live connection count (every listener) and its split by protocol.
+    public func setConnectionReporter(
+        _ total: @escaping @Sendable () -> Int, byProtocol: @escaping @Sendable () -> [String: Int] = { [:] }
+    ) {
+        connectionCount.withLock { $0 = (total, byProtocol) }
+    }
+
+    /// Wires the buffered-bytes figure.
+    public func setBufferedBytesReporter(_ report: @escaping @Sendable () -> Int) {
+        bufferedBytes.withLock { $0 = report }
     }
 
     /// Wires the store's per-region report and totals.
@@ -122,7 +133,8 @@ public final class DaemonState: Sendable {
     /// The `/status` document.
     public func snapshot() -> DaemonStatus {
         let facts = self.facts.withLock { $0 }
-        let connections = connectionCount.withLock { $0 }?() ?? 0
+        let counters = connectionCount.withLock { $0 }
+        let connections = counters?.total() ?? 0
         let regionStates = regionReporter.withLock { $0 }?() ?? regions.map {
             RegionStatus(region: $0, state: "starting", queuedBytes: 0, recordsStored: 0, recordsDuplicate: 0,
                          recordsRejected: 0, eventsStored: 0, commits: 0, failedAttempts: 0)
@@ -135,11 +147,13 @@ public final class DaemonState: Sendable {
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)),
             listeners: facts.listeners,
             connections: connections,
+            connectionsByProtocol: counters?.byProtocol() ?? [:],
             regions: regionStates,
             framesPerSecond: (rates.framesPerSecond * 10).rounded() / 10,
             recordsPerSecond: (rates.recordsPerSecond * 10).rounded() / 10,
             degradedRegions: regionStates.filter { $0.state == "degraded" }.map(\.region),
             queuedBytes: regionStates.reduce(0) { $0 + $1.queuedBytes },
+            bufferedBytes: bufferedBytes.withLock { $0 }?() ?? 0,
             clientAddresses: addressReporter.withLock { $0 }?() ?? [],
             storage: storageReporter.withLock { $0 }?(),
             stream: streamReporter.withLock { $0 }?())
@@ -153,115 +167,5 @@ public final class DaemonState: Sendable {
         if status.storage?.diskFull == true { line += "; DISK FULL (acknowledging nothing)" }
         if !status.degradedRegions.isEmpty { line += "; degraded: " + status.degradedRegions.joined(separator: ",") }
         return line
-    }
-}
-
-/// The `/status` JSON document.
-public struct DaemonStatus: Encodable, Sendable, Hashable {
-    /// Daemon version.
-    public var version: String
-    /// Whether the daemon accepts and serves connections.
-    public var serving: Bool
-    /// Start time (ISO 8601 in JSON).
-    public var startedAt: Date
-    /// Seconds since start.
-    public var uptimeSeconds: Int
-    /// Listener name to bound address.
-    public var listeners: [String: String]
-    /// Open telemetry connections.
-    public var connections: Int
-    /// Each region served: its writer's state, queue and counters.
-    public var regions: [RegionStatus]
-    /// Data frames committed per second over the last sampling interval (5 s).
-    public var framesPerSecond: Double
-    /// Records committed (stored or recognised as duplicates) per second over the last interval.
-    public var recordsPerSecond: Double
-    /// Regions whose writer is degraded (acknowledging nothing until it recovers).
-    public var degradedRegions: [String]
-    /// Bytes queued for all writers.
-    public var queuedBytes: Int
-    /// The client addresses with the most open connections (at most 20), as the limits count them.
-    public var clientAddresses: [AddressConnections] = []
-    /// The journal's storage state (nil before the store opened).
-    public var storage: StorageStatus?
-    /// The NATS JetStream stream (issue 20); absent without `stream.servers`.
-    public var stream: StreamStatus?
-}
-
-/// The journal's side of the node's storage in `/status`: a full disk, the reserve, frames waiting.
-public struct StorageStatus: Encodable, Sendable, Hashable {
-    /// True while the journal's file system is full: nothing is acknowledged, frames wait.
-    public var diskFull: Bool
-    /// The error that started the disk-full state, and when (ISO 8601 in JSON).
-    public var diskFullMessage: String?
-    public var diskFullSince: Date?
-    /// Bytes of the reserve held now (`journal.reserve_bytes`; 0 while released on a full disk).
-    public var reserveBytes: Int
-    /// Frames held before the journal (full disk, `journal.max_bytes` or a region's bound).
-    public var heldFrames: Int
-    /// Bytes and files of the journal.
-    public var journalBytes: Int
-    public var journalSegments: Int
-    /// Set once a journal write or fdatasync failed (the node acknowledges nothing more).
-    public var journalFailure: String?
-
-    public init(
-        diskFull: Bool, diskFullMessage: String? = nil, diskFullSince: Date? = nil, reserveBytes: Int,
-        heldFrames: Int, journalBytes: Int, journalSegments: Int, journalFailure: String? = nil
-    ) {
-        self.diskFull = diskFull
-        self.diskFullMessage = diskFullMessage
-        self.diskFullSince = diskFullSince
-        self.reserveBytes = reserveBytes
-        self.heldFrames = heldFrames
-        self.journalBytes = journalBytes
-        self.journalSegments = journalSegments
-        self.journalFailure = journalFailure
-    }
-}
-
-/// The stream's part of `/status` (issue 20): the connection, the publisher's progress and counters.
-/// Per-region publish and follow lag are in each `RegionStatus`.
-public struct StreamStatus: Encodable, Sendable, Hashable {
-    /// `connected`, `connecting`, `disconnected`.
-    public var state: String
-    /// The NATS server connected to, and its version.
-    public var server: String?
-    public var serverVersion: String?
-    public var streamName: String
-    public var node: String
-    /// `disk`, `process` or `replicated`.
-    public var durability: String
-    /// Every journal entry at or below this LSN is on the stream.
-    public var publishedLsn: UInt64
-    /// Entries acknowledged by JetStream since start; of them, already on the stream; sent again.
-    public var published: Int
-    public var duplicates: Int
-    public var resends: Int
-    /// Publishes awaiting their ack, and (`replicated`) ACKs to units awaiting the stream, now.
-    public var outstanding: Int
-    public var heldAcks: Int
-    public var followedRegions: [String]
-    public var lastError: String?
-
-    public init(
-        state: String, server: String?, serverVersion: String?, streamName: String, node: String, durability: String,
-        publishedLsn: UInt64, published: Int, duplicates: Int, resends: Int, outstanding: Int, heldAcks: Int,
-        followedRegions: [String], lastError: String?
-    ) {
-        self.state = state
-        self.server = server
-        self.serverVersion = serverVersion
-        self.streamName = streamName
-        self.node = node
-        self.durability = durability
-        self.publishedLsn = publishedLsn
-        self.published = published
-        self.duplicates = duplicates
-        self.resends = resends
-        self.outstanding = outstanding
-        self.heldAcks = heldAcks
-        self.followedRegions = followedRegions
-        self.lastError = lastError
     }
 }

@@ -9,22 +9,12 @@ import X509
 ///
 /// `Deploy/prometheus/horgos-rules.yml` and `Deploy/grafana/horgos.json` name only metrics the daemon
 /// exports; `rate()` and `increase()` need a series to exist at 0 before the first event, so the
-/// labelled refusal, ERROR-frame and PROXY-header counters are created up front with every label value they can take.
+/// labelled PROXY-header counters are created up front with every label value they can take (the refusal
+/// and ERROR-frame series are created by ``PipelineMetrics`` and ``NativeMetrics``).
 public enum FleetMetrics {
-    /// The refusal codes of `horgos_refusals_total{code}`: accept-time limits, TLS, and the session's
-    /// identity checks.
-    public static let refusalCodes: [String] = [
-        "TOTAL_LIMIT", "ADDRESS_LIMIT", "HANDSHAKE_TIMEOUT", "TLS_HANDSHAKE_FAILED",
-        ErrorCode.unknownMarket.name, ErrorCode.certificateRevoked.name, ErrorCode.identityInvalid.name,
-    ]
-
     /// Creates the labelled counters at 0 and records the bounds of `horgos_region_queue_bytes` and of
     /// `horgos_journal_disk_bytes` (`journal.max_bytes`), for the near-the-bound alerts.
     public static func registerSeries(queueHighWatermarkBytes: Int, journalMaxBytes: Int) {
-        for code in refusalCodes { _ = Counter(label: "horgos_refusals_total", dimensions: [("code", code)]) }
-        for code in ErrorCode.allCases {
-            _ = Counter(label: "horgos_errors_sent_total", dimensions: [("code", code.name)])
-        }
         for reason in ProxyHeaderError.allReasons {
             _ = Counter(label: "horgos_proxy_header_rejected_total", dimensions: [("reason", reason)])
         }

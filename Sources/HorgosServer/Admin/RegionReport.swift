@@ -1,70 +1,8 @@
+import HorgosAdminAPI
+import HorgosConfig
 import HorgosStore
 import Prometheus
 import Synchronization
-
-/// One region's writer as `/status` shows it: health, queue and counters since start.
-public struct RegionStatus: Encodable, Sendable, Hashable {
-    public var region: String
-    /// `starting`, `ok`, `degraded` or `stopped`.
-    public var state: String
-    /// The fault class while degraded (`disk_full`, `io_error`, `locked`, `corrupt`, ...).
-    public var fault: String?
-    public var message: String?
-    /// Bytes queued for the writer and not yet committed.
-    public var queuedBytes: Int
-    public var recordsStored: Int
-    public var recordsDuplicate: Int
-    public var recordsRejected: Int
-    public var eventsStored: Int
-    public var commits: Int
-    public var failedAttempts: Int
-    /// The last journal LSN applied to the region's shards.
-    public var appliedLsn: UInt64 = 0
-    /// Entries acknowledged and not yet applied (the apply lag in journal entries).
-    public var applyLagEntries: Int = 0
-    /// Seconds since the arrival of the oldest unapplied entry (0 when none).
-    public var applyLagSeconds: Double = 0
-    /// Damaged files moved aside since start.
-    public var quarantinedFiles: Int = 0
-    /// Quarantined files (names in the region directory) no operator has acknowledged yet
-    /// (`horgosctl shards acknowledge CC`); `/health/CC` reports them.
-    public var quarantineUnacknowledged: [String] = []
-    /// Wall-clock time (ms since the epoch) of the last periodic integrity check, and its CPU seconds.
-    public var lastIntegrityCheckMs: Int64?
-    public var lastIntegrityCheckSeconds: Double = 0
-    /// Issue 20 (absent without `stream.servers`): the region's last journal LSN on the stream, and its
-    /// entries not yet acknowledged by JetStream (count, bytes, age of the oldest in seconds).
-    public var publishedLsn: UInt64?
-    public var publishLagEntries: Int?
-    public var publishLagBytes: Int?
-    public var publishLagSeconds: Double?
-    /// True while the region's frames wait because its unpublished bytes reached `stream.max_lag_bytes`.
-    public var publishHeld: Bool?
-    /// Followed regions (`follow.regions`): `connecting`, `catching_up`, `following` or `failed`, and the
-    /// entries the stream holds for this node that are not yet in its journal.
-    public var followState: String?
-    public var followLagEntries: Int?
-    /// The region's policy (`policy.<CC>.*` over the defaults): retention, stream, backup, positions.
-    public var policy: RegionPolicy?
-    /// Erasure tombstones applied since start.
-    public var erasures: Int = 0
-
-    public init(region: String, state: String, fault: String? = nil, message: String? = nil, queuedBytes: Int,
-                recordsStored: Int, recordsDuplicate: Int, recordsRejected: Int, eventsStored: Int, commits: Int,
-                failedAttempts: Int) {
-        self.region = region
-        self.state = state
-        self.fault = fault
-        self.message = message
-        self.queuedBytes = queuedBytes
-        self.recordsStored = recordsStored
-        self.recordsDuplicate = recordsDuplicate
-        self.recordsRejected = recordsRejected
-        self.eventsStored = eventsStored
-        self.commits = commits
-        self.failedAttempts = failedAttempts
-    }
-}
 
 /// Reads the store's writers for `/status`, the STATUS= line and `/metrics`.
 ///

@@ -1,5 +1,4 @@
 import HorgosGBT32960
-import HorgosStore
 import Metrics
 import Synchronization
 
@@ -7,23 +6,19 @@ import Synchronization
 ///
 /// `horgos_gbt32960_frames_total{command}`, `horgos_gbt32960_answers_total{command,response}`,
 /// `horgos_gbt32960_errors_total{reason}` (decode errors by name, and session refusals such as
-/// `vin_not_allowed`, `login_required`), `horgos_gbt32960_encrypted_refused_total`,
-/// `horgos_gbt32960_sessions_open`, `horgos_gbt32960_records_total{region,outcome}` (`stored`:
-/// answered success, duplicates included, as `horgos_records_stored_total`; `rejected`: outside the
-/// time horizon), `horgos_gbt32960_values_out_of_range_total{field}` (a value outside the
-/// standard's range, stored as not available). Label sets are bounded (commands, flags, reasons
-/// and fields are closed lists).
+/// `vin_not_allowed`, `login_required`, `vin_revoked`), `horgos_gbt32960_encrypted_refused_total`,
+/// `horgos_gbt32960_values_out_of_range_total{field}` (a value outside the standard's range, stored as not
+/// available). Label sets are bounded (commands, flags, reasons and fields are closed lists). Sessions,
+/// refusals, records and the answer latency are the pipeline's metrics with `protocol="gbt32960"`
+/// (``PipelineMetrics``).
 public final class GBT32960Metrics: Sendable {
     private let frames: [UInt8: Counter]
     private let answers: [Int: Counter]
     private let errors = Mutex<[String: Counter]>([:])
-    private let records = Mutex<[String: Counter]>([:])
     private let encrypted = Counter(label: "horgos_gbt32960_encrypted_refused_total")
     private let outOfRangeFields = GBT32960ValueField.allCases.map {
         Counter(label: "horgos_gbt32960_values_out_of_range_total", dimensions: [("field", $0.name)])
     }
-    private let open = Gauge(label: "horgos_gbt32960_sessions_open")
-    private let openCount = Atomic<Int>(0)
 
     public init() {
         var frames: [UInt8: Counter] = [:]
@@ -39,7 +34,9 @@ public final class GBT32960Metrics: Sendable {
         }
         self.frames = frames
         self.answers = answers
-        for name in GBT32960Error.allNames { _ = counter(errors, "horgos_gbt32960_errors_total", "reason", name) }
+        for name in GBT32960Error.allNames + ["vin_revoked", "vin_duplicate", "outside_horizon", "server_busy"] {
+            _ = counter(errors, "horgos_gbt32960_errors_total", "reason", name)
+        }
     }
 
     static func name(_ flag: GBT32960ResponseFlag) -> String {
@@ -71,20 +68,6 @@ public final class GBT32960Metrics: Sendable {
         if reason == "encrypted_data_unit" { encrypted.increment() }
     }
 
-    func committed(region: String, outcome: CommitOutcome) {
-        for (name, count) in [("stored", outcome.stored + outcome.duplicates), ("rejected", outcome.rejected)]
-        where count > 0 {
-            let key = region + "/" + name
-            records.withLock { cache in
-                if let counter = cache[key] { return counter }
-                let counter = Counter(
-                    label: "horgos_gbt32960_records_total", dimensions: [("region", region), ("outcome", name)])
-                cache[key] = counter
-                return counter
-            }.increment(by: count)
-        }
-    }
-
     /// Counts each field of one report that was outside its range.
     func outOfRange(_ fields: GBT32960OutOfRange) {
         guard !fields.isEmpty else { return }
@@ -92,7 +75,4 @@ public final class GBT32960Metrics: Sendable {
             outOfRangeFields[field.rawValue].increment()
         }
     }
-
-    func sessionOpened() { open.record(openCount.add(1, ordering: .relaxed).newValue) }
-    func sessionClosed() { open.record(openCount.subtract(1, ordering: .relaxed).newValue) }
 }

@@ -181,6 +181,12 @@ public struct GBT32960SessionStateMachine: Sendable {
         return .none
     }
 
+    /// The frame names a VIN the deny list revokes (`vin:`; a platform's or an allow-listed unit's frame):
+    /// an error answer; nothing is stored and the VIN is not logged in.
+    public mutating func vinRevoked(_ header: GBT32960FrameHeader) -> Action {
+        refuse("vin_revoked", header)
+    }
+
     /// Storage refused the frame (queue over its bound, stopping): error answer and close.
     public mutating func storageRefused() -> Action {
         lastRefusal = "server_busy"

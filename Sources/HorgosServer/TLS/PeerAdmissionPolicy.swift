@@ -2,11 +2,12 @@ import HorgosWire
 import NIOSSL
 
 /// Who may open a session after the TLS handshake: a certificate naming a valid identity, not on the deny
-/// list, whose market is a configured region. Plugs into ``SessionEnvironment/authorize``.
+/// list, whose market is a configured region. Plugs into ``PipelineEnvironment/admit``, for every listener.
 ///
 /// Refusals map to the protocol's ERROR codes: no or unreadable identity -> IDENTITY_INVALID, deny-listed
 /// serial or VIN -> CERTIFICATE_REVOKED, market not served -> UNKNOWN_MARKET. The revocation holder is
-/// shared, so a SIGHUP reload applies to the next handshake; sessions already open are not re-checked.
+/// shared, so a SIGHUP reload applies to the next handshake; sessions already open are ended by the reload's
+/// sweep (``ConnectionRegistry/endRevokedSessions(_:)``).
 public struct PeerAdmissionPolicy: Sendable {
     /// Markets (subject C) this node serves.
     public var regions: Set<String>
@@ -42,11 +43,6 @@ public struct PeerAdmissionPolicy: Sendable {
         }
         return .success(identity)
     }
-
-    /// ``admit(_:)`` as the session layer wants it.
-    public func authorize(_ certificate: NIOSSLCertificate?) -> Result<SessionPeer, SessionRefusal> {
-        admit(certificate).map(\.sessionPeer)
-    }
 }
 
 /// Where a listener gets its socket: bind an address, or adopt one inherited from systemd.
@@ -64,11 +60,4 @@ public enum ListenerSocket: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The same socket as the telemetry listener's binding.
-    public var binding: TelemetryListener.Binding {
-        switch self {
-        case .address(let address): .address(host: address.host, port: address.port)
-        case .inherited(let fd): .inherited(fd: fd)
-        }
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAdminAPI
 import Logging
 import Metrics
 import NIOSSL
@@ -21,41 +22,11 @@ public struct TrustMaterial: Sendable {
     }
 }
 
-/// The outcome of the latest reload, served on the admin endpoint's `/reload` (what `horgosctl reload`,
-/// the unit's ExecReload, waits for).
-public struct ReloadVerdict: Sendable, Codable, Hashable {
-    /// Counts reloads since start (0: none yet).
-    public var generation: Int
-    /// True when everything was read, checked and installed.
-    public var succeeded: Bool
-    /// What failed, naming the key and file; nil on success.
-    public var error: String?
-    /// When the reload finished.
-    public var finishedAt: Date
-    /// Open sessions ended because the new state revokes them.
-    public var revokedSessions: Int
-    /// The daemon's process id (so a client can tell it is the process it signalled).
-    public var pid: Int32
-
-    /// A verdict from its parts.
-    public init(
-        generation: Int, succeeded: Bool, error: String?, finishedAt: Date, revokedSessions: Int,
-        pid: Int32 = ProcessInfo.processInfo.processIdentifier
-    ) {
-        self.generation = generation
-        self.succeeded = succeeded
-        self.error = error
-        self.finishedAt = finishedAt
-        self.revokedSessions = revokedSessions
-        self.pid = pid
-    }
-}
-
 /// Reloads certificates, CRLs, the deny list and `limits.*`, failing closed.
 ///
 /// A reload first reads and checks everything (`load`); only when every part is good is it installed
-/// (TLS context, revocation state, limits) and are the open sessions the new state revokes ended with
-/// ERROR CERTIFICATE_REVOKED. When any part fails, nothing changes: the previous state keeps working, the
+/// (TLS context, revocation state, limits) and are the open sessions the new state revokes ended, on every
+/// listener, the protocol's way (native: ERROR CERTIFICATE_REVOKED; GB/T 32960: closed). When any part fails, nothing changes: the previous state keeps working, the
 /// error is logged and counted (`horgos_reload_failures_total`), and the verdict says so.
 public final class TrustReloader: Sendable {
     /// Reads and checks the new material; throws to refuse the reload (the message names what is wrong).
@@ -64,7 +35,7 @@ public final class TrustReloader: Sendable {
     private let load: Loader
     private let tls: ReloadableTLSContext
     private let revocations: RevocationListHolder
-    private let listener: TelemetryListener?
+    private let connections: ConnectionRegistry?
     private let applyLimits: @Sendable (HorgosConfiguration.Limits) -> Void
     private let logger: Logger
     private let verdict = Mutex(ReloadVerdict(generation: 0, succeeded: true, error: nil, finishedAt: Date(),
@@ -74,13 +45,13 @@ public final class TrustReloader: Sendable {
     /// A reloader over the daemon's shared holders.
     public init(
         load: @escaping Loader, tls: ReloadableTLSContext, revocations: RevocationListHolder,
-        listener: TelemetryListener?, applyLimits: @escaping @Sendable (HorgosConfiguration.Limits) -> Void,
+        connections: ConnectionRegistry?, applyLimits: @escaping @Sendable (HorgosConfiguration.Limits) -> Void,
         logger: Logger
     ) {
         self.load = load
         self.tls = tls
         self.revocations = revocations
-        self.listener = listener
+        self.connections = connections
         self.applyLimits = applyLimits
         self.logger = logger
     }
@@ -119,9 +90,9 @@ public final class TrustReloader: Sendable {
         applyLimits(material.limits)
         Self.report(material.revocations, logger: logger)
         var ended = 0
-        if let listener {
+        if let connections {
             let state = material.revocations
-            ended = await listener.endRevokedSessions { state.revokes($0) }
+            ended = await connections.endRevokedSessions { state.isRevoked(serialNumber: $0.serialNumber, vin: $0.vin) }
         }
         Counter(label: "horgos_reloads_total").increment()
         logger.notice(

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosWire
 import Synchronization
 
 /// The applier threads: a few (default one per core), each applying the journal entries of a fixed

@@ -1,3 +1,5 @@
+import HorgosWire
+
 /// When a day partition may be deleted by a process other than the writer (`horgosctl prune`).
 ///
 /// A partition is expired when its day is older than `retentionDays` (the writer's own rule: days

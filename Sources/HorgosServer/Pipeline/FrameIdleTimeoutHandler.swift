@@ -12,8 +12,8 @@ import NIOCore
 /// the client gets a full `timeout` again. On expiry it fires `IdleStateHandler.IdleStateEvent.read`
 /// inbound, which the session handler answers with BYE (idle timeout).
 ///
-/// `Frame` is what the decoder before it produces: ``InboundFrame`` on the telemetry listener,
-/// `GBT32960Inbound` on the GB/T 32960 listener (the same rule for both).
+/// `Frame` is what the protocol's decoder before it produces (`InboundFrame`, ``GBT32960Inbound``): the same
+/// rule for every protocol.
 public final class FrameIdleTimeoutHandler<Frame>: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = Frame
     public typealias InboundOut = Frame

@@ -1,8 +1,8 @@
 import HorgosConfig
 import NIOCore
 
-/// The handshake and idle timeouts after a reload of `limits.*`, sent down every open telemetry
-/// connection's pipeline as an inbound user event.
+/// The handshake and idle timeouts after a reload of `limits.*`, sent down every open connection's
+/// pipeline (every listener, through the ``ConnectionRegistry``) as an inbound user event.
 ///
 /// ``HandshakeTimeoutHandler`` (a connection still in its TLS handshake or before HELLO) re-arms to the
 /// new handshake timeout counted from when the connection was accepted; ``FrameIdleTimeoutHandler``
@@ -19,14 +19,6 @@ public struct SessionTimeoutsReloaded: Sendable, Hashable {
     public init(handshakeTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.handshakeTimeout = handshakeTimeout
         self.idleTimeout = idleTimeout
-    }
-}
-
-extension TelemetryListener {
-    /// Sends the reloaded timeouts to every open connection (see ``SessionTimeoutsReloaded``).
-    func reachOpenSessions(_ limits: ListenerLimits) {
-        let event = SessionTimeoutsReloaded(handshakeTimeout: limits.handshakeTimeout, idleTimeout: limits.idleTimeout)
-        for channel in registry.channels { channel.pipeline.fireUserInboundEventTriggered(event) }
     }
 }
 

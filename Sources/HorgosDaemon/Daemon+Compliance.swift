@@ -1,4 +1,5 @@
 import Foundation
+import HorgosAdminAPI
 import HorgosAudit
 import HorgosServer
 import HorgosStore
@@ -12,10 +13,10 @@ import Synchronization
 /// with the peer that asked.
 extension Daemon {
     /// The store's per-region settings from `policy.<CC>.*`: retention and position rounding.
-    static func regionStorePolicies(_ configuration: HorgosConfiguration) -> [HorgosStore.Region: RegionStorePolicy] {
-        var policies: [HorgosStore.Region: RegionStorePolicy] = [:]
+    static func regionStorePolicies(_ configuration: HorgosConfiguration) -> [Region: RegionStorePolicy] {
+        var policies: [Region: RegionStorePolicy] = [:]
         for code in configuration.regions {
-            guard let region = HorgosStore.Region(code) else { continue }
+            guard let region = Region(code) else { continue }
             let policy = configuration.policy(for: code)
             policies[region] = RegionStorePolicy(
                 retentionDays: policy.retentionDays, positionDecimals: policy.positionDecimals)
@@ -85,7 +86,7 @@ extension Daemon {
 
 extension StoreConfiguration {
     /// This configuration with each region's policy set.
-    func with(regionPolicies: [HorgosStore.Region: RegionStorePolicy]) -> StoreConfiguration {
+    func with(regionPolicies: [Region: RegionStorePolicy]) -> StoreConfiguration {
         var copy = self
         copy.regionPolicies = regionPolicies
         return copy
@@ -262,7 +263,7 @@ struct VehicleEraser: Sendable {
     }
 
     /// The served regions whose registry or day files hold `vin`.
-    func regions(holding vin: VIN) -> [HorgosStore.Region] {
+    func regions(holding vin: VIN) -> [Region] {
         store.writers.keys.sorted().filter { region in
             (try? ShardReader(stateDirectory: stateDirectory, region: region).holds(vin)) ?? false
         }

@@ -11,32 +11,38 @@ extension ByteBuffer: FrameBytes {
     public var count: Int { readableBytes }
 }
 
-/// Hands data frames to the region writers of a `ShardStore`.
+/// Hands frames to the region writers of a `ShardStore`.
 public struct StoreIngestSink: IngestSink {
-    let writers: [String: RegionWriter]
+    let writers: [Region: RegionWriter]
 
     public init(store: ShardStore) {
-        var writers: [String: RegionWriter] = [:]
-        for (region, writer) in store.writers { writers[region.code] = writer }
-        self.writers = writers
+        self.writers = store.writers
     }
 
+    /// The region's writer, wrapped (resolved once per session).
+    public func sink(for region: Region) -> (any IngestSink)? {
+        writers[region].map(RegionWriterSink.init)
+    }
+
+    /// Frames without a resolved region cannot be routed.
     public func submit(_ submission: IngestSubmission) throws(IngestRefusal) {
-        guard let writer = writers[submission.region] else {
-            throw IngestRefusal(reason: "region \(submission.region) has no writer")
-        }
+        throw IngestRefusal(reason: "no region resolved for this frame")
+    }
+}
+
+/// One region writer as a sink.
+struct RegionWriterSink: IngestSink {
+    let writer: RegionWriter
+
+    func sink(for region: Region) -> (any IngestSink)? { self }
+
+    func submit(_ submission: IngestSubmission) throws(IngestRefusal) {
         do {
-            if submission.isGBT32960Entry {
-                try writer.submitGBT32960(submission.payload, completion: submission.completion)
-                return
-            }
-            switch submission.type {
+            switch submission.kind {
             case .telemetry: try writer.submitTelemetry(submission.payload, completion: submission.completion)
             case .event: try writer.submitEvent(submission.payload, completion: submission.completion)
-            default: throw IngestRefusal(reason: "\(submission.type) frames carry no data")
+            case .gbt32960: try writer.submitGBT32960(submission.payload, completion: submission.completion)
             }
-        } catch let error as IngestRefusal {
-            throw error
         } catch {
             throw IngestRefusal(reason: "\(error)")
         }

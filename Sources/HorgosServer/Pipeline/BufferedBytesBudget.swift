@@ -1,4 +1,3 @@
-import HorgosWireNIO
 import NIOCore
 import Synchronization
 
@@ -74,8 +73,9 @@ public final class BufferedBytesBudget: Sendable {
 /// Counts the buffer a connection's partial frame pins against the ``BufferedBytesBudget`` and holds its
 /// reads while the budget is over and this connection holds part of a frame.
 ///
-/// Sits between the TLS handler and the frame decoder (it sees the plaintext the decoder will buffer);
-/// ``FramedBytesHandler`` behind the decoder tells it which bytes became complete frames.
+/// Sits between the TLS handler and the frame decoder (it sees the plaintext the decoder will buffer); the
+/// ``ConnectionHandler`` behind the decoder tells it which bytes became complete frames (every protocol's
+/// decoder reports what each decoded unit consumed).
 ///
 /// What is counted is memory, not payload: NIO-SSL hands over its 32 KiB read buffer even for a
 /// 2,900-byte record, and the decoder keeps that buffer while a frame is partial. So a read the decoder
@@ -211,24 +211,3 @@ public final class PartialFrameBudgetHandler: ChannelDuplexHandler, RemovableCha
 
 @available(*, unavailable)
 extension PartialFrameBudgetHandler: Sendable {}
-
-/// Behind the frame decoder: reports each complete frame's bytes to the connection's
-/// ``PartialFrameBudgetHandler`` (they are no longer a partial frame).
-public final class FramedBytesHandler: ChannelInboundHandler, RemovableChannelHandler {
-    public typealias InboundIn = InboundFrame
-    public typealias InboundOut = InboundFrame
-
-    private let partial: PartialFrameBudgetHandler
-
-    public init(partial: PartialFrameBudgetHandler) {
-        self.partial = partial
-    }
-
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        partial.framed(unwrapInboundIn(data).header.frameLength)
-        context.fireChannelRead(data)
-    }
-}
-
-@available(*, unavailable)
-extension FramedBytesHandler: Sendable {}
