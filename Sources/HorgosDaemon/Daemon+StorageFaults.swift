@@ -2,6 +2,7 @@ import Foundation
 import HorgosConfig
 import HorgosServer
 import HorgosStore
+import HorgosWire
 import Logging
 
 /// The daemon's wiring of storage faults (issue 26): the disk reserve and the periodic integrity check
@@ -27,7 +28,7 @@ extension Daemon {
             return "disk_full (acknowledging nothing; frames wait; space is watched): \(full)"
         }
         sources.acknowledgeQuarantine = { [logger] code in
-            guard let region = HorgosStore.Region(code), let writer = store.writers[region] else { return nil }
+            guard let region = HorgosWire.Region(code), let writer = store.writers[region] else { return nil }
             let files = try writer.acknowledgeQuarantine()
             logger.notice(
                 "quarantine acknowledged by an operator", metadata: ["region": "\(code)", "files": "\(files)"])

@@ -3,6 +3,7 @@ import HorgosNATS
 import HorgosServer
 import HorgosStore
 import HorgosStream
+import HorgosWire
 import Logging
 import NIOCore
 import NIOSSL
@@ -37,7 +38,7 @@ extension Daemon {
             tls = t
         }
         let store = configuration.store
-        let regions = configuration.regions.compactMap(HorgosStore.Region.init)
+        let regions = configuration.regions.compactMap(HorgosWire.Region.init)
         let settings = StreamNodeSettings(
             servers: servers, tls: tls, node: s.nodeID, subjectPrefix: s.subjectPrefix,
             definition: StreamDefinition(
@@ -47,7 +48,7 @@ extension Daemon {
             maxLagBytes: s.maxLagBytes, maxOutstanding: s.maxOutstanding,
             ackTimeout: .milliseconds(Int64(s.ackTimeoutMilliseconds)), replicated: store.durability == .replicated,
             stateDirectory: configuration.stateDirectory, regions: regions,
-            followRegions: s.followRegions.compactMap(HorgosStore.Region.init),
+            followRegions: s.followRegions.compactMap(HorgosWire.Region.init),
             catchUpTimeout: s.catchUpTimeoutSeconds == 0 ? nil : .seconds(Int64(s.catchUpTimeoutSeconds)),
             horizon: TimeHorizon(
                 pastMs: Int64(store.lateHorizonDays) * 86_400_000, futureMs: Int64(store.futureHorizonHours) * 3_600_000
@@ -69,7 +70,7 @@ extension Daemon {
         durability: HorgosConfiguration.Durability
     ) {
         report.streamStatus = { code in
-            guard let region = HorgosStore.Region(code) else { return nil }
+            guard let region = HorgosWire.Region(code) else { return nil }
             let lag = node.publisher.snapshot.regions[region] ?? RegionPublishLag()
             let follow = node.follower?.status[region]
             return RegionStreamStatus(

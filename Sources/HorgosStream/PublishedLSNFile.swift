@@ -1,5 +1,6 @@
 import Foundation
 import HorgosStore
+import HorgosWire
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,7 @@
 import Foundation
 import HorgosNATS
 import HorgosStore
+import HorgosWire
 import Logging
 import NIOCore
 import Synchronization

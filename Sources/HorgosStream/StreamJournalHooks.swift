@@ -1,4 +1,5 @@
 import HorgosStore
+import HorgosWire
 import NIOCore
 import Synchronization
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HorgosStore
+import HorgosWire
 import NIOHTTP1
 
 /// `horgosctl shards salvage FILE`: every recoverable row of a damaged (quarantined) shard file into a

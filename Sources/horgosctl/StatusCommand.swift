@@ -87,6 +87,26 @@ struct StatusCommand: AsyncParsableCommand {
         for client in status.clientAddresses {
             fields.append(("client." + client.address, String(client.connections)))
         }
+        if let storage = status.storage {
+            fields.append(("storage.disk_full", storage.diskFull ? "true (acknowledging nothing)" : "false"))
+            fields.append(("storage.held_frames", String(storage.heldFrames)))
+            fields.append(("storage.reserve_bytes", String(storage.reserveBytes)))
+            fields.append(("storage.journal_bytes", String(storage.journalBytes)))
+            if let failure = storage.journalFailure { fields.append(("storage.journal_failure", failure)) }
+        }
+        if let stream = status.stream {
+            fields += [
+                ("stream.state", stream.state), ("stream.server", stream.server ?? "-"),
+                ("stream.name", stream.streamName), ("stream.node", stream.node),
+                ("stream.durability", stream.durability), ("stream.published_lsn", String(stream.publishedLsn)),
+                ("stream.published", String(stream.published)), ("stream.resends", String(stream.resends)),
+                ("stream.outstanding", String(stream.outstanding)), ("stream.held_acks", String(stream.heldAcks)),
+            ]
+            if !stream.followedRegions.isEmpty {
+                fields.append(("stream.followed_regions", stream.followedRegions.joined(separator: " ")))
+            }
+            if let error = stream.lastError { fields.append(("stream.last_error", error)) }
+        }
         for (field, value) in fields { summary.append([field, value]) }
         summary.style = alarmStyle
         var output = Console.bold("horgosd at \(source)") + "\n" + summary.render()
@@ -106,7 +126,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let regionColumns: [TextTable.Column] = [
         .init("STATE"), .init("QUEUED BYTES", numeric: true), .init("STORED", numeric: true),
         .init("DUPLICATES", numeric: true), .init("REJECTED", numeric: true), .init("EVENTS", numeric: true),
-        .init("APPLY LAG"), .init("FAULT"), .init("POLICY"),
+        .init("APPLY LAG"), .init("PUBLISH LAG"), .init("FOLLOW"), .init("FAULT"), .init("POLICY"),
     ]
 
     /// A region row's cells after REGION (and NODE).
@@ -115,8 +135,21 @@ struct StatusCommand: AsyncParsableCommand {
         return [
             region.state, "\(region.queuedBytes)", "\(region.recordsStored)", "\(region.recordsDuplicate)",
             "\(region.recordsRejected)", "\(region.eventsStored)", String(format: "%.1f s", region.applyLagSeconds),
-            fault, region.policy.map(policy) ?? "-",
+            publishLag(region), follow(region), fault, region.policy.map(policy) ?? "-",
         ]
+    }
+
+    /// The stream's publish lag of a region (`-` without a stream): entries, and `held` at `stream.max_lag_bytes`.
+    static func publishLag(_ region: RegionStatus) -> String {
+        guard let entries = region.publishLagEntries else { return "-" }
+        let age = String(format: "%.1f s", region.publishLagSeconds ?? 0)
+        return "\(entries) (\(age))" + (region.publishHeld == true ? " held" : "")
+    }
+
+    /// A followed region's state and lag in entries (`-` for a region this node does not follow).
+    static func follow(_ region: RegionStatus) -> String {
+        guard let state = region.followState else { return "-" }
+        return region.followLagEntries.map { "\(state) \($0)" } ?? state
     }
 
     /// A region's policy (`/status` `regions[].policy`) in a few words: `30d no-stream no-backup pos=3`.

@@ -399,7 +399,12 @@ private func metric(_ scrape: String, _ name: String) -> Double? {
             var resumesAtLSN: UInt64?
             var regionsNotAppliedPast: [String]
         }
+        struct Position: Decodable {
+            var appliedLSN: UInt64
+            var replayAfterLSN: UInt64
+        }
         var damage: [Damage]
+        var regions: [Position] = []
     }
 
     /// Waits (at most 30 s) until every region's applier has applied everything acknowledged.
@@ -456,7 +461,23 @@ private func metric(_ scrape: String, _ name: String) -> Double? {
             defer { daemon.removeState() }
             try await daemon.start()
             let vehicles = try await ledgerLoad(daemon, frames: 300)
-            if applied { try await waitUntilApplied(daemon) }
+            if applied {
+                try await waitUntilApplied(daemon)
+                // And recorded as applied where a start after a kill -9 reads it (the checkpoint's files):
+                // `journal check` on the live state directory says where each region's replay would start.
+                let configuration = daemon.stateDirectory + "/horgosctl.yaml"
+                try "regions: [AE, TH]\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+                let recorded = await eventually(seconds: 60, pollMilliseconds: 500) {
+                    guard let check = try? await DaemonEndToEndTests.runTool(
+                            "horgosctl",
+                            ["journal", "check", "--config", configuration, "--state", daemon.stateDirectory, "--json"]),
+                        let report = try? JSONDecoder().decode(CheckReport.self, from: Data(check.stdout.utf8))
+                    else { return false }
+                    return report.regions.count == 2
+                        && report.regions.allSatisfy { $0.appliedLSN > 0 && $0.replayAfterLSN >= $0.appliedLSN }
+                }
+                #expect(recorded, "the applied LSNs were not recorded within 60 s")
+            }
             try await daemon.stop(signal: SIGKILL)
             // The newest segment with entries: its middle gets 4 KiB of garbage.
             let journal = daemon.stateDirectory + "/journal"

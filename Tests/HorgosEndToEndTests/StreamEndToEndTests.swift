@@ -44,8 +44,9 @@ import Testing
             #expect(metrics.contains("horgos_stream_publish_lag_entries{region=\"AE\"} 0"))
             let table = try await DaemonEndToEndTests.runTool(
                 "horgosctl", ["status", "--admin", "http://127.0.0.1:\(daemon.adminPort)"])
-            #expect(table.status == 0 && table.stdout.contains("PUBLISHLAGENTRIES"), "\(table.output)")
-            #expect(table.stdout.contains("stream.publishedLsn"), "\(table.output)")
+            #expect(table.status == 0 && table.stdout.contains("PUBLISH LAG"), "\(table.output)")
+            #expect(table.stdout.contains("stream.published_lsn"), "\(table.output)")
+            #expect(table.stdout.contains("stream.state") && table.stdout.contains("connected"), "\(table.output)")
             #expect(try await daemon.stop() == 0)
         }
     }

@@ -259,10 +259,26 @@ public enum NATSTestClient {
             ]
             if let filter { config["filter_subject"] = filter }
             let body = try JSONSerialization.data(withJSONObject: ["stream_name": stream, "config": config])
-            let created = try await jetStream.call("CONSUMER.CREATE.\(stream)", body: Array(body))
-            guard let json = try JSONSerialization.jsonObject(with: Data(created)) as? [String: Any],
-                let name = json["name"] as? String
-            else { throw NATSCluster.Failure("no consumer name in \(String(decoding: created, as: UTF8.self))") }
+            // Right after a node of the cluster came back the stream may have no leader for a while (an
+            // election, a catch-up): the creation times out or answers 503. Wait for it, up to 60 s.
+            let clock = ContinuousClock()
+            let creationDeadline = clock.now + .seconds(60)
+            var createdName = ""
+            while true {
+                do {
+                    let created = try await jetStream.call("CONSUMER.CREATE.\(stream)", body: Array(body))
+                    let json = try JSONSerialization.jsonObject(with: Data(created)) as? [String: Any]
+                    guard let created = json?["name"] as? String else {
+                        throw NATSCluster.Failure("no consumer name in \(String(decoding: created, as: UTF8.self))")
+                    }
+                    createdName = created
+                    break
+                } catch {
+                    if clock.now >= creationDeadline { throw error }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            let name = createdName
             let collected = Collected()
             let inbox = connection.inboxPrefix + ".read"
             _ = try await connection.eventLoop.submit {
@@ -279,7 +295,6 @@ public enum NATSTestClient {
                     }
                 }.get()
                 // Wait for the batch to end (a status message: 404 no more, 408 timeout).
-                let clock = ContinuousClock()
                 let deadline = clock.now + .seconds(10)
                 while !collected.endedSince(before), clock.now < deadline {
                     try await Task.sleep(for: .milliseconds(5))

@@ -1,3 +1,4 @@
+import HorgosWire
 import Synchronization
 
 /// Something besides the appliers that still needs journal entries: the stream publisher (issue 20)

@@ -1,4 +1,5 @@
 import Foundation
+import HorgosWire
 import Synchronization
 
 #if canImport(Glibc)
