@@ -6,6 +6,29 @@ import Testing
 @testable import HorgosStore
 
 @Suite(.serialized) struct IngestTests {
+    /// A day file appears with its tables or not at all (built as `<name>.creating`, then renamed): a reader
+    /// listing the region never opens a file without a schema, and a leftover of a crash is replaced.
+    @Test func aNewDayFileAppearsWithItsSchemaAndALeftoverTemporaryIsReplaced() async throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let region = "\(dir.path)/AE"
+        let day = UTCDay(epochMs: noon).partitionFileName
+        try FileManager.default.createDirectory(atPath: region, withIntermediateDirectories: true)
+        // What a crash between create and rename leaves: a partial file under the temporary name.
+        try Data("not a database".utf8).write(to: URL(fileURLWithPath: "\(region)/\(day).creating"))
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
+        let writer = try store.writer(for: ae)
+        #expect(
+            try await writer.storeTelemetry(telemetryPayload(vin: testVIN(1), baseTimeMs: noon, records: simpleRecords(2)))
+                == CommitOutcome(stored: 2))
+        store.stop()
+        let names = try FileManager.default.contentsOfDirectory(atPath: region)
+        #expect(names.contains(day))
+        #expect(!names.contains { $0.hasSuffix(".creating") }, "\(names)")
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        #expect(try reader.track(testVIN(1), fromMs: 0, toMs: .max).count == 2)
+    }
+
     @Test func resentRecordsAreCountedAsDuplicatesAndStoredOnce() async throws {
         let dir = TempDirectory()
         defer { dir.cleanup() }

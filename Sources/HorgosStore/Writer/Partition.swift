@@ -1,6 +1,10 @@
 import CSQLite
 import HorgosWire
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One open telemetry partition (one UTC day of one region) on the writer thread, with its prepared
 /// statements and what the writer knows about it.
 final class Partition {
@@ -27,6 +31,9 @@ final class Partition {
     init(day: UTCDay, path: String, region: Region, configuration: StoreConfiguration) throws(StoreError) {
         self.day = day
         positionStep = configuration.regionPolicies[region]?.positionStep ?? 1
+        if !StoreFiles.exists(path) {
+            try Self.createWithSchema(path, region: region, day: day, createdBy: configuration.createdBy)
+        }
         db = try SQLiteConnection(path: path, readOnly: false)
         // synchronous=NORMAL: durability comes from the journal (the shards are rebuilt from it).
         try db.configureForWriting(
@@ -66,6 +73,24 @@ final class Partition {
         insertDTC = try db.prepare("INSERT INTO event_dtcs(event_id, code, source, state) VALUES (?1, ?2, ?3, ?4)")
         let vehicles = try db.prepare("SELECT id FROM vehicles")
         while try vehicles.step() { knownVehicles.insert(vehicles.int64(0)) }
+    }
+
+    /// A new day file appears with its schema or not at all: it is built under a temporary name and
+    /// renamed into place, so a reader listing the region (horgosctl, a backup, a test) never opens a file
+    /// that has no tables yet. A temporary file a crash left behind is started afresh.
+    static func createWithSchema(_ path: String, region: Region, day: UTCDay, createdBy: String) throws(StoreError) {
+        let temporary = path + ".creating"
+        unlink(temporary)
+        do {
+            let db = try SQLiteConnection(path: temporary, readOnly: false)
+            try StoreSchema.prepare(
+                db, kind: .telemetry, region: region, range: (day.startMs, day.endMs), createdBy: createdBy)
+        }  // closed here: a rollback journal, nothing beside the file
+        guard rename(temporary, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(temporary)
+            throw StoreError(.fileSystem, message: message, context: "rename \(temporary)")
+        }
     }
 
     func begin() throws(StoreError) {
