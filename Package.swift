@@ -390,7 +390,7 @@ let package = Package(
         // The reusable test helper: a 3-node JetStream cluster (nats-server) on free loopback ports in a
         // temporary directory, nodes stopped and started at will, and a reader of a whole stream.
         .target(
-            name: "HorgosNATSTestSupport", dependencies: ["HorgosNATS", nioCore, nioPosix, logging],
+            name: "HorgosNATSTestSupport", dependencies: ["HorgosNATS", "HorgosTestSupport", nioCore, nioPosix, logging],
             path: "Tests/HorgosNATSTestSupport", swiftSettings: strictSettings),
         // Issue 20 in process: the record format against the generated types, the journal hooks, the
         // publisher and the follower with a real store and a real cluster.

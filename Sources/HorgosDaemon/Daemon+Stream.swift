@@ -146,15 +146,9 @@ extension Daemon {
         out += "# HELP horgos_stream_ack_latency_seconds From an entry being durable to JetStream's ack.\n"
         out += "# TYPE horgos_stream_ack_latency_seconds histogram\n"
         if let s {
-            var cumulative = 0
-            for (index, bound) in StreamPublisherSnapshot.ackLatencyBucketsUs.enumerated() {
-                cumulative += s.ackLatencyCounts[index]
-                out += "horgos_stream_ack_latency_seconds_bucket{le=\"\(Double(bound) / 1e6)\"} \(cumulative)\n"
-            }
-            cumulative += s.ackLatencyCounts.last ?? 0
-            out += "horgos_stream_ack_latency_seconds_bucket{le=\"+Inf\"} \(cumulative)\n"
-            out += "horgos_stream_ack_latency_seconds_sum \(Double(s.ackLatencySumUs) / 1e6)\n"
-            out += "horgos_stream_ack_latency_seconds_count \(cumulative)\n"
+            PrometheusHistogramText.appendSeries(
+                "horgos_stream_ack_latency_seconds", labels: "",
+                upperBounds: StreamPublisherSnapshot.ackLatencyBucketsUs, counts: s.ackLatencyCounts, sum: s.ackLatencySumUs, unitsPerSecond: 1e6, to: &out)
         }
         let followed = follow.sorted { $0.key < $1.key }
         func perFollowed(_ read: (RegionFollowStatus) -> String) -> [(String, String)] {

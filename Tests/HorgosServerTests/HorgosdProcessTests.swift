@@ -7,7 +7,6 @@ import Testing
 @testable import HorgosServer
 
 #if canImport(Glibc)
-    import CNIOLinux
     import Glibc
 #endif
 
@@ -18,23 +17,7 @@ func horgosdExecutable() -> String {
 }
 
 /// A loopback TCP port that was free a moment ago (the daemon binds it right after).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    try withUnsafeMutablePointer(to: &address) { pointer in
-        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-            guard bind(fd, raw, length) == 0, getsockname(fd, raw, &length) == 0 else {
-                throw POSIXError(.EADDRINUSE)
-            }
-        }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+func freeLoopbackPort() throws -> Int { try LoopbackPort.free() }
 
 /// Starts the real `horgosd` with a temporary state directory and a fake systemd notify socket.
 @Suite(.serialized) struct HorgosdProcessTests {

@@ -9,25 +9,6 @@ import Testing
 
 /// Erasure by VIN (journal entry kind 4), per-region retention and position coarsening (issue 22).
 @Suite(.serialized) struct ComplianceTests {
-    /// Reports delivered to an erasure's `applied` callback, waitable.
-    final class Reports: Sendable {
-        private let state = Mutex<(reports: [EraseReport], waitedFor: Int)>(([], 0))
-        var all: [EraseReport] { state.withLock { $0.reports } }
-        var callback: @Sendable (EraseReport) -> Void {
-            { [self] report in self.state.withLock { $0.reports.append(report) } }
-        }
-        /// The next report (one more than the previous wait took), nil after `seconds` without one.
-        func wait(seconds: Double = 20) async -> EraseReport? {
-            let target = state.withLock { state in
-                state.waitedFor += 1
-                return state.waitedFor
-            }
-            if await eventually(seconds: seconds, { all.count >= target }) { return all[target - 1] }
-            state.withLock { $0.waitedFor = min(target, $0.reports.count) }
-            return nil
-        }
-    }
-
     /// Whether `bytes` occur in any file of `directory` (the day files, the registry and their WALs).
     static func filesContain(_ directory: String, _ text: String) throws -> [String] {
         let needle = Array(text.utf8)
@@ -87,9 +68,9 @@ import Testing
         let directory = "\(dir.path)/AE"
         #expect(!(try Self.filesContain(directory, erased.description)).isEmpty)
 
-        let reports = Reports()
+        let reports = Arrivals<EraseReport>()
         try writer.submitErase(erased, applied: reports.callback)
-        let report = try #require(await reports.wait())
+        let report = try #require(await reports.next())
         #expect(report.region == "AE" && report.vin == erased.description && report.lsn > 0)
         #expect(report.telemetryRows == 32, "30 native records and 2 GB/T samples")
         let byFile = Dictionary(uniqueKeysWithValues: report.files.map { ($0.name, $0.rows) })
@@ -124,17 +105,17 @@ import Testing
         let vin = testVIN(3)
         #expect(try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 600_000, records: simpleRecords(10)))
             == CommitOutcome(stored: 10))
-        let reports = Reports()
+        let reports = Arrivals<EraseReport>()
         // The tombstone and the next frame in one journal round: applied in LSN order in one transaction.
         try writer.submitErase(vin, applied: reports.callback)
         #expect(try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 300_000, records: simpleRecords(4)))
             == CommitOutcome(stored: 4))
-        #expect(await reports.wait()?.telemetryRows == 10)
+        #expect(await reports.next()?.telemetryRows == 10)
         // The same records as before the erasure are new again, not duplicates.
         #expect(try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 600_000, records: simpleRecords(2)))
             == CommitOutcome(stored: 2))
         try writer.submitErase(testVIN(99), applied: reports.callback)
-        let nothing = try #require(await reports.wait())
+        let nothing = try #require(await reports.next())
         #expect(nothing.vin == testVIN(99).description && nothing.files.isEmpty && nothing.totalRows == 0)
         store.stop()
         let reader = ShardReader(stateDirectory: dir.path, region: ae)

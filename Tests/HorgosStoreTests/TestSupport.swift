@@ -76,26 +76,40 @@ func simpleRecords(_ count: Int, startOffsetMs: UInt32 = 0, soc: UInt8 = 50) -> 
     }
 }
 
-/// Outcomes delivered to completions, waitable with a timeout (without blocking the cooperative pool).
-final class Completions: Sendable {
-    private let state = Mutex<(outcomes: [CommitOutcome], waitedFor: Int)>(([], 0))
-    var count: Int { state.withLock { $0.outcomes.count } }
-    var outcomes: [CommitOutcome] { state.withLock { $0.outcomes } }
-    var callback: @Sendable (CommitOutcome) -> Void {
-        { [self] outcome in self.state.withLock { $0.outcomes.append(outcome) } }
+/// Values delivered to a callback (commit outcomes, erasure reports), waitable with a timeout without
+/// blocking the cooperative pool.
+final class Arrivals<Value: Sendable>: Sendable {
+    private let state = Mutex<(values: [Value], waitedFor: Int)>(([], 0))
+    var count: Int { state.withLock { $0.values.count } }
+    var all: [Value] { state.withLock { $0.values } }
+    var callback: @Sendable (Value) -> Void {
+        { [self] value in self.state.withLock { $0.values.append(value) } }
     }
-    /// Waits for `n` more completions, like `n` waits on a semaphore the callback signals: the completions an
-    /// earlier wait took are not counted again, and a wait that times out takes those that had arrived.
-    /// False on timeout.
+    /// Waits for `n` more values, like `n` waits on a semaphore the callback signals: the values an earlier
+    /// wait took are not counted again, and a wait that times out takes those that had arrived. False on
+    /// timeout.
     func wait(for n: Int, seconds: Double = 20) async -> Bool {
         let target = state.withLock { state in
             state.waitedFor += n
             return state.waitedFor
         }
         if await eventually(seconds: seconds, { count >= target }) { return true }
-        state.withLock { $0.waitedFor = min(target, $0.outcomes.count) }
+        state.withLock { $0.waitedFor = min(target, $0.values.count) }
         return false
     }
+
+    /// The next value (one past what earlier waits took), nil after `seconds` without one.
+    func next(seconds: Double = 20) async -> Value? {
+        let index = state.withLock { $0.waitedFor }
+        return await wait(for: 1, seconds: seconds) ? all[index] : nil
+    }
+}
+
+/// Commit outcomes delivered to completions.
+typealias Completions = Arrivals<CommitOutcome>
+
+extension Arrivals where Value == CommitOutcome {
+    var outcomes: [CommitOutcome] { all }
 }
 
 extension RegionWriter {

@@ -41,16 +41,10 @@ public final class AckLatencyHistogram: Sendable {
 
     /// The Prometheus text lines of this region's series (no `# TYPE` line: see `prometheusText(of:)`).
     public func appendSeries(to text: inout String) {
-        var cumulative = 0
-        let label = "region=\"\(region)\",protocol=\"\(protocolName)\""
-        for (index, bound) in upperBoundsNs.enumerated() {
-            cumulative += buckets[index].value
-            text += "\(Self.name)_bucket{\(label),le=\"\(Double(bound) / 1e9)\"} \(cumulative)\n"
-        }
-        cumulative += buckets[upperBoundsNs.count].value
-        text += "\(Self.name)_bucket{\(label),le=\"+Inf\"} \(cumulative)\n"
-        text += "\(Self.name)_sum{\(label)} \(Double(sumNs.value) / 1e9)\n"
-        text += "\(Self.name)_count{\(label)} \(cumulative)\n"
+        PrometheusHistogramText.appendSeries(
+            Self.name, labels: "region=\"\(region)\",protocol=\"\(protocolName)\"",
+            upperBounds: upperBoundsNs.map { Int($0) }, counts: buckets.map(\.value), sum: sumNs.value,
+            unitsPerSecond: 1e9, to: &text)
     }
 
     /// The whole metric (one `# TYPE` line, then every histogram's series).

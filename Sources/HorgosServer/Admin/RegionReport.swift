@@ -213,16 +213,9 @@ public struct RegionReport: Sendable {
             "From a frame's submission to the journal round holding it being durable (what its ACK waits for).")
         let bounds = RegionWriterStatistics.commitLatencyBucketsUs
         for (region, stats) in snapshots {
-            var cumulative = 0
-            for (index, bound) in bounds.enumerated() {
-                cumulative += stats.commitLatencyCounts[index]
-                out += "horgos_commit_latency_seconds_bucket{region=\"\(region)\",le=\"\(Double(bound) / 1e6)\"} "
-                    + "\(cumulative)\n"
-            }
-            cumulative += stats.commitLatencyCounts[bounds.count]
-            out += "horgos_commit_latency_seconds_bucket{region=\"\(region)\",le=\"+Inf\"} \(cumulative)\n"
-            out += "horgos_commit_latency_seconds_sum{region=\"\(region)\"} \(Double(stats.commitLatencySumUs) / 1e6)\n"
-            out += "horgos_commit_latency_seconds_count{region=\"\(region)\"} \(cumulative)\n"
+            PrometheusHistogramText.appendSeries(
+                "horgos_commit_latency_seconds", labels: "region=\"\(region)\"", upperBounds: bounds,
+                counts: stats.commitLatencyCounts, sum: stats.commitLatencySumUs, unitsPerSecond: 1e6, to: &out)
         }
         return out
     }
