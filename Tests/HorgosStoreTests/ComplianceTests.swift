@@ -125,6 +125,43 @@ import Testing
         #expect(state.records == 6, "the registry row counts only what came after the erasure")
     }
 
+    /// A standby applies erasures it follows from the stream and takes local `POST /erase` requests for
+    /// the same region: a followed tombstone applied before a local one must not answer the local
+    /// request (which would report another vehicle's rows as its own and leave its own report unsent).
+    @Test func aFollowedErasureAnswersNoLocalEraseRequest() async throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let store = try ShardStore(configuration: makeConfiguration(dir, clock: TestClock(noon)))
+        let writer = try store.writer(for: ae)
+        let followedVIN = testVIN(11)
+        let localVIN = testVIN(12)
+        for vin in [followedVIN, localVIN] {
+            #expect(try await writer.storeTelemetry(telemetryPayload(vin: vin, baseTimeMs: noon - 600_000, records: simpleRecords(5)))
+                == CommitOutcome(stored: 5))
+        }
+        // Both tombstones durable before the applier sees either: the followed one has the lower LSN.
+        store.journal.appliersPaused.store(true, ordering: .relaxed)
+        let followedDurable = Completions()
+        try writer.submitFollowed(
+            .erase, Array(followedVIN.description.utf8), arrivalMs: noon - 1_000,
+            origin: FollowedOrigin(node: "owner-1", lsn: 40), completion: followedDurable.callback)
+        #expect(await followedDurable.wait(for: 1))
+        let reports = Arrivals<EraseReport>()
+        let localDurable = Arrivals<Bool>()
+        try writer.submitErase(localVIN, durable: { localDurable.callback(true) }, applied: reports.callback)
+        #expect(await localDurable.wait(for: 1))
+        store.journal.appliersPaused.store(false, ordering: .relaxed)
+        let report = try #require(await reports.next())
+        #expect(report.vin == localVIN.description && report.telemetryRows == 5)
+        // Counted after the report is handed over: both erasures were applied, one report was sent.
+        #expect(await eventually { writer.statistics.erasures == 2 })
+        #expect(reports.count == 1, "the followed erasure answered nobody")
+        store.stop()
+        let reader = ShardReader(stateDirectory: dir.path, region: ae)
+        #expect(try reader.track(followedVIN, fromMs: 0, toMs: .max).isEmpty)
+        #expect(try reader.track(localVIN, fromMs: 0, toMs: .max).isEmpty)
+    }
+
     /// A crash leaves the tombstone in the journal with the rows it erases before it and a frame of the
     /// vehicle after it, none applied: the replay at the next start applies them in LSN order, so the
     /// erased rows never reach the files and the later frame is stored. Other vehicles are all replayed.

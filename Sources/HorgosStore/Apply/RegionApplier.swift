@@ -137,7 +137,7 @@ final class RegionApplier {
                     index += 1
                     guard entry.lsn > appliedLSN, let kind = JournalEntryKind(rawValue: entry.kind) else { continue }
                     let outcome = try engine.apply(kind, payload: entry.payload, arrivalMs: entry.arrivalMs)
-                    if kind == .erase { erased.append((entry.lsn, entry.durableNs != 0)) }
+                    if kind == .erase { erased.append((entry.lsn, entry.durableNs != 0 && !entry.followed)) }
                     if kind == .event { events += outcome.stored } else { total.stored += outcome.stored }
                     total.duplicates += outcome.duplicates
                     total.rejected += outcome.rejected
@@ -181,7 +181,7 @@ final class RegionApplier {
                 s.lastCommitNs = finished
             }
             if !erased.isEmpty {
-                // Recovered entries carry durableNs 0: nobody waits for a replayed tombstone.
+                // Nobody waits for a replayed tombstone (durableNs 0) or one a follower copied from the stream.
                 for (report, tombstone) in zip(engine.finishErasures(nowMs: configuration.clock()), erased) {
                     var report = report
                     report.lsn = tombstone.lsn

@@ -677,7 +677,7 @@ final class Journal: @unchecked Sendable {
                     segment: piece.segment, lsn: lsn, kind: s.kind.rawValue, arrivalMs: s.arrivalMs,
                     payloadOffset: offset + JournalFormat.entryHeaderSize + s.context.count,
                     payloadCount: s.entryBytes - JournalFormat.entryOverhead - s.context.count,
-                    entryBytes: s.entryBytes, durableNs: now)
+                    entryBytes: s.entryBytes, durableNs: now, followed: s.context.first == FollowedOrigin.tag)
                 byRegion[s.region.region, default: (s.region, [])].1.append(entry)
                 if gate != nil {
                     gated.append(GatedCompletion(lsn: lsn, region: s.region.region) { s.completion(s.outcome) })

@@ -130,6 +130,9 @@ struct JournalEntry: @unchecked Sendable {
     let entryBytes: Int
     /// Monotonic ns when it became durable (0 for entries found at recovery: apply at once).
     let durableNs: UInt64
+    /// Copied from the stream by a follower (its context is a `FollowedOrigin`): nobody on this node
+    /// waits for it, so an erasure it carries answers no local `submitErase`.
+    var followed = false
 
     var payload: UnsafeRawBufferPointer { segment.bytes(payloadOffset, payloadCount) }
 }
