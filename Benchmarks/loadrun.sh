@@ -333,7 +333,9 @@ def wait_health(daemon, admin_port, state, timeout=120):
             return f"horgosd exited with {daemon.returncode} before it was ready"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/health", timeout=2) as r:
-                if r.status == 200 and os.path.exists(f"{state}/pki/ca.crt") and os.path.exists(f"{state}/pki/ca.key"):
+                # ca.crt/ca.key since issue 24; ca.pem/ca-key.pem before it (a "before" build in a comparison).
+                if r.status == 200 and any(os.path.exists(f"{state}/pki/{c}") and os.path.exists(f"{state}/pki/{k}")
+                                           for c, k in (("ca.crt", "ca.key"), ("ca.pem", "ca-key.pem"))):
                     return None
         except Exception:
             pass

@@ -289,10 +289,8 @@ public final class StreamFollower: @unchecked Sendable {
                 kind, fields.journalPayload, arrivalMs: fields.arrivalTimeMs,
                 origin: FollowedOrigin(node: fields.node, lsn: fields.lsn)
             ) { [weak self] _ in
-                loop.execute {
-                    guard let self else { return }
-                    self.completed(state)
-                }
+                let follower = self
+                loop.execute { follower?.completed(state) }
             }
         } catch {
             if error.kind == .invalidPayload {

@@ -486,8 +486,8 @@ import Testing
 
         let badBCC = try Self.vector("neg_bad_bcc_heartbeat")
         var b = ExpectChecker(badBCC)
-        try badBCC.bytes.withUnsafeBytes { raw in
-            #expect(throws: GBT32960Error.badBCC(expected: 0x2A, actual: 0xD5)) { _ = try GBT32960Decoder().decode(raw) }
+        badBCC.bytes.withUnsafeBytes { raw in
+            _ = #expect(throws: GBT32960Error.badBCC(expected: 0x2A, actual: 0xD5)) { _ = try GBT32960Decoder().decode(raw) }
         }
         b.pairs("", ["BCC": 0x2A, "computed": 0xD5])
         b.finish()

@@ -20,8 +20,8 @@ public func runProcess(
     try await offThePool {
         let scratch = NSTemporaryDirectory() + "horgos-child-\(UInt64.random(in: 0...UInt64.max))"
         let paths = (out: scratch + ".out", err: scratch + ".err", input: scratch + ".in")
-        FileManager.default.createFile(atPath: paths.out, contents: nil)
-        FileManager.default.createFile(atPath: paths.err, contents: nil)
+        _ = FileManager.default.createFile(atPath: paths.out, contents: nil)
+        _ = FileManager.default.createFile(atPath: paths.err, contents: nil)
         defer {
             for path in [paths.out, paths.err, paths.input] { try? FileManager.default.removeItem(atPath: path) }
         }
@@ -39,7 +39,7 @@ public func runProcess(
         process.standardOutput = out
         process.standardError = err
         if let input {
-            FileManager.default.createFile(atPath: paths.input, contents: Data(input))
+            _ = FileManager.default.createFile(atPath: paths.input, contents: Data(input))
             process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.input))
         } else {
             process.standardInput = FileHandle.nullDevice
