@@ -62,7 +62,11 @@ public struct GBT32960Protocol: IngestProtocol {
 /// pipeline needs of it: the body check of each frame, the login registry, the entry a realtime or reissue
 /// frame is stored as, and the answer frames (the request's header, a flag, the data unit the machine
 /// names).
-public struct GBT32960Session: ProtocolSession {
+///
+/// A class, not a struct: the connection state machine holds it in an optional, and a struct there was
+/// copied out and back for every call, so the machine's arrays were shared when it wrote them and were
+/// copied (two allocations and ~1,300 instructions per native frame, callgrind). One per connection.
+public final class GBT32960Session: ProtocolSession {
     public typealias Inbound = GBT32960Inbound
     public typealias Peer = GBT32960Peer
 
@@ -127,7 +131,7 @@ public struct GBT32960Session: ProtocolSession {
         return true
     }
 
-    public mutating func received(_ inbound: GBT32960Inbound, nowMs: Int64, into output: inout SessionOutput<Self>) {
+    public func received(_ inbound: GBT32960Inbound, nowMs: Int64, into output: inout SessionOutput<GBT32960Session>) {
         switch inbound {
         case .garbage(let error, _):
             metrics.error(error.name)
@@ -151,36 +155,36 @@ public struct GBT32960Session: ProtocolSession {
         }
     }
 
-    public mutating func committed(_ pending: Pending, outcome: CommitOutcome, into output: inout SessionOutput<Self>) {
+    public func committed(_ pending: Pending, outcome: CommitOutcome, into output: inout SessionOutput<GBT32960Session>) {
         if outcome.rejected > 0 { metrics.error("outside_horizon") }
         apply(machine.committed(stored: outcome.rejected == 0), header: pending.header, unit: .time(pending.time), &output)
     }
 
-    public mutating func refused(
-        _ pending: Pending, revokedVIN vin: VIN, records: Int, into output: inout SessionOutput<Self>
+    public func refused(
+        _ pending: Pending, revokedVIN vin: VIN, records: Int, into output: inout SessionOutput<GBT32960Session>
     ) {
         metrics.error("vin_revoked")
         apply(machine.vinRevoked(pending.header), header: pending.header, unit: .time(pending.time), &output)
     }
 
-    public mutating func storageRefused(_ pending: Pending, reason: String, into output: inout SessionOutput<Self>) {
+    public func storageRefused(_ pending: Pending, reason: String, into output: inout SessionOutput<GBT32960Session>) {
         metrics.error("server_busy")
         apply(machine.storageRefused(), header: pending.header, unit: .time(pending.time), &output)
     }
 
     /// The GB/T decoder reports every failure as a value; anything thrown ends the connection.
-    public mutating func decodingFailed(_ error: any Error, into output: inout SessionOutput<Self>) {
+    public func decodingFailed(_ error: any Error, into output: inout SessionOutput<GBT32960Session>) {
         logger.debug("GB/T 32960 connection error", metadata: ["error": "\(error)"])
         output.close = .now
     }
 
     /// GB/T 32960 has no goodbye from the server: a drain or an idle timeout answers what is in flight and
     /// closes (the pipeline does both); a revoked certificate is closed at once.
-    public mutating func end(_ reason: SessionEnd, into output: inout SessionOutput<Self>) {
+    public func end(_ reason: SessionEnd, into output: inout SessionOutput<GBT32960Session>) {
         if reason == .certificateRevoked { output.close = .now }
     }
 
-    public mutating func closed() {
+    public func closed() {
         machine.closed()
         logins.release(context.connection.id)
     }
@@ -188,7 +192,7 @@ public struct GBT32960Session: ProtocolSession {
     /// Every frame gets its own answer.
     public static func coalesce(_ previous: inout Answer, with next: Answer) -> Bool { false }
 
-    public mutating func encode(_ answer: Answer, nowMs: Int64, into buffer: inout ByteBuffer) {
+    public func encode(_ answer: Answer, nowMs: Int64, into buffer: inout ByteBuffer) {
         let offset = settings.utcOffsetSeconds
         encoded.removeAll(keepingCapacity: true)
         GBT32960Encoder.appendAnswer(to: answer.header, response: answer.flag, to: &encoded) { out in
@@ -211,9 +215,9 @@ public struct GBT32960Session: ProtocolSession {
         case time(PackedTime)
     }
 
-    private mutating func apply(
+    private func apply(
         _ action: GBT32960SessionStateMachine.Action, header: GBT32960FrameHeader?, unit: UnitSource,
-        _ output: inout SessionOutput<Self>
+        _ output: inout SessionOutput<GBT32960Session>
     ) {
         switch action {
         case .none:

@@ -77,7 +77,11 @@ extension NativeSessionObserver {
 /// One native connection's protocol state: ``SessionStateMachine`` (the rules of PROTOCOL.md sections 5 and
 /// 6, unchanged) plus what the pipeline needs of it: parse the payload, turn the machine's actions into
 /// answers, encode them with the server's sequence numbers.
-public struct NativeSession: ProtocolSession {
+///
+/// A class, not a struct: the connection state machine holds it in an optional, and a struct there was
+/// copied out and back for every call, so the machine's arrays were shared when it wrote them and were
+/// copied (two allocations and ~1,300 instructions per native frame, callgrind). One per connection.
+public final class NativeSession: ProtocolSession {
     public typealias Inbound = InboundFrame
     public typealias Peer = SessionPeer
     /// A stored data frame's sequence number.
@@ -115,7 +119,7 @@ public struct NativeSession: ProtocolSession {
     public var market: String { machine.peer.market }
     public var role: String { machine.peer.role.rawValue }
 
-    public mutating func received(_ frame: InboundFrame, nowMs: Int64, into output: inout SessionOutput<Self>) {
+    public func received(_ frame: InboundFrame, nowMs: Int64, into output: inout SessionOutput<NativeSession>) {
         let header = frame.header
         // Header-only session checks come before the payload's (PROTOCOL.md 6.1).
         let admitted = machine.admit(header)
@@ -162,23 +166,23 @@ public struct NativeSession: ProtocolSession {
         apply(action, &output)
     }
 
-    public mutating func committed(_ sequence: UInt32, outcome: CommitOutcome, into output: inout SessionOutput<Self>) {
+    public func committed(_ sequence: UInt32, outcome: CommitOutcome, into output: inout SessionOutput<NativeSession>) {
         apply(machine.frameCommitted(sequence, rejected: UInt32(clamping: outcome.rejected)), &output)
     }
 
     /// A gateway's frame for a revoked VIN is acknowledged with all its records rejected and not stored:
     /// the gateway keeps serving its other vehicles and does not resend it.
-    public mutating func refused(
-        _ sequence: UInt32, revokedVIN vin: VIN, records: Int, into output: inout SessionOutput<Self>
+    public func refused(
+        _ sequence: UInt32, revokedVIN vin: VIN, records: Int, into output: inout SessionOutput<NativeSession>
     ) {
         apply(machine.frameCommitted(sequence, rejected: UInt32(clamping: max(records, 1))), &output)
     }
 
-    public mutating func storageRefused(_ sequence: UInt32, reason: String, into output: inout SessionOutput<Self>) {
+    public func storageRefused(_ sequence: UInt32, reason: String, into output: inout SessionOutput<NativeSession>) {
         apply(machine.serverFailure(.serverBusy, sequence: sequence, reason: reason), &output)
     }
 
-    public mutating func decodingFailed(_ error: any Error, into output: inout SessionOutput<Self>) {
+    public func decodingFailed(_ error: any Error, into output: inout SessionOutput<NativeSession>) {
         if let framing = error as? FramingError {
             apply(machine.protocolViolation(framing.error, sequence: framing.sequence), &output)
         } else if let frameError = error as? FrameError {
@@ -189,7 +193,7 @@ public struct NativeSession: ProtocolSession {
         }
     }
 
-    public mutating func end(_ reason: SessionEnd, into output: inout SessionOutput<Self>) {
+    public func end(_ reason: SessionEnd, into output: inout SessionOutput<NativeSession>) {
         switch reason {
         case .serverShutdown: apply(machine.startDraining(.serverShutdown), &output)
         case .idleTimeout: apply(machine.startDraining(.idleTimeout), &output)
@@ -201,7 +205,7 @@ public struct NativeSession: ProtocolSession {
         }
     }
 
-    public mutating func closed() { machine.closed() }
+    public func closed() { machine.closed() }
 
     /// Cumulative ACKs: the later one says both, with the rejected records of both.
     public static func coalesce(_ previous: inout Answer, with next: Answer) -> Bool {
@@ -210,7 +214,7 @@ public struct NativeSession: ProtocolSession {
         return true
     }
 
-    public mutating func encode(_ answer: Answer, nowMs: Int64, into buffer: inout ByteBuffer) {
+    public func encode(_ answer: Answer, nowMs: Int64, into buffer: inout ByteBuffer) {
         serverSequence &+= 1
         let sequence = serverSequence
         encoded.removeAll(keepingCapacity: true)
@@ -227,7 +231,7 @@ public struct NativeSession: ProtocolSession {
     }
 
     /// The machine's action as answers and a close.
-    private func apply(_ action: SessionStateMachine.Action, _ output: inout SessionOutput<Self>) {
+    private func apply(_ action: SessionStateMachine.Action, _ output: inout SessionOutput<NativeSession>) {
         switch action {
         case .none, .store:
             return
