@@ -171,7 +171,7 @@ enum LibcryptoObjects {
                 .count - 1
             if found.count != blocks {
                 found.forEach { X509_CRL_free($0) }
-                throw CRLError(.malformed, "\(path): a PEM CRL block cannot be decoded (\(String(cString: reason)))")
+                throw CRLError(.malformed, "\(path): a PEM CRL block cannot be decoded (\(cText(reason)))")
             }
             return found
         }
@@ -182,7 +182,7 @@ enum LibcryptoObjects {
         guard let crl else {
             var reason = [CChar](repeating: 0, count: 256)
             horgos_last_error(&reason, reason.count)
-            throw CRLError(.malformed, "\(path): neither a PEM nor a DER CRL (\(String(cString: reason)))")
+            throw CRLError(.malformed, "\(path): neither a PEM nor a DER CRL (\(cText(reason)))")
         }
         return [crl]
     }
@@ -192,7 +192,12 @@ enum LibcryptoObjects {
         guard let name else { return "?" }
         var buffer = [CChar](repeating: 0, count: 512)
         guard X509_NAME_oneline(name, &buffer, Int32(buffer.count)) != nil else { return "?" }
-        return String(cString: buffer)
+        return cText(buffer)
+    }
+
+    /// The text of a NUL-terminated C string buffer (up to its first NUL).
+    static func cText(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func withBIO<T>(_ bytes: [UInt8], _ body: (OpaquePointer) -> T) throws(CRLError) -> T {

@@ -114,7 +114,7 @@ struct ReloadAction: Sendable {
         notifier.ready(status: verdict.succeeded ? state.statusLine() : "reload failed: \(verdict.error ?? "")")
         let audit = self.audit
         do {
-            try await VehicleEraser.blocking {
+            _ = try await VehicleEraser.blocking {
                 try audit.append(
                     "reload", by: actor, arguments: ["generation": "\(verdict.generation)"],
                     outcome: verdict.succeeded ? .ok : .failed,

@@ -256,7 +256,7 @@ final class DemoDaemon {
         environment["HORGOS_LIMITS_MAX_CONNECTIONS_PER_ADDRESS"] = "100000"
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         process.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log

@@ -145,7 +145,9 @@ struct ComplianceCommandTests {
             func one(_ table: String) throws -> [String: Any] {
                 let matching = at.filter { $0["record"] as? String == table }
                 #expect(matching.count == 1, "\(table) at \(time)")
-                return try #require(matching.first)
+                struct NoRow: Error { let table: String, time: Int64 }
+                guard let first = matching.first else { throw NoRow(table: table, time: time) }
+                return first
             }
             let vehicle = try #require(values.vehicle)
             let mapped = try one("telemetry")

@@ -14,7 +14,7 @@ import Testing
     func horgosctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("ctl-\(UUID().uuidString).out").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         let process = Process()

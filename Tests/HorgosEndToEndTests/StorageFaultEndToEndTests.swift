@@ -261,7 +261,7 @@ private func metric(_ scrape: String, _ name: String) -> Double? {
         let dayFile = "\(daemon.stateDirectory)/AE/\(today.partitionFileName)"
         let vins = [VIN("LSVAU2180N2183294")!, VIN("LSVAU2180N2183295")!]
         var built: [LedgerVehicle] = []
-        for (index, vin) in vins.enumerated() {
+        for vin in vins {
             built.append(
                 try await LedgerVehicle(
                     vin: vin, base: today.startMs + 60_000, records: 200, spacingMs: 10, port: daemon.telemetryPort,

@@ -85,7 +85,7 @@ import Testing
         // never answers: the request times out.
         let none = try await connection.request("nobody.listens", payload: [], timeout: .seconds(5)).get()
         #expect(none.status == 503)
-        try await connection.eventLoop.submit { connection.subscribe("service.silent") { _ in } }.get()
+        _ = try await connection.eventLoop.submit { connection.subscribe("service.silent") { _ in } }.get()
         try await connection.roundTrip().get()
         await #expect(throws: NATSConnectionError.timeout) {
             _ = try await connection.request("service.silent", payload: [], timeout: .milliseconds(300)).get()
@@ -99,7 +99,7 @@ import Testing
         defer { _ = connection.close() }
         try await Self.wait(connection, "connected") { $0.isConnected }
         let inbox = Inbox()
-        try await connection.eventLoop.submit { connection.subscribe("after.restart") { inbox.add($0) } }.get()
+        _ = try await connection.eventLoop.submit { connection.subscribe("after.restart") { inbox.add($0) } }.get()
         await cluster.stop(cluster.nodes[0])
         try await Self.wait(connection, "disconnected") { !$0.isConnected }
         #expect(connection.snapshot.state != .connected)

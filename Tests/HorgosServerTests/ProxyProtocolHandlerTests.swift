@@ -78,7 +78,7 @@ private final class SeenEvents: Sendable {
         let (channel, recorder, seen) = try makeChannel()
         var forged = Self.tcp4Header + [0x16, 0x03, 0x01]
         forged[12] = 0x31  // version 3
-        try? channel.writeInbound(buffer(channel, forged))
+        _ = try? channel.writeInbound(buffer(channel, forged))
         #expect(recorder.bytes.isEmpty)
         #expect(!channel.isActive)
         #expect(seen.all == ["rejected unsupported_version"])
@@ -86,7 +86,7 @@ private final class SeenEvents: Sendable {
 
     @Test func aDirectTLSClientWithoutHeaderNeverReachesTLS() throws {
         let (channel, recorder, seen) = try makeChannel()
-        try? channel.writeInbound(buffer(channel, [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
+        _ = try? channel.writeInbound(buffer(channel, [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
         #expect(recorder.bytes.isEmpty)
         #expect(!channel.isActive)
         #expect(seen.all == ["rejected bad_signature"])
@@ -114,7 +114,7 @@ private final class SeenEvents: Sendable {
 
     @Test func aRefusedClientAddressClosesBeforeTLS() throws {
         let (channel, recorder, seen) = try makeChannel(refuseHeader: true)
-        try? channel.writeInbound(buffer(channel, Self.tcp4Header + [0x16]))
+        _ = try? channel.writeInbound(buffer(channel, Self.tcp4Header + [0x16]))
         #expect(recorder.bytes.isEmpty)
         #expect(!channel.isActive)
         #expect(seen.all == ["header 203.0.113.7"])
