@@ -73,6 +73,8 @@ while [ $# -gt 0 ]; do
     fi
 done
 set -- ${arguments[@]+"${arguments[@]}"}
+# The option loop below consumes "$@"; the run without G (when G is listed) gets these, G included for G.
+given=(${arguments[@]+"${arguments[@]}"})
 
 configuration=release
 scratch=""
@@ -121,8 +123,9 @@ done
 if [ "$with_g" = 1 ]; then
     # The other scenarios first (this script without G), then G on the binaries just used.
     status=0
-    "$0" "$@" --no-build --configuration "$configuration" --scratch-path "$scratch" || status=$?
-    Benchmarks/loadrun-g.sh "$@" --no-build --configuration "$configuration" --scratch-path "$scratch" || status=$?
+    "$0" ${given[@]+"${given[@]}"} --no-build --configuration "$configuration" --scratch-path "$scratch" || status=$?
+    Benchmarks/loadrun-g.sh ${given[@]+"${given[@]}"} --no-build --configuration "$configuration" \
+        --scratch-path "$scratch" || status=$?
     exit "$status"
 fi
 
