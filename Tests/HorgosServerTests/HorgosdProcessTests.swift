@@ -16,8 +16,6 @@ func horgosdExecutable() -> String {
     return bundle.appendingPathComponent("horgosd").path
 }
 
-/// A loopback TCP port that was free a moment ago (the daemon binds it right after).
-func freeLoopbackPort() throws -> Int { try LoopbackPort.free() }
 
 /// Starts the real `horgosd` with a temporary state directory and a fake systemd notify socket.
 @Suite(.serialized) struct HorgosdProcessTests {
@@ -50,9 +48,9 @@ func freeLoopbackPort() throws -> Int { try LoopbackPort.free() }
         let executable = horgosdExecutable()
         try #require(FileManager.default.isExecutableFile(atPath: executable), "horgosd not built at \(executable)")
         let directory = try makeTemporaryDirectory()
-        let telemetryPort = try freeLoopbackPort()
-        let adminPort = try freeLoopbackPort()
-        let gbt32960Port = try freeLoopbackPort()
+        let telemetryPort = try LoopbackPort.free()
+        let adminPort = try LoopbackPort.free()
+        let gbt32960Port = try LoopbackPort.free()
         let configPath = directory + "/horgosd.yaml"
         try """
         state_directory: \(directory)/state
